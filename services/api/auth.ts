@@ -1,0 +1,92 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { parse as parseCookie } from 'cookie';
+import { z } from 'zod';
+import { loginInput, userInput, type User } from '../common/model.js';
+import type { AppContext } from '../context.js';
+import { publicUser } from '../store/users.js';
+import { HttpError, parseBody } from './http.js';
+
+export const SESSION_COOKIE = 'forge_session';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    user?: User;
+  }
+}
+
+function bearer(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}
+
+/** Resolves the caller from a Bearer API token or the session cookie; 401 when neither is valid. */
+export function requireUser(ctx: AppContext) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    const token = bearer(req);
+    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
+    const user = token ? await ctx.stores.users.userForApiToken(token) : session ? await ctx.stores.users.userForSession(session) : undefined;
+    if (!user) throw new HttpError(401, 'not logged in: POST /api/auth/login, or send Authorization: Bearer <API token>');
+    req.user = user;
+    next();
+  };
+}
+
+export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.user?.admin) throw new HttpError(403, 'this needs an admin user');
+  next();
+}
+
+/** Login and logout, open to anyone. */
+export function loginRouter(ctx: AppContext): Router {
+  const router = Router();
+  router.post('/auth/login', async (req, res) => {
+    const input = parseBody(loginInput, req.body);
+    const user = await ctx.stores.users.authenticate(input.auth, input.password);
+    if (!user) throw new HttpError(401, 'wrong login or password');
+    const session = await ctx.stores.users.createSession(user.id, ctx.config.session_ttl_sec);
+    res.cookie(SESSION_COOKIE, session, {
+      httpOnly: true, sameSite: 'lax', secure: ctx.config.web_host.startsWith('https'), maxAge: ctx.config.session_ttl_sec * 1000, path: '/',
+    });
+    res.status(204).end();
+  });
+  router.post('/auth/logout', async (req, res) => {
+    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
+    if (session) await ctx.stores.users.deleteSession(session);
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.status(204).end();
+  });
+  return router;
+}
+
+/** The caller, their API tokens, and (admins) other users. */
+export function userRouter(ctx: AppContext): Router {
+  const router = Router();
+  router.get('/user', (req, res) => {
+    res.json(publicUser(req.user!));
+  });
+  router.get('/user/tokens', async (req, res) => {
+    res.json(await ctx.stores.users.listApiTokens(req.user!.id));
+  });
+  router.post('/user/tokens', async (req, res) => {
+    const { token, record } = await ctx.stores.users.createApiToken(req.user!.id);
+    res.status(201).json({ ...record, id: token });
+  });
+  router.delete('/user/tokens/:token_id', async (req, res) => {
+    const tokenId = z.string().regex(/^[0-9a-f]{16}$/).safeParse(req.params.token_id);
+    if (!tokenId.success) throw new HttpError(400, 'token_id: expected the 16-character id shown in GET /api/user/tokens');
+    if (!(await ctx.stores.users.expireApiToken(req.user!.id, tokenId.data))) throw new HttpError(404, 'token not found');
+    res.status(204).end();
+  });
+  router.get('/users', requireAdmin, async (_req, res) => {
+    res.json((await ctx.stores.users.list()).map(publicUser));
+  });
+  router.post('/users', requireAdmin, async (req, res) => {
+    const input = parseBody(userInput, req.body);
+    try {
+      res.status(201).json(publicUser(await ctx.stores.users.create(input)));
+    } catch (err) {
+      throw new HttpError(409, (err as Error).message);
+    }
+  });
+  return router;
+}

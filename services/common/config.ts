@@ -1,0 +1,83 @@
+import { resolve } from 'node:path';
+import dotenvFlow from 'dotenv-flow';
+import { z } from 'zod';
+import { readJsoncFile } from './jsonc.js';
+import { envBoolean, envInt, parseOrThrow } from './validation.js';
+
+/**
+ * The server's options. Each key is also read from the environment as FORGE_<KEY> (upper case);
+ * the environment overrides the file. Defaults here are the ones the README documents.
+ */
+export const serverConfigSchema = z
+  .object({
+    host: z.string().default('0.0.0.0'),
+    port: envInt(0, 65535).default(3000),
+    web_host: z.string().url('expected a URL such as https://forge.example.com').or(z.literal('')).default(''),
+    tmp_path: z.string().min(1).default('/tmp/forge'),
+    data_dir: z.string().min(1).default('./data'),
+    redis_url: z.string().default(''),
+    use_remote_runner: envBoolean.default(false),
+    runner_registration_token: z.string().default(''),
+    access_key_encryption: z.string().default(''),
+    max_parallel_tasks: envInt(1, 1000).default(4),
+    max_task_duration_sec: envInt(0).default(0),
+    max_output_bytes: envInt(1024).default(10 * 1024 * 1024),
+    runner_lease_sec: envInt(2, 60).default(30),
+    long_poll_sec: envInt(1, 120).default(25),
+    ssh_config_path: z.string().default(''),
+    git_client: z.enum(['cmd_git', 'go_git']).default('cmd_git'),
+    max_body_bytes: envInt(1024).default(1024 * 1024),
+    session_ttl_sec: envInt(60).default(7 * 24 * 3600),
+    tls_cert_file: z.string().default(''),
+    tls_key_file: z.string().default(''),
+    metrics_token: z.string().default(''),
+    admin_login: z.string().default(''),
+    admin_password: z.string().default(''),
+    admin_email: z.string().default(''),
+    admin_name: z.string().default(''),
+    log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+/** Loads .env files (dotenv-flow precedence) into process.env without overriding real variables. */
+export function loadDotenv(cwd = process.cwd()): void {
+  dotenvFlow.config({ path: cwd, silent: true });
+}
+
+/** Picks FORGE_<KEY> variables for the keys of a schema. */
+export function envOverrides(keys: string[], env: NodeJS.ProcessEnv = process.env, prefix = 'FORGE_'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    const value = env[prefix + key.toUpperCase()];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: Partial<Record<keyof ServerConfig, unknown>>;
+}
+
+export function loadServerConfig(options: LoadOptions = {}): ServerConfig {
+  const env = options.env ?? process.env;
+  const fileValues = options.configFile ? readJsoncFile(options.configFile) : {};
+  if (typeof fileValues !== 'object' || fileValues === null || Array.isArray(fileValues)) {
+    throw new Error(`${options.configFile}: expected a JSON object`);
+  }
+  const merged = {
+    ...(fileValues as Record<string, unknown>),
+    ...envOverrides(Object.keys(serverConfigSchema.shape), env),
+    ...(options.overrides ?? {}),
+  };
+  const config = parseOrThrow(serverConfigSchema, merged, 'config');
+  config.data_dir = resolve(config.data_dir);
+  if (!config.web_host) config.web_host = `${config.tls_cert_file ? 'https' : 'http'}://localhost:${config.port}`;
+  if (Boolean(config.tls_cert_file) !== Boolean(config.tls_key_file)) {
+    throw new Error('config.tls_cert_file and config.tls_key_file go together: set both to serve HTTPS, or neither');
+  }
+  return config;
+}

@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import { tagName } from './validation.js';
+
+/** Records as stored and as the API returns them (Semaphore field names), plus the API's input schemas. */
+
+export const APPS = ['ansible', 'terraform', 'tofu', 'bash', 'powershell', 'python'] as const;
+export type App = (typeof APPS)[number];
+
+export const TASK_STATUSES = ['waiting', 'starting', 'running', 'stopping', 'stopped', 'success', 'error'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error'];
+export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'stopping'];
+
+export interface User { id: number; login: string; name: string; email: string; admin: boolean; password_hash: string; created: string }
+export interface Project { id: number; name: string; created: string; max_parallel_tasks: number; members: number[] }
+export type KeyType = 'none' | 'ssh' | 'login_password';
+export interface AccessKey { id: number; project_id: number; name: string; type: KeyType; secret: string /* encrypted JSON */ }
+export interface KeySecret { login?: string; password?: string; private_key?: string; passphrase?: string }
+export interface Repository { id: number; project_id: number; name: string; git_url: string; git_branch: string; ssh_key_id: number | null }
+export interface Inventory { id: number; project_id: number; name: string; type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh_key_id: number | null; become_key_id: number | null }
+export interface EnvironmentSecret { id: number; name: string; type: 'env' | 'var'; secret: string /* encrypted */ }
+export interface Environment { id: number; project_id: number; name: string; json: string; env: string; password: string /* encrypted vault password or '' */; secrets: EnvironmentSecret[] }
+export interface Template {
+  id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
+  repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
+  runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
+}
+export interface Task {
+  id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;
+  created: string; start: string | null; end: string | null;
+  debug: boolean; dry_run: boolean; diff: boolean; playbook: string; environment: string; limit: string; tags: string; skip_tags: string;
+  git_branch: string; arguments: string | null; message: string;
+  commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
+  queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
+  lease_until: number; stop_requested: boolean;
+}
+
+const id = z.number({ error: 'expected a numeric id' }).int().positive();
+const optionalId = z.number().int().positive().nullable().optional();
+const name = z.string().trim().min(1, 'must not be empty').max(200);
+
+export const loginInput = z.object({ auth: z.string().min(1, 'must not be empty'), password: z.string().min(1, 'must not be empty') });
+
+export const userInput = z.object({
+  login: z.string().trim().regex(/^[a-z0-9_.@-]{1,64}$/i, 'use 1-64 letters, digits, "_", ".", "@" or "-"'),
+  name: z.string().trim().max(200).default(''),
+  email: z.string().trim().email().or(z.literal('')).default(''),
+  password: z.string().min(8, 'must be at least 8 characters').max(1024),
+  admin: z.boolean().default(false),
+});
+
+export const projectInput = z.object({ name, max_parallel_tasks: z.number().int().min(0).max(1000).default(0) }).strict();
+
+export const keyInput = z
+  .object({
+    name,
+    type: z.enum(['none', 'ssh', 'login_password']),
+    project_id: z.number().int().optional(),
+    ssh: z.object({ login: z.string().default(''), private_key: z.string().default(''), passphrase: z.string().default('') }).optional(),
+    login_password: z.object({ login: z.string().default(''), password: z.string().default('') }).optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.type === 'ssh' && !value.ssh?.private_key?.includes('PRIVATE KEY'))
+      ctx.addIssue({ code: 'custom', path: ['ssh', 'private_key'], message: 'an ssh key needs a PEM/OpenSSH private key' });
+    if (value.type === 'login_password' && !value.login_password)
+      ctx.addIssue({ code: 'custom', path: ['login_password'], message: 'a login_password key needs {login, password}' });
+  });
+
+export const repositoryInput = z
+  .object({
+    name,
+    project_id: z.number().int().optional(),
+    git_url: z.string().trim().min(1, 'must not be empty').refine((url) => !/\s/.test(url), 'must not contain spaces'),
+    git_branch: z.string().trim().max(255).default(''),
+    ssh_key_id: optionalId,
+  })
+  .strict();
+
+export const inventoryInput = z
+  .object({
+    name,
+    project_id: z.number().int().optional(),
+    type: z.enum(['static', 'static-yaml', 'file']).default('static'),
+    inventory: z.string().max(1024 * 1024).default(''),
+    ssh_key_id: optionalId,
+    become_key_id: optionalId,
+  })
+  .strict();
+
+const jsonObjectText = z
+  .string()
+  .default('{}')
+  .refine((text) => {
+    try {
+      const parsed = JSON.parse(text || '{}');
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+    } catch {
+      return false;
+    }
+  }, 'must be a JSON object, e.g. {"key": "value"}');
+
+export const environmentInput = z
+  .object({
+    name,
+    project_id: z.number().int().optional(),
+    json: jsonObjectText,
+    env: jsonObjectText,
+    password: z.string().max(4096).optional(),
+    secrets: z
+      .array(
+        z.object({
+          id: z.number().int().optional(),
+          name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a secret name is a variable name: letters, digits, "_"'),
+          secret: z.string().max(65536).optional(),
+          type: z.enum(['env', 'var']).default('env'),
+          operation: z.enum(['create', 'update', 'delete']).optional(),
+        }),
+      )
+      .default([]),
+  })
+  .strict();
+
+const argumentsText = z
+  .union([z.array(z.string()).transform((args) => JSON.stringify(args)), z.string(), z.null()])
+  .refine((text) => {
+    if (text === null || text === '') return true;
+    try {
+      const parsed = JSON.parse(text);
+      return Array.isArray(parsed) && parsed.every((item) => typeof item === 'string');
+    } catch {
+      return false;
+    }
+  }, 'must be a JSON array of strings, e.g. ["-v"]');
+
+export const templateInput = z
+  .object({
+    name,
+    project_id: z.number().int().optional(),
+    description: z.string().max(4096).default(''),
+    app: z.enum(APPS, { error: `must be one of ${APPS.join(', ')}` }).default('ansible'),
+    playbook: z.string().trim().max(1024).default(''),
+    arguments: argumentsText.default(null),
+    repository_id: id,
+    inventory_id: optionalId,
+    environment_id: optionalId,
+    vault_key_id: optionalId,
+    git_branch: z.string().trim().max(255).default(''),
+    runner_tag: tagName.or(z.literal('')).default(''),
+    allow_override_args_in_task: z.boolean().default(false),
+    auto_approve: z.boolean().default(true),
+  })
+  .strict();
+
+export const taskInput = z
+  .object({
+    template_id: id,
+    project_id: z.number().int().optional(),
+    debug: z.boolean().default(false),
+    dry_run: z.boolean().default(false),
+    diff: z.boolean().default(false),
+    playbook: z.string().max(1024).default(''),
+    environment: z.string().max(65536).default(''),
+    limit: z.string().max(4096).default(''),
+    tags: z.string().max(4096).default(''),
+    skip_tags: z.string().max(4096).default(''),
+    git_branch: z.string().max(255).default(''),
+    message: z.string().max(4096).default(''),
+    arguments: argumentsText.default(null),
+  })
+  .strict();
+
+export const runnerInput = z
+  .object({
+    name: name.default('runner'),
+    tags: z.array(tagName).max(64).default([]),
+    max_parallel_tasks: z.number().int().min(0).max(1000).default(0),
+    webhook: z.string().url().or(z.literal('')).default(''),
+    enabled: z.boolean().default(true),
+    project_id: z.number().int().positive().nullable().optional(),
+  })
+  .strict();
+export type RunnerInput = z.infer<typeof runnerInput>;

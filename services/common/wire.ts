@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { APPS } from './model.js';
+
+/**
+ * What crosses between the server and whoever executes a task (a remote runner over HTTPS, or the
+ * in-process local worker). The job payload is the only part that carries secrets; for remote
+ * runners it travels only as a sealed box.
+ */
+export interface KeyMaterial { type: 'none' | 'ssh' | 'login_password'; login?: string; password?: string; private_key?: string; passphrase?: string }
+
+export interface JobPayload {
+  task: {
+    id: number; attempt: number; project_id: number; debug: boolean; dry_run: boolean; diff: boolean;
+    limit: string; tags: string; skip_tags: string; message: string;
+  };
+  app: (typeof APPS)[number];
+  playbook: string;
+  arguments: string[];
+  auto_approve: boolean;
+  repository: { git_url: string; git_branch: string; auth: KeyMaterial };
+  inventory: { type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh: KeyMaterial | null; become: KeyMaterial | null } | null;
+  extra_vars: Record<string, unknown>;
+  env: Record<string, string>;
+  secret_env: Record<string, string>;
+  vault_password: string;
+  max_duration_sec: number;
+  /** Every secret value, so the executor can mask it in output. */
+  mask: string[];
+}
+
+export interface TaskResult {
+  status: 'success' | 'error' | 'stopped';
+  exit_code: number | null;
+  error: string;
+  commit_hash: string;
+  commit_message: string;
+  start: string | null;
+  end: string;
+}
+
+export interface ClaimedJob { task_id: number; attempt: number; payload: JobPayload }
+export interface JobRef { task_id: number; attempt: number }
+
+export const outputLineSchema = z.object({
+  seq: z.number().int().positive(),
+  time: z.string().max(64),
+  output: z.string().max(64 * 1024),
+});
+
+export const jobRefSchema = z.object({ attempt: z.number().int().positive() });
+
+export const outputBatchSchema = jobRefSchema.extend({ lines: z.array(outputLineSchema).max(5000) });
+
+export const runningSchema = jobRefSchema.extend({
+  commit_hash: z.string().max(64).default(''),
+  commit_message: z.string().max(4096).default(''),
+});
+
+export const resultSchema = jobRefSchema.extend({
+  status: z.enum(['success', 'error', 'stopped']),
+  exit_code: z.number().int().nullable().default(null),
+  error: z.string().max(4096).default(''),
+  commit_hash: z.string().max(64).default(''),
+  commit_message: z.string().max(4096).default(''),
+  start: z.string().nullable().default(null),
+  end: z.string().default(() => new Date().toISOString()),
+});
+
+export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', 'powershell'] as const;
+
+export const runnerStateSchema = z.object({
+  version: z.string().max(64).default(''),
+  capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+  active: z.array(z.object({ task_id: z.number().int().positive(), attempt: z.number().int().positive() })).max(1000).default([]),
+  draining: z.boolean().default(false),
+});
+export type RunnerState = z.infer<typeof runnerStateSchema>;
+
+export const helloSchema = runnerStateSchema.extend({ public_key: z.string().max(200).optional() });
+
+export const registerSchema = z
+  .object({
+    registration_token: z.string().min(1, 'the registration token is required'),
+    name: z.string().trim().min(1).max(200).default('runner'),
+    tags: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'a tag is 1-63 letters, digits, ".", "_" or "-"')).max(64).default([]),
+    max_parallel_tasks: z.number().int().min(0).max(1000).default(0),
+    webhook: z.string().url().or(z.literal('')).default(''),
+    public_key: z.string().min(1, 'the public key is required'),
+    project_id: z.number().int().positive().nullable().optional(),
+    replaces_token: z.string().max(200).optional(),
+  })
+  .strict();
+
+export interface HeartbeatAnswer { stop: number[]; lost: number[] }
+export interface ClaimAnswer { task_id: number; attempt: number; sealed_payload: string }

@@ -1,0 +1,82 @@
+import type { Task } from '../common/model.js';
+import type { JobPayload, KeyMaterial } from '../common/wire.js';
+import type { Stores } from '../store/stores.js';
+
+function parseJsonObject(text: string, what: string): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new Error(`${what} is not a JSON object`);
+}
+
+function parseArgs(text: string | null): string[] {
+  if (!text) return [];
+  const parsed = JSON.parse(text);
+  return Array.isArray(parsed) ? parsed.map(String) : [];
+}
+
+function secretsOf(material: KeyMaterial | null): string[] {
+  if (!material) return [];
+  return [material.password, material.private_key, material.passphrase].filter((s): s is string => Boolean(s));
+}
+
+/**
+ * Everything a runner needs to execute a task, gathered at claim time so it reflects the records
+ * as they are when the task starts, and decrypted only to be sealed for the claiming runner.
+ */
+export async function buildPayload(stores: Stores, task: Task, maxDurationSec: number): Promise<JobPayload> {
+  const pid = task.project_id;
+  const template = await stores.templates(pid).get(task.template_id);
+  if (!template) throw new Error(`template ${task.template_id} was deleted`);
+  const repository = await stores.repositories(pid).get(template.repository_id);
+  if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
+  const inventory = template.inventory_id ? await stores.inventories(pid).get(template.inventory_id) : undefined;
+  const environment = template.environment_id ? await stores.environments(pid).get(template.environment_id) : undefined;
+
+  const repoAuth = await stores.keyMaterial(pid, repository.ssh_key_id);
+  const inventorySsh = inventory?.ssh_key_id ? await stores.keyMaterial(pid, inventory.ssh_key_id) : null;
+  const become = inventory?.become_key_id ? await stores.keyMaterial(pid, inventory.become_key_id) : null;
+  const vault = template.vault_key_id ? await stores.keyMaterial(pid, template.vault_key_id) : null;
+
+  const extraVars = {
+    ...parseJsonObject(environment?.json ?? '', 'the environment\'s extra variables'),
+    ...parseJsonObject(task.environment, 'the task\'s environment override'),
+  };
+  const env = parseJsonObject(environment?.env ?? '', 'the environment\'s env variables');
+  const secretEnv: Record<string, string> = {};
+  for (const secret of environment?.secrets ?? []) {
+    const value = stores.secrets.decrypt(secret.secret);
+    if (secret.type === 'env') secretEnv[secret.name] = value;
+    else extraVars[secret.name] = value;
+  }
+  const vaultPassword = vault?.password ?? (environment?.password ? stores.secrets.decrypt(environment.password) : '');
+  const templateArgs = parseArgs(template.arguments);
+  const taskArgs = template.allow_override_args_in_task ? parseArgs(task.arguments) : [];
+
+  return {
+    task: {
+      id: task.id, attempt: task.attempt, project_id: pid, debug: task.debug, dry_run: task.dry_run, diff: task.diff,
+      limit: task.limit, tags: task.tags, skip_tags: task.skip_tags, message: task.message,
+    },
+    app: template.app,
+    playbook: task.playbook || template.playbook,
+    arguments: [...templateArgs, ...taskArgs],
+    auto_approve: template.auto_approve,
+    repository: { git_url: repository.git_url, git_branch: task.git_branch || template.git_branch || repository.git_branch, auth: repoAuth },
+    inventory: inventory ? { type: inventory.type, inventory: inventory.inventory, ssh: inventorySsh, become } : null,
+    extra_vars: extraVars,
+    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+    secret_env: secretEnv,
+    vault_password: vaultPassword,
+    max_duration_sec: maxDurationSec,
+    mask: [
+      ...secretsOf(repoAuth), ...secretsOf(inventorySsh), ...secretsOf(become),
+      ...Object.values(secretEnv), ...(vaultPassword ? [vaultPassword] : []),
+      ...(environment?.secrets ?? []).filter((s) => s.type === 'var').map((s) => String(extraVars[s.name] ?? '')),
+    ].filter((value) => value.length >= 3),
+  };
+}

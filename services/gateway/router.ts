@@ -1,0 +1,162 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { logger } from '../common/log.js';
+import { isValidPublicKey, seal } from '../common/sealed-box.js';
+import { constantTimeEqual } from '../common/secrets.js';
+import {
+  helloSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
+  type ClaimAnswer, type RunnerState,
+} from '../common/wire.js';
+import type { AppContext } from '../context.js';
+import { HttpError, idParam, parseBody } from '../api/http.js';
+import type { Runner } from '../store/runners.js';
+import { runnerExecutor } from './core.js';
+
+const log = logger('gateway');
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    runner?: Runner;
+  }
+}
+
+export const RUNNER_TOKEN_HEADER = 'x-runner-token';
+export const HEARTBEAT_MS = 1000;
+
+/**
+ * The runner-facing endpoints under /api/internal/runners. Runners authenticate with their token
+ * in X-Runner-Token; jobs leave only as sealed boxes to the claiming runner's public key.
+ */
+export function runnerGatewayRouter(ctx: AppContext): Router {
+  const router = Router();
+  const { stores, core } = ctx;
+  const parked = new Map<number, RunnerState>();
+
+  // Parked long-polls keep their runners online; one write per interval for all of them.
+  const touchTimer = setInterval(() => {
+    for (const [id, state] of parked) {
+      void stores.runners.touch(id, { version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
+    }
+  }, 2000);
+  touchTimer.unref();
+
+  const registrationLimit = rateLimit({
+    windowMs: 60_000, limit: 20, standardHeaders: 'draft-7', legacyHeaders: false,
+    handler: (_req, res) => res.status(429).json({ error: 'too many registration attempts from this address; wait a minute and try again' }),
+  });
+
+  router.post('/', registrationLimit, async (req, res) => {
+    const input = parseBody(registerSchema, req.body);
+    const expected = ctx.config.runner_registration_token;
+    if (!expected) throw new HttpError(403, 'registration by token is off on this server: set runner_registration_token (FORGE_RUNNER_REGISTRATION_TOKEN), or add the runner in the web UI and use its token');
+    if (!constantTimeEqual(input.registration_token, expected)) throw new HttpError(401, 'wrong registration token');
+    if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
+    if (input.project_id && !(await stores.projects.get(input.project_id))) throw new HttpError(400, `project_id: no project ${input.project_id}`);
+    if (input.replaces_token) {
+      const previous = await stores.runners.byToken(input.replaces_token);
+      if (previous) await stores.runners.delete(previous.id);
+    }
+    const { runner, token } = await stores.runners.create({
+      name: input.name, tags: input.tags, max_parallel_tasks: input.max_parallel_tasks, webhook: input.webhook,
+      enabled: true, project_id: input.project_id ?? null, public_key: input.public_key,
+    });
+    log.info('runner registered', { id: runner.id, name: runner.name, tags: runner.tags });
+    res.status(201).json({ id: runner.id, token });
+  });
+
+  const authenticate = async (req: Request, _res: Response, next: NextFunction) => {
+    const token = req.header(RUNNER_TOKEN_HEADER);
+    if (!token) throw new HttpError(401, 'missing X-Runner-Token header');
+    const runner = await stores.runners.byToken(token);
+    if (!runner) throw new HttpError(401, 'unknown runner token: the runner was deleted or re-registered; run forge runner register');
+    req.runner = runner;
+    next();
+  };
+  router.use(authenticate);
+
+  router.delete('/', async (req, res) => {
+    await stores.runners.delete(req.runner!.id);
+    log.info('runner unregistered itself', { id: req.runner!.id });
+    res.status(204).end();
+  });
+
+  router.post('/hello', async (req, res) => {
+    const runner = req.runner!;
+    const input = parseBody(helloSchema, req.body);
+    if (input.public_key) {
+      if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
+      if (!runner.public_key) await stores.runners.update(runner.id, { public_key: input.public_key });
+      else if (runner.public_key !== input.public_key) throw new HttpError(409, 'this runner already has a different public key: its token is being used with another key pair; re-register the runner');
+    } else if (!runner.public_key) {
+      throw new HttpError(400, 'public_key: this runner has no key yet; send its public key on first contact');
+    }
+    await stores.runners.touch(runner.id, { version: input.version, capabilities: input.capabilities, active_tasks: input.active.map((a) => a.task_id), draining: input.draining });
+    res.json({
+      id: runner.id, name: runner.name, tags: runner.tags, project_id: runner.project_id, max_parallel_tasks: runner.max_parallel_tasks,
+      enabled: runner.enabled, lease_sec: ctx.config.runner_lease_sec, heartbeat_ms: HEARTBEAT_MS, long_poll_sec: ctx.config.long_poll_sec,
+    });
+  });
+
+  router.post('/heartbeat', async (req, res) => {
+    const state = parseBody(runnerStateSchema, req.body);
+    res.json(await core.heartbeat(runnerExecutor(req.runner!), state));
+  });
+
+  router.post('/jobs/next', async (req, res) => {
+    const runner = req.runner!;
+    const state = parseBody(runnerStateSchema, req.body);
+    if (!runner.public_key) throw new HttpError(409, 'this runner has no public key yet: POST /hello with public_key first');
+    await stores.runners.touch(runner.id, { version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
+    if (!runner.enabled || state.draining) {
+      res.status(204).end();
+      return;
+    }
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        abort.abort();
+        if (state.active.length === 0) void stores.runners.markOffline(runner.id);
+      }
+    });
+    parked.set(runner.id, state);
+    let claimed;
+    try {
+      claimed = await core.next(runnerExecutor(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+    } finally {
+      parked.delete(runner.id);
+    }
+    if (!claimed) {
+      if (!abort.signal.aborted) res.status(204).end();
+      return;
+    }
+    const answer: ClaimAnswer = {
+      task_id: claimed.task.id, attempt: claimed.task.attempt,
+      sealed_payload: seal(JSON.stringify(claimed.payload), Buffer.from(runner.public_key, 'base64')).toString('base64'),
+    };
+    ctx.metrics.taskClaimed(claimed.task);
+    res.json(answer);
+  });
+
+  const executor = (req: Request) => runnerExecutor(req.runner!);
+
+  router.post('/jobs/:task_id/running', async (req, res) => {
+    const input = parseBody(runningSchema, req.body);
+    res.json(await core.running(executor(req), idParam(req, 'task_id'), input.attempt, input));
+  });
+
+  router.post('/jobs/:task_id/output', async (req, res) => {
+    const input = parseBody(outputBatchSchema, req.body);
+    const acked = await core.log(executor(req), idParam(req, 'task_id'), input.attempt, input.lines);
+    ctx.metrics.outputBytes(input.lines.reduce((sum, l) => sum + l.output.length, 0));
+    res.json({ acked });
+  });
+
+  router.post('/jobs/:task_id/result', async (req, res) => {
+    const input = parseBody(resultSchema, req.body);
+    const { attempt, ...result } = input;
+    await core.finish(executor(req), idParam(req, 'task_id'), attempt, result);
+    res.json({ ok: true });
+  });
+
+  return router;
+}

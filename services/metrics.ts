@@ -1,0 +1,79 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Task } from './common/model.js';
+import type { TaskQueues } from './dispatch/queues.js';
+import type { Stores } from './store/stores.js';
+
+/**
+ * Prometheus metrics. Counters and histograms are per process; gauges (queue depth, oldest wait,
+ * runners) are read from Redis at scrape time, so every replica reports the same picture.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly created = new Counter({ name: 'forge_tasks_created_total', help: 'Tasks created', registers: [this.registry] });
+  private readonly finished = new Counter({ name: 'forge_tasks_finished_total', help: 'Tasks finalised, by status', labelNames: ['status'], registers: [this.registry] });
+  private readonly dispatch = new Histogram({
+    name: 'forge_dispatch_latency_seconds', help: 'Time from task creation to a runner claiming it',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300], registers: [this.registry],
+  });
+  private readonly reconcilerLag = new Histogram({
+    name: 'forge_reconciler_lag_seconds', help: 'Time from a task ending on its runner to its record being final',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry],
+  });
+  private readonly output = new Counter({ name: 'forge_output_bytes_total', help: 'Task output bytes received', registers: [this.registry] });
+
+  constructor(stores: Stores, queues: TaskQueues) {
+    const registry = this.registry;
+    new Gauge({
+      name: 'forge_tasks', help: 'Tasks now waiting or active, by status', labelNames: ['status'], registers: [registry],
+      async collect() {
+        const [waiting, active] = await Promise.all([stores.tasks.waitingIds(), stores.tasks.activeIds()]);
+        this.reset();
+        this.set({ status: 'waiting' }, waiting.length);
+        const tasks = await stores.tasks.getMany(active);
+        for (const status of ['starting', 'running', 'stopping'] as const) this.set({ status }, tasks.filter((t) => t.status === status).length);
+      },
+    });
+    const depth = new Gauge({ name: 'forge_queue_depth', help: 'Jobs waiting per queue', labelNames: ['project', 'tag'], registers: [registry] });
+    new Gauge({
+      name: 'forge_queue_oldest_wait_seconds', help: 'Age of the oldest waiting job per queue', labelNames: ['project', 'tag'], registers: [registry],
+      async collect() {
+        this.reset();
+        depth.reset();
+        for (const [name, scope] of queues.list()) {
+          const labels = { project: String(scope.project_id), tag: scope.tag || 'untagged' };
+          const queue = queues.queue(name);
+          const [counts, oldest] = await Promise.all([queues.counts(name), queue.getJobs(['wait'], 0, 0, true)]);
+          depth.set(labels, counts.waiting);
+          const job = oldest[0];
+          this.set(labels, job ? (Date.now() - job.timestamp) / 1000 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'forge_runners', help: 'Runners by state', labelNames: ['state'], registers: [registry],
+      async collect() {
+        const views = await stores.runners.views();
+        this.reset();
+        for (const state of ['online', 'offline', 'disabled'] as const) this.set({ state }, views.filter((v) => v.status === state).length);
+        this.set({ state: 'busy' }, views.filter((v) => v.active_tasks > 0).length);
+      },
+    });
+  }
+
+  taskCreated(_task: Task): void {
+    this.created.inc();
+  }
+
+  taskClaimed(task: Task): void {
+    this.dispatch.observe(Math.max(0, (Date.now() - Date.parse(task.created)) / 1000));
+  }
+
+  taskFinalised(task: Task): void {
+    this.finished.inc({ status: task.status });
+    if (task.end) this.reconcilerLag.observe(Math.max(0, (Date.now() - Date.parse(task.end)) / 1000));
+  }
+
+  outputBytes(bytes: number): void {
+    this.output.inc(bytes);
+  }
+}

@@ -1,0 +1,83 @@
+import { EventEmitter } from 'node:events';
+import { Queue, Worker } from 'bullmq';
+import { logger } from './common/log.js';
+import type { Task } from './common/model.js';
+import type { Completion, GatewayCore } from './gateway/core.js';
+import { refreshWaitingReasons } from './dispatch/waiting.js';
+import type { RedisClient } from './redis/connection.js';
+import type { Stores } from './store/stores.js';
+
+const log = logger('reconciler');
+export const COMPLETION_QUEUE = '{forge-completions}';
+
+export function completionQueue(redis: RedisClient): Queue<Completion> {
+  return new Queue<Completion>(COMPLETION_QUEUE, { connection: redis, prefix: 'forge' });
+}
+
+/**
+ * Consumes the completion queue and finalises each task exactly once: the status move is
+ * conditional on the task still being active in the same attempt, so a result delivered twice,
+ * or a late result after "runner lost", changes nothing. A watchdog expires leases and refreshes
+ * the reasons waiting tasks give.
+ */
+export class Reconciler extends EventEmitter {
+  private worker: Worker<Completion> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly stores: Stores,
+    private readonly core: GatewayCore,
+    private readonly options: { watchdogMs: number; localMode: boolean; localBusy: () => boolean },
+  ) {
+    super();
+  }
+
+  start(): void {
+    this.worker = new Worker<Completion>(COMPLETION_QUEUE, (job) => this.finalise(job.data), {
+      connection: this.redis, prefix: 'forge', concurrency: 20,
+    });
+    this.worker.on('error', (err) => log.warn('completion worker error', { error: err.message }));
+    this.timer = setInterval(() => void this.tick(), this.options.watchdogMs);
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.core.expireLeases();
+      await refreshWaitingReasons(this.stores, { local: this.options.localMode, localBusy: this.options.localBusy() });
+    } catch (err) {
+      log.warn('watchdog pass failed', { error: (err as Error).message });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  async finalise({ task_id, attempt, result }: Completion): Promise<Task | undefined> {
+    const before = await this.stores.tasks.get(task_id);
+    const status = result.status === 'success' && before?.stop_requested ? 'stopped' : result.status;
+    const stillActive = before && before.attempt === attempt && ['starting', 'running', 'stopping'].includes(before.status);
+    if (stillActive && result.error.startsWith('runner lost')) {
+      // Written before the final status, so live viewers see the reason before the stream ends.
+      const seq = (await this.stores.output.lastSeq(task_id)) + 1;
+      await this.stores.output.append(task_id, [{ seq, time: result.end, output: `[forge] ${result.error}` }]);
+    }
+    const task = await this.stores.tasks.transition(task_id, { from: ['starting', 'running', 'stopping'], attempt }, {
+      status, end: result.end, exit_code: result.exit_code, error: result.error,
+      ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
+      ...(result.start && !before?.start ? { start: result.start } : {}),
+    });
+    if (!task) return undefined; // already final, or a stale attempt
+    await this.core.releaseLease(task_id, task.runner_id ?? 0);
+    log.info('task finished', { task_id, status: task.status, runner: task.runner_name });
+    this.emit('finalised', task);
+    return task;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.worker?.close();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Every Redis key Forge writes, in one place. Records share the `{forge}` hash tag so multi-key
+ * transactions stay in one Cluster slot; each task's output has its own tag so output spreads
+ * across shards; each BullMQ queue name carries its own tag (see dispatch/queues.ts).
+ */
+const R = '{forge}';
+
+export const keys = {
+  seq: (kind: string) => `${R}:seq:${kind}`,
+  collection: (kind: string, scope = '') => (scope ? `${R}:rec:${kind}:${scope}` : `${R}:rec:${kind}`),
+  index: (name: string) => `${R}:idx:${name}`,
+  task: (id: number) => `${R}:task:${id}`,
+  tasksByProject: (projectId: number) => `${R}:tasks:p${projectId}`,
+  tasksByTemplate: (templateId: number) => `${R}:tasks:t${templateId}`,
+  tasksActive: () => `${R}:tasks:active`,
+  tasksWaiting: () => `${R}:tasks:waiting`,
+  tasksFinished: () => `${R}:tasks:finished`,
+  session: (tokenHash: string) => `${R}:session:${tokenHash}`,
+  apiTokens: () => `${R}:api-tokens`,
+  runnerStatus: () => `${R}:runner-status`,
+  queueRegistry: () => `${R}:queues`,
+  rateLimit: (name: string) => `${R}:rl:${name}`,
+  leases: () => `${R}:leases`,
+  runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
+  output: (taskId: number) => `{out-${taskId}}:lines`,
+  outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
+};
+
+/** Pub/sub channels: wake-ups for parked long-polls and task events for live views. */
+export const channels = {
+  wake: 'forge:wake',
+  taskEvents: 'forge:task-events',
+  runnerEvents: 'forge:runner-events',
+};

@@ -1,0 +1,148 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { ServerConfig } from './common/config.js';
+import { logger, setLogLevel } from './common/log.js';
+import { newToken } from './common/secrets.js';
+import { createApp } from './api/app.js';
+import type { AppContext } from './context.js';
+import { TaskQueues } from './dispatch/queues.js';
+import { EventBus } from './events.js';
+import { GatewayCore, localExecutor } from './gateway/core.js';
+import { HEARTBEAT_MS } from './gateway/router.js';
+import { Metrics } from './metrics.js';
+import { Reconciler, completionQueue } from './reconciler.js';
+import { createRedis, waitReady } from './redis/connection.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
+import { channels } from './redis/keys.js';
+import { Stores } from './store/stores.js';
+import { forgeVersion, projectRoot } from './version.js';
+import { Agent } from '../workers/agent.js';
+import { detectCapabilities } from '../workers/capabilities.js';
+import { LocalPeer } from '../workers/local-peer.js';
+
+const log = logger('server');
+
+export interface RunningServer {
+  url: string;
+  ctx: AppContext;
+  reconciler: Reconciler;
+  localAgent: Agent | undefined;
+  initialAdminPassword: string | undefined;
+  close(): Promise<void>;
+}
+
+/** The key that encrypts secrets at rest: the configured one, else one generated once per data_dir. */
+function encryptionKey(config: ServerConfig): string {
+  if (config.access_key_encryption) return config.access_key_encryption;
+  const file = join(config.data_dir, 'access_key_encryption');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = newToken(32);
+  writeFileSync(file, key + '\n', { mode: 0o600 });
+  log.warn(`access_key_encryption was not set: generated one in ${file}. Servers sharing one Redis must all use the same key (set FORGE_ACCESS_KEY_ENCRYPTION).`);
+  return key;
+}
+
+/** Creates the admin from FORGE_ADMIN_*; on a first start with none given, one with a generated password. */
+async function bootstrapAdmin(config: ServerConfig, stores: Stores): Promise<string | undefined> {
+  if (config.admin_login && config.admin_password) {
+    const existing = (await stores.users.list()).find((u) => u.login.toLowerCase() === config.admin_login.toLowerCase());
+    if (!existing) {
+      await stores.users.create({ login: config.admin_login, password: config.admin_password, email: config.admin_email, name: config.admin_name, admin: true });
+      log.info('admin user created from the bootstrap settings', { login: config.admin_login });
+    }
+    return undefined;
+  }
+  if ((await stores.users.count()) > 0) return undefined;
+  const password = newToken(12);
+  await stores.users.create({ login: 'admin', password, email: config.admin_email, name: 'Administrator', admin: true });
+  writeFileSync(join(config.data_dir, 'initial_admin_password'), password + '\n', { mode: 0o600 });
+  return password;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  setLogLevel(config.log_level);
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+  mkdirSync(config.tmp_path, { recursive: true });
+  let embedded: EmbeddedRedis | undefined;
+  let redisUrl = config.redis_url;
+  if (!redisUrl) {
+    embedded = await startEmbeddedRedis(config.data_dir);
+    redisUrl = embedded.url;
+  }
+  const redis = createRedis(redisUrl);
+  redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
+  await waitReady(redis, redisUrl);
+
+  const leaseMs = config.runner_lease_sec * 1000;
+  const stores = new Stores(redis, {
+    encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
+    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS),
+  });
+  const queues = new TaskQueues(redis, leaseMs);
+  await queues.load();
+  const completions = completionQueue(redis);
+  const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec });
+  const bus = new EventBus(redis);
+  await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
+  core.attach(bus);
+  const metrics = new Metrics(stores, queues);
+  const version = forgeVersion();
+  const ctx: AppContext = { config, redis, stores, queues, core, bus, metrics, version };
+
+  const initialAdminPassword = await bootstrapAdmin(config, stores);
+
+  let localAgent: Agent | undefined;
+  const reconciler = new Reconciler(redis, stores, core, {
+    watchdogMs: Math.max(250, Math.floor(leaseMs / 4)), localMode: !config.use_remote_runner,
+    localBusy: () => (localAgent ? localAgent.activeCount >= config.max_parallel_tasks : false),
+  });
+  reconciler.on('finalised', (task) => metrics.taskFinalised(task));
+  reconciler.start();
+
+  let agentDone: Promise<void> | undefined;
+  if (!config.use_remote_runner) {
+    localAgent = new Agent({
+      peer: new LocalPeer(core, localExecutor(config.max_parallel_tasks), config.long_poll_sec * 1000),
+      maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
+      heartbeatMs: HEARTBEAT_MS, version, capabilities: await detectCapabilities(),
+    });
+    agentDone = localAgent.run();
+  }
+
+  const app = createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist') });
+  const server: Server = config.tls_cert_file
+    ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, app)
+    : createHttpServer(app);
+  server.requestTimeout = 0; // long-polls and SSE outlive the default 5 min
+  server.headersTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = config.tls_cert_file ? 'https' : 'http';
+  const url = `${scheme}://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+  log.info('Forge is listening', { url, web_host: config.web_host, redis: embedded ? 'embedded' : 'external', remote_runners: config.use_remote_runner });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      server.close();
+      server.closeAllConnections();
+      core.close();
+      if (localAgent) {
+        await localAgent.drain(10_000);
+        await agentDone;
+      }
+      await reconciler.stop();
+      await queues.close();
+      await completions.close();
+      await bus.stop();
+      redis.disconnect();
+      await embedded?.stop();
+    })());
+  return { url, ctx, reconciler, localAgent, initialAdminPassword, close };
+}

@@ -1,0 +1,113 @@
+import type { RedisClient } from '../redis/connection.js';
+import { channels, keys } from '../redis/keys.js';
+import type { RunnerInput } from '../common/model.js';
+import { constantTimeEqual, hashToken, newToken } from '../common/secrets.js';
+import { Collection } from './collection.js';
+
+export interface Runner {
+  id: number; project_id: number | null; name: string; tags: string[]; max_parallel_tasks: number;
+  webhook: string; enabled: boolean; public_key: string; token_hash: string; created: string;
+}
+
+export interface RunnerStatus {
+  last_seen: number; version: string; capabilities: string[]; active_tasks: number[]; draining: boolean;
+}
+
+export interface RunnerView extends Omit<Runner, 'token_hash'> {
+  status: 'online' | 'offline' | 'disabled'; last_seen: string | null; version: string;
+  capabilities: string[]; active_tasks: number; active_task_ids: number[]; draining: boolean;
+}
+
+/** Runner records, the token index (hashes only), and the liveness each heartbeat refreshes. */
+export class RunnerStore {
+  private readonly runners: Collection<Runner>;
+
+  constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
+    this.runners = new Collection<Runner>(redis, 'runners');
+  }
+
+  async create(input: RunnerInput & { public_key?: string }): Promise<{ runner: Runner; token: string }> {
+    const token = newToken();
+    const runner = await this.runners.create({
+      project_id: input.project_id ?? null, name: input.name, tags: [...new Set(input.tags)],
+      max_parallel_tasks: input.max_parallel_tasks, webhook: input.webhook, enabled: input.enabled,
+      public_key: input.public_key ?? '', token_hash: hashToken(token), created: new Date().toISOString(),
+    });
+    await this.redis.hset(keys.index('runner-token'), runner.token_hash, String(runner.id));
+    await this.announce(runner.id);
+    return { runner, token };
+  }
+
+  get(id: number) {
+    return this.runners.get(id);
+  }
+
+  list() {
+    return this.runners.list();
+  }
+
+  /** The runner a token belongs to: looked up by hash, then compared in constant time. */
+  async byToken(token: string): Promise<Runner | undefined> {
+    if (!token) return undefined;
+    const hash = hashToken(token);
+    const id = await this.redis.hget(keys.index('runner-token'), hash);
+    if (!id) return undefined;
+    const runner = await this.runners.get(Number(id));
+    return runner && constantTimeEqual(runner.token_hash, hash) ? runner : undefined;
+  }
+
+  async update(id: number, patch: Partial<Omit<Runner, 'id' | 'token_hash'>>): Promise<Runner | undefined> {
+    const runner = await this.runners.update(id, patch);
+    if (runner) await this.announce(id);
+    return runner;
+  }
+
+  /** Deleting removes the token index first, so the token stops working at once. */
+  async delete(id: number): Promise<boolean> {
+    const runner = await this.runners.get(id);
+    if (!runner) return false;
+    await this.redis.hdel(keys.index('runner-token'), runner.token_hash);
+    await this.runners.delete(id);
+    await this.redis.hdel(keys.runnerStatus(), String(id));
+    await this.announce(id);
+    return true;
+  }
+
+  async touch(id: number, status: Omit<RunnerStatus, 'last_seen'>): Promise<void> {
+    const full: RunnerStatus = { ...status, last_seen: Date.now() };
+    await this.redis.hset(keys.runnerStatus(), String(id), JSON.stringify(full));
+  }
+
+  async status(id: number): Promise<RunnerStatus | undefined> {
+    const raw = await this.redis.hget(keys.runnerStatus(), String(id));
+    return raw ? (JSON.parse(raw) as RunnerStatus) : undefined;
+  }
+
+  async markOffline(id: number): Promise<void> {
+    const status = await this.status(id);
+    if (status) await this.redis.hset(keys.runnerStatus(), String(id), JSON.stringify({ ...status, last_seen: 0, active_tasks: [] }));
+    await this.announce(id);
+  }
+
+  async views(filter: (runner: Runner) => boolean = () => true): Promise<RunnerView[]> {
+    const [runners, statuses] = await Promise.all([this.runners.list(), this.redis.hgetall(keys.runnerStatus())]);
+    const now = Date.now();
+    return runners.filter(filter).map(({ token_hash: _hidden, ...runner }) => {
+      const status = statuses[String(runner.id)] ? (JSON.parse(statuses[String(runner.id)]!) as RunnerStatus) : undefined;
+      const online = Boolean(status && now - status.last_seen <= this.onlineWindowMs);
+      return {
+        ...runner,
+        status: !runner.enabled ? 'disabled' : online ? 'online' : 'offline',
+        last_seen: status?.last_seen ? new Date(status.last_seen).toISOString() : null,
+        version: status?.version ?? '', capabilities: status?.capabilities ?? [],
+        active_tasks: online ? (status?.active_tasks.length ?? 0) : 0,
+        active_task_ids: online ? (status?.active_tasks ?? []) : [],
+        draining: Boolean(online && status?.draining),
+      };
+    });
+  }
+
+  private async announce(id: number): Promise<void> {
+    await this.redis.publish(channels.runnerEvents, JSON.stringify({ type: 'runner', id }));
+  }
+}

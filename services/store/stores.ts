@@ -1,0 +1,55 @@
+import type { RedisClient } from '../redis/connection.js';
+import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template } from '../common/model.js';
+import type { KeyMaterial } from '../common/wire.js';
+import { SecretBox } from '../common/secrets.js';
+import { Collection } from './collection.js';
+import { OutputStore } from './output.js';
+import { RunnerStore } from './runners.js';
+import { TaskStore } from './tasks.js';
+import { UserStore } from './users.js';
+
+export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number }
+
+/** Every record store over one Redis connection. Project-scoped kinds live in one hash per project. */
+export class Stores {
+  readonly users: UserStore;
+  readonly tasks: TaskStore;
+  readonly output: OutputStore;
+  readonly runners: RunnerStore;
+  readonly projects: Collection<Project>;
+  readonly secrets: SecretBox;
+
+  constructor(readonly redis: RedisClient, options: StoreOptions) {
+    this.users = new UserStore(redis);
+    this.tasks = new TaskStore(redis);
+    this.output = new OutputStore(redis, options.outputCapBytes);
+    this.runners = new RunnerStore(redis, options.runnerOnlineWindowMs);
+    this.projects = new Collection<Project>(redis, 'projects');
+    this.secrets = new SecretBox(options.encryptionKey);
+  }
+
+  accessKeys(projectId: number) {
+    return new Collection<AccessKey>(this.redis, 'keys', `p${projectId}`);
+  }
+  repositories(projectId: number) {
+    return new Collection<Repository>(this.redis, 'repositories', `p${projectId}`);
+  }
+  inventories(projectId: number) {
+    return new Collection<Inventory>(this.redis, 'inventory', `p${projectId}`);
+  }
+  environments(projectId: number) {
+    return new Collection<Environment>(this.redis, 'environment', `p${projectId}`);
+  }
+  templates(projectId: number) {
+    return new Collection<Template>(this.redis, 'templates', `p${projectId}`);
+  }
+
+  /** The decrypted secret of a key, for building a job payload; never for an API answer. */
+  async keyMaterial(projectId: number, keyId: number | null): Promise<KeyMaterial> {
+    if (!keyId) return { type: 'none' };
+    const key = await this.accessKeys(projectId).get(keyId);
+    if (!key) throw new Error(`access key ${keyId} no longer exists`);
+    const secret = key.secret ? (JSON.parse(this.secrets.decrypt(key.secret)) as KeySecret) : {};
+    return { type: key.type, ...secret };
+  }
+}

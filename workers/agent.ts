@@ -1,0 +1,241 @@
+import { EventEmitter } from 'node:events';
+import { logger } from '../services/common/log.js';
+import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../services/common/wire.js';
+import type { OutputLine } from '../services/store/output.js';
+import { executeTask } from './executor/index.js';
+import { PeerRejection, type Peer } from './peer.js';
+
+const log = logger('agent');
+
+export interface AgentOptions {
+  peer: Peer;
+  maxParallel: number;
+  tmpPath: string;
+  sshConfigPath: string;
+  heartbeatMs: number;
+  version: string;
+  capabilities: RunnerState['capabilities'];
+  oneOff?: boolean;
+  graceMs?: number;
+  /** Flush output at least this often while a task writes. */
+  flushMs?: number;
+  hooks?: {
+    onStart?: (job: ClaimedJob) => Promise<void>;
+    onFinish?: (job: ClaimedJob, result: TaskResult) => Promise<void>;
+  };
+}
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Retries `fn` with capped exponential backoff until it succeeds, the peer refuses for good, or `give up` says so. */
+async function persist<T>(what: string, fn: () => Promise<T>, giveUp: () => boolean = () => false): Promise<T | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof PeerRejection) {
+        log.warn(`${what}: refused by the server`, { status: err.status, error: err.message });
+        return undefined;
+      }
+      if (giveUp()) return undefined;
+      if (attempt % 10 === 0) log.warn(`${what} failed; retrying`, { error: (err as Error).message });
+      await wait(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+    }
+  }
+}
+
+/** Output of one task: numbered lines kept until the server acknowledges them, then dropped. */
+class OutputBuffer {
+  private pending: OutputLine[] = [];
+  private seq = 0;
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  rejected = false;
+
+  constructor(private readonly peer: Peer, private readonly job: JobRef, private readonly flushMs: number) {}
+
+  push(line: { time: string; output: string }): void {
+    this.pending.push({ seq: ++this.seq, ...line });
+    if (this.pending.length >= 500) void this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Sends what is unacknowledged; a failed send keeps the lines for the next one. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.flushing) return this.flushing.then(() => (this.pending.length ? this.flush() : undefined));
+    if (this.pending.length === 0 || this.rejected) return Promise.resolve();
+    const batch = this.pending.slice(0, 2000);
+    this.flushing = this.peer
+      .log(this.job, batch)
+      .then((acked) => {
+        this.pending = this.pending.filter((line) => line.seq > acked);
+      })
+      .catch((err) => {
+        if (err instanceof PeerRejection) this.rejected = true;
+        else if (!this.timer) this.timer = setTimeout(() => void this.flush(), 500);
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    return this.flushing;
+  }
+
+  /** Flushes until every line is acknowledged (or the server says the job is no longer ours). */
+  async drain(): Promise<void> {
+    await persist('sending output', async () => {
+      await this.flush();
+      if (this.pending.length > 0 && !this.rejected) throw new Error(`${this.pending.length} output lines not yet acknowledged`);
+    });
+  }
+}
+
+interface Session { job: ClaimedJob; abort: AbortController; lost: boolean; done: Promise<void> }
+
+/**
+ * The executor loop (Woodpecker's agent shape): claim jobs from a Peer up to `maxParallel`,
+ * run each with the shared executor, stream output, heartbeat leases, honour stop, report.
+ */
+export class Agent extends EventEmitter {
+  private readonly sessions = new Map<number, Session>();
+  private claiming = true;
+  private pollAbort = new AbortController();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private slotFreed: (() => void) | undefined;
+  private claimedCount = 0;
+  private draining = false;
+
+  constructor(private readonly options: AgentOptions) {
+    super();
+  }
+
+  state(): RunnerState {
+    return {
+      version: this.options.version, capabilities: this.options.capabilities, draining: this.draining,
+      active: [...this.sessions.values()].filter((s) => !s.lost).map((s) => ({ task_id: s.job.task_id, attempt: s.job.attempt })),
+    };
+  }
+
+  get activeCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Runs until drain() or stop(); resolves when every claimed task has been reported. */
+  async run(): Promise<void> {
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatMs);
+    let failures = 0;
+    while (this.claiming) {
+      if (this.sessions.size >= this.options.maxParallel) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      try {
+        const job = await this.options.peer.next(this.state(), this.pollAbort.signal);
+        failures = 0;
+        if (job && this.claiming) this.start(job);
+        else if (job) this.start(job); // claimed while a drain began: it still runs and is reported
+      } catch (err) {
+        if (err instanceof PeerRejection) {
+          log.error(`the server refused this runner: ${err.message}`);
+          this.emit('rejected', err);
+          break;
+        }
+        failures++;
+        if (failures === 1 || failures % 10 === 0) log.warn('cannot reach the server; retrying', { error: (err as Error).message });
+        if (this.claiming) await wait(Math.min(5000, 200 * 2 ** Math.min(failures, 5)));
+      }
+    }
+    await Promise.all([...this.sessions.values()].map((s) => s.done));
+    clearInterval(this.heartbeatTimer);
+  }
+
+  private start(job: ClaimedJob): void {
+    this.claimedCount++;
+    if (this.options.oneOff) this.stopClaiming();
+    const abort = new AbortController();
+    const session: Session = { job, abort, lost: false, done: Promise.resolve() };
+    session.done = this.runSession(session).finally(() => {
+      this.sessions.delete(job.task_id);
+      this.slotFreed?.();
+      this.slotFreed = undefined;
+      this.emit('finished', job.task_id);
+    });
+    this.sessions.set(job.task_id, session);
+    this.emit('started', job.task_id);
+  }
+
+  private async runSession(session: Session): Promise<void> {
+    const { job } = session;
+    const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
+    const output = new OutputBuffer(this.options.peer, ref, this.options.flushMs ?? 100);
+    log.info('task started', { task_id: job.task_id, attempt: job.attempt, app: job.payload.app });
+    await this.options.hooks?.onStart?.(job).catch(() => {});
+    const result = await executeTask(job.payload, {
+      tmpPath: this.options.tmpPath,
+      sshConfigPath: this.options.sshConfigPath,
+      signal: session.abort.signal,
+      graceMs: this.options.graceMs,
+      onLine: (line) => output.push(line),
+      onRunning: async (commit) => {
+        const answer = await persist('reporting start', () => this.options.peer.running(ref, commit), () => session.abort.signal.aborted);
+        if (answer?.stop) session.abort.abort();
+      },
+    });
+    if (session.lost) {
+      log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });
+      return;
+    }
+    await output.drain();
+    await persist('reporting the result', () => this.options.peer.done(ref, result));
+    await this.options.hooks?.onFinish?.(job, result).catch(() => {});
+    log.info('task finished', { task_id: job.task_id, status: result.status });
+  }
+
+  private heartbeating = false;
+  async heartbeat(): Promise<void> {
+    if (this.heartbeating || this.sessions.size === 0) return;
+    this.heartbeating = true;
+    try {
+      const answer = await this.options.peer.heartbeat(this.state());
+      for (const id of answer.stop) this.sessions.get(id)?.abort.abort();
+      for (const id of answer.lost) {
+        const session = this.sessions.get(id);
+        if (session) {
+          session.lost = true;
+          session.abort.abort();
+        }
+      }
+    } catch (err) {
+      log.debug('heartbeat failed', { error: (err as Error).message });
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  stopClaiming(): void {
+    this.claiming = false;
+    this.pollAbort.abort();
+    this.slotFreed?.();
+  }
+
+  /**
+   * Graceful drain: stop claiming, let running tasks finish; after `timeoutMs` stop them. Every
+   * task is reported before this resolves.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.stopClaiming();
+    void this.heartbeat();
+    const all = Promise.all([...this.sessions.values()].map((s) => s.done));
+    const timer = setTimeout(() => {
+      for (const session of this.sessions.values()) session.abort.abort();
+    }, timeoutMs);
+    await all;
+    clearTimeout(timer);
+  }
+
+  get claimed(): number {
+    return this.claimedCount;
+  }
+}
