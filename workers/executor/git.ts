@@ -8,19 +8,29 @@ const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
  * Clones `url` into `dir` at a branch, tag or commit. Branches and tags are cloned shallow; a
  * commit is fetched shallow where the server allows it, else the full history is cloned.
  */
+/**
+ * simple-git guards GIT_* variables and git options that run commands. Forge sets GIT_SSH_COMMAND
+ * and GIT_CONFIG_* itself (the task's key file, an auth header); ambient GIT_* variables are the
+ * machine owner's (e.g. GIT_SSL_CAINFO). Both are allowed by name; nothing comes from the task.
+ */
+function gitFor(baseDir: string, env: Record<string, string>) {
+  const merged = { ...process.env, ...env } as Record<string, string>;
+  const allowEnvironment = Object.keys(merged).filter((key) => key.toUpperCase().startsWith('GIT_'));
+  return simpleGit({ baseDir, unsafe: { allowUnsafeSshCommand: true }, allowEnvironment }).env(merged);
+}
+
 export async function checkout(url: string, ref: string, dir: string, env: Record<string, string>, say: (line: string) => void): Promise<CheckoutResult> {
-  const git = simpleGit({ baseDir: process.cwd() }).env({ ...process.env, ...env });
+  const git = gitFor(process.cwd(), env);
   if (ref && looksLikeCommit(ref)) {
     say(`Cloning ${url} at commit ${ref}`);
     await git.clone(url, dir, ['--no-checkout']);
-    const repo = simpleGit({ baseDir: dir }).env({ ...process.env, ...env });
+    const repo = gitFor(dir, env);
     await repo.checkout(ref);
   } else {
     say(`Cloning ${url}${ref ? ` at ${ref}` : ''}`);
     await git.clone(url, dir, ['--depth', '1', ...(ref ? ['--branch', ref] : []), '--single-branch']);
   }
-  const repo = simpleGit({ baseDir: dir });
-  const head = await repo.log({ maxCount: 1 });
+  const head = await gitFor(dir, env).log({ maxCount: 1 });
   const commit = { commit_hash: head.latest?.hash ?? '', commit_message: head.latest?.message ?? '' };
   say(`Checked out ${commit.commit_hash.slice(0, 12)} ${commit.commit_message}`);
   return commit;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Forge needs on a fresh Debian machine, then builds it. Safe to run again: each
+# step is skipped when already done. `--test` also installs what the test suite uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=(redis-server git ansible-playbook ssh)
+apt_pkgs=(redis-server git ansible-core openssh-client)
+if [[ "${1:-}" == "--test" ]]; then
+  want+=(sshd chromium)
+  apt_pkgs+=(openssh-server chromium)
+fi
+
+missing=()
+for i in "${!want[@]}"; do
+  cmd=${want[$i]}
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x "/usr/sbin/$cmd" ]]; then missing+=("${apt_pkgs[$i]}"); fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing ${missing[*]} with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing ${missing[*]}; install them (Debian: sudo apt-get install ${missing[*]})" >&2
+    [[ " ${missing[*]} " == *" redis-server "* ]] && echo "bootstrap: without redis-server, set FORGE_REDIS_URL to an existing Redis" >&2
+  fi
+fi
+
+# npm packages: install when node_modules is missing or older than the lockfile.
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "bootstrap: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# Build the server and CLI, and the web UI when its sources are newer than its build.
+npx tsc -p tsconfig.json
+if [[ -f web/package.json || -f web/vite.config.ts ]]; then
+  if [[ ! -f web/dist/index.html ]] || [[ -n "$(find web/src web/index.html -newer web/dist/index.html 2>/dev/null | head -1)" ]]; then
+    npm run --silent build:web >&2
+  fi
+fi
