@@ -5,7 +5,9 @@ import type { AppContext } from '../context.js';
 import { runnerGatewayRouter } from '../gateway/router.js';
 import { loginRouter, requireUser, userRouter } from './auth.js';
 import { errorHandler, HttpError } from './http.js';
+import { dashboardRouter } from './dashboard.js';
 import { projectRouter } from './projects.js';
+import { QUEUE_BOARD_PATH, queueBoardRouter } from './queue-board.js';
 import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
 import { metricsRouter } from './observability.js';
@@ -35,7 +37,8 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.use('/api/internal/runners', runnerGatewayRouter(ctx));
   app.use('/api', loginRouter(ctx));
   app.use(metricsRouter(ctx));
-  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx));
+  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
+  app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {
     throw new HttpError(404, `no API route ${req.method} ${req.originalUrl}`);
