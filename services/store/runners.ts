@@ -90,9 +90,13 @@ export class RunnerStore {
   }
 
   async views(filter: (runner: Runner) => boolean = () => true): Promise<RunnerView[]> {
-    const [runners, statuses] = await Promise.all([this.runners.list(), this.redis.hgetall(keys.runnerStatus())]);
+    const [all, statuses] = await Promise.all([this.runners.list(), this.redis.hgetall(keys.runnerStatus())]);
+    const runners = all.filter(filter);
+    // Active tasks come from the server's own leases, not from what the runner last reported.
+    const leased = await Promise.all(runners.map((r) => this.redis.smembers(keys.runnerTasks(r.id))));
     const now = Date.now();
-    return runners.filter(filter).map(({ token_hash: _hidden, ...runner }) => {
+    return runners.map(({ token_hash: _hidden, ...runner }, index) => {
+      const active = leased[index]!.map(Number);
       const status = statuses[String(runner.id)] ? (JSON.parse(statuses[String(runner.id)]!) as RunnerStatus) : undefined;
       const online = Boolean(status && now - status.last_seen <= this.onlineWindowMs);
       return {
@@ -100,8 +104,8 @@ export class RunnerStore {
         status: !runner.enabled ? 'disabled' : online ? 'online' : 'offline',
         last_seen: status?.last_seen ? new Date(status.last_seen).toISOString() : null,
         version: status?.version ?? '', capabilities: status?.capabilities ?? [],
-        active_tasks: online ? (status?.active_tasks.length ?? 0) : 0,
-        active_task_ids: online ? (status?.active_tasks ?? []) : [],
+        active_tasks: active.length,
+        active_task_ids: active,
         draining: Boolean(online && status?.draining),
       };
     });

@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { userInput } from '../../../services/common/model.js';
 import { parseOrThrow } from '../../../services/common/validation.js';
+import { readAllStdin } from '../../prompt.js';
 import { configFlag, serverConfig, withStores } from '../../server-context.js';
 
 export default class UserAdd extends Command {
@@ -22,7 +23,7 @@ export default class UserAdd extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(UserAdd);
     let password = flags.password;
-    if (flags['password-stdin']) password = (await readStdin()).trim();
+    if (flags['password-stdin']) password = (await readAllStdin()).trim();
     if (!password) this.error('give the password with --password or --password-stdin', { exit: 2 });
     let input;
     try {
@@ -33,10 +34,4 @@ export default class UserAdd extends Command {
     const user = await withStores(serverConfig(flags.config), (stores) => stores.users.create(input)).catch((err: Error) => this.error(err.message, { exit: 1 }));
     this.log(`user "${user.login}" added (id ${user.id}${user.admin ? ', admin' : ''})`);
   }
-}
-
-export async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

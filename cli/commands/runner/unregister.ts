@@ -1,0 +1,35 @@
+import { Command, Flags } from '@oclif/core';
+import { loadRunnerConfig, saveToken } from '../../../workers/runner/config.js';
+import { HttpError } from '../../../workers/runner/http-client.js';
+import { clientFor } from '../../../workers/runner/runner.js';
+
+export default class RunnerUnregister extends Command {
+  static override description = 'Remove this runner from the server; its token stops working at once and is removed from the config (or token) file.';
+  static override examples = ['<%= config.bin %> runner unregister --config /path/to/your/config/file.json'];
+  static override flags = {
+    config: Flags.string({ char: 'c', required: true, description: 'the runner config file' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(RunnerUnregister);
+    let loaded;
+    try {
+      loaded = loadRunnerConfig(flags.config, process.env, { mustExist: true });
+    } catch (err) {
+      this.error((err as Error).message, { exit: 2 });
+    }
+    if (!loaded.token) this.error(`${flags.config} holds no runner token: nothing to unregister`, { exit: 1 });
+    const client = clientFor(loaded);
+    try {
+      await client.request('DELETE', 'api/internal/runners');
+      this.log('Runner unregistered on the server.');
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 401) this.log('The server no longer knows this token (already deleted); removing it locally.');
+      else this.error(`unregister failed: ${err instanceof HttpError ? err.message : (err as Error).message}; the token was kept`, { exit: 1 });
+    } finally {
+      client.close();
+    }
+    const where = saveToken(loaded, '');
+    this.log(`Token removed from ${where}.`);
+  }
+}

@@ -1,0 +1,89 @@
+import { logger, setLogLevel } from '../../services/common/log.js';
+import type { ClaimedJob, TaskResult } from '../../services/common/wire.js';
+import { forgeVersion } from '../../services/version.js';
+import { Agent } from '../agent.js';
+import { detectCapabilities } from '../capabilities.js';
+import { PeerRejection } from '../peer.js';
+import type { LoadedRunnerConfig } from './config.js';
+import { ForgeHttpClient, HttpError } from './http-client.js';
+import { HttpPeer } from './http-peer.js';
+import { loadOrCreateKeyPair } from './keys.js';
+
+const log = logger('runner');
+
+export interface HelloAnswer {
+  id: number; name: string; tags: string[]; project_id: number | null; max_parallel_tasks: number; enabled: boolean;
+  lease_sec: number; heartbeat_ms: number; long_poll_sec: number;
+}
+
+export function clientFor(loaded: LoadedRunnerConfig, token = loaded.token): ForgeHttpClient {
+  if (!loaded.config.web_host) throw new Error('web_host is not set: put the Forge server address in the config file or FORGE_WEB_HOST');
+  return new ForgeHttpClient({
+    baseUrl: loaded.config.web_host, token, caFile: loaded.config.runner.tls_ca_file || undefined,
+    insecureSkipVerify: loaded.config.runner.tls_insecure_skip_verify,
+  });
+}
+
+/** Posts task start and finish to the runner's webhook; a failing webhook never fails the task. */
+async function callWebhook(url: string, event: string, job: ClaimedJob, result?: TaskResult): Promise<void> {
+  if (!url) return;
+  try {
+    await fetch(url, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000),
+      body: JSON.stringify({ event, task_id: job.task_id, attempt: job.attempt, project_id: job.payload.task.project_id, app: job.payload.app, status: result?.status ?? 'running', exit_code: result?.exit_code ?? null, error: result?.error ?? '' }),
+    });
+  } catch (err) {
+    log.warn('webhook call failed', { event, error: (err as Error).message });
+  }
+}
+
+export interface StartedRunner {
+  agent: Agent;
+  hello: HelloAnswer;
+  done: Promise<void>;
+  drain(): Promise<void>;
+}
+
+/**
+ * `forge runner start`: says hello (uploading the public key on first contact), then runs the
+ * agent loop until drained. SIGTERM/SIGINT drain: no new claims, running tasks finish (or are
+ * stopped after runner.drain_timeout_sec) and are reported, then the process exits.
+ */
+export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRunner> {
+  const { config } = loaded;
+  setLogLevel(config.log_level);
+  if (!loaded.token) throw new Error(`no runner token: run forge runner register --config ${loaded.path ?? 'FILE'}, or set runner.token (or FORGE_RUNNER_TOKEN) to a token from the web UI`);
+  const { keys, created } = loadOrCreateKeyPair(loaded.privateKeyFile);
+  if (created) log.info('generated this runner\'s key pair', { private_key_file: loaded.privateKeyFile });
+  const client = clientFor(loaded);
+  const capabilities = await detectCapabilities();
+  const version = forgeVersion();
+  let hello: HelloAnswer;
+  try {
+    hello = (await client.request<HelloAnswer>('POST', 'api/internal/runners/hello', {
+      public_key: keys.publicKey.toString('base64'), version, capabilities, active: [], draining: false,
+    })).body;
+  } catch (err) {
+    client.close();
+    if (err instanceof HttpError) throw new Error(`the server refused this runner: ${err.message}`);
+    throw new Error(`cannot reach the Forge server at ${config.web_host}: ${(err as Error).message}`);
+  }
+  const agent = new Agent({
+    peer: new HttpPeer(client, keys, hello.long_poll_sec),
+    maxParallel: config.runner.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
+    heartbeatMs: hello.heartbeat_ms, version, capabilities, oneOff: config.runner.one_off,
+    hooks: {
+      onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),
+      onFinish: (job, result) => callWebhook(config.runner.webhook, 'task_finished', job, result),
+    },
+  });
+  agent.on('rejected', (err: PeerRejection) => {
+    log.error(`stopping: ${err.message}`);
+    void agent.drain(0);
+  });
+  log.info(`runner "${hello.name}" (id ${hello.id}) connected to ${config.web_host}; ready for tasks`, {
+    tags: hello.tags, max_parallel_tasks: config.runner.max_parallel_tasks, capabilities,
+  });
+  const done = agent.run().finally(() => client.close());
+  return { agent, hello, done, drain: () => agent.drain(config.runner.drain_timeout_sec * 1000) };
+}
