@@ -13,10 +13,23 @@ const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
  * and GIT_CONFIG_* itself (the task's key file, an auth header); ambient GIT_* variables are the
  * machine owner's (e.g. GIT_SSL_CAINFO). Both are allowed by name; nothing comes from the task.
  */
+/**
+ * Ambient variables simple-git refuses to pass to git (EDITOR=vi is set by npm/npx, PAGER and
+ * VISUAL by many shells). Clone, checkout and log never open an editor, pager or password prompt,
+ * so they are left out of git's environment instead of failing every clone.
+ */
+const NOT_FOR_GIT = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass', 'git_askpass', 'git_editor', 'git_sequence_editor', 'git_pager']);
+
 function gitFor(baseDir: string, env: Record<string, string>) {
-  const merged = { ...process.env, ...env } as Record<string, string>;
+  const merged: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...process.env, ...env })) {
+    if (value !== undefined && !NOT_FOR_GIT.has(key.toLowerCase())) merged[key] = value;
+  }
   const allowEnvironment = Object.keys(merged).filter((key) => key.toUpperCase().startsWith('GIT_'));
-  return simpleGit({ baseDir, unsafe: { allowUnsafeSshCommand: true }, allowEnvironment }).env(merged);
+  // GIT_CONFIG_COUNT/KEY/VALUE carry the http.extraHeader of a login_password key (credentials.ts);
+  // simple-git still vets the config keys they set.
+  const unsafe = { allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in merged };
+  return simpleGit({ baseDir, unsafe, allowEnvironment }).env(merged);
 }
 
 export async function checkout(url: string, ref: string, dir: string, env: Record<string, string>, say: (line: string) => void): Promise<CheckoutResult> {
