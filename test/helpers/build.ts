@@ -1,0 +1,74 @@
+/**
+ * The tests run the built CLI (`node bin/run.js`, which loads dist/). `npm test` builds first
+ * (infra/bootstrap.sh --test); when a test file is run on its own with `npx ava`, ensureBuilt()
+ * rebuilds dist/ if any source is newer than its output. Test files run in parallel processes,
+ * so the build is guarded by a lock folder: one process compiles, the others wait for it.
+ * FORGE_TEST_SKIP_BUILD=1 turns the check off.
+ */
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { projectRoot, run, waitFor } from './util.js';
+
+const SOURCE_DIRS = ['services', 'workers', 'cli'];
+
+function staleSource(): string | undefined {
+  const walk = (dir: string): string | undefined => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const found = walk(path);
+        if (found) return found;
+      } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+        const out = join(projectRoot, 'dist', relative(projectRoot, path).replace(/\.ts$/, '.js'));
+        let outTime = 0;
+        try {
+          outTime = statSync(out).mtimeMs;
+        } catch {
+          return path;
+        }
+        if (statSync(path).mtimeMs > outTime) return path;
+      }
+    }
+    return undefined;
+  };
+  for (const dir of SOURCE_DIRS) {
+    const found = walk(join(projectRoot, dir));
+    if (found) return found;
+  }
+  return undefined;
+}
+
+let built: Promise<void> | undefined;
+
+/** Makes sure dist/ is at least as new as every source file; compiles once if not. */
+export function ensureBuilt(): Promise<void> {
+  built ??= (async () => {
+    if (process.env.FORGE_TEST_SKIP_BUILD === '1' || !staleSource()) return;
+    const lock = join(projectRoot, 'node_modules', '.cache', 'forge-test-build.lock');
+    mkdirSync(join(lock, '..'), { recursive: true });
+    const acquire = () => {
+      try {
+        mkdirSync(lock);
+        return true;
+      } catch {
+        // A lock left by a killed build is taken over after two minutes.
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
+        } catch { /* gone meanwhile */ }
+        return false;
+      }
+    };
+    await waitFor(acquire, 180_000, { intervalMs: 200, what: 'the dist/ build lock' });
+    try {
+      const stale = staleSource();
+      if (!stale) return; // another test process built it while we waited
+      process.stderr.write(`test harness: dist/ is older than ${relative(projectRoot, stale)}; running tsc\n`);
+      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: projectRoot, timeoutMs: 170_000 });
+      // tsc still emits when it reports type errors; say so, and let the tests show what breaks.
+      if (result.code !== 0) process.stderr.write(`test harness: tsc reported errors (dist/ was still written):\n${result.stdout}${result.stderr}\n`);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  })();
+  return built;
+}

@@ -1,0 +1,124 @@
+/**
+ * Real redis-server processes for tests: a standalone server (TCP on a free loopback port, or a
+ * unix socket) with AOF on, or a 3-master Redis Cluster on loopback. Each lives in its own temp
+ * folder and is stopped by cleanup().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { exitOf, freePort, freePortWithPartner, onCleanup, runOk, stopChild, tempDir, trackChild, waitFor } from './util.js';
+
+export interface RedisNode {
+  /** Loopback TCP port, or undefined for a unix-socket server. */
+  port?: number;
+  socket?: string;
+  dir: string;
+  process: ChildProcess;
+}
+
+export interface TestRedis {
+  /** What to put in FORGE_REDIS_URL. */
+  url: string;
+  nodes: RedisNode[];
+  /** Stops every node (SIGTERM: Redis flushes its AOF), keeping the data folders. */
+  stop(): Promise<void>;
+  /** Starts stopped nodes again on the same ports/sockets and folders. */
+  start(): Promise<void>;
+  /** Runs redis-cli against the first node (or `node`) and returns its output. */
+  cli(args: string[], node?: RedisNode): Promise<string>;
+}
+
+export interface StartRedisOptions {
+  /** Build a Redis Cluster of this many masters (true = 3) instead of one standalone server. */
+  cluster?: boolean | number;
+  /** Standalone only: listen on a unix socket in the temp folder instead of a TCP port. */
+  unixSocket?: boolean;
+}
+
+/** Answers true once a Redis at the address replies +PONG. */
+export function redisPing(address: { port?: number; socket?: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = address.socket ? connect(address.socket) : connect(address.port!, '127.0.0.1');
+    let data = '';
+    const done = (ok: boolean) => {
+      conn.destroy();
+      resolve(ok);
+    };
+    conn.setTimeout(1000, () => done(false));
+    conn.once('error', () => done(false));
+    conn.on('data', (chunk) => {
+      data += chunk.toString();
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+    conn.write('PING\r\n');
+  });
+}
+
+function spawnNode(node: Omit<RedisNode, 'process'>, extra: string[]): ChildProcess {
+  const listen = node.socket ? ['--port', '0', '--unixsocket', node.socket, '--unixsocketperm', '700'] : ['--port', String(node.port), '--bind', '127.0.0.1'];
+  const args = [
+    ...listen, '--dir', node.dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    '--daemonize', 'no', '--logfile', join(node.dir, 'redis.log'), ...extra,
+  ];
+  return trackChild(spawn('redis-server', args, { stdio: 'ignore' }));
+}
+
+async function startNode(node: RedisNode, extra: string[]): Promise<void> {
+  node.process = spawnNode(node, extra);
+  const exited = exitOf(node.process).then(({ code }) => {
+    throw new Error(`redis-server exited with code ${code} at start; see ${join(node.dir, 'redis.log')}`);
+  });
+  exited.catch(() => {});
+  await Promise.race([waitFor(() => redisPing(node), 10_000, { what: `redis-server in ${node.dir}` }), exited]);
+}
+
+/**
+ * Starts a standalone redis-server, or with `cluster` several cluster-enabled servers joined by
+ * `redis-cli --cluster create` and waited on until every node reports cluster_state:ok.
+ */
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  const root = tempDir('forge-redis-');
+  const masters = options.cluster === true ? 3 : typeof options.cluster === 'number' ? options.cluster : 0;
+  const nodes: RedisNode[] = [];
+  const extra = masters ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] : [];
+  const count = masters || 1;
+  for (let i = 0; i < count; i++) {
+    const dir = join(root, `node${i}`);
+    mkdirSync(dir);
+    const node: RedisNode = options.unixSocket && !masters
+      ? { socket: join(dir, 'redis.sock'), dir, process: undefined as unknown as ChildProcess }
+      : { port: masters ? await freePortWithPartner(10_000) : await freePort(), dir, process: undefined as unknown as ChildProcess };
+    nodes.push(node);
+  }
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => (n.process ? stopChild(n.process, 'SIGTERM', 10_000) : undefined)));
+  };
+  onCleanup(() => Promise.all(nodes.map((n) => (n.process ? stopChild(n.process, 'SIGKILL') : undefined))));
+  await Promise.all(nodes.map((n) => startNode(n, extra)));
+
+  const cli = (args: string[], node: RedisNode = nodes[0]!) =>
+    runOk('redis-cli', [...(node.socket ? ['-s', node.socket] : ['-h', '127.0.0.1', '-p', String(node.port)]), ...args], { timeoutMs: 30_000 });
+
+  if (masters) {
+    await runOk('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeoutMs: 60_000 });
+    await waitClusterOk(nodes, cli);
+  }
+  const url = masters
+    ? `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`
+    : nodes[0]!.socket ?? `redis://127.0.0.1:${nodes[0]!.port}`;
+  return {
+    url, nodes, stop, cli,
+    async start() {
+      await Promise.all(nodes.filter((n) => n.process.exitCode !== null || n.process.signalCode !== null).map((n) => startNode(n, extra)));
+      if (masters) await waitClusterOk(nodes, cli);
+    },
+  };
+}
+
+async function waitClusterOk(nodes: RedisNode[], cli: (args: string[], node?: RedisNode) => Promise<string>): Promise<void> {
+  await waitFor(async () => {
+    for (const node of nodes) if (!(await cli(['cluster', 'info'], node)).includes('cluster_state:ok')) return false;
+    return true;
+  }, 20_000, { what: 'cluster_state:ok on every node', intervalMs: 50 });
+}
