@@ -266,20 +266,26 @@ export class GatewayCore {
   async expireLeases(now = Date.now()): Promise<void> {
     for (const task of await this.stores.tasks.getMany(await this.stores.tasks.activeIds())) {
       if (task.lease_until > now) continue;
-      const lease = await this.lease(task.id);
       if (task.status === 'starting') {
-        const requeued = await this.stores.tasks.transition(task.id, { from: ['starting'], attempt: task.attempt }, {
-          status: 'waiting', runner_id: null, runner_name: '', waiting_reason: `runner ${task.runner_name} was lost before the task started; requeued`,
-        });
-        if (requeued && lease) {
-          await this.releaseLease(task.id, lease.runner_id);
-          await this.queues.job(lease.queue, `task-${task.id}`).moveToWait(lease.token).catch(() => {});
-          await this.queues.wake(lease.queue);
-        }
+        await this.requeueUnstarted(task, `runner ${task.runner_name} was lost before the task started; requeued`);
       } else {
         await this.complete({ task_id: task.id, attempt: task.attempt, result: lostResult(task) });
+        const lease = await this.lease(task.id);
         if (lease) await this.queues.job(lease.queue, `task-${task.id}`).moveToCompleted('runner lost', lease.token, false).catch(() => {});
       }
+    }
+  }
+
+  /** Puts a claimed task that never started back at the head of its queue. */
+  async requeueUnstarted(task: Task, reason: string): Promise<void> {
+    const lease = await this.lease(task.id);
+    const requeued = await this.stores.tasks.transition(task.id, { from: ['starting'], attempt: task.attempt }, {
+      status: 'waiting', runner_id: null, runner_name: '', waiting_reason: reason,
+    });
+    if (requeued && lease) {
+      await this.releaseLease(task.id, lease.runner_id);
+      await this.queues.job(lease.queue, `task-${task.id}`).moveToWait(lease.token).catch(() => {});
+      await this.queues.wake(lease.queue);
     }
   }
 

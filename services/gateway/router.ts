@@ -10,6 +10,7 @@ import {
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, parseBody } from '../api/http.js';
 import type { Runner } from '../store/runners.js';
+import { channels } from '../redis/keys.js';
 import { runnerExecutor } from './core.js';
 
 const log = logger('gateway');
@@ -107,26 +108,44 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const state = parseBody(runnerStateSchema, req.body);
     if (!runner.public_key) throw new HttpError(409, 'this runner has no public key yet: POST /hello with public_key first');
     await stores.runners.touch(runner.id, { version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
-    if (!runner.enabled || state.draining) {
-      res.status(204).end();
-      return;
-    }
+    // The poll ends early when the client goes away or the runner's record changes (deleted,
+    // disabled, edited): then the answer reflects the record as it is now.
     const abort = new AbortController();
+    const clientGone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) {
+        clientGone.abort();
         abort.abort();
         if (state.active.length === 0) void stores.runners.markOffline(runner.id);
       }
     });
+    const offRunnerEvents = ctx.bus.on(channels.runnerEvents, (message) => {
+      if ((message as { id?: number }).id === runner.id) abort.abort();
+    });
     parked.set(runner.id, state);
     let claimed;
     try {
-      claimed = await core.next(runnerExecutor(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+      if (!runner.enabled || state.draining) {
+        // A disabled or draining runner is kept parked (not answered at once, which would make it spin).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ctx.config.long_poll_sec * 1000);
+          abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+        });
+      } else {
+        claimed = await core.next(runnerExecutor(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+      }
     } finally {
       parked.delete(runner.id);
+      offRunnerEvents();
     }
     if (!claimed) {
-      if (!abort.signal.aborted) res.status(204).end();
+      if (clientGone.signal.aborted) return;
+      if (!(await stores.runners.get(runner.id))) throw new HttpError(401, 'unknown runner token: this runner was deleted');
+      res.status(204).end();
+      return;
+    }
+    if (clientGone.signal.aborted) {
+      await core.requeueUnstarted(claimed.task, 'the runner disconnected before receiving the task; requeued');
       return;
     }
     const answer: ClaimAnswer = {

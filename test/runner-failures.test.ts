@@ -1,0 +1,205 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import {
+  cleanup, FINAL, getTask, isProcessAlive, makeBareRepo, outputText, setupTemplate, startForge, startTask, taskOutput, tempDir, waitFor, waitForTask,
+} from './helpers/index.js';
+import { startProxy } from './helpers/proxy.js';
+import { startRunner } from './helpers/runner.js';
+import { join } from 'node:path';
+
+test.after.always(cleanup);
+
+const remote = { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_RUNNER_LEASE_SEC: '3' };
+
+test('a runner killed mid-task: the task ends error "runner lost" within the lease', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'echo started\nsleep 60\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const runner = await startRunner(forge);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('started'), 15_000, { what: 'the task to print' });
+  const killedAt = Date.now();
+  await runner.stop('SIGKILL');
+  const lost = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
+  t.is(lost.status, 'error');
+  t.regex(lost.error, /^runner lost/);
+  t.true(Date.now() - killedAt < 3000 + 3000, `noticed after ${Date.now() - killedAt} ms`);
+  t.true((await outputText(forge.api, setup.projectId, task.id)).includes('[forge] runner lost'));
+  const [view] = await forge.api.json('GET', '/api/runners');
+  await waitFor(async () => (await forge.api.json('GET', '/api/runners'))[0].status === 'offline', 10_000, { what: 'the runner to show offline' });
+  t.is(view.id, runner.id);
+});
+
+test('a runner lost before the task started: the task is requeued and another runner completes it', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'echo done by "$FORGE_TASK_ID"\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  let polls = 0;
+  const proxy = await startProxy(forge.url, {
+    beforeForward: ({ path }) => {
+      if (path.endsWith('/jobs/next')) polls++;
+      return 'forward';
+    },
+  });
+  const frozen = await startRunner(forge, { name: 'frozen', webHost: proxy.url });
+  // Frozen while parked in its long-poll: the server hands it the job, it never starts it.
+  await waitFor(() => polls > 0, 10_000, { what: 'the runner to park a long-poll' });
+  frozen.process.kill('SIGSTOP');
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const claimed = await waitForTask(forge.api, setup.projectId, task.id, ['starting']);
+  t.is(claimed.runner_name, 'frozen');
+  const healthy = await startRunner(forge, { name: 'healthy' });
+  const finished = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 20_000);
+  frozen.process.kill('SIGKILL');
+  t.is(finished.status, 'success');
+  t.is(finished.runner_name, healthy.name);
+  t.is(finished.attempt, 2);
+});
+
+test('stop reaches the runner within seconds and kills the whole process group', async (t) => {
+  const forge = await startForge({ env: remote });
+  const pidFile = join(tempDir(), 'pids');
+  const repo = await makeBareRepo({ 'run.sh': `sleep 300 &\necho $! >> ${pidFile}\nbash -c 'sleep 300 & echo $! >> ${pidFile}; wait' &\necho $$ >> ${pidFile}\necho children-started\nwait\n` });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  await startRunner(forge);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('children-started'), 15_000);
+  await waitFor(() => readFileSync(pidFile, 'utf8').trim().split('\n').length >= 3, 5000);
+  const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+  t.true(pids.every(isProcessAlive));
+  const asked = Date.now();
+  const stopping = await forge.api.json('POST', `/api/project/${setup.projectId}/tasks/${task.id}/stop`);
+  t.is(stopping.status, 'stopping');
+  const stopped = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
+  t.is(stopped.status, 'stopped');
+  t.true(Date.now() - asked < 4000, `stopped after ${Date.now() - asked} ms`);
+  await waitFor(() => pids.every((pid) => !isProcessAlive(pid)), 5000, { what: 'every process of the task to be gone' });
+  t.pass();
+});
+
+test('SIGTERM drains: no new claims, the running task finishes and is reported, then exit 0', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'echo begin\nsleep 1.5\necho end\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const runner = await startRunner(forge, { maxParallel: 2 });
+  const running = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitFor(async () => (await outputText(forge.api, setup.projectId, running.id)).includes('begin'), 15_000);
+  runner.process.kill('SIGTERM');
+  await waitFor(() => runner.logs().includes('draining'), 5000);
+  const later = await startTask(forge.api, setup.projectId, setup.templateId);
+  const exit = await runner.exited;
+  t.is(exit.code, 0);
+  const finished = await getTask(forge.api, setup.projectId, running.id);
+  t.is(finished.status, 'success');
+  t.true((await outputText(forge.api, setup.projectId, running.id)).includes('end'));
+  t.is((await getTask(forge.api, setup.projectId, later.id)).status, 'waiting');
+});
+
+test('no output line is lost or duplicated when requests and answers are lost on the way', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'for i in $(seq 1 400); do echo "line $i"; if [ $((i % 50)) = 0 ]; then sleep 0.1; fi; done\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  let outputCalls = 0;
+  const proxy = await startProxy(forge.url, {
+    beforeForward: ({ path }) => (path.endsWith('/output') && ++outputCalls % 3 === 1 ? 'drop' : 'forward'),
+    afterForward: ({ path }) => (path.endsWith('/output') && outputCalls % 3 === 2 ? 'lose' : undefined),
+  });
+  await startRunner(forge, { webHost: proxy.url });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
+  t.is(done.status, 'success');
+  t.true(outputCalls >= 3, `only ${outputCalls} output calls`);
+  const lines = (await taskOutput(forge.api, setup.projectId, task.id)).map((l) => l.output).filter((l) => l.startsWith('line '));
+  t.deepEqual(lines, Array.from({ length: 400 }, (_, i) => `line ${i + 1}`));
+});
+
+test('a tampered sealed box is refused by the runner with a clear error on the task', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'echo should-not-run\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const proxy = await startProxy(forge.url, {
+    afterForward: ({ path, status, responseBody }) => {
+      if (!path.endsWith('/jobs/next') || status !== 200) return undefined;
+      const answer = JSON.parse(responseBody);
+      const box = Buffer.from(answer.sealed_payload, 'base64');
+      box[box.length - 5]! ^= 0x01;
+      return JSON.stringify({ ...answer, sealed_payload: box.toString('base64') });
+    },
+  });
+  await startRunner(forge, { webHost: proxy.url });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 20_000);
+  t.is(done.status, 'error');
+  t.regex(done.error, /runner refused the job: .*tampered with or sealed for another runner/);
+  t.false((await outputText(forge.api, setup.projectId, task.id)).includes('should-not-run'));
+});
+
+test('a job carrying an SSH key and secrets crosses the wire only sealed', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'echo "$DB_PASSWORD"\n' });
+  const privateKey = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDfakeKeyMaterialForTheTestOnly0123456789abcdefghij\n-----END OPENSSH PRIVATE KEY-----\n';
+  const proxy = await startProxy(forge.url);
+  const base = await setupTemplate(forge.api, { gitUrl: repo.path, secrets: [{ name: 'DB_PASSWORD', secret: 'correct-horse-battery' }] });
+  const key = await forge.api.json('POST', `/api/project/${base.projectId}/keys`, { name: 'deploy', type: 'ssh', ssh: { login: 'git', private_key: privateKey, passphrase: 'pass-phrase-9' } });
+  const inventory = await forge.api.json('POST', `/api/project/${base.projectId}/inventory`, { name: 'inv', type: 'static', inventory: 'localhost', ssh_key_id: key.id });
+  await forge.api.json('PUT', `/api/project/${base.projectId}/templates/${base.templateId}`, {
+    name: 'template', app: 'bash', playbook: 'run.sh', repository_id: base.repositoryId, environment_id: base.environmentId, inventory_id: inventory.id,
+  });
+  await startRunner(forge, { webHost: proxy.url });
+  const task = await startTask(forge.api, base.projectId, base.templateId);
+  const done = await waitForTask(forge.api, base.projectId, task.id, FINAL, 20_000);
+  t.is(done.status, 'success');
+  const claims = proxy.exchanges.filter((e) => e.path.endsWith('/jobs/next') && e.status === 200);
+  t.is(claims.length, 1);
+  const wire = proxy.exchanges.map((e) => e.requestBody + e.responseBody).join('\n');
+  for (const secret of ['OPENSSH PRIVATE KEY', 'fakeKeyMaterial', 'pass-phrase-9', 'correct-horse-battery']) t.false(wire.includes(secret), `${secret} crossed the wire in clear`);
+  t.truthy(JSON.parse(claims[0]!.responseBody).sealed_payload);
+  // The secret reached the task (inside the box) and was masked in its output.
+  t.true((await outputText(forge.api, base.projectId, task.id)).includes('********'));
+  t.false(forge.logs().includes('correct-horse-battery'));
+});
+
+test('a wrong token is refused; deleting a runner stops its token at once and the runner exits', async (t) => {
+  const forge = await startForge({ env: remote });
+  const bad = await startRunner(forge, { token: 'not-a-real-token', waitReady: false });
+  const badExit = await bad.exited;
+  t.not(badExit.code, 0);
+  t.regex(bad.logs(), /unknown runner token/);
+
+  const runner = await startRunner(forge);
+  const answer = await fetch(`${forge.url}/api/internal/runners/heartbeat`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': runner.token }, body: JSON.stringify({ active: [] }),
+  });
+  t.is(answer.status, 200);
+  await forge.api.json('DELETE', `/api/runners/${runner.id}`);
+  const after = await fetch(`${forge.url}/api/internal/runners/heartbeat`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': runner.token }, body: JSON.stringify({ active: [] }),
+  });
+  t.is(after.status, 401);
+  t.regex((await after.json()).error, /unknown runner token/);
+  const exit = await runner.exited;
+  t.is(exit.code, 0);
+  t.regex(runner.logs(), /refused this runner|unknown runner token/);
+});
+
+test('a runner may report only on its own jobs (403 otherwise)', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'sleep 2\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const owner = await startRunner(forge);
+  const other = await forge.api.json('POST', '/api/runners', { name: 'intruder' });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitForTask(forge.api, setup.projectId, task.id, ['running']);
+  const post = (path: string, body: unknown) => fetch(`${forge.url}/api/internal/runners/jobs/${task.id}/${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': other.token }, body: JSON.stringify(body),
+  });
+  for (const [path, body] of [['output', { attempt: 1, lines: [{ seq: 99, time: 'now', output: 'forged' }] }], ['result', { attempt: 1, status: 'success' }], ['running', { attempt: 1 }]] as const) {
+    const answer = await post(path, body);
+    t.is(answer.status, 403, path);
+    t.regex((await answer.json()).error, /not assigned to this runner/);
+  }
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
+  t.is(done.status, 'success');
+  t.is(done.runner_name, owner.name);
+  t.false((await outputText(forge.api, setup.projectId, task.id)).includes('forged'));
+});
