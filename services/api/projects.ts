@@ -191,6 +191,7 @@ export function projectRouter(ctx: AppContext): Router {
   router.delete('/project/:project_id/users/:user_id', async (req, res) => {
     const project = await projectOf(ctx, req);
     const userId = idParam(req, 'user_id');
+    if (!project.members.includes(userId)) throw new HttpError(404, `user ${userId} not found among this project's members`);
     await s.projects.put({ ...project, members: project.members.filter((id) => id !== userId) });
     res.status(204).end();
   });
