@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import {
-  environmentInput, inventoryInput, keyInput, projectInput, repositoryInput, templateInput,
-  type AccessKey, type Environment, type Inventory, type Project, type Repository, type Template,
+  environmentInput, inventoryInput, keyInput, keyUpdateInput, projectInput, repositoryInput, templateInput,
+  type AccessKey, type Environment, type KeySecret, type Inventory, type Project, type Repository, type Template,
 } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import type { Collection } from '../store/collection.js';
@@ -25,6 +25,8 @@ interface ResourceSpec<T extends { id: number; project_id: number }, S extends z
   path: string;
   what: string;
   schema: S;
+  /** The schema for PUT, when an update may omit what a create needs (write-only secrets). */
+  updateSchema?: z.ZodType<z.infer<S>>;
   collection: (ctx: AppContext, projectId: number) => Collection<T>;
   /** Checks references and turns the input into the stored record (encrypting secrets). */
   toRecord: (ctx: AppContext, projectId: number, input: z.infer<S>, existing?: T) => Promise<Omit<T, 'id'>>;
@@ -57,7 +59,7 @@ function resourceRoutes<T extends { id: number; project_id: number }, S extends 
     const collection = spec.collection(ctx, project.id);
     const existing = await collection.get(idParam(req, 'id'));
     if (!existing) throw notFound(spec.what);
-    const input = parseBody(spec.schema, req.body);
+    const input = parseBody(spec.updateSchema ?? spec.schema, req.body);
     const record = await collection.put({ ...(await spec.toRecord(ctx, project.id, input, existing)), id: existing.id } as T);
     res.json(view(record));
   });
@@ -106,12 +108,15 @@ export function projectRouter(ctx: AppContext): Router {
   });
 
   resourceRoutes<AccessKey, typeof keyInput>(router, ctx, {
-    path: 'keys', what: 'access key', schema: keyInput,
+    path: 'keys', what: 'access key', schema: keyInput, updateSchema: keyUpdateInput,
     collection: (c, pid) => c.stores.accessKeys(pid),
     toRecord: async (c, pid, input, existing) => {
-      const secret = input.type === 'ssh' ? input.ssh : input.type === 'login_password' ? input.login_password : undefined;
-      // Secrets are write-only: an update without new secret material keeps the stored one.
-      const stored = secret ? c.stores.secrets.encrypt(JSON.stringify(secret)) : existing && existing.type === input.type ? existing.secret : '';
+      const given: KeySecret | undefined = input.type === 'ssh' ? input.ssh : input.type === 'login_password' ? input.login_password : undefined;
+      // Secrets are write-only: on an update, what is not sent (or sent empty) keeps its stored value.
+      const kept: KeySecret = existing && existing.type === input.type && existing.secret ? (JSON.parse(c.stores.secrets.decrypt(existing.secret)) as KeySecret) : {};
+      const merged: KeySecret = { ...kept };
+      for (const [field, value] of Object.entries(given ?? {}) as Array<[keyof KeySecret, string]>) if (value) merged[field] = value;
+      const stored = input.type === 'none' ? '' : Object.keys(merged).length ? c.stores.secrets.encrypt(JSON.stringify(merged)) : '';
       return { project_id: pid, name: input.name, type: input.type, secret: stored };
     },
     view: ({ secret: _hidden, ...key }) => key,

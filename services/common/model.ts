@@ -51,7 +51,7 @@ export const userInput = z.object({
 
 export const projectInput = z.object({ name, max_parallel_tasks: z.number().int().min(0).max(1000).default(0) }).strict();
 
-export const keyInput = z
+const keyFields = z
   .object({
     name,
     type: z.enum(['none', 'ssh', 'login_password']),
@@ -59,13 +59,23 @@ export const keyInput = z
     ssh: z.object({ login: z.string().default(''), private_key: z.string().default(''), passphrase: z.string().default('') }).optional(),
     login_password: z.object({ login: z.string().default(''), password: z.string().default('') }).optional(),
   })
-  .strict()
-  .superRefine((value, ctx) => {
-    if (value.type === 'ssh' && !value.ssh?.private_key?.includes('PRIVATE KEY'))
-      ctx.addIssue({ code: 'custom', path: ['ssh', 'private_key'], message: 'an ssh key needs a PEM/OpenSSH private key' });
-    if (value.type === 'login_password' && !value.login_password)
-      ctx.addIssue({ code: 'custom', path: ['login_password'], message: 'a login_password key needs {login, password}' });
-  });
+  .strict();
+
+export const keyInput = keyFields.superRefine((value, ctx) => {
+  if (value.type === 'ssh' && !value.ssh?.private_key?.includes('PRIVATE KEY'))
+    ctx.addIssue({ code: 'custom', path: ['ssh', 'private_key'], message: 'an ssh key needs a PEM/OpenSSH private key' });
+  if (value.type === 'login_password' && !value.login_password)
+    ctx.addIssue({ code: 'custom', path: ['login_password'], message: 'a login_password key needs {login, password}' });
+});
+
+/**
+ * An update may leave the secret out (or send empty fields): secrets are write-only, so what is
+ * not sent is kept. A new private key must still look like one.
+ */
+export const keyUpdateInput = keyFields.superRefine((value, ctx) => {
+  if (value.type === 'ssh' && value.ssh?.private_key && !value.ssh.private_key.includes('PRIVATE KEY'))
+    ctx.addIssue({ code: 'custom', path: ['ssh', 'private_key'], message: 'an ssh key needs a PEM/OpenSSH private key' });
+});
 
 export const repositoryInput = z
   .object({

@@ -1,0 +1,143 @@
+/**
+ * Browser tests: Debian's Chromium (/usr/bin/chromium, never a downloaded browser) driven by
+ * playwright-core, against a real Forge started by startForge(). Each browser gets a fresh
+ * profile folder. Screenshots go to test-output/e2e/<file>/ in the repository (kept after the
+ * run, ignored by git), or under $FORGE_E2E_OUTPUT.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { onCleanup, projectRoot, run, tempDir, waitFor } from './util.js';
+
+export const CHROMIUM = process.env.FORGE_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+];
+
+const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts')];
+
+function newestWebSource(): number {
+  let newest = 0;
+  const walk = (path: string) => {
+    const s = statSync(path);
+    if (s.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e));
+    else newest = Math.max(newest, s.mtimeMs);
+  };
+  for (const p of WEB_DIRS) if (existsSync(p)) walk(p);
+  return newest;
+}
+
+let webBuilt: Promise<string> | undefined;
+
+/**
+ * Builds web/dist with Vite when it is missing or older than web/src (once, under a lock shared by
+ * parallel test processes). Answers Vite's report (bundle sizes), or '' when nothing was built.
+ */
+export function ensureWebBuilt(): Promise<string> {
+  webBuilt ??= (async () => {
+    const index = join(projectRoot, 'web', 'dist', 'index.html');
+    const stale = () => !existsSync(index) || statSync(index).mtimeMs < newestWebSource();
+    if (!stale()) return '';
+    const lock = join(projectRoot, 'node_modules', '.cache', 'forge-web-build.lock');
+    mkdirSync(join(lock, '..'), { recursive: true });
+    await waitFor(() => {
+      try {
+        mkdirSync(lock);
+        return true;
+      } catch {
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
+        } catch { /* gone meanwhile */ }
+        return false;
+      }
+    }, 180_000, { intervalMs: 200, what: 'the web build lock' });
+    try {
+      if (!stale()) return '';
+      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts'], { cwd: projectRoot, timeoutMs: 170_000 });
+      if (result.code !== 0) throw new Error(`vite build failed:\n${result.stdout}${result.stderr}`);
+      return result.stdout;
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  })();
+  return webBuilt;
+}
+
+/** Where a test file keeps its screenshots: test-output/e2e/<name>/ (emptied first). */
+export function e2eOutputDir(name: string): string {
+  const dir = join(process.env.FORGE_E2E_OUTPUT ?? join(projectRoot, 'test-output', 'e2e'), name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export interface Browser {
+  context: BrowserContext;
+  page: Page;
+  /** Saves a full-page PNG as <outDir>/<name>.png and answers its path. */
+  shot(name: string, page?: Page): Promise<string>;
+  /** Uncaught page errors and console errors seen so far (failed requests the UI handles are left out). */
+  errors(): string[];
+  close(): Promise<void>;
+}
+
+/** Starts headless Chromium with a fresh profile; closed by cleanup() if the test does not. */
+export async function openBrowser(outDir: string, options: { viewport?: { width: number; height: number }; isMobile?: boolean } = {}): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) or set FORGE_CHROMIUM`);
+  const profile = tempDir('forge-chromium-');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+    viewport: options.viewport ?? { width: 1280, height: 860 }, isMobile: options.isMobile, hasTouch: options.isMobile,
+    acceptDownloads: true, timezoneId: 'UTC', locale: 'en-GB',
+  });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await context.close().catch(() => {});
+  };
+  onCleanup(close);
+  const errors: string[] = [];
+  const watch = (page: Page) => {
+    page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
+    page.on('console', (msg) => {
+      // The browser logs every non-2xx answer; the UI shows those itself (and 401 means "log in").
+      if (msg.type() === 'error' && !/Failed to load resource|EventSource/.test(msg.text())) errors.push(`console: ${msg.text()}`);
+    });
+  };
+  context.on('page', watch);
+  const page = context.pages()[0] ?? (await context.newPage());
+  watch(page);
+  page.setDefaultTimeout(20_000);
+  return {
+    context, page, errors: () => [...errors], close,
+    async shot(name, which = page) {
+      const path = join(outDir, `${name}.png`);
+      await which.screenshot({ path, fullPage: true });
+      return path;
+    },
+  };
+}
+
+/** Logs in through the login form and waits for the app shell. */
+export async function uiLogin(page: Page, login: string, password: string): Promise<void> {
+  await page.getByLabel('Login or email').fill(login);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+}
+
+/** first-paint and first-contentful-paint of the current document, in ms after navigation start. */
+export async function paintTimings(page: Page): Promise<{ firstPaint: number; firstContentfulPaint: number; domContentLoaded: number }> {
+  return page.evaluate(() => {
+    const paint = Object.fromEntries(performance.getEntriesByType('paint').map((e) => [e.name, Math.round(e.startTime)]));
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    return { firstPaint: paint['first-paint'] ?? -1, firstContentfulPaint: paint['first-contentful-paint'] ?? -1, domContentLoaded: Math.round(nav?.domContentLoadedEventEnd ?? -1) };
+  });
+}
+
+/** Writes a small JSON report next to the screenshots. */
+export function writeReport(outDir: string, name: string, data: unknown): void {
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(data, null, 2) + '\n');
+}

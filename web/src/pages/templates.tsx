@@ -1,0 +1,161 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError } from '../api';
+import type { ResourceSpec } from '../resource';
+import { navigate } from '../router';
+import { APPS, type Task, type Template } from '../types';
+import { Dialog, ErrorBox, Field, notify } from '../ui';
+import { TAG_RE, validateArgs, validateJsonObject, validateName } from '../validate';
+import type { Lookups } from './projects';
+
+const APP_LABELS: Record<string, string> = { ansible: 'Ansible playbook', terraform: 'Terraform', tofu: 'OpenTofu', bash: 'Bash script', powershell: 'PowerShell script', python: 'Python script' };
+const isTerraform = (app: unknown) => app === 'terraform' || app === 'tofu';
+
+export function playbookLabel(app: unknown): string {
+  if (app === 'ansible') return 'Playbook file';
+  if (isTerraform(app)) return 'Working directory';
+  return 'Script file';
+}
+
+export function templateSpec(pid: number, l: Lookups, onChanged: () => void): ResourceSpec<Template> {
+  const opt = <T extends { id: number; name: string }>(list: T[], none: string): Array<[string, string]> => [['', none], ...list.map((x): [string, string] => [String(x.id), x.name])];
+  return {
+    api: `/api/project/${pid}/templates`, title: 'Templates', singular: 'Template', onChanged,
+    empty: 'A template says what to run: an app (Ansible, Terraform, Bash…), a file in a repository, and optionally an inventory and environment. Create one, then press Run.',
+    fields: [
+      { key: 'name', label: 'Name', kind: 'text', validate: (x) => validateName(String(x ?? '')) },
+      { key: 'description', label: 'Description', kind: 'textarea' },
+      { key: 'app', label: 'App', kind: 'select', options: APPS.map((a): [string, string] => [a, APP_LABELS[a] ?? a]) },
+      { key: 'repository_id', label: 'Repository', kind: 'select', options: [['', 'Choose a repository'], ...opt(l.repositories, '').slice(1)], validate: (x) => (x ? undefined : 'choose the repository to clone') },
+      { key: 'git_branch', label: 'Branch', kind: 'text', placeholder: 'the repository\'s branch', hint: 'Empty: the branch set on the repository.' },
+      {
+        key: 'playbook', label: 'Playbook / script file', kind: 'text', mono: true, placeholder: 'e.g. deploy.sh or site.yml',
+        hint: 'Path in the repository. For Terraform/OpenTofu, the directory to run in (empty: the repository root).',
+        validate: (x, v) => (!isTerraform(v.app) && !String(x ?? '').trim() ? `a ${String(v.app)} template needs the file to run` : undefined),
+      },
+      { key: 'arguments', label: 'Arguments (JSON array)', kind: 'text', mono: true, placeholder: '["--verbose"]', validate: (x) => validateArgs(String(x ?? '')) },
+      { key: 'allow_override_args_in_task', label: 'Let each run change the arguments', kind: 'checkbox' },
+      { key: 'inventory_id', label: 'Inventory', kind: 'select', options: opt(l.inventories, 'None'), visible: (v) => v.app === 'ansible' },
+      { key: 'environment_id', label: 'Environment', kind: 'select', options: opt(l.environments, 'None') },
+      { key: 'vault_key_id', label: 'Vault password key', kind: 'select', options: opt(l.keys, 'None'), visible: (v) => v.app === 'ansible' },
+      {
+        key: 'runner_tag', label: 'Required runner tag', kind: 'text', placeholder: 'any runner',
+        hint: 'Tasks of this template run only on runners with this tag. Empty: any runner of this project or a global one.',
+        validate: (x) => (String(x ?? '') && !TAG_RE.test(String(x)) ? '1-63 letters, digits, ".", "_" or "-", starting with a letter or digit' : undefined),
+      },
+      { key: 'auto_approve', label: 'Apply without a plan review (Terraform/OpenTofu)', kind: 'checkbox', visible: (v) => isTerraform(v.app) },
+    ],
+    initial: (t) => ({
+      name: t?.name ?? '', description: t?.description ?? '', app: t?.app ?? 'bash', repository_id: t ? String(t.repository_id) : l.repositories.length === 1 ? String(l.repositories[0]!.id) : '',
+      git_branch: t?.git_branch ?? '', playbook: t?.playbook ?? '', arguments: t?.arguments && t.arguments !== '[]' ? t.arguments : '',
+      allow_override_args_in_task: t?.allow_override_args_in_task ?? false, inventory_id: t?.inventory_id ? String(t.inventory_id) : '',
+      environment_id: t?.environment_id ? String(t.environment_id) : '', vault_key_id: t?.vault_key_id ? String(t.vault_key_id) : '',
+      runner_tag: t?.runner_tag ?? '', auto_approve: t?.auto_approve ?? true,
+    }),
+    toBody: (v) => ({
+      name: String(v.name).trim(), description: String(v.description ?? ''), app: v.app, repository_id: Number(v.repository_id),
+      git_branch: String(v.git_branch ?? '').trim(), playbook: String(v.playbook ?? '').trim(), arguments: String(v.arguments ?? '').trim() || null,
+      allow_override_args_in_task: Boolean(v.allow_override_args_in_task),
+      inventory_id: v.app === 'ansible' && v.inventory_id ? Number(v.inventory_id) : null,
+      environment_id: v.environment_id ? Number(v.environment_id) : null,
+      vault_key_id: v.app === 'ansible' && v.vault_key_id ? Number(v.vault_key_id) : null,
+      runner_tag: String(v.runner_tag ?? '').trim(), auto_approve: Boolean(v.auto_approve),
+    }),
+    columns: [
+      { label: 'Name', render: (t) => <a href={`/project/${pid}/templates/${t.id}`}>{t.name}</a> },
+      { label: 'App', render: (t) => APP_LABELS[t.app] ?? t.app },
+      { label: 'Runs', render: (t) => <code>{t.playbook || '.'}</code> },
+      { label: 'Repository', render: (t) => l.repositories.find((r) => r.id === t.repository_id)?.name ?? `#${t.repository_id}` },
+      { label: 'Runner tag', render: (t) => (t.runner_tag ? <span class="tag">{t.runner_tag}</span> : <span class="muted">any</span>) },
+    ],
+  };
+}
+
+interface RunValues { git_branch: string; arguments: string; limit: string; tags: string; skip_tags: string; environment: string; message: string; dry_run: boolean; diff: boolean; debug: boolean }
+
+/** Runs a template with the overrides the API allows, then opens the new task. */
+export function RunDialog({ template, onClose }: { template: Template | null; onClose: () => void }) {
+  const blank: RunValues = { git_branch: '', arguments: '', limit: '', tags: '', skip_tags: '', environment: '', message: '', dry_run: false, diff: false, debug: false };
+  const [v, setV] = useState<RunValues>(blank);
+  const [error, setError] = useState<unknown>();
+  const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (template) {
+      setV(blank);
+      setError(undefined);
+      setServerErrors({});
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [template]);
+  if (!template) return <Dialog open={false} title="Run" onClose={onClose}>{null}</Dialog>;
+
+  const errors: Record<string, string | undefined> = { arguments: validateArgs(v.arguments), environment: validateJsonObject(v.environment), ...serverErrors };
+  const set = <K extends keyof RunValues>(k: K, value: RunValues[K]) => {
+    setV({ ...v, [k]: value });
+    if (serverErrors[k]) setServerErrors({ ...serverErrors, [k]: '' });
+  };
+  const ansible = template.app === 'ansible';
+  const terraform = isTerraform(template.app);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (Object.values(errors).some(Boolean)) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body: Record<string, unknown> = {
+        template_id: template.id, git_branch: v.git_branch.trim(), limit: v.limit.trim(), tags: v.tags.trim(), skip_tags: v.skip_tags.trim(),
+        environment: v.environment.trim(), message: v.message.trim(), dry_run: v.dry_run, diff: v.diff, debug: v.debug,
+      };
+      if (template.allow_override_args_in_task && v.arguments.trim()) body.arguments = v.arguments.trim();
+      const task = await api<Task>('POST', `/api/project/${template.project_id}/tasks`, body);
+      notify(`Task #${task.id} started`);
+      onClose();
+      navigate(`/project/${template.project_id}/tasks/${task.id}`);
+    } catch (err) {
+      if (err instanceof ApiError) setServerErrors(err.fields);
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const text = (k: keyof RunValues, label: string, hint?: string, placeholder?: string) => (
+    <Field label={label} error={errors[k]} hint={hint}>
+      {(p) => <input {...p} name={k} value={v[k] as string} placeholder={placeholder} onInput={(e) => set(k, e.currentTarget.value)} class={k === 'arguments' || k === 'environment' ? 'mono' : undefined} />}
+    </Field>
+  );
+
+  return (
+    <Dialog open title={`Run ${template.name}`} onClose={onClose} wide>
+      <form onSubmit={submit} noValidate>
+        <p class="muted">Leave a field empty to use the template's setting.</p>
+        <div class="grid2">
+          {text('git_branch', 'Branch', undefined, template.git_branch || 'template / repository branch')}
+          {text('message', 'Message', 'Shown in the task history.')}
+        </div>
+        {template.allow_override_args_in_task
+          ? text('arguments', 'Extra arguments (JSON array)', `Added after the template's own arguments${template.arguments && template.arguments !== '[]' ? ` (${template.arguments})` : ''}.`, '["--verbose"]')
+          : <p class="hint">This template does not let a run add arguments (see "Let each run change the arguments" in its settings).</p>}
+        {ansible && (
+          <div class="grid2">
+            {text('limit', 'Limit (hosts)', undefined, 'web1,web2')}
+            {text('tags', 'Tags', undefined, 'deploy')}
+            {text('skip_tags', 'Skip tags')}
+          </div>
+        )}
+        {text('environment', 'Extra variables (JSON)', 'Merged over the environment\'s variables for this run.', '{"version": "1.2.3"}')}
+        <div class="checks">
+          {(ansible || terraform) && <label><input type="checkbox" name="dry_run" checked={v.dry_run} onChange={(e) => set('dry_run', e.currentTarget.checked)} /> {terraform ? 'Plan only (no apply)' : 'Dry run (--check)'}</label>}
+          {ansible && <label><input type="checkbox" name="diff" checked={v.diff} onChange={(e) => set('diff', e.currentTarget.checked)} /> Show diffs (--diff)</label>}
+          <label><input type="checkbox" name="debug" checked={v.debug} onChange={(e) => set('debug', e.currentTarget.checked)} /> Debug output</label>
+        </div>
+        <ErrorBox error={error} title="The task was not started" />
+        <div class="actions">
+          <button type="button" onClick={onClose}>Cancel</button>
+          <button type="submit" class="primary" disabled={busy}>{busy ? 'Starting…' : 'Run'}</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
