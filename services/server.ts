@@ -125,6 +125,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const port = (server.address() as AddressInfo).port;
   const scheme = config.tls_cert_file ? 'https' : 'http';
   const url = `${scheme}://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+  // Without a configured public address, the one we actually listen on (port 0 picks a free port).
+  if (!config.web_host) config.web_host = url.replace('://127.0.0.1:', '://localhost:');
   log.info('Forge is listening', { url, web_host: config.web_host, redis: embedded ? 'embedded' : 'external', remote_runners: config.use_remote_runner });
 
   let closing: Promise<void> | undefined;

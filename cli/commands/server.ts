@@ -19,7 +19,7 @@ export default class Server extends Command {
     const config = serverConfig(flags.config);
     if (flags.port !== undefined) config.port = flags.port;
     const server = await startServer(config);
-    this.log(`Forge ${server.ctx.version} is running at ${config.web_host === `http://localhost:${config.port}` ? server.url.replace('127.0.0.1', 'localhost') : config.web_host}`);
+    this.log(`Forge ${server.ctx.version} is running at ${config.web_host}`);
     if (server.initialAdminPassword) {
       this.log(`First start: log in as "admin" with password ${server.initialAdminPassword}`);
       this.log(`(also saved to ${config.data_dir}/initial_admin_password; change it, or set FORGE_ADMIN_LOGIN/FORGE_ADMIN_PASSWORD)`);

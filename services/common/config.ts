@@ -75,7 +75,6 @@ export function loadServerConfig(options: LoadOptions = {}): ServerConfig {
   };
   const config = parseOrThrow(serverConfigSchema, merged, 'config');
   config.data_dir = resolve(config.data_dir);
-  if (!config.web_host) config.web_host = `${config.tls_cert_file ? 'https' : 'http'}://localhost:${config.port}`;
   if (Boolean(config.tls_cert_file) !== Boolean(config.tls_key_file)) {
     throw new Error('config.tls_cert_file and config.tls_key_file go together: set both to serve HTTPS, or neither');
   }

@@ -152,7 +152,7 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Forge did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs))),
   ]).finally(() => clearTimeout(timer));
   const port = Number(new URL(announced).port);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${new URL(announced).protocol}//127.0.0.1:${port}`;
   const api = new ApiClient(url);
   if (options.login !== false) await api.login(ADMIN_LOGIN, ADMIN_PASSWORD);
 

@@ -72,7 +72,8 @@ export async function startRunner(forge: Forge, options: RunnerOptions = {}): Pr
 }
 `);
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(forge.env)) if (!key.startsWith('FORGE_')) env[key] = value;
+  // Runners get none of the server's settings, nor a test process's relaxed TLS checks.
+  for (const [key, value] of Object.entries(forge.env)) if (!key.startsWith('FORGE_') && key !== 'NODE_TLS_REJECT_UNAUTHORIZED') env[key] = value;
   Object.assign(env, { FORGE_LOG_LEVEL: 'info', ...(options.env ?? {}) });
   const child = trackChild(spawn(process.execPath, [BIN, 'runner', 'start', '--config', configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';

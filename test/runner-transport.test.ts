@@ -1,0 +1,62 @@
+import test from 'ava';
+import { join } from 'node:path';
+import {
+  cleanup, FINAL, makeBareRepo, outputText, runOk, setupTemplate, startForge, startTask, tempDir, waitFor, waitForTask,
+} from './helpers/index.js';
+import { startProxy } from './helpers/proxy.js';
+import { startRunner } from './helpers/runner.js';
+
+test.after.always(cleanup);
+
+// This file's own API client (fetch) skips certificate checks for the HTTPS test; the runner
+// processes it starts do not inherit this, and must verify the server with tls_ca_file.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
+test('one new task wakes one parked runner, not all of them, and reaches it without a polling delay', async (t) => {
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_LONG_POLL_SEC: '60' } });
+  const repo = await makeBareRepo({ 'run.sh': 'true\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  let polls = 0;
+  const proxy = await startProxy(forge.url, {
+    beforeForward: ({ path }) => {
+      if (path.endsWith('/jobs/next')) polls++;
+      return 'forward';
+    },
+  });
+  await Promise.all([1, 2, 3, 4, 5].map(() => startRunner(forge, { webHost: proxy.url })));
+  await waitFor(() => polls >= 5, 15_000, { what: 'five parked long-polls' });
+  const before = polls;
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
+  t.is(done.status, 'success');
+  // The runner that got the task polls once more; the four others stay parked, untouched.
+  await waitFor(() => polls >= before + 1, 5000);
+  t.is(polls - before, 1, `${polls - before} new long-polls after one task`);
+  const claimAnswers = proxy.exchanges.filter((e) => e.path.endsWith('/jobs/next'));
+  t.is(claimAnswers.filter((e) => e.status === 204).length, 0, 'no runner was woken for nothing');
+});
+
+test('runners reach an HTTPS server signed by a private CA (tls_ca_file), and refuse it without the CA', async (t) => {
+  const dir = tempDir();
+  const ca = join(dir, 'ca');
+  await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=Forge test CA', '-keyout', `${ca}.key`, '-out', `${ca}.pem`]);
+  const server = join(dir, 'server');
+  await runOk('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', `${server}.key`, '-out', `${server}.csr`]);
+  const ext = join(dir, 'ext.cnf');
+  await runOk('bash', ['-c', `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ${ext}`]);
+  await runOk('openssl', ['x509', '-req', '-in', `${server}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${server}.pem`]);
+
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_TLS_CERT_FILE: `${server}.pem`, FORGE_TLS_KEY_FILE: `${server}.key` } });
+  t.true(forge.url.startsWith('https://'));
+  const repo = await makeBareRepo({ 'run.sh': 'echo over-tls\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+
+  const untrusting = await startRunner(forge, { waitReady: false });
+  t.not((await untrusting.exited).code, 0);
+  t.regex(untrusting.logs(), /cannot reach the Forge server.*(verify|self.signed|certificate|issuer)/is);
+
+  await startRunner(forge, { runnerConfig: { tls_ca_file: `${ca}.pem` } });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  t.is((await waitForTask(forge.api, setup.projectId, task.id, FINAL, 20_000)).status, 'success');
+  t.true((await outputText(forge.api, setup.projectId, task.id)).includes('over-tls'));
+});
