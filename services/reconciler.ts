@@ -71,6 +71,10 @@ export class Reconciler extends EventEmitter {
     });
     if (!task) return undefined; // already final, or a stale attempt
     await this.core.releaseLease(task_id, task.runner_id ?? 0);
+    // A project at its max_parallel_tasks left its queues parked; one of its slots is free now.
+    if ((await this.stores.projects.get(task.project_id))?.max_parallel_tasks) {
+      for (const [name, scope] of this.core.queues.list()) if (scope.project_id === task.project_id) await this.core.queues.wake(name);
+    }
     log.info('task finished', { task_id, status: task.status, runner: task.runner_name });
     this.emit('finalised', task);
     return task;

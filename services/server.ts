@@ -96,7 +96,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   let localAgent: Agent | undefined;
   const reconciler = new Reconciler(redis, stores, core, {
-    watchdogMs: Math.max(250, Math.floor(leaseMs / 4)), localMode: !config.use_remote_runner,
+    watchdogMs: Math.max(250, Math.min(2000, Math.floor(leaseMs / 4))), localMode: !config.use_remote_runner,
     localBusy: () => (localAgent ? localAgent.activeCount >= config.max_parallel_tasks : false),
   });
   reconciler.on('finalised', (task) => metrics.taskFinalised(task));

@@ -1,6 +1,7 @@
 import type { Task } from '../common/model.js';
 import type { RunnerView } from '../store/runners.js';
 import type { Stores } from '../store/stores.js';
+import { projectLimitReason } from '../gateway/core.js';
 
 /** Why a waiting task has not started yet, in words an operator can act on. */
 export function waitingReason(task: Pick<Task, 'project_id' | 'runner_tag'>, runners: RunnerView[] | 'local', localBusy = false): string {
@@ -25,9 +26,15 @@ export async function refreshWaitingReasons(stores: Stores, mode: { local: boole
   const ids = (await stores.tasks.waitingIds()).slice(0, 2000);
   if (ids.length === 0) return;
   const runners = mode.local ? 'local' : await stores.runners.views();
+  const projectFull = new Map<number, string>();
+  for (const project of await stores.projects.list()) {
+    if (project.max_parallel_tasks > 0 && (await stores.tasks.activeCountInProject(project.id)) >= project.max_parallel_tasks) {
+      projectFull.set(project.id, projectLimitReason(project.max_parallel_tasks));
+    }
+  }
   for (const task of await stores.tasks.getMany(ids)) {
     if (task.status !== 'waiting') continue;
-    const reason = waitingReason(task, runners, mode.localBusy);
+    const reason = projectFull.get(task.project_id) ?? waitingReason(task, runners, mode.localBusy);
     if (reason !== task.waiting_reason) await stores.tasks.transition(task.id, { from: ['waiting'] }, { waiting_reason: reason });
   }
 }

@@ -170,6 +170,15 @@ export class GatewayCore {
         await job.moveToCompleted('runner lost', token, false).catch(() => {});
         continue;
       }
+      const limit = await this.projectAtLimit(task.project_id);
+      if (limit) {
+        // The project runs as many tasks as it may: put the job back at the head and skip this
+        // queue until one of the project's tasks ends (the reconciler wakes it then).
+        await job.moveToWait(token).catch(() => {});
+        this.queues.maybeNonEmpty.delete(name);
+        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(limit) });
+        return null;
+      }
       const attempt = task.attempt + 1;
       const started = await this.stores.tasks.transition(taskId, { from: ['waiting', 'starting'] }, {
         status: 'starting', attempt, runner_id: executor.runnerId || null, runner_name: executor.name,
@@ -194,6 +203,13 @@ export class GatewayCore {
         });
       }
     }
+  }
+
+  /** The project's limit when it is reached, else 0. */
+  async projectAtLimit(projectId: number): Promise<number> {
+    const project = await this.stores.projects.get(projectId);
+    if (!project?.max_parallel_tasks) return 0;
+    return (await this.stores.tasks.activeCountInProject(projectId)) >= project.max_parallel_tasks ? project.max_parallel_tasks : 0;
   }
 
   private async lease(taskId: number): Promise<Lease | undefined> {
@@ -307,6 +323,8 @@ export class GatewayCore {
     this.wakeAll();
   }
 }
+
+export const projectLimitReason = (limit: number) => `the project runs its maximum of ${limit} tasks at once; it starts when one ends`;
 
 function lostResult(task: Task): TaskResult {
   return {

@@ -15,6 +15,7 @@ export const keys = {
   tasksActive: () => `${R}:tasks:active`,
   tasksWaiting: () => `${R}:tasks:waiting`,
   tasksFinished: () => `${R}:tasks:finished`,
+  projectActive: (projectId: number) => `${R}:tasks:active:p${projectId}`,
   session: (tokenHash: string) => `${R}:session:${tokenHash}`,
   apiTokens: () => `${R}:api-tokens`,
   runnerStatus: () => `${R}:runner-status`,

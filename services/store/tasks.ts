@@ -25,7 +25,13 @@ redis.call('SET', KEYS[1], out)
 local s = task.status
 local id = tostring(task.id)
 if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) else redis.call('ZREM', KEYS[3], id) end
-if s == 'starting' or s == 'running' or s == 'stopping' then redis.call('SADD', KEYS[2], id) else redis.call('SREM', KEYS[2], id) end
+if s == 'starting' or s == 'running' or s == 'stopping' then
+  redis.call('SADD', KEYS[2], id)
+  redis.call('SADD', KEYS[5] .. task.project_id, id)
+else
+  redis.call('SREM', KEYS[2], id)
+  redis.call('SREM', KEYS[5] .. task.project_id, id)
+end
 if s == 'success' or s == 'error' or s == 'stopped' then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 return out
 `;
@@ -97,7 +103,8 @@ export class TaskStore {
   async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number }, patch: Partial<Task>): Promise<Task | undefined> {
     const now = Date.now();
     const out = (await this.redis.eval(
-      TRANSITION, 4, keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(),
+      // KEYS[5] is the prefix of the per-project active set; it shares the {forge} slot.
+      TRANSITION, 5, keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.projectActive(0).slice(0, -1),
       JSON.stringify(cond), JSON.stringify(patch), String(now), String(now),
     )) as string | null;
     if (!out) return undefined;
@@ -109,6 +116,10 @@ export class TaskStore {
   /** Plain field update with no status change (e.g. the reason a task waits). */
   async patch(id: number, patch: Partial<Omit<Task, 'status'>>): Promise<Task | undefined> {
     return this.transition(id, {}, patch);
+  }
+
+  async activeCountInProject(projectId: number): Promise<number> {
+    return this.redis.scard(keys.projectActive(projectId));
   }
 
   async activeIds(): Promise<number[]> {
