@@ -20,6 +20,9 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry],
   });
   private readonly output = new Counter({ name: 'forge_output_bytes_total', help: 'Task output bytes received', registers: [this.registry] });
+  private readonly wakeups = new Counter({ name: 'forge_runner_wakeups_total', help: 'Parked long-polls woken by new work (at most one per enqueue per process)', registers: [this.registry] });
+  private readonly emptyClaims = new Counter({ name: 'forge_empty_claims_total', help: 'Claim passes that found no job for the executor', registers: [this.registry] });
+  readonly gatewayCounters = { wake: () => this.wakeups.inc(), emptyClaim: () => this.emptyClaims.inc() };
 
   constructor(stores: Stores, queues: TaskQueues) {
     const registry = this.registry;

@@ -84,11 +84,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const queues = new TaskQueues(redis, leaseMs);
   await queues.load();
   const completions = completionQueue(redis);
-  const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec });
+  const metrics = new Metrics(stores, queues);
+  const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec }, metrics.gatewayCounters);
   const bus = new EventBus(redis);
   await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
   core.attach(bus);
-  const metrics = new Metrics(stores, queues);
   const version = forgeVersion();
   const ctx: AppContext = { config, redis, stores, queues, core, bus, metrics, version };
 

@@ -34,16 +34,10 @@ test('a runner lost before the task started: the task is requeued and another ru
   const forge = await startForge({ env: remote });
   const repo = await makeBareRepo({ 'run.sh': 'echo done by "$FORGE_TASK_ID"\n' });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  let polls = 0;
-  const proxy = await startProxy(forge.url, {
-    beforeForward: ({ path }) => {
-      if (path.endsWith('/jobs/next')) polls++;
-      return 'forward';
-    },
-  });
+  const proxy = await startProxy(forge.url);
   const frozen = await startRunner(forge, { name: 'frozen', webHost: proxy.url });
   // Frozen while parked in its long-poll: the server hands it the job, it never starts it.
-  await waitFor(() => polls > 0, 10_000, { what: 'the runner to park a long-poll' });
+  await waitFor(() => proxy.count('/jobs/next') > 0, 10_000, { what: 'the runner to park a long-poll' });
   frozen.process.kill('SIGSTOP');
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const claimed = await waitForTask(forge.api, setup.projectId, task.id, ['starting']);

@@ -12,28 +12,24 @@ test.after.always(cleanup);
 // processes it starts do not inherit this, and must verify the server with tls_ca_file.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
-test('one new task wakes one parked runner, not all of them, and reaches it without a polling delay', async (t) => {
+test('one new task wakes exactly one of five parked runners (no thundering herd)', async (t) => {
   const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_LONG_POLL_SEC: '60' } });
   const repo = await makeBareRepo({ 'run.sh': 'true\n' });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  let polls = 0;
-  const proxy = await startProxy(forge.url, {
-    beforeForward: ({ path }) => {
-      if (path.endsWith('/jobs/next')) polls++;
-      return 'forward';
-    },
-  });
+  const proxy = await startProxy(forge.url);
+  const polls = () => proxy.count('/jobs/next');
   await Promise.all([1, 2, 3, 4, 5].map(() => startRunner(forge, { webHost: proxy.url })));
-  await waitFor(() => polls >= 5, 15_000, { what: 'five parked long-polls' });
-  const before = polls;
+  await waitFor(() => polls() >= 5, 15_000, { what: 'five parked long-polls' });
+  const counter = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec((await forge.api.get('/metrics')).text)?.[1] ?? NaN);
+  const before = { polls: polls(), wakeups: await counter('forge_runner_wakeups_total'), empty: await counter('forge_empty_claims_total') };
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
   t.is(done.status, 'success');
-  // The runner that got the task polls once more; the four others stay parked, untouched.
-  await waitFor(() => polls >= before + 1, 5000);
-  t.is(polls - before, 1, `${polls - before} new long-polls after one task`);
-  const claimAnswers = proxy.exchanges.filter((e) => e.path.endsWith('/jobs/next'));
-  t.is(claimAnswers.filter((e) => e.status === 204).length, 0, 'no runner was woken for nothing');
+  // The runner that got the task polls again; the four others stay parked, never woken.
+  await waitFor(() => polls() >= before.polls + 1, 5000);
+  t.is(await counter('forge_runner_wakeups_total') - before.wakeups, 1, 'one enqueue woke exactly one parked runner');
+  t.true(await counter('forge_empty_claims_total') - before.empty <= 1, 'no runner was woken for nothing');
+  t.is(proxy.exchanges.filter((e) => e.path.endsWith('/jobs/next') && e.status === 204).length, 0);
 });
 
 test('runners reach an HTTPS server signed by a private CA (tls_ca_file), and refuse it without the CA', async (t) => {

@@ -60,6 +60,8 @@ export class GatewayCore {
     readonly queues: TaskQueues,
     private readonly completions: Queue<Completion>,
     private readonly options: { leaseMs: number; maxTaskDurationSec: number },
+    /** Counts for /metrics: parked executors woken, and claim passes that found nothing. */
+    private readonly counters: { wake(): void; emptyClaim(): void } = { wake() {}, emptyClaim() {} },
   ) {}
 
   attach(bus: EventBus): void {
@@ -77,7 +79,9 @@ export class GatewayCore {
   /** Wakes the longest-parked executor that may take work from `scope`: at most one per wake-up. */
   private wakeOne(scope: QueueScope): void {
     const index = this.waiters.findIndex((waiter) => waiter.executor.eligible(scope));
-    if (index >= 0) this.waiters.splice(index, 1)[0]!.wake();
+    if (index < 0) return;
+    this.counters.wake();
+    this.waiters.splice(index, 1)[0]!.wake();
   }
 
   /** A slot of this runner freed up: its parked polls may claim again. */
@@ -145,6 +149,7 @@ export class GatewayCore {
       const claimed = await this.claimFromQueue(executor, name);
       if (claimed) return claimed;
     }
+    this.counters.emptyClaim();
     return null;
   }
 

@@ -15,7 +15,16 @@ export interface ProxyHooks {
   afterForward?: (exchange: Exchange) => string | 'lose' | undefined;
 }
 
-export interface TestProxy { url: string; exchanges: Exchange[]; close(): Promise<void> }
+export interface TestProxy {
+  url: string;
+  /** Every request as it arrived (before forwarding: a parked long-poll is here at once). */
+  requests: Array<{ method: string; path: string }>;
+  /** Completed exchanges, with bodies. */
+  exchanges: Exchange[];
+  /** How many requests arrived whose path ends with `suffix`. */
+  count(suffix: string): number;
+  close(): Promise<void>;
+}
 
 function readBody(stream: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -29,10 +38,12 @@ function readBody(stream: IncomingMessage): Promise<string> {
 export async function startProxy(target: string, hooks: ProxyHooks = {}): Promise<TestProxy> {
   const upstream = new URL(target);
   const exchanges: Exchange[] = [];
+  const requests: TestProxy['requests'] = [];
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
+    requests.push({ method, path });
     if (hooks.beforeForward?.({ method, path, body }) === 'drop') {
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"proxy dropped the request"}');
       return;
@@ -63,5 +74,8 @@ export async function startProxy(target: string, hooks: ProxyHooks = {}): Promis
     server.close(() => resolve());
   });
   onCleanup(close);
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exchanges, close };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, exchanges, close,
+    count: (suffix) => requests.filter((r) => r.path.endsWith(suffix)).length,
+  };
 }
