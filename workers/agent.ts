@@ -133,8 +133,8 @@ export class Agent extends EventEmitter {
       try {
         const job = await this.options.peer.next(this.state(), this.pollAbort.signal);
         failures = 0;
-        if (job && this.claiming) this.start(job);
-        else if (job) this.start(job); // claimed while a drain began: it still runs and is reported
+        // A job claimed just as a drain began still runs and is reported.
+        if (job) this.start(job);
       } catch (err) {
         if (err instanceof PeerRejection) {
           log.error(`the server refused this runner: ${err.message}`);
