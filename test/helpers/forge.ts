@@ -126,7 +126,10 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
       log += chunk.toString();
       stdout += chunk.toString();
       const match = /is running at (\S+)/.exec(stdout);
-      if (match) resolve(match[1]!);
+      // The announced URL is web_host, which a test may set to anything; the log line has the
+      // address really listened on (it comes first, at the default log level).
+      const listening = /Forge is listening \{"url":"([^"]+)"/.exec(log);
+      if (match) resolve(listening?.[1] ?? match[1]!);
     });
     child.stderr!.on('data', (chunk: Buffer) => {
       log += chunk.toString();
