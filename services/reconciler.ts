@@ -40,6 +40,7 @@ export class Reconciler extends EventEmitter {
     });
     this.worker.on('error', (err) => log.warn('completion worker error', { error: err.message }));
     this.timer = setInterval(() => void this.tick(), this.options.watchdogMs);
+    void this.tick(); // at once: leases that ran out while no server was up are judged now
   }
 
   async tick(): Promise<void> {

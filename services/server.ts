@@ -99,6 +99,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     watchdogMs: Math.max(250, Math.min(2000, Math.floor(leaseMs / 4))), localMode: !config.use_remote_runner,
     localBusy: () => (localAgent ? localAgent.activeCount >= config.max_parallel_tasks : false),
   });
+  await core.graceActiveLeases();
   reconciler.on('finalised', (task) => metrics.taskFinalised(task));
   reconciler.start();
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import {
-  cleanup, FINAL, getTask, isProcessAlive, makeBareRepo, outputText, setupTemplate, startForge, startTask, taskOutput, tempDir, waitFor, waitForTask,
+  cleanup, FINAL, freePort, getTask, isProcessAlive, makeBareRepo, outputText, setupTemplate, startForge, startTask, taskOutput, tempDir, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
 import { startRunner } from './helpers/runner.js';
@@ -196,4 +196,25 @@ test('a runner may report only on its own jobs (403 otherwise)', async (t) => {
   t.is(done.status, 'success');
   t.is(done.runner_name, owner.name);
   t.false((await outputText(forge.api, setup.projectId, task.id)).includes('forged'));
+});
+
+test('a server restart does not cost a runner its running task: the lease is extended while runners reconnect', async (t) => {
+  const port = String(await freePort());
+  const env = { ...remote, FORGE_PORT: port };
+  const first = await startForge({ env });
+  const repo = await makeBareRepo({ 'run.sh': 'echo before\nsleep 8\necho after\n' });
+  const setup = await setupTemplate(first.api, { gitUrl: repo.path });
+  await startRunner(first);
+  const task = await startTask(first.api, setup.projectId, setup.templateId);
+  await waitFor(async () => (await outputText(first.api, setup.projectId, task.id)).includes('before'), 15_000);
+  await first.stop();
+  // The scenario is an outage longer than the lease (3 s): the outage itself is what we wait for.
+  const downSince = Date.now();
+  await waitFor(() => Date.now() - downSince > 4000, 10_000, { intervalMs: 100, what: 'an outage longer than the lease' });
+  const second = await startForge({ env, dirs: first.dirs });
+  const done = await waitForTask(second.api, setup.projectId, task.id, FINAL, 30_000);
+  t.is(done.status, 'success', done.error);
+  const lines = (await taskOutput(second.api, setup.projectId, task.id)).map((l) => l.output);
+  t.true(lines.includes('before') && lines.includes('after'));
+  t.is(lines.filter((l) => l === 'after').length, 1);
 });

@@ -283,6 +283,15 @@ export class GatewayCore {
     });
   }
 
+  /**
+   * At server start: give every active task one more lease, so runners that kept working while
+   * the server was down can reconnect and heartbeat before the watchdog judges them lost.
+   */
+  async graceActiveLeases(): Promise<void> {
+    const until = Date.now() + this.options.leaseMs;
+    for (const id of await this.stores.tasks.activeIds()) await this.stores.tasks.patch(id, { lease_until: until });
+  }
+
   /** The runner-lost verdict for leases that ran out. A task that never started is requeued instead. */
   async expireLeases(now = Date.now()): Promise<void> {
     for (const task of await this.stores.tasks.getMany(await this.stores.tasks.activeIds())) {
