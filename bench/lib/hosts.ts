@@ -1,0 +1,183 @@
+/**
+ * The benchmark's side of bench/runner-host.ts: spawns host processes, talks to them over IPC,
+ * keeps every agent 'started'/'finished' event (timestamps corrected by each host's measured clock
+ * offset) and lets callers wait for a task's event.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { projectRoot, spawnTracked, stopChild } from './procs.js';
+
+export const now = () => performance.timeOrigin + performance.now();
+
+export interface TaskEvents { started?: number; finished?: number; runner?: number }
+export interface PollRecord { start: number; end: number; status: number; host: number }
+
+export interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
+
+class Host {
+  private rid = 0;
+  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  offsetMs = 0;
+  rttMs = 0;
+  readonly ready: Promise<void>;
+
+  constructor(readonly index: number, readonly child: ChildProcess, onEvent: (message: any, host: Host) => void) {
+    let markReady!: () => void;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    child.on('message', (message: any) => {
+      if (message.rid !== undefined) {
+        const waiter = this.pending.get(message.rid);
+        this.pending.delete(message.rid);
+        if (message.error) waiter?.reject(new Error(`runner host ${index}: ${message.error}`));
+        else waiter?.resolve(message.result);
+      } else if (message.type === 'ready') markReady();
+      else onEvent(message, this);
+    });
+    child.once('exit', (code, signal) => {
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`runner host ${index} exited (${code ?? signal})`));
+      this.pending.clear();
+    });
+  }
+
+  call<T = any>(cmd: string, args: unknown = {}, timeoutMs = 120_000): Promise<T> {
+    const rid = ++this.rid;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(new Error(`runner host ${this.index}: ${cmd} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(rid, {
+        resolve: (v) => { clearTimeout(timer); resolve(v); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.child.send({ rid, cmd, args });
+    });
+  }
+
+  /** Offset of the host's clock from ours, from the ping with the shortest round trip. */
+  async syncClock(rounds = 30): Promise<void> {
+    let best = Infinity;
+    for (let i = 0; i < rounds; i++) {
+      const t0 = now();
+      const th = await this.call<number>('ping');
+      const t1 = now();
+      if (t1 - t0 < best) {
+        best = t1 - t0;
+        this.offsetMs = th - (t0 + t1) / 2;
+      }
+    }
+    this.rttMs = best;
+  }
+}
+
+export class RunnerHosts {
+  readonly hosts: Host[] = [];
+  readonly events = new Map<number, TaskEvents>();
+  readonly rejections: string[] = [];
+  private readonly waiters = new Map<string, Array<() => void>>();
+  private readonly placement = new Map<number, Host>();
+
+  async start(count: number, logDir: string): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'runner-host.ts')], {
+        cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
+      });
+      child.stderr!.pipe(createWriteStream(join(logDir, `runner-host-${i}.log`)));
+      this.hosts.push(new Host(i, child, (message, host) => this.onEvent(message, host)));
+    }
+    await Promise.all(this.hosts.map((h) => h.ready));
+    for (const host of this.hosts) await host.syncClock();
+  }
+
+  private onEvent(message: any, host: Host): void {
+    if (message.type === 'rejected') {
+      this.rejections.push(`runner ${message.runner}: ${message.message}`);
+      return;
+    }
+    const entry = this.events.get(message.task_id) ?? {};
+    const t = message.t - host.offsetMs;
+    if (message.type === 'started') {
+      entry.started = t;
+      entry.runner = message.runner;
+    } else if (message.type === 'finished') entry.finished = t;
+    this.events.set(message.task_id, entry);
+    const key = `${message.type}:${message.task_id}`;
+    for (const wake of this.waiters.get(key) ?? []) wake();
+    this.waiters.delete(key);
+  }
+
+  /** Resolves with the (clock-corrected) time of the task's event, waiting for it if needed. */
+  waitEvent(taskId: number, kind: 'started' | 'finished', timeoutMs = 60_000): Promise<number> {
+    const have = this.events.get(taskId)?.[kind];
+    if (have !== undefined) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const key = `${kind}:${taskId}`;
+      const timer = setTimeout(() => reject(new Error(`task ${taskId} was not ${kind} by a runner within ${timeoutMs} ms${this.rejections.length ? `; runner rejections: ${this.rejections.join('; ')}` : ''}`)), timeoutMs);
+      const list = this.waiters.get(key) ?? [];
+      list.push(() => {
+        clearTimeout(timer);
+        resolve(this.events.get(taskId)![kind]!);
+      });
+      this.waiters.set(key, list);
+    });
+  }
+
+  /** Starts runners, spreading them over the hosts by `hostOf` (default: id order round robin). */
+  async add(specs: RunnerSpec[], hostOf: (spec: RunnerSpec, index: number) => number): Promise<void> {
+    const byHost = new Map<number, RunnerSpec[]>();
+    specs.forEach((spec, index) => {
+      const h = hostOf(spec, index) % this.hosts.length;
+      byHost.set(h, [...(byHost.get(h) ?? []), spec]);
+      this.placement.set(spec.id, this.hosts[h]!);
+    });
+    await Promise.all([...byHost].map(([h, list]) => this.hosts[h]!.call('add', { runners: list })));
+  }
+
+  async stop(ids: number[]): Promise<void> {
+    const byHost = new Map<Host, number[]>();
+    for (const id of ids) {
+      const host = this.placement.get(id);
+      if (host) byHost.set(host, [...(byHost.get(host) ?? []), id]);
+    }
+    await Promise.all([...byHost].map(([host, list]) => host.call('stop', { ids: list })));
+    for (const id of ids) this.placement.delete(id);
+  }
+
+  /** Every long-poll answer the runners got in [since, until] (our clock). */
+  async polls(since: number, until: number): Promise<{ polls: PollRecord[]; errors: number }> {
+    const out: PollRecord[] = [];
+    let errors = 0;
+    for (const host of this.hosts) {
+      const answer = await host.call<{ polls: Array<[number, number, number]>; errors: number }>('polls', { since: since + host.offsetMs, until: until + host.offsetMs });
+      errors += answer.errors;
+      for (const [start, end, status] of answer.polls) out.push({ start: start - host.offsetMs, end: end - host.offsetMs, status, host: host.index });
+    }
+    return { polls: out, errors };
+  }
+
+  /** Requests sent by all runners so far, by method and path pattern. */
+  async requestCounts(): Promise<Record<string, number>> {
+    const total: Record<string, number> = {};
+    for (const host of this.hosts) {
+      for (const [key, n] of Object.entries(await host.call<Record<string, number>>('requests'))) total[key] = (total[key] ?? 0) + n;
+    }
+    return total;
+  }
+
+  pids(): number[] {
+    return this.hosts.map((h) => h.child.pid!).filter(Boolean);
+  }
+
+  clock(): Array<{ host: number; offset_ms: number; rtt_ms: number }> {
+    return this.hosts.map((h) => ({ host: h.index, offset_ms: h.offsetMs, rtt_ms: h.rttMs }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.hosts.map(async (host) => {
+      await host.call('stop', {}, 10_000).catch(() => {});
+      await stopChild(host.child, 3000);
+    }));
+  }
+}

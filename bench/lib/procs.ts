@@ -1,0 +1,172 @@
+/**
+ * Process bookkeeping for the benchmark: every child it starts (redis-server, the Forge server,
+ * runner hosts, the bare BullMQ baseline) is tracked here and stopped by `cleanup()`, which runs
+ * on normal exit, on failure, and on SIGINT/SIGTERM. Temp folders are removed too.
+ */
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+
+const children = new Set<ChildProcess>();
+const extraPids = new Set<number>();
+const tempDirs: string[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+let cleaning: Promise<void> | undefined;
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Spawns a tracked child; stdout/stderr go to `logFile` when given. */
+export function spawnTracked(command: string, args: string[], options: SpawnOptions & { logFile?: string } = {}): ChildProcess {
+  const { logFile, ...rest } = options;
+  let fd: number | undefined;
+  if (logFile) fd = openSync(logFile, 'a');
+  const stdio = rest.stdio ?? (fd !== undefined ? ['ignore', fd, fd] : 'ignore');
+  const child = spawn(command, args, { ...rest, stdio });
+  if (fd !== undefined) closeSync(fd);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+export function trackPid(pid: number): void {
+  extraPids.add(pid);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = exitOf(child);
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Stops everything this process started, in reverse order of registration. Safe to call twice. */
+export function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch {
+        // keep cleaning
+      }
+    }
+    await Promise.all([...children].map((child) => stopChild(child, 3000)));
+    for (const pid of extraPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (process.env.BENCH_KEEP_TEMP !== '1') for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+let signalled = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    process.stderr.write(`\nbench: ${signal}: stopping every process it started…\n`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+// Last resort when the event loop is already gone: SIGKILL what is left, synchronously.
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of extraPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string, intervalMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { ...options, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = connect(port, '127.0.0.1');
+    let data = '';
+    const done = (ok: boolean) => {
+      conn.destroy();
+      resolve(ok);
+    };
+    conn.setTimeout(1000, () => done(false));
+    conn.once('error', () => done(false));
+    conn.on('data', (chunk) => {
+      data += chunk.toString();
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+    conn.write('PING\r\n');
+  });
+}
+
+/** A private redis-server on a free loopback port, AOF on (as Forge's embedded one), no RDB. */
+export async function startRedis(dir: string): Promise<{ url: string; port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawnTracked('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec',
+    '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
+  ]);
+  const exited = exitOf(child).then(({ code }) => {
+    throw new Error(`redis-server exited (${code}) at start; see ${join(dir, 'redis.log')}`);
+  });
+  await Promise.race([waitFor(() => redisPing(port), 10_000, 'redis-server to answer PING'), exited]);
+  exited.catch(() => {});
+  return { url: `redis://127.0.0.1:${port}`, port, child };
+}

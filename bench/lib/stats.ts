@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+
+/** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when empty. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+export function mean(samples: number[]): number {
+  return samples.length ? samples.reduce((s, x) => s + x, 0) / samples.length : Number.NaN;
+}
+
+export function median(samples: number[]): number {
+  return percentile(samples, 50);
+}
+
+export interface Summary { n: number; p50: number; p90: number; p99: number; max: number; mean: number; min: number }
+
+export function summarize(samples: number[]): Summary {
+  return {
+    n: samples.length, min: Math.min(...samples), p50: percentile(samples, 50), p90: percentile(samples, 90),
+    p99: percentile(samples, 99), max: Math.max(...samples), mean: mean(samples),
+  };
+}
+
+const TICK = 100; // USER_HZ on Linux
+
+/** CPU seconds a process used so far (user+system, plus its reaped children when `children`). */
+export function cpuSeconds(pid: number, children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state=0, ..., utime=11, stime=12, cutime=13, cstime=14.
+    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+    return (utime! + stime! + (children ? cutime! + cstime! : 0)) / TICK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+
+/** Whole-machine CPU jiffies from /proc/stat: busy (everything but idle and iowait) and total. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = v[3]! + v[4]!;
+    return { busy: (total - idle) / TICK, total: total / TICK };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/**
+ * CPU use over a phase: the machine's busy share, and the share taken by processes this
+ * benchmark did not start (other work on the machine makes every figure slower).
+ */
+export class CpuWindow {
+  private readonly m0 = machineCpu();
+  private readonly own0: number;
+
+  constructor(private readonly own: () => number) {
+    this.own0 = own();
+  }
+
+  end(): { machine_busy_pct: number; bench_processes_pct: number; other_processes_pct: number } {
+    const m1 = machineCpu();
+    const total = m1.total - this.m0.total;
+    const busy = (m1.busy - this.m0.busy) / total;
+    const ours = (this.own() - this.own0) / total;
+    const pct = (x: number) => +(x * 100).toFixed(1);
+    return { machine_busy_pct: pct(busy), bench_processes_pct: pct(ours), other_processes_pct: pct(Math.max(0, busy - ours)) };
+  }
+}

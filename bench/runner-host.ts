@@ -1,0 +1,100 @@
+/**
+ * One OS process hosting many Forge runner agents (so 100 runners do not need 100 Node processes
+ * on a 2-core machine). Each agent is a full `forge runner start`: its own token, its own X25519
+ * key pair, its own keep-alive HTTP agent and long-poll to the server. Driven by the benchmark over
+ * the IPC channel; reports the agents' 'started'/'finished' events with a timestamp taken here, and
+ * counts every POST …/jobs/next answer (status, duration) with node:diagnostics_channel, without
+ * touching the runner code.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadRunnerConfig } from '../workers/runner/config.js';
+import { startRunner, type StartedRunner } from '../workers/runner/runner.js';
+
+const now = () => performance.timeOrigin + performance.now();
+const send = (message: unknown) => process.send?.(message);
+
+// --- /jobs/next accounting ------------------------------------------------------------------
+/** [start ms, end ms, HTTP status] of every finished long-poll, in completion order. */
+const polls: Array<[number, number, number]> = [];
+const pollStart = new WeakMap<object, number>();
+let pollErrors = 0;
+/** Every request the runners sent, by path with ids replaced (e.g. POST /api/internal/runners/jobs/:id/output). */
+const requestCounts: Record<string, number> = {};
+subscribe('http.client.request.start', (message) => {
+  const { request } = message as { request: ClientRequest };
+  const key = `${request.method} ${request.path.replace(/\/\d+(?=\/|$)/g, '/:id')}`;
+  requestCounts[key] = (requestCounts[key] ?? 0) + 1;
+  if (request.path.endsWith('/jobs/next')) pollStart.set(request, now());
+});
+subscribe('http.client.response.finish', (message) => {
+  const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+  const start = pollStart.get(request);
+  if (start !== undefined) polls.push([start, now(), response.statusCode ?? 0]);
+});
+subscribe('http.client.request.error', (message) => {
+  const { request } = message as { request: ClientRequest };
+  if (pollStart.has(request)) pollErrors++;
+});
+
+// --- agents ---------------------------------------------------------------------------------
+interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
+const runners = new Map<number, StartedRunner>();
+
+async function add(specs: RunnerSpec[]): Promise<number[]> {
+  // Started one after another: startRunner probes the PATH for app binaries synchronously.
+  for (const spec of specs) {
+    mkdirSync(join(spec.dir, 'tmp'), { recursive: true });
+    const loaded = loadRunnerConfig(undefined, {
+      FORGE_WEB_HOST: spec.web_host, FORGE_TMP_PATH: join(spec.dir, 'tmp'), FORGE_LOG_LEVEL: 'warn',
+      FORGE_RUNNER_TOKEN: spec.token, FORGE_RUNNER_PRIVATE_KEY_FILE: join(spec.dir, 'runner.key'),
+      FORGE_RUNNER_MAX_PARALLEL_TASKS: String(spec.max_parallel), FORGE_RUNNER_NAME: spec.name,
+    });
+    const started = await startRunner(loaded);
+    started.agent.on('started', (taskId: number) => send({ type: 'started', task_id: taskId, t: now(), runner: spec.id }));
+    started.agent.on('finished', (taskId: number) => send({ type: 'finished', task_id: taskId, t: now(), runner: spec.id }));
+    started.agent.on('rejected', (err: Error) => send({ type: 'rejected', runner: spec.id, message: err.message }));
+    runners.set(spec.id, started);
+  }
+  return specs.map((s) => s.id);
+}
+
+async function stop(ids: number[] | undefined): Promise<number[]> {
+  const which = ids ?? [...runners.keys()];
+  await Promise.all(which.map(async (id) => {
+    const runner = runners.get(id);
+    if (!runner) return;
+    await runner.drain();
+    await runner.done;
+    runners.delete(id);
+  }));
+  return which;
+}
+
+const commands: Record<string, (args: any) => unknown> = {
+  add: (args: { runners: RunnerSpec[] }) => add(args.runners),
+  stop: (args: { ids?: number[] }) => stop(args.ids),
+  ping: () => now(),
+  /** Long-polls that ended in [since, until]: their start, end and status. */
+  polls: (args: { since: number; until: number }) => ({
+    polls: polls.filter(([, end]) => end >= args.since && end <= args.until), errors: pollErrors,
+  }),
+  count: () => runners.size,
+  requests: () => ({ ...requestCounts }),
+};
+
+process.on('message', (raw) => {
+  const { rid, cmd, args } = raw as { rid: number; cmd: string; args: unknown };
+  Promise.resolve()
+    .then(() => commands[cmd]!(args))
+    .then((result) => send({ rid, result }), (err: Error) => send({ rid, error: err.stack ?? err.message }));
+});
+// The benchmark went away (even by SIGKILL): do not linger.
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => {
+  void Promise.race([stop(undefined), new Promise((r) => setTimeout(r, 3000))]).finally(() => process.exit(0));
+});
+send({ type: 'ready', t: now() });
