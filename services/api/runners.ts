@@ -48,7 +48,10 @@ export function runnerAdminRouter(ctx: AppContext): Router {
     });
     router.put(`${base}/:runner_id`, guard, async (req, res) => {
       const current = await one(req);
-      const input = parseBody(runnerUpdate, req.body);
+      const parsed = parseBody(runnerUpdate, req.body);
+      // partial() keeps the create schema's defaults: apply only the fields the caller sent, so
+      // toggling `enabled` does not reset the name, tags or limits.
+      const input = Object.fromEntries(Object.entries(parsed).filter(([key]) => key in (req.body as object))) as typeof parsed;
       await store.update(current.id, input);
       if (input.enabled === true) ctx.queues.markAllMaybeNonEmpty();
       res.json(await one(req));
