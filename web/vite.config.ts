@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { buildReport } from './build-report';
 
 /**
  * The Forge web UI: Preact + TypeScript, bundled by Vite into web/dist, which `forge server`
@@ -13,6 +14,7 @@ export default defineConfig({
   root,
   base: '/',
   publicDir: false,
+  plugins: [buildReport()],
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: {
     outDir: 'dist',
