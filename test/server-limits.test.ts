@@ -32,7 +32,7 @@ test('the duration limit ends a long task in error with a reason naming the limi
   t.true(lines.includes('sleeping'));
   t.false(lines.includes('never printed'));
   t.true(lines.some((l) => /duration limit/.test(l)), 'the reason is shown in the output');
-  const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 1000);
+  const pid = await waitFor(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined), 1000);
   t.false(isProcessAlive(pid), 'the sleeping child was killed with the task');
 });
 

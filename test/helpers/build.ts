@@ -5,7 +5,7 @@
  * so the build is guarded by a lock folder: one process compiles, the others wait for it.
  * FORGE_TEST_SKIP_BUILD=1 turns the check off.
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { projectRoot, run, waitFor } from './util.js';
 
@@ -39,26 +39,42 @@ function staleSource(): string | undefined {
 }
 
 let built: Promise<void> | undefined;
+const lock = join(projectRoot, 'node_modules', '.cache', 'forge-test-build.lock');
 
-/** Makes sure dist/ is at least as new as every source file; compiles once if not. */
-export function ensureBuilt(): Promise<void> {
-  built ??= (async () => {
+/**
+ * Makes sure dist/ is at least as new as every source file; compiles once per test process if
+ * not. Every call also waits while another test process is compiling, so no server is started
+ * from a half-written dist/.
+ */
+export async function ensureBuilt(): Promise<void> {
+  built ??= build();
+  await built;
+  if (process.env.FORGE_TEST_SKIP_BUILD !== '1') await waitFor(() => !existsSync(lock) || lockIsStale(), 200_000, { intervalMs: 200, what: 'another test process to finish building dist/' });
+}
+
+/** A lock older than the longest build (tsc is given 170 s) was left by a killed process. */
+function lockIsStale(): boolean {
+  try {
+    return Date.now() - statSync(lock).mtimeMs > 180_000;
+  } catch {
+    return true;
+  }
+}
+
+function build(): Promise<void> {
+  return (async () => {
     if (process.env.FORGE_TEST_SKIP_BUILD === '1' || !staleSource()) return;
-    const lock = join(projectRoot, 'node_modules', '.cache', 'forge-test-build.lock');
     mkdirSync(join(lock, '..'), { recursive: true });
     const acquire = () => {
       try {
         mkdirSync(lock);
         return true;
       } catch {
-        // A lock left by a killed build is taken over after two minutes.
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
-        } catch { /* gone meanwhile */ }
+        if (lockIsStale()) rmSync(lock, { recursive: true, force: true });
         return false;
       }
     };
-    await waitFor(acquire, 180_000, { intervalMs: 200, what: 'the dist/ build lock' });
+    await waitFor(acquire, 200_000, { intervalMs: 200, what: 'the dist/ build lock' });
     try {
       const stale = staleSource();
       if (!stale) return; // another test process built it while we waited
@@ -70,5 +86,4 @@ export function ensureBuilt(): Promise<void> {
       rmSync(lock, { recursive: true, force: true });
     }
   })();
-  return built;
 }

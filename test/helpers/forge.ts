@@ -25,6 +25,7 @@ export interface StartForgeOptions {
   dirs?: ForgeDirs;
   /** Log in as the admin and put the client in `api` (default true). */
   login?: boolean;
+  /** How long to wait for the server to announce itself (default 60 s). */
   startTimeoutMs?: number;
 }
 
@@ -148,7 +149,7 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
     if (redisPid && isProcessAlive(redisPid)) process.kill(redisPid, 'SIGKILL');
   });
 
-  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  const timeoutMs = options.startTimeoutMs ?? 60_000; // generous: a loaded 2-core machine starting several servers at once
   let timer: NodeJS.Timeout | undefined;
   const announced = await Promise.race([
     ready,
