@@ -279,6 +279,30 @@ test.serial('keyboard: skip link, dialogs open with focus inside and close with 
   await page.locator('tr[data-runner="kb-runner"][data-status="offline"]').waitFor();
 });
 
+test.serial('project runners: added on the project\'s Runners tab, listed with their project on the global page', async (t) => {
+  await page.goto(`${forge.url}/project/${projectId}/runners`);
+  await page.getByRole('heading', { name: 'Project runners' }).waitFor();
+  await page.getByText('No runners yet — add one.').waitFor();
+  await page.getByRole('button', { name: 'Add runner' }).click();
+  await dialog().getByRole('heading', { name: 'Add a project runner' }).waitFor();
+  await dialog().getByLabel('Name').fill('project-box');
+  await dialog().getByLabel('Webhook').fill('not a url');
+  await dialog().getByText('not a valid URL').waitFor();
+  await dialog().getByLabel('Webhook').fill('');
+  await dialog().getByRole('button', { name: 'Add runner' }).click();
+  await dialog().getByTestId('runner-token').waitFor();
+  await dialog().getByRole('button', { name: 'Done' }).click();
+  await page.locator('tr[data-runner="project-box"]').waitFor();
+  const [projectRunner] = await forge.api.json('GET', `/api/project/${projectId}/runners`);
+  t.is(projectRunner.name, 'project-box');
+  t.is(projectRunner.project_id, projectId);
+  await browser.shot('13-project-runners');
+
+  await page.goto(`${forge.url}/runners`);
+  const row = page.locator('tr[data-runner="project-box"]');
+  await row.getByRole('link', { name: 'Web project' }).waitFor();
+});
+
 test.serial('readable on a phone: no sideways scrolling, navigation wraps', async (t) => {
   const phone = await openBrowser(out, { viewport: { width: 390, height: 844 }, isMobile: true });
   const p = phone.page;
@@ -310,6 +334,15 @@ test.serial('queue inspector: Bull Board at /admin/queues for admins only, listi
   await anon.page.getByText('completions').first().waitFor();
   await anon.shot('14-bull-board', anon.page);
   await anon.close();
+
+  // A queue created after the board was first shown (a new runner tag) appears in it too.
+  const repositoryId = (await forge.api.json('GET', `/api/project/${projectId}/repositories`))[0].id;
+  const gpu = await forge.api.json('POST', `/api/project/${projectId}/templates`, { name: 'gpu job', app: 'bash', playbook: 'run.sh', repository_id: repositoryId, runner_tag: 'gpu' });
+  await forge.api.json('POST', `/api/project/${projectId}/tasks`, { template_id: gpu.id });
+  const board = await forge.api.json('GET', '/admin/queues/api/queues');
+  const names = board.queues.map((q: { name: string; displayName?: string }) => q.displayName ?? q.name);
+  t.true(names.includes('Web project · gpu'), `the new queue is listed: ${names.join(', ')}`);
+  t.true(names.includes('completions'));
 
   const viewer = await new ApiClient(forge.url).login('viewer', 'viewer-password-1');
   const denied = await viewer.get('/admin/queues/api/queues');
