@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import {
-  ADMIN_LOGIN, ADMIN_PASSWORD, cleanup, makeBareRepo, setupTemplate, startForge, tempDir, waitFor, waitForTask,
+  ADMIN_LOGIN, ADMIN_PASSWORD, cleanup, makeBareRepo, projectRoot, run, setupTemplate, startForge, tempDir, waitFor, waitForTask,
   type Forge, type TemplateSetup,
 } from './helpers/index.js';
 import { e2eOutputDir, ensureWebBuilt, openBrowser, startRunnerProcess, uiLogin, writeReport, type Browser, type RunnerProcess } from './helpers/e2e.js';
@@ -29,6 +29,8 @@ let streaming: TemplateSetup;
 let endless: TemplateSetup;
 let runnerToken = '';
 let runnerConfig: Record<string, unknown>;
+let runnerDir = '';
+let setupInstructions = '';
 let runner: RunnerProcess | undefined;
 
 test.before(async () => {
@@ -99,7 +101,9 @@ test.serial('add a runner in the UI, start it with the token and config the dial
   t.is(shown.runner.token, runnerToken);
   t.deepEqual(shown.runner.tags, ['e2e', 'linux']);
   // Only the paths change: this test may not write to /etc.
+  setupInstructions = texts['Setup (stdin)']!;
   const dir = tempDir('forge-e2e-runner-cfg-');
+  runnerDir = dir;
   runnerConfig = { ...shown, tmp_path: join(dir, 'work'), runner: { ...shown.runner, private_key_file: join(dir, 'runner.key') } };
   writeFileSync(join(dir, 'runner.json'), JSON.stringify(runnerConfig, null, 2));
   await dialog.getByRole('button', { name: 'Done' }).click();
@@ -221,8 +225,19 @@ test.serial('the dashboard follows the runner going offline and coming back, wit
   await waitingRow.getByText(/no runner is online|no online runner/).waitFor({ timeout: 15_000 });
   await browser.shot('07-dashboard-offline');
 
-  // Same config, same key: back online, and it takes the waiting task.
-  runner = await startRunnerProcess(runnerConfig, { configPath: undefined });
+  // Back again, this time set up the way the dialog's "Setup (stdin)" tab says (answers fed on
+  // stdin), with the same token and key: it comes back online and takes the waiting task.
+  const shim = tempDir('forge-e2e-bin-');
+  writeFileSync(join(shim, 'forge'), `#!/bin/sh\nexec "${process.execPath}" "${join(projectRoot, 'bin', 'run.js')}" "$@"\n`, { mode: 0o755 });
+  const setupDir = tempDir('forge-e2e-setup-');
+  const setupScript = setupInstructions.split('\nforge runner start')[0]!
+    .replaceAll('/etc/forge/runner.json', join(setupDir, 'runner.json')).replaceAll('/etc/forge/runner.key', join(runnerDir, 'runner.key'));
+  const setup = await run('bash', ['-c', setupScript], { env: { ...process.env, PATH: `${shim}:${process.env.PATH}` }, cwd: setupDir });
+  t.is(setup.code, 0, setup.stdout + setup.stderr);
+  const written = JSON.parse(readFileSync(join(setupDir, 'runner.json'), 'utf8'));
+  t.is(written.runner.token, runnerToken);
+  t.deepEqual(written.runner.tags, ['e2e', 'linux']);
+  runner = await startRunnerProcess({}, { configPath: join(setupDir, 'runner.json'), env: { FORGE_TMP_PATH: join(setupDir, 'work') } });
   await page.locator('[data-count="online"] strong', { hasText: /^1$/ }).waitFor({ timeout: 15_000 });
   await page.getByTestId('running-card').locator('.big', { hasText: /^1$/ }).waitFor({ timeout: 15_000 });
   await browser.shot('08-dashboard-back');

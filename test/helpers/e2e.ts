@@ -155,13 +155,13 @@ export interface RunnerProcess {
  * Starts `node bin/run.js runner start --config FILE` with a config object (e.g. the one the
  * Add-runner dialog shows) written to FILE, and waits for its "ready and waiting" line.
  */
-export async function startRunnerProcess(config: Record<string, unknown>, options: { configPath?: string; waitReady?: boolean } = {}): Promise<RunnerProcess> {
+export async function startRunnerProcess(config: Record<string, unknown>, options: { configPath?: string; waitReady?: boolean; env?: Record<string, string> } = {}): Promise<RunnerProcess> {
   const dir = tempDir('forge-e2e-runner-');
   const configPath = options.configPath ?? join(dir, 'runner.json');
   if (!options.configPath || !existsSync(configPath)) writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('FORGE_')) env[key] = value;
-  env.FORGE_LOG_LEVEL = 'info';
+  Object.assign(env, { FORGE_LOG_LEVEL: 'info', ...(options.env ?? {}) });
   const child = trackChild(spawn(process.execPath, [BIN, 'runner', 'start', '--config', configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
   const exited = exitOf(child);
