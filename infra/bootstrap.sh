@@ -34,8 +34,10 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-# Build the server and CLI, and the web UI when its sources are newer than its build.
+# Build the server and CLI (the oclif manifest makes every command start ~1 s faster), and the
+# web UI when its sources are newer than its build.
 npx tsc -p tsconfig.json
+NODE_ENV=production npx oclif manifest >/dev/null
 if [[ -f web/package.json || -f web/vite.config.ts ]]; then
   if [[ ! -f web/dist/index.html ]] || [[ -n "$(find web/src web/index.html -newer web/dist/index.html 2>/dev/null | head -1)" ]]; then
     npm run --silent build:web >&2

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Runs the AVA suite and ends with the plain line CI reads: "N passed, N failed".
+// `npm test` builds first, so the per-file rebuild check of the harness is off here.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 const args = ['ava', '--tap', ...process.argv.slice(2)];
-const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0', FORGE_TEST_SKIP_BUILD: process.env.FORGE_TEST_SKIP_BUILD ?? '1' } });
 let passed = 0;
 let failed = 0;
 let skipped = 0;

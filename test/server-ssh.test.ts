@@ -3,9 +3,8 @@
  * secret never comes back from the API nor shows in task output, the host key is learned on
  * first contact (StrictHostKeyChecking=accept-new) and a changed host key is refused.
  *
- * ssh reads ~/.ssh from the passwd entry, not $HOME, so the test points the server's
- * ssh_config_path at a config whose UserKnownHostsFile is in a temp folder; the real ~/.ssh is
- * never touched.
+ * Without ssh_config_path Forge pins host keys in its own known_hosts under tmp_path (each test
+ * Forge has its own), so the account's real ~/.ssh is never touched.
  */
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,11 +25,8 @@ const PASSPHRASE = 'correct-horse-battery';
 test.before(async () => {
   sshd = await startSshd({ passphrase: PASSPHRASE });
   repo = await makeBareRepo({ 'run.sh': 'echo "cloned over ssh"\n' });
-  const sshDir = tempDir('forge-ssh-client-');
-  knownHosts = join(sshDir, 'known_hosts');
-  const sshConfig = join(sshDir, 'ssh_config');
-  writeFileSync(sshConfig, `Host *\n  UserKnownHostsFile ${knownHosts}\n  GlobalKnownHostsFile /dev/null\n  HashKnownHosts no\n`);
-  forge = await startForge({ env: { FORGE_SSH_CONFIG_PATH: sshConfig } });
+  forge = await startForge();
+  knownHosts = join(forge.dirs.tasks, 'known_hosts');
   projectId = (await forge.api.json('POST', '/api/projects', { name: 'ssh' })).id;
 });
 test.after.always(cleanup);

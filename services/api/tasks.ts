@@ -92,7 +92,9 @@ export function taskRouter(ctx: AppContext): Router {
    */
   router.get('/project/:project_id/tasks/:task_id/output/stream', async (req, res) => {
     const task = await taskOf(req);
-    let after = afterId.safeParse(req.headers['last-event-id'] ?? req.query.after ?? '0').data ?? '0';
+    const resumeFrom = afterId.safeParse(req.headers['last-event-id'] ?? req.query.after ?? '0');
+    if (!resumeFrom.success) throw new HttpError(400, `Last-Event-ID / after: ${resumeFrom.error.issues[0]!.message}`);
+    let after = resumeFrom.data;
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
     let closed = false;

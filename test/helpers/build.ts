@@ -82,6 +82,8 @@ function build(): Promise<void> {
       const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: projectRoot, timeoutMs: 170_000 });
       // tsc still emits when it reports type errors; say so, and let the tests show what breaks.
       if (result.code !== 0) process.stderr.write(`test harness: tsc reported errors (dist/ was still written):\n${result.stdout}${result.stderr}\n`);
+      // The CLI reads its commands from the oclif manifest when there is one: keep it in step.
+      await run(process.execPath, [join(projectRoot, 'node_modules', 'oclif', 'bin', 'run.js'), 'manifest'], { cwd: projectRoot, timeoutMs: 60_000, env: { ...process.env, NODE_ENV: 'production' } });
     } finally {
       rmSync(lock, { recursive: true, force: true });
     }

@@ -36,17 +36,23 @@ export class SecretFiles {
   }
 }
 
-/** Environment for git so it authenticates with the task's key, without secrets on any command line. */
-export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, sshConfigPath: string): Record<string, string> {
+/** Quotes one word for the shell that git runs GIT_SSH_COMMAND through. */
+const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Environment for git so it authenticates with the task's key, without secrets on any command
+ * line. Host keys: with an ssh_config_path the user's file decides; otherwise hosts are trusted
+ * on first use and pinned in Forge's own known_hosts (not the account's ~/.ssh).
+ */
+export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, sshConfigPath: string, knownHostsFile: string): Record<string, string> {
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
-  const sshOptions = ['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new'];
+  const sshOptions = ['-o', 'BatchMode=yes'];
   if (sshConfigPath) sshOptions.push('-F', sshConfigPath);
-  if (auth.type === 'ssh' && auth.private_key) {
-    const keyFile = files.sshKey('repo_key', auth);
-    env.GIT_SSH_COMMAND = ['ssh', '-i', keyFile, '-o', 'IdentitiesOnly=yes', ...sshOptions].join(' ');
-  } else {
-    env.GIT_SSH_COMMAND = ['ssh', ...sshOptions].join(' ');
-  }
+  else sshOptions.push('-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'HashKnownHosts=no');
+  const command = auth.type === 'ssh' && auth.private_key
+    ? ['ssh', '-i', files.sshKey('repo_key', auth), '-o', 'IdentitiesOnly=yes', ...sshOptions]
+    : ['ssh', ...sshOptions];
+  env.GIT_SSH_COMMAND = command.map(shellQuote).join(' ');
   if (auth.type === 'login_password' && auth.password) {
     const basic = Buffer.from(`${auth.login ?? ''}:${auth.password}`).toString('base64');
     Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });

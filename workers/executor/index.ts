@@ -39,7 +39,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   try {
     rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const gitEnv = gitAuthEnv(payload.repository.auth, files, ctx.sshConfigPath);
+    const gitEnv = gitAuthEnv(payload.repository.auth, files, ctx.sshConfigPath, join(ctx.tmpPath, 'known_hosts'));
     try {
       commit = await checkout(payload.repository.git_url, payload.repository.git_branch, repoDir, gitEnv, say);
     } catch (err) {
