@@ -168,3 +168,14 @@ test('stop kills a task and every process it spawned: stopping → stopped', asy
   t.is(again.status, 409);
   t.regex(again.body.error, /already finished/);
 });
+
+test('a malformed Last-Event-ID is refused with 400 instead of replaying the stream', async (t) => {
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'echo one\n' })).path });
+  const task = await runTask(forge.api, setup);
+  const path = `/api/project/${setup.projectId}/tasks/${task.id}/output/stream`;
+  const bad = await forge.api.get(path, { headers: { 'last-event-id': 'banana' } });
+  t.is(bad.status, 400);
+  t.regex(bad.body.error, /Last-Event-ID/);
+  const badQuery = await forge.api.get(`${path}?after=1-x`);
+  t.is(badQuery.status, 400);
+});
