@@ -189,6 +189,8 @@ test.serial('task history per project and per template: filter by status, page t
   await browser.shot('08-history-page-1');
   await page.getByRole('button', { name: 'Older →' }).click();
   await page.getByText('Page 2 of 2 · 25 tasks').waitFor();
+  // The pager label can render a moment before the rows: wait for the rows themselves.
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-task]').length === 5, undefined, { timeout: 10_000 }).catch(() => {});
   t.is(await page.locator('tr[data-task]').count(), 5);
   t.regex(page.url(), /offset=20/);
 
