@@ -30,7 +30,7 @@ const CFG = {
   longPollSec: 25,
   dispatch: QUICK
     ? { runners: [1, 10, 100], warmup: 3, sequential: 20, bursts: 2, burstSize: 10, probe: 10 }
-    : { runners: [1, 10, 100], warmup: 5, sequential: 100, bursts: 10, burstSize: 10, probe: 10 },
+    : { runners: [1, 10, 100], warmup: 5, sequential: 150, bursts: 10, burstSize: 10, probe: 10 },
   throughput: QUICK
     ? { tasks: 100, runners: 10, maxParallel: 4, inflight: 8, warmup: 10 }
     : { tasks: 500, runners: 10, maxParallel: 4, inflight: 8, warmup: 20 },
@@ -255,8 +255,8 @@ interface ThroughputResult {
   seconds_to_last_final: number; tasks_per_s: number;
   seconds_to_last_runner_finish: number; tasks_per_s_runner_side: number;
   statuses: Record<string, number>;
-  cpu_seconds: { forge_server: number; runner_hosts_incl_git_bash: number; redis: number; bench_client: number };
-  cpu_ms_per_task: { forge_server: number; runner_hosts_incl_git_bash: number; redis: number; total: number };
+  cpu_seconds: { forge_server: number; runner_hosts_incl_git_bash: number; runner_hosts_node_only: number; redis: number; bench_client: number };
+  cpu_ms_per_task: { forge_server: number; runner_hosts_incl_git_bash: number; runner_hosts_node_only: number; redis: number; total: number };
   dispatch_latency_under_load_ms: Summary;
   redis_commands_per_task: { total: number; top: Record<string, number> };
   /** Runner side, agent 'started' → 'finished' (clone, bash, output, result report). */
@@ -290,7 +290,7 @@ async function throughput(ctx: Ctx): Promise<ThroughputResult> {
 
   const pids = { server: ctx.forge.pid, hosts: ctx.hosts.pids(), redis: ctx.redisPid };
   const cpu = () => ({
-    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid, true), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
+    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
   });
   const c0 = cpu();
   const cpuWindow = new CpuWindow(() => ownCpu(ctx));
@@ -328,7 +328,7 @@ async function throughput(ctx: Ctx): Promise<ThroughputResult> {
   await removeRunners(ctx, specs);
 
   const selfCpu = (c1.self.user + c1.self.system - c0.self.user - c0.self.system) / 1e6;
-  const cpuSec = { forge_server: c1.server - c0.server, runner_hosts_incl_git_bash: c1.hosts - c0.hosts, redis: c1.redis - c0.redis, bench_client: selfCpu };
+  const cpuSec = { forge_server: c1.server - c0.server, runner_hosts_incl_git_bash: c1.hosts - c0.hosts, runner_hosts_node_only: c1.hostsNode - c0.hostsNode, redis: c1.redis - c0.redis, bench_client: selfCpu };
   const perTask = (s: number) => (s / t.tasks) * 1000;
   return {
     tasks: t.tasks, runners: t.runners, max_parallel_tasks: t.maxParallel, inflight_creates: t.inflight,
@@ -337,7 +337,7 @@ async function throughput(ctx: Ctx): Promise<ThroughputResult> {
     statuses,
     cpu_seconds: cpuSec,
     cpu_ms_per_task: {
-      forge_server: perTask(cpuSec.forge_server), runner_hosts_incl_git_bash: perTask(cpuSec.runner_hosts_incl_git_bash), redis: perTask(cpuSec.redis),
+      forge_server: perTask(cpuSec.forge_server), runner_hosts_incl_git_bash: perTask(cpuSec.runner_hosts_incl_git_bash), runner_hosts_node_only: perTask(cpuSec.runner_hosts_node_only), redis: perTask(cpuSec.redis),
       total: perTask(cpuSec.forge_server + cpuSec.runner_hosts_incl_git_bash + cpuSec.redis),
     },
     dispatch_latency_under_load_ms: summarize(latencies),
@@ -413,7 +413,7 @@ function markdown(report: any): string {
   const m = report.machine;
   const lines: string[] = [];
   lines.push(`# Forge dispatch benchmark — ${report.date}`, '');
-  lines.push(`Machine: ${m.nproc} CPUs (${m.cpu_model}), Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}, ${m.platform}, commit ${m.git_commit}${report.quick ? ' — **BENCH_QUICK (reduced sample counts)**' : ''}`, '');
+  lines.push(`Machine: ${m.nproc} CPUs (${m.cpu_model}), Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}, ${m.platform}, commit ${m.git_commit}${report.quick ? ' — **BENCH_QUICK (reduced sample counts)**' : ''}${report.server_node_args ? ` — **server run with node ${report.server_node_args}**` : ''}`, '');
   lines.push('## 1. Dispatch latency (ms)', '');
   lines.push(`Measured from the benchmark sending \`POST /api/project/:pid/tasks\` to the runner agent's \`started\` event (long-poll answered, sealed payload opened, before the clone). Runner clocks corrected by IPC ping (max |offset| ${fmt(Math.max(...report.clock.map((c: any) => Math.abs(c.offset_ms))), 3)} ms). "single": one task at a time, each after the previous finished (${CFG.dispatch.sequential} per row); "burst": ${CFG.dispatch.bursts} bursts of ${CFG.dispatch.burstSize} concurrent POSTs (with 1 runner, bursts queue behind one slot, so that column is queueing time, not dispatch).`, '');
   lines.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | all p50 | all p99 | all max | single: POST round trip p50 | single: POST answer → started p50 | server created→claimed mean | runners used | machine CPU busy / other processes |');
@@ -429,7 +429,7 @@ function markdown(report: any): string {
   lines.push(`| Forge, to last runner 'finished' | ${fmt(tp.tasks_per_s_runner_side, 1)} | ${fmt(tp.seconds_to_last_runner_finish, 2)} |`);
   lines.push(`| bare BullMQ add→process | ${fmt(bare.jobs_per_s_median, 0)} | ${fmt(median(bare.runs.map((r) => r.seconds)), 3)} |`);
   lines.push(`| **ratio Forge / bare BullMQ** | **${fmt(report.ratio, 4)}** (${fmt(report.ratio * 100, 2)} %) | |`, '');
-  lines.push(`Statuses: ${JSON.stringify(tp.statuses)}. CPU per task: server ${fmt(tp.cpu_ms_per_task.forge_server, 2)} ms, runner hosts incl. git+bash ${fmt(tp.cpu_ms_per_task.runner_hosts_incl_git_bash, 2)} ms, redis ${fmt(tp.cpu_ms_per_task.redis, 2)} ms (total ${fmt(tp.cpu_ms_per_task.total, 2)} ms on ${m.nproc} CPUs). Dispatch latency under this load: p50 ${fmt(tp.dispatch_latency_under_load_ms.p50, 1)} ms, p99 ${fmt(tp.dispatch_latency_under_load_ms.p99, 1)} ms (queueing included). Runner side, a task took p50 ${fmt(tp.task_run_ms.p50, 0)} ms from 'started' to 'finished' (${fmt(tp.mean_tasks_in_flight_on_runners, 1)} tasks in flight on average); creating all ${tp.tasks} took ${fmt(tp.seconds_to_create_all, 2)} s. Machine CPU busy ${tp.machine_cpu.machine_busy_pct} %, of which processes outside this benchmark ${tp.machine_cpu.other_processes_pct} % (of all ${m.nproc} CPUs).`, '');
+  lines.push(`Statuses: ${JSON.stringify(tp.statuses)}. CPU per task: server ${fmt(tp.cpu_ms_per_task.forge_server, 2)} ms, runner hosts incl. git+bash ${fmt(tp.cpu_ms_per_task.runner_hosts_incl_git_bash, 2)} ms (of which the runner Node processes ${fmt(tp.cpu_ms_per_task.runner_hosts_node_only, 2)} ms), redis ${fmt(tp.cpu_ms_per_task.redis, 2)} ms (total ${fmt(tp.cpu_ms_per_task.total, 2)} ms on ${m.nproc} CPUs). Dispatch latency under this load: p50 ${fmt(tp.dispatch_latency_under_load_ms.p50, 1)} ms, p99 ${fmt(tp.dispatch_latency_under_load_ms.p99, 1)} ms (queueing included). Runner side, a task took p50 ${fmt(tp.task_run_ms.p50, 0)} ms from 'started' to 'finished' (${fmt(tp.mean_tasks_in_flight_on_runners, 1)} tasks in flight on average); creating all ${tp.tasks} took ${fmt(tp.seconds_to_create_all, 2)} s. Machine CPU busy ${tp.machine_cpu.machine_busy_pct} %, of which processes outside this benchmark ${tp.machine_cpu.other_processes_pct} % (of all ${m.nproc} CPUs).`, '');
   const cmds = tp.redis_commands_per_task;
   lines.push(`Redis commands per task (INFO commandstats, Lua-internal calls included): ${fmt(cmds.total, 1)} — ${Object.entries(cmds.top).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
   lines.push(`Runner → gateway HTTP requests per task: ${Object.entries(tp.runner_requests_per_task).map(([k, v]) => `${k.replace('/api/internal/runners', '…')} ${v}`).join(', ')}.`, '');
@@ -529,7 +529,7 @@ async function main(): Promise<void> {
     if (hosts.rejections.length) log(`runner rejections: ${hosts.rejections.join('; ')}`);
 
     const report = {
-      date: new Date().toISOString(), quick: QUICK, machine: await machineInfo(redisServer.url), config: CFG, clock: hosts.clock(),
+      date: new Date().toISOString(), quick: QUICK, server_node_args: process.env.BENCH_SERVER_NODE_ARGS ?? '', machine: await machineInfo(redisServer.url), config: CFG, clock: hosts.clock(),
       definitions: {
         dispatch_latency: 'benchmark sends POST /api/project/:pid/tasks → runner agent emits "started" (long-poll answered with the claimed job, sealed payload opened; before clone). Runner timestamps corrected by measured IPC clock offset.',
         throughput: 'tasks from the first POST to the last task record reaching a final status (reconciler); ratio = Forge tasks/s ÷ bare BullMQ jobs/s (median) on the same redis-server.',
