@@ -87,8 +87,9 @@ test('max_parallel_tasks holds on the runner and on the server', async (t) => {
   const forge = await startForge({ env: remote });
   const repo = await makeBareRepo({ 'run.sh': 'sleep 0.6\n' });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  // The runner would take 5 at once, but its server-side record allows 2.
-  await startRunner(forge, { maxParallel: 5, serverMaxParallel: 2 });
+  // The runner takes 5 at once; after it started, an admin lowers its record to 2: the server holds that.
+  const runner = await startRunner(forge, { maxParallel: 5 });
+  await forge.api.json('PUT', `/api/runners/${runner.id}`, { max_parallel_tasks: 2 });
   const tasks = [];
   for (let i = 0; i < 6; i++) tasks.push(await startTask(forge.api, setup.projectId, setup.templateId));
   const done = await Promise.all(tasks.map((task) => waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000)));

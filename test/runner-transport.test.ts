@@ -1,7 +1,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import {
-  cleanup, FINAL, makeBareRepo, outputText, runOk, setupTemplate, startForge, startTask, tempDir, waitFor, waitForTask,
+  cleanup, FINAL, getTask, makeBareRepo, outputText, runOk, setupTemplate, startForge, startTask, tempDir, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
 import { startRunner } from './helpers/runner.js';
@@ -55,4 +55,26 @@ test('runners reach an HTTPS server signed by a private CA (tls_ca_file), and re
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   t.is((await waitForTask(forge.api, setup.projectId, task.id, FINAL, 20_000)).status, 'success');
   t.true((await outputText(forge.api, setup.projectId, task.id)).includes('over-tls'));
+});
+
+test('a new task\'s wake-up goes to an idle runner, never to one parked because it is full', async (t) => {
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_LONG_POLL_SEC: '60' } });
+  const slow = await makeBareRepo({ 'run.sh': 'echo busy\nsleep 60\n' });
+  const quick = await makeBareRepo({ 'run.sh': 'echo quick\n' });
+  const slowSetup = await setupTemplate(forge.api, { gitUrl: slow.path });
+  const quickSetup = await setupTemplate(forge.api, { gitUrl: quick.path, projectId: slowSetup.projectId });
+  const proxy = await startProxy(forge.url);
+  const busy = await startRunner(forge, { name: 'busy', maxParallel: 2, webHost: proxy.url });
+  const long = await startTask(forge.api, slowSetup.projectId, slowSetup.templateId);
+  await waitForTask(forge.api, slowSetup.projectId, long.id, ['running']);
+  // Its record now allows 1: its next poll parks as full, ahead of the idle runner started after it.
+  const pollsBefore = proxy.count('/jobs/next');
+  await forge.api.json('PUT', `/api/runners/${busy.id}`, { max_parallel_tasks: 1 });
+  await waitFor(() => proxy.count('/jobs/next') > pollsBefore, 10_000, { what: 'the busy runner to poll again' });
+  const idle = await startRunner(forge, { name: 'idle' });
+  const task = await startTask(forge.api, quickSetup.projectId, quickSetup.templateId);
+  const done = await waitForTask(forge.api, quickSetup.projectId, task.id, FINAL, 20_000);
+  t.is(done.status, 'success');
+  t.is(done.runner_name, idle.name);
+  t.is((await getTask(forge.api, slowSetup.projectId, long.id)).status, 'running', 'the quick task did not wait for the busy runner\'s slot');
 });

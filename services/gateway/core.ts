@@ -43,7 +43,8 @@ export class GatewayError extends Error {
   }
 }
 
-interface Waiter { executor: Executor; wake: () => void }
+/** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
+interface Waiter { executor: Executor; full: boolean; wake: () => void }
 
 /**
  * The server's half of the runner protocol (claim, heartbeat, running, output, result), shared by
@@ -78,7 +79,7 @@ export class GatewayCore {
 
   /** Wakes the longest-parked executor that may take work from `scope`: at most one per wake-up. */
   private wakeOne(scope: QueueScope): void {
-    const index = this.waiters.findIndex((waiter) => waiter.executor.eligible(scope));
+    const index = this.waiters.findIndex((waiter) => !waiter.full && waiter.executor.eligible(scope));
     if (index < 0) return;
     this.counters.wake();
     this.waiters.splice(index, 1)[0]!.wake();
@@ -113,7 +114,7 @@ export class GatewayCore {
         continue; // a wake-up arrived while we were claiming
       }
       await new Promise<void>((resolve) => {
-        const waiter: Waiter = { executor, wake: () => done() };
+        const waiter: Waiter = { executor, full: claimed === 'full', wake: () => done() };
         const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()));
         const onAbort = () => done();
         const done = () => {
