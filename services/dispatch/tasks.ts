@@ -10,7 +10,8 @@ import { waitingReason } from './waiting.js';
  */
 export async function createTask(ctx: AppContext, project: Project, template: Template, input: z.infer<typeof taskInput>, userId: number | null): Promise<Task> {
   const scope = { project_id: project.id, tag: template.runner_tag };
-  const runners = ctx.config.use_remote_runner ? await ctx.stores.runners.views() : 'local';
+  // A first reason from a cheap snapshot; the watchdog refines it within seconds.
+  const runners = ctx.config.use_remote_runner ? await ctx.stores.runners.views(undefined, { reportedActivity: true }) : 'local';
   const task = await ctx.stores.tasks.create({
     project_id: project.id, template_id: template.id, status: 'waiting', user_id: userId,
     created: new Date().toISOString(), start: null, end: null,

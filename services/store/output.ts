@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 
 export interface OutputLine { seq: number; time: string; output: string }
 export interface StoredLine { id: string; task_id: number; time: string; output: string }
@@ -42,12 +43,16 @@ return {last, added}
 `;
 
 export class OutputStore {
-  constructor(private readonly redis: RedisClient, private readonly capBytes: number) {}
+  private readonly runAppend;
+
+  constructor(private readonly redis: RedisClient, private readonly capBytes: number) {
+    this.runAppend = defineScript(redis, 'forgeOutputAppend', 2, APPEND);
+  }
 
   async append(taskId: number, lines: OutputLine[]): Promise<number> {
     const args: string[] = [String(this.capBytes)];
     for (const line of [...lines].sort((a, b) => a.seq - b.seq)) args.push(String(line.seq), line.time, line.output);
-    const [last, added] = (await this.redis.eval(APPEND, 2, keys.output(taskId), keys.outputMeta(taskId), ...args)) as [number, number];
+    const [last, added] = (await this.runAppend(keys.output(taskId), keys.outputMeta(taskId), ...args)) as [number, number];
     if (added > 0 || lines.length > 0) {
       await this.redis.publish(channels.taskEvents, JSON.stringify({ type: 'output', id: taskId, last_seq: last }));
     }

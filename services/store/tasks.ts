@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 import { FINAL_STATUSES, type Task, type TaskStatus } from '../common/model.js';
 
 /**
@@ -47,7 +48,11 @@ export interface TaskQuery {
 }
 
 export class TaskStore {
-  constructor(private readonly redis: RedisClient) {}
+  private readonly runTransition;
+
+  constructor(private readonly redis: RedisClient) {
+    this.runTransition = defineScript(redis, 'forgeTaskTransition', 5, TRANSITION);
+  }
 
   async create(fields: NewTask): Promise<Task> {
     const id = await this.redis.incr(keys.seq('task'));
@@ -102,9 +107,9 @@ export class TaskStore {
 
   async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number }, patch: Partial<Task>): Promise<Task | undefined> {
     const now = Date.now();
-    const out = (await this.redis.eval(
+    const out = (await this.runTransition(
       // KEYS[5] is the prefix of the per-project active set; it shares the {forge} slot.
-      TRANSITION, 5, keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.projectActive(0).slice(0, -1),
+      keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.projectActive(0).slice(0, -1),
       JSON.stringify(cond), JSON.stringify(patch), String(now), String(now),
     )) as string | null;
     if (!out) return undefined;
