@@ -1,5 +1,5 @@
 import test from 'ava';
-import { cleanup, FINAL, makeBareRepo, setupTemplate, startForge, startTask, waitFor, getTask, waitForTask } from './helpers/index.js';
+import { cleanup, FINAL, makeBareRepo, setupTemplate, startForge, startTask, waitFor, getTask, waitForTask, type Task } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -8,7 +8,7 @@ test('a project\'s max_parallel_tasks holds across its queues, and waiting tasks
   const repo = await makeBareRepo({ 'run.sh': 'sleep 0.7\n' });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   await forge.api.json('PUT', `/api/project/${setup.projectId}`, { name: 'limited', max_parallel_tasks: 1 });
-  const tasks = [];
+  const tasks: Task[] = [];
   for (let i = 0; i < 3; i++) tasks.push(await startTask(forge.api, setup.projectId, setup.templateId));
   const reason = await waitFor(async () => {
     const task = await getTask(forge.api, setup.projectId, tasks[2]!.id);

@@ -4,12 +4,13 @@
  * profile folder. Screenshots go to test-output/e2e/<file>/ in the repository (kept after the
  * run, ignored by git), or under $FORGE_E2E_OUTPUT.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { BIN } from './forge.js';
-import { exitOf, onCleanup, projectRoot, run, stopChild, tempDir, trackChild, waitFor } from './util.js';
+import { spawnRunner, type RunnerProcess } from './runner.js';
+import { onCleanup, projectRoot, run, tempDir, waitFor } from './util.js';
+
+export type { RunnerProcess };
 
 export const CHROMIUM = process.env.FORGE_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -144,38 +145,13 @@ export function writeReport(outDir: string, name: string, data: unknown): void {
   writeFileSync(join(outDir, `${name}.json`), JSON.stringify(data, null, 2) + '\n');
 }
 
-export interface RunnerProcess {
-  configPath: string;
-  process: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  logs(): string;
-}
-
 /**
  * Starts `node bin/run.js runner start --config FILE` with a config object (e.g. the one the
  * Add-runner dialog shows) written to FILE, and waits for its "ready and waiting" line.
  */
-export async function startRunnerProcess(config: Record<string, unknown>, options: { configPath?: string; waitReady?: boolean; env?: Record<string, string> } = {}): Promise<RunnerProcess> {
+export async function startRunnerProcess(config: Record<string, unknown>, options: { configPath?: string; waitReady?: boolean; env?: Record<string, string> } = {}): Promise<RunnerProcess & { configPath: string }> {
   const dir = tempDir('forge-e2e-runner-');
   const configPath = options.configPath ?? join(dir, 'runner.json');
   if (!options.configPath || !existsSync(configPath)) writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('FORGE_')) env[key] = value;
-  Object.assign(env, { FORGE_LOG_LEVEL: 'info', ...(options.env ?? {}) });
-  const child = trackChild(spawn(process.execPath, [BIN, 'runner', 'start', '--config', configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  let log = '';
-  const exited = exitOf(child);
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes('ready and waiting for tasks')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(({ code, signal }) => reject(new Error(`runner exited (${code ?? signal}) before it was ready:\n${log}`)));
-  });
-  onCleanup(() => stopChild(child, 'SIGKILL', 2000));
-  if (options.waitReady !== false) await ready;
-  else ready.catch(() => {});
-  return { configPath, process: child, exited, logs: () => log };
+  return { configPath, ...(await spawnRunner(configPath, { cwd: dir, env: options.env, waitReady: options.waitReady })) };
 }

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Forge } from './forge.js';
 import { BIN } from './forge.js';
 import { exitOf, onCleanup, stopChild, tempDir, trackChild } from './util.js';
@@ -71,11 +71,32 @@ export async function startRunner(forge: Forge, options: RunnerOptions = {}): Pr
   }, null, 2)}
 }
 `);
+  const spawned = await spawnRunner(configPath, { cwd: dir, env: options.env, waitReady: options.waitReady, inherit: forge.env });
+  return {
+    ...added, configPath, dir, ...spawned,
+    startedTasks: () => [...spawned.logs().matchAll(/task started \{"task_id":(\d+)/g)].map((m) => Number(m[1])),
+    stop: (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000) => stopChild(spawned.process, signal, timeoutMs),
+  };
+}
+
+export interface RunnerProcess {
+  process: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  logs(): string;
+}
+
+/**
+ * Spawns `node bin/run.js runner start --config FILE` and (unless told not to) waits for its
+ * "ready and waiting" line. The runner gets the environment of `inherit` (default: this process)
+ * without any FORGE_* setting and without a test's relaxed TLS checks, plus `env`.
+ */
+export async function spawnRunner(configPath: string, options: { cwd?: string; env?: Record<string, string>; waitReady?: boolean; inherit?: NodeJS.ProcessEnv } = {}): Promise<RunnerProcess> {
   const env: NodeJS.ProcessEnv = {};
-  // Runners get none of the server's settings, nor a test process's relaxed TLS checks.
-  for (const [key, value] of Object.entries(forge.env)) if (!key.startsWith('FORGE_') && key !== 'NODE_TLS_REJECT_UNAUTHORIZED') env[key] = value;
+  for (const [key, value] of Object.entries(options.inherit ?? process.env)) {
+    if (!key.startsWith('FORGE_') && key !== 'NODE_TLS_REJECT_UNAUTHORIZED') env[key] = value;
+  }
   Object.assign(env, { FORGE_LOG_LEVEL: 'info', ...(options.env ?? {}) });
-  const child = trackChild(spawn(process.execPath, [BIN, 'runner', 'start', '--config', configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(spawn(process.execPath, [BIN, 'runner', 'start', '--config', configPath], { cwd: options.cwd ?? dirname(configPath), env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
   const exited = exitOf(child);
   const ready = new Promise<void>((resolve, reject) => {
@@ -90,10 +111,5 @@ export async function startRunner(forge: Forge, options: RunnerOptions = {}): Pr
   onCleanup(() => stopChild(child, 'SIGKILL', 2000));
   if (options.waitReady !== false) await ready;
   else ready.catch(() => {});
-  return {
-    ...added, configPath, dir, process: child, exited,
-    logs: () => log,
-    startedTasks: () => [...log.matchAll(/task started \{"task_id":(\d+)/g)].map((m) => Number(m[1])),
-    stop: (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000) => stopChild(child, signal, timeoutMs),
-  };
+  return { process: child, exited, logs: () => log };
 }
