@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Task } from './common/model.js';
 import type { TaskQueues } from './dispatch/queues.js';
+import type { GatewayCounters } from './gateway/core.js';
 import type { Stores } from './store/stores.js';
 
 /**
@@ -22,7 +23,12 @@ export class Metrics {
   private readonly output = new Counter({ name: 'forge_output_bytes_total', help: 'Task output bytes received', registers: [this.registry] });
   private readonly wakeups = new Counter({ name: 'forge_runner_wakeups_total', help: 'Parked long-polls woken by new work (at most one per enqueue per process)', registers: [this.registry] });
   private readonly emptyClaims = new Counter({ name: 'forge_empty_claims_total', help: 'Claim passes that found no job for the executor', registers: [this.registry] });
-  readonly gatewayCounters = { wake: () => this.wakeups.inc(), emptyClaim: () => this.emptyClaims.inc() };
+  readonly gatewayCounters: GatewayCounters = {
+    wake: () => this.wakeups.inc(),
+    emptyClaim: () => this.emptyClaims.inc(),
+    outputBytes: (bytes) => this.output.inc(bytes),
+    claimed: (task) => this.dispatch.observe(Math.max(0, (Date.now() - Date.parse(task.created)) / 1000)),
+  };
 
   constructor(stores: Stores, queues: TaskQueues) {
     const registry = this.registry;
@@ -67,16 +73,9 @@ export class Metrics {
     this.created.inc();
   }
 
-  taskClaimed(task: Task): void {
-    this.dispatch.observe(Math.max(0, (Date.now() - Date.parse(task.created)) / 1000));
-  }
-
   taskFinalised(task: Task): void {
     this.finished.inc({ status: task.status });
     if (task.end) this.reconcilerLag.observe(Math.max(0, (Date.now() - Date.parse(task.end)) / 1000));
   }
 
-  outputBytes(bytes: number): void {
-    this.output.inc(bytes);
-  }
 }

@@ -43,6 +43,17 @@ export class GatewayError extends Error {
   }
 }
 
+/** What the gateway reports to /metrics. */
+export interface GatewayCounters {
+  /** A parked executor was woken by new work. */
+  wake(): void;
+  /** A claim pass found no job for the executor. */
+  emptyClaim(): void;
+  outputBytes(bytes: number): void;
+  /** A task was handed to an executor (dispatch latency). */
+  claimed(task: Task): void;
+}
+
 /** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
 interface Waiter { executor: Executor; full: boolean; wake: () => void }
 
@@ -61,8 +72,7 @@ export class GatewayCore {
     readonly queues: TaskQueues,
     private readonly completions: Queue<Completion>,
     private readonly options: { leaseMs: number; maxTaskDurationSec: number },
-    /** Counts for /metrics: parked executors woken, and claim passes that found nothing. */
-    private readonly counters: { wake(): void; emptyClaim(): void } = { wake() {}, emptyClaim() {} },
+    private readonly counters: GatewayCounters = { wake() {}, emptyClaim() {}, outputBytes() {}, claimed() {} },
   ) {}
 
   attach(bus: EventBus): void {
@@ -201,6 +211,7 @@ export class GatewayCore {
         .exec();
       try {
         const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec);
+        this.counters.claimed(started);
         return { task: started, payload };
       } catch (err) {
         await this.finish(executor, taskId, attempt, {
@@ -267,6 +278,7 @@ export class GatewayCore {
 
   async log(executor: Executor, taskId: number, attempt: number, lines: Array<{ seq: number; time: string; output: string }>): Promise<number> {
     await this.ownLease(executor, taskId, attempt);
+    this.counters.outputBytes(lines.reduce((sum, line) => sum + Buffer.byteLength(line.output), 0));
     return this.stores.output.append(taskId, lines);
   }
 

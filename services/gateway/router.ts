@@ -152,7 +152,6 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       task_id: claimed.task.id, attempt: claimed.task.attempt,
       sealed_payload: seal(JSON.stringify(claimed.payload), Buffer.from(runner.public_key, 'base64')).toString('base64'),
     };
-    ctx.metrics.taskClaimed(claimed.task);
     res.json(answer);
   });
 
@@ -166,7 +165,6 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
   router.post('/jobs/:task_id/output', async (req, res) => {
     const input = parseBody(outputBatchSchema, req.body);
     const acked = await core.log(executor(req), idParam(req, 'task_id'), input.attempt, input.lines);
-    ctx.metrics.outputBytes(input.lines.reduce((sum, l) => sum + l.output.length, 0));
     res.json({ acked });
   });
 
