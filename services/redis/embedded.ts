@@ -60,6 +60,40 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no',
     '--maxmemory-policy', 'noeviction', '--logfile', join(dir, 'redis.log'),
   ];
+  let stopping = false;
+  let current = await launch(binary, args, socket, dir);
+  // Supervise: a redis-server that dies under a running Forge is started again on the same
+  // socket and AOF; clients reconnect by themselves.
+  const supervise = (exited: Promise<number | null>) => {
+    void exited.then(async (code) => {
+      if (stopping) return;
+      log.error('embedded redis-server exited; restarting it', { code, log: join(dir, 'redis.log') });
+      for (let attempt = 1; !stopping; attempt++) {
+        try {
+          current = await launch(binary, args, socket, dir);
+          supervise(current.exited);
+          return;
+        } catch (err) {
+          log.error('restarting the embedded redis-server failed; retrying', { attempt, error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+        }
+      }
+    });
+  };
+  supervise(current.exited);
+  return {
+    url: socket,
+    async stop() {
+      stopping = true;
+      if (current.child.exitCode !== null || current.child.signalCode !== null) return;
+      current.child.kill('SIGTERM');
+      await current.exited;
+    },
+  };
+}
+
+/** Starts redis-server and waits until it answers on the socket. */
+async function launch(binary: string, args: string[], socket: string, dir: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
   const child: ChildProcess = spawn(binary, args, { stdio: 'ignore' });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let started = false;
@@ -73,12 +107,5 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
     throw new Error(`redis-server did not answer on ${socket} within 10 s; see ${join(dir, 'redis.log')}`);
   }
   log.info('embedded redis-server started', { socket, pid: child.pid });
-  return {
-    url: socket,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { child, exited };
 }
