@@ -71,7 +71,8 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
       for (let attempt = 1; !stopping; attempt++) {
         try {
           current = await launch(binary, args, socket, dir);
-          supervise(current.exited);
+          if (stopping) current.child.kill('SIGTERM'); // Forge began stopping meanwhile
+          else supervise(current.exited);
           return;
         } catch (err) {
           log.error('restarting the embedded redis-server failed; retrying', { attempt, error: (err as Error).message });
@@ -94,7 +95,8 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
 
 /** Starts redis-server and waits until it answers on the socket. */
 async function launch(binary: string, args: string[], socket: string, dir: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
-  const child: ChildProcess = spawn(binary, args, { stdio: 'ignore' });
+  // Its own process group: a Ctrl-C in Forge's terminal reaches Forge, which then stops Redis itself.
+  const child: ChildProcess = spawn(binary, args, { stdio: 'ignore', detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let started = false;
   for (let attempt = 0; attempt < 200 && !started; attempt++) {
