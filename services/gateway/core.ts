@@ -186,21 +186,22 @@ export class GatewayCore {
         await job.moveToCompleted('runner lost', token, false).catch(() => {});
         continue;
       }
-      const limit = await this.projectAtLimit(task.project_id);
-      if (limit) {
-        // The project runs as many tasks as it may: put the job back at the head and skip this
-        // queue until one of the project's tasks ends (the reconciler wakes it then).
-        await job.moveToWait(token).catch(() => {});
-        this.queues.maybeNonEmpty.delete(name);
-        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(limit) });
-        return null;
-      }
       const attempt = task.attempt + 1;
-      const started = await this.stores.tasks.transition(taskId, { from: ['waiting', 'starting'] }, {
+      const projectLimit = (await this.stores.projects.get(task.project_id))?.max_parallel_tasks ?? 0;
+      const started = await this.stores.tasks.transition(taskId, { from: ['waiting', 'starting'], project_limit: projectLimit }, {
         status: 'starting', attempt, runner_id: executor.runnerId || null, runner_name: executor.name,
         lease_until: Date.now() + this.options.leaseMs, waiting_reason: '',
       });
       if (!started) {
+        const current = await this.stores.tasks.get(taskId);
+        if (projectLimit > 0 && current?.status === 'waiting' && !current.stop_requested) {
+          // The project runs as many tasks as it may: put the job back at the head and skip this
+          // queue until one of the project's tasks ends (the reconciler wakes it then).
+          await job.moveToWait(token).catch(() => {});
+          this.queues.maybeNonEmpty.delete(name);
+          await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(projectLimit) });
+          return null;
+        }
         await job.moveToCompleted('dropped', token, false).catch(() => {});
         continue;
       }
@@ -220,13 +221,6 @@ export class GatewayCore {
         });
       }
     }
-  }
-
-  /** The project's limit when it is reached, else 0. */
-  async projectAtLimit(projectId: number): Promise<number> {
-    const project = await this.stores.projects.get(projectId);
-    if (!project?.max_parallel_tasks) return 0;
-    return (await this.stores.tasks.activeCountInProject(projectId)) >= project.max_parallel_tasks ? project.max_parallel_tasks : 0;
   }
 
   private async lease(taskId: number): Promise<Lease | undefined> {

@@ -19,6 +19,7 @@ if cond.from then
   if not ok then return false end
 end
 if cond.attempt and cond.attempt ~= task.attempt then return false end
+if cond.project_limit and cond.project_limit > 0 and redis.call('SCARD', KEYS[5] .. task.project_id) >= cond.project_limit then return false end
 local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do task[k] = v end
 local out = cjson.encode(task)
@@ -105,7 +106,11 @@ export class TaskStore {
     return { tasks: matches, total: matched };
   }
 
-  async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number }, patch: Partial<Task>): Promise<Task | undefined> {
+  /**
+   * `project_limit`: refuse (answer undefined) when the task's project already has that many
+   * active tasks, checked in the same atomic step as the move.
+   */
+  async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number; project_limit?: number }, patch: Partial<Task>): Promise<Task | undefined> {
     const now = Date.now();
     const out = (await this.runTransition(
       // KEYS[5] is the prefix of the per-project active set; it shares the {forge} slot.
