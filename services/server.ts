@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -108,7 +109,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localAgent = new Agent({
       peer: new LocalPeer(core, localExecutor(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-      heartbeatMs: HEARTBEAT_MS, version, capabilities: await detectCapabilities(),
+      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(),
     });
     agentDone = localAgent.run();
   }

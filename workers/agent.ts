@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { logger } from '../services/common/log.js';
 import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../services/common/wire.js';
 import type { OutputLine } from '../services/store/output.js';
 import { executeTask } from './executor/index.js';
+import { ProcessGroups } from './executor/process-groups.js';
 import { PeerRejection, type Peer } from './peer.js';
 
 const log = logger('agent');
@@ -13,6 +15,8 @@ export interface AgentOptions {
   tmpPath: string;
   sshConfigPath: string;
   heartbeatMs: number;
+  /** Names this executor among others sharing tmp_path (e.g. runner-12, local-3000). */
+  identity: string;
   version: string;
   capabilities: RunnerState['capabilities'];
   oneOff?: boolean;
@@ -106,8 +110,14 @@ export class Agent extends EventEmitter {
   private claimedCount = 0;
   private draining = false;
 
+  private readonly groups: ProcessGroups;
+
   constructor(private readonly options: AgentOptions) {
     super();
+    // Processes a previous run of this executor left behind (it was killed) are ended first.
+    this.groups = new ProcessGroups(join(options.tmpPath, '.process-groups', options.identity));
+    const reaped = this.groups.reapLeftovers();
+    if (reaped > 0) log.warn('ended processes left running by a previous run that was killed', { groups: reaped });
   }
 
   state(): RunnerState {
@@ -176,6 +186,7 @@ export class Agent extends EventEmitter {
       sshConfigPath: this.options.sshConfigPath,
       signal: session.abort.signal,
       graceMs: this.options.graceMs,
+      groups: this.groups,
       onLine: (line) => output.push(line),
       onRunning: async (commit) => {
         const answer = await persist('reporting start', () => this.options.peer.running(ref, commit), () => session.abort.signal.aborted);

@@ -5,6 +5,7 @@ import { stepsFor } from './apps.js';
 import { gitAuthEnv, SecretFiles } from './credentials.js';
 import { checkout, type CheckoutResult } from './git.js';
 import { createMasker } from './mask.js';
+import type { ProcessGroups } from './process-groups.js';
 import { runProcess } from './process.js';
 
 export interface ExecuteContext {
@@ -16,6 +17,7 @@ export interface ExecuteContext {
   onRunning: (commit: CheckoutResult) => Promise<void>;
   signal: AbortSignal;
   graceMs?: number;
+  groups?: ProcessGroups;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
       const outcome = await runProcess(step.command, step.args, {
         cwd: repoDir,
         env: { ...process.env, ...payload.env, ...payload.secret_env, ...gitEnv, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
-        onLine: say, signal: ctx.signal, deadline, graceMs: ctx.graceMs,
+        onLine: say, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups,
       });
       if (outcome.spawnError) return result('error', null, outcome.spawnError);
       if (outcome.ended === 'stopped') return result('stopped', outcome.exitCode, 'stopped by request');

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { ProcessGroups } from './process-groups.js';
 
 export interface ProcessOptions {
   cwd: string;
@@ -9,6 +10,8 @@ export interface ProcessOptions {
   /** Absolute time (ms) after which the process group is ended as over time. */
   deadline?: number;
   graceMs?: number;
+  /** Where the running group is recorded, so a restarted executor can end it if we die. */
+  groups?: ProcessGroups;
 }
 
 export interface ProcessOutcome { exitCode: number | null; ended: 'exit' | 'stopped' | 'timeout'; spawnError?: string }
@@ -22,6 +25,7 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
   return new Promise((resolve) => {
     let ended: ProcessOutcome['ended'] = 'exit';
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid) options.groups?.add(child.pid);
     let killTimer: NodeJS.Timeout | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
 
@@ -52,7 +56,10 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
     });
     child.once('exit', async (code) => {
       // The leader is gone: end what it left running in its group, which also closes their copies of the pipes.
-      if (child.pid) signalGroup(child.pid, 'SIGKILL');
+      if (child.pid) {
+        signalGroup(child.pid, 'SIGKILL');
+        options.groups?.remove(child.pid);
+      }
       await Promise.all(streams);
       clearTimeout(killTimer);
       clearTimeout(deadlineTimer);

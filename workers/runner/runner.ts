@@ -73,7 +73,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
     // The smaller of this machine's limit and the one the server holds for this runner.
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-    heartbeatMs: hello.heartbeat_ms, version, capabilities, oneOff: config.runner.one_off,
+    heartbeatMs: hello.heartbeat_ms, identity: `runner-${hello.id}`, version, capabilities, oneOff: config.runner.one_off,
     hooks: {
       onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),
       onFinish: (job, result) => callWebhook(config.runner.webhook, 'task_finished', job, result),
