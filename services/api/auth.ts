@@ -14,17 +14,27 @@ declare module 'express-serve-static-core' {
   }
 }
 
-function bearer(req: Request): string | undefined {
+export function bearerToken(req: Request): string | undefined {
   const header = req.headers.authorization;
   return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
 }
 
-/** Resolves the caller from a Bearer API token or the session cookie; 401 when neither is valid. */
+export function sessionCookie(req: Request): string | undefined {
+  return parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
+}
+
+/** The caller from a Bearer API token, else from the session cookie; undefined when neither is valid. */
+export async function resolveUser(ctx: AppContext, req: Request): Promise<User | undefined> {
+  const token = bearerToken(req);
+  if (token) return ctx.stores.users.userForApiToken(token);
+  const session = sessionCookie(req);
+  return session ? ctx.stores.users.userForSession(session) : undefined;
+}
+
+/** Requires a logged-in caller (Bearer API token or session cookie); 401 otherwise. */
 export function requireUser(ctx: AppContext) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const token = bearer(req);
-    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
-    const user = token ? await ctx.stores.users.userForApiToken(token) : session ? await ctx.stores.users.userForSession(session) : undefined;
+    const user = await resolveUser(ctx, req);
     if (!user) throw new HttpError(401, 'not logged in: POST /api/auth/login, or send Authorization: Bearer <API token>');
     req.user = user;
     next();
@@ -50,7 +60,7 @@ export function loginRouter(ctx: AppContext): Router {
     res.status(204).end();
   });
   router.post('/auth/logout', async (req, res) => {
-    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
+    const session = sessionCookie(req);
     if (session) await ctx.stores.users.deleteSession(session);
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.status(204).end();

@@ -1,11 +1,10 @@
 import { Router, type Request, type Response } from 'express';
-import { parse as parseCookie } from 'cookie';
 import type { Project, Task, TaskStatus, User } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { waitingReason } from '../dispatch/waiting.js';
 import { channels } from '../redis/keys.js';
 import type { RunnerView } from '../store/runners.js';
-import { SESSION_COOKIE } from './auth.js';
+import { sessionCookie } from './auth.js';
 
 /** What the dashboard shows, computed from Redis on each call so every API replica agrees. */
 export interface DashboardSummary {
@@ -161,7 +160,7 @@ export function dashboardRouter(ctx: AppContext): Router {
   router.get('/events', async (req: Request, res: Response) => {
     const user = req.user!;
     const wantsSummary = req.query.summary === '1' || req.query.summary === 'true';
-    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
+    const session = sessionCookie(req);
     const viaSession = !req.headers.authorization && Boolean(session);
     let projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
 

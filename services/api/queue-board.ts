@@ -3,12 +3,11 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { parse as parseCookie } from 'cookie';
 import type { AppContext } from '../context.js';
 import type { QueueScope } from '../dispatch/queues.js';
 import { COMPLETION_QUEUE } from '../reconciler.js';
 import { keys } from '../redis/keys.js';
-import { SESSION_COOKIE } from './auth.js';
+import { resolveUser } from './auth.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 const REFRESH_MS = 5000;
@@ -56,9 +55,7 @@ export function queueBoardRouter(ctx: AppContext): Router {
 
   const router = Router();
   router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const bearer = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7).trim() : '';
-    const session = parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
-    const user = bearer ? await ctx.stores.users.userForApiToken(bearer) : session ? await ctx.stores.users.userForSession(session) : undefined;
+    const user = await resolveUser(ctx, req);
     const wantsPage = req.method === 'GET' && !req.path.startsWith('/api/') && (req.headers.accept ?? '').includes('text/html');
     if (!user) {
       if (wantsPage) {
