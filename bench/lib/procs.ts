@@ -5,10 +5,11 @@
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redisPing } from '../../test/helpers/redis-ping.js';
 
 export const projectRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
@@ -138,23 +139,6 @@ export function run(command: string, args: string[], options: { cwd?: string; en
   });
 }
 
-function redisPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const conn = connect(port, '127.0.0.1');
-    let data = '';
-    const done = (ok: boolean) => {
-      conn.destroy();
-      resolve(ok);
-    };
-    conn.setTimeout(1000, () => done(false));
-    conn.once('error', () => done(false));
-    conn.on('data', (chunk) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
-    });
-    conn.write('PING\r\n');
-  });
-}
 
 /** A private redis-server on a free loopback port, AOF on (as Forge's embedded one), no RDB. */
 export async function startRedis(dir: string): Promise<{ url: string; port: number; child: ChildProcess }> {
@@ -166,7 +150,7 @@ export async function startRedis(dir: string): Promise<{ url: string; port: numb
   const exited = exitOf(child).then(({ code }) => {
     throw new Error(`redis-server exited (${code}) at start; see ${join(dir, 'redis.log')}`);
   });
-  await Promise.race([waitFor(() => redisPing(port), 10_000, 'redis-server to answer PING'), exited]);
+  await Promise.race([waitFor(() => redisPing({ port }), 10_000, 'redis-server to answer PING'), exited]);
   exited.catch(() => {});
   return { url: `redis://127.0.0.1:${port}`, port, child };
 }

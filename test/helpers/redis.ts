@@ -5,9 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { redisPing } from './redis-ping.js';
 import { exitOf, freePort, freePortWithPartner, onCleanup, runOk, stopChild, tempDir, trackChild, waitFor } from './util.js';
+
+export { redisPing };
 
 export interface RedisNode {
   /** Loopback TCP port, or undefined for a unix-socket server. */
@@ -36,24 +38,6 @@ export interface StartRedisOptions {
   unixSocket?: boolean;
 }
 
-/** Answers true once a Redis at the address replies +PONG. */
-export function redisPing(address: { port?: number; socket?: string }): Promise<boolean> {
-  return new Promise((resolve) => {
-    const conn = address.socket ? connect(address.socket) : connect(address.port!, '127.0.0.1');
-    let data = '';
-    const done = (ok: boolean) => {
-      conn.destroy();
-      resolve(ok);
-    };
-    conn.setTimeout(1000, () => done(false));
-    conn.once('error', () => done(false));
-    conn.on('data', (chunk) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
-    });
-    conn.write('PING\r\n');
-  });
-}
 
 function spawnNode(node: Omit<RedisNode, 'process'>, extra: string[]): ChildProcess {
   const listen = node.socket ? ['--port', '0', '--unixsocket', node.socket, '--unixsocketperm', '700'] : ['--port', String(node.port), '--bind', '127.0.0.1'];
