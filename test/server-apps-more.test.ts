@@ -124,3 +124,19 @@ test('without redis-server on PATH and no redis_url, the server says how to fix 
   t.not(result.code, 0);
   t.regex(result.stderr + result.stdout, /redis-server was not found on PATH.*apt-get install -y redis-server.*FORGE_REDIS_URL/s);
 });
+
+test('ansible with an inventory file from the repository', async (t) => {
+  const repo = await makeBareRepo({
+    'inventories/prod.ini': 'db1 ansible_connection=local ansible_python_interpreter=python3\n',
+    'site.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: { msg: "hello from {{ inventory_hostname }}" }\n',
+  });
+  const base = await setupTemplate(forge.api, { gitUrl: repo.path, app: 'ansible', playbook: 'site.yml' });
+  const inventory = await forge.api.json('POST', `/api/project/${base.projectId}/inventory`, { name: 'from repo', type: 'file', inventory: 'inventories/prod.ini' });
+  await forge.api.json('PUT', `/api/project/${base.projectId}/templates/${base.templateId}`, {
+    name: 'template', app: 'ansible', playbook: 'site.yml', repository_id: base.repositoryId, environment_id: base.environmentId, inventory_id: inventory.id,
+  });
+  const task = await runTask(forge.api, base, {}, 60_000);
+  const text = await outputText(forge.api, base.projectId, task.id);
+  t.is(task.status, 'success', text);
+  t.true(text.includes('hello from db1'));
+});
