@@ -1,39 +1,9 @@
 import { z } from 'zod';
 import { tagName } from './validation.js';
 
-/** Records as stored and as the API returns them (Semaphore field names), plus the API's input schemas. */
-
-export const APPS = ['ansible', 'terraform', 'tofu', 'bash', 'powershell', 'python'] as const;
-export type App = (typeof APPS)[number];
-
-export const TASK_STATUSES = ['waiting', 'starting', 'running', 'stopping', 'stopped', 'success', 'error'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error'];
-export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'stopping'];
-
-export interface User { id: number; login: string; name: string; email: string; admin: boolean; password_hash: string; created: string }
-export interface Project { id: number; name: string; created: string; max_parallel_tasks: number; members: number[] }
-export type KeyType = 'none' | 'ssh' | 'login_password';
-export interface AccessKey { id: number; project_id: number; name: string; type: KeyType; secret: string /* encrypted JSON */ }
-export interface KeySecret { login?: string; password?: string; private_key?: string; passphrase?: string }
-export interface Repository { id: number; project_id: number; name: string; git_url: string; git_branch: string; ssh_key_id: number | null }
-export interface Inventory { id: number; project_id: number; name: string; type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh_key_id: number | null; become_key_id: number | null }
-export interface EnvironmentSecret { id: number; name: string; type: 'env' | 'var'; secret: string /* encrypted */ }
-export interface Environment { id: number; project_id: number; name: string; json: string; env: string; password: string /* encrypted vault password or '' */; secrets: EnvironmentSecret[] }
-export interface Template {
-  id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
-  repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
-  runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
-}
-export interface Task {
-  id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;
-  created: string; start: string | null; end: string | null;
-  debug: boolean; dry_run: boolean; diff: boolean; playbook: string; environment: string; limit: string; tags: string; skip_tags: string;
-  git_branch: string; arguments: string | null; message: string;
-  commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
-  queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
-  lease_until: number; stop_requested: boolean;
-}
+/** The API's input schemas. The records themselves are in records.ts (no zod there, so the web UI can share them). */
+export * from './records.js';
+import { APPS } from './records.js';
 
 const id = z.number({ error: 'expected a numeric id' }).int().positive();
 const optionalId = z.number().int().positive().nullable().optional();

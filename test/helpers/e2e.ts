@@ -18,7 +18,8 @@ const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
 ];
 
-const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts')];
+// The UI also compiles in the record types it shares with the server.
+const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts'), join(projectRoot, 'services', 'common', 'records.ts')];
 
 function newestWebSource(): number {
   let newest = 0;

@@ -1,36 +1,20 @@
-/** Records as the REST API returns them (see services/common/model.ts). */
+/** Records as the REST API returns them: the server's own definitions (services/common/records.ts) where they match. */
 
-export interface User { id: number; login: string; name: string; email: string; admin: boolean; created: string }
+import type {
+  AccessKey as StoredAccessKey, Environment as StoredEnvironment, EnvironmentSecret, TaskStatus, User as StoredUser,
+} from '../../services/common/records.js';
+
+export { APPS, FINAL_STATUSES, TASK_STATUSES } from '../../services/common/records.js';
+export type { App, Inventory, KeyType, Project, Repository, Task, TaskStatus, Template } from '../../services/common/records.js';
+
+/** The API never returns secrets: these are the stored records less their secret fields. */
+export type User = Omit<StoredUser, 'password_hash'>;
+export type AccessKey = Omit<StoredAccessKey, 'secret'>;
+export type EnvSecret = Omit<EnvironmentSecret, 'secret'>;
+export type Environment = Omit<StoredEnvironment, 'password' | 'secrets'> & { password_set: boolean; secrets: EnvSecret[] };
+
 export interface Info { version: string; use_remote_runner: boolean; web_host: string }
-export interface Project { id: number; name: string; created: string; max_parallel_tasks: number; members: number[] }
 
-export type KeyType = 'none' | 'ssh' | 'login_password';
-export interface AccessKey { id: number; project_id: number; name: string; type: KeyType }
-export interface Repository { id: number; project_id: number; name: string; git_url: string; git_branch: string; ssh_key_id: number | null }
-export interface Inventory { id: number; project_id: number; name: string; type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh_key_id: number | null; become_key_id: number | null }
-export interface EnvSecret { id: number; name: string; type: 'env' | 'var' }
-export interface Environment { id: number; project_id: number; name: string; json: string; env: string; password_set: boolean; secrets: EnvSecret[] }
-
-export const APPS = ['ansible', 'terraform', 'tofu', 'bash', 'powershell', 'python'] as const;
-export type App = (typeof APPS)[number];
-export interface Template {
-  id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
-  repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
-  runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
-}
-
-export const TASK_STATUSES = ['waiting', 'starting', 'running', 'stopping', 'stopped', 'success', 'error'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error'];
-
-export interface Task {
-  id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;
-  created: string; start: string | null; end: string | null;
-  debug: boolean; dry_run: boolean; diff: boolean; playbook: string; environment: string; limit: string; tags: string; skip_tags: string;
-  git_branch: string; arguments: string | null; message: string;
-  commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
-  queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
-}
 export interface OutputLine { id: string; task_id: number; time: string; output: string }
 
 export interface Runner {
