@@ -242,9 +242,7 @@ export class GatewayCore {
   /** Extends the leases of the executor's running tasks; answers which to stop and which were taken away. */
   async heartbeat(executor: Executor, state: RunnerState): Promise<HeartbeatAnswer> {
     if (executor.runner) {
-      await this.stores.runners.touch(executor.runnerId, {
-        version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
-      });
+      await this.stores.runners.touch(new Map([[executor.runnerId, state]]));
     }
     const answer: HeartbeatAnswer = { stop: [], lost: [] };
     for (const { task_id, attempt } of state.active) {

@@ -34,11 +34,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
   const parked = new Map<number, RunnerState>();
 
   // Parked long-polls keep their runners online; one write per interval for all of them.
-  const touchTimer = setInterval(() => {
-    for (const [id, state] of parked) {
-      void stores.runners.touch(id, { version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
-    }
-  }, 2000);
+  const touchTimer = setInterval(() => void stores.runners.touch(parked).catch(() => {}), 2000);
   touchTimer.unref();
 
   const registrationLimit = rateLimit({
@@ -91,7 +87,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     } else if (!runner.public_key) {
       throw new HttpError(400, 'public_key: this runner has no key yet; send its public key on first contact');
     }
-    await stores.runners.touch(runner.id, { version: input.version, capabilities: input.capabilities, active_tasks: input.active.map((a) => a.task_id), draining: input.draining });
+    await stores.runners.touch(new Map([[runner.id, input]]));
     res.json({
       id: runner.id, name: runner.name, tags: runner.tags, project_id: runner.project_id, max_parallel_tasks: runner.max_parallel_tasks,
       enabled: runner.enabled, lease_sec: ctx.config.runner_lease_sec, heartbeat_ms: HEARTBEAT_MS, long_poll_sec: ctx.config.long_poll_sec,
@@ -107,7 +103,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const runner = req.runner!;
     const state = parseBody(runnerStateSchema, req.body);
     if (!runner.public_key) throw new HttpError(409, 'this runner has no public key yet: POST /hello with public_key first');
-    await stores.runners.touch(runner.id, { version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
+    await stores.runners.touch(new Map([[runner.id, state]]));
     // The poll ends early when the client goes away or the runner's record changes (deleted,
     // disabled, edited): then the answer reflects the record as it is now.
     const abort = new AbortController();

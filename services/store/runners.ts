@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import type { RunnerInput } from '../common/model.js';
+import type { RunnerState } from '../common/wire.js';
 import { constantTimeEqual, hashToken, newToken } from '../common/secrets.js';
 import { Collection } from './collection.js';
 
@@ -73,9 +74,19 @@ export class RunnerStore {
     return true;
   }
 
-  async touch(id: number, status: Omit<RunnerStatus, 'last_seen'>): Promise<void> {
-    const full: RunnerStatus = { ...status, last_seen: Date.now() };
-    await this.redis.hset(keys.runnerStatus(), String(id), JSON.stringify(full));
+  /** Records that runners were seen just now, with the state they reported; one write for all. */
+  async touch(seen: Map<number, RunnerState>): Promise<void> {
+    if (seen.size === 0) return;
+    const now = Date.now();
+    const fields: Record<string, string> = {};
+    for (const [id, state] of seen) {
+      const status: RunnerStatus = {
+        last_seen: now, version: state.version, capabilities: state.capabilities,
+        active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
+      };
+      fields[String(id)] = JSON.stringify(status);
+    }
+    await this.redis.hset(keys.runnerStatus(), fields);
   }
 
   async status(id: number): Promise<RunnerStatus | undefined> {
