@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Task } from './common/model.js';
+import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { TaskQueues } from './dispatch/queues.js';
 import type { GatewayCounters } from './gateway/core.js';
 import type { Stores } from './store/stores.js';
@@ -39,7 +39,7 @@ export class Metrics {
         this.reset();
         this.set({ status: 'waiting' }, waiting.length);
         const tasks = await stores.tasks.getMany(active);
-        for (const status of ['starting', 'running', 'stopping'] as const) this.set({ status }, tasks.filter((t) => t.status === status).length);
+        for (const status of ACTIVE_STATUSES) this.set({ status }, tasks.filter((t) => t.status === status).length);
       },
     });
     const depth = new Gauge({ name: 'forge_queue_depth', help: 'Jobs waiting per queue', labelNames: ['project', 'tag'], registers: [registry] });

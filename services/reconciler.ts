@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Queue, Worker } from 'bullmq';
 import { logger } from './common/log.js';
-import type { Task } from './common/model.js';
+import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { Completion, GatewayCore } from './gateway/core.js';
 import { refreshWaitingReasons } from './dispatch/waiting.js';
 import type { RedisClient } from './redis/connection.js';
@@ -59,13 +59,13 @@ export class Reconciler extends EventEmitter {
   async finalise({ task_id, attempt, result }: Completion): Promise<Task | undefined> {
     const before = await this.stores.tasks.get(task_id);
     const status = result.status === 'success' && before?.stop_requested ? 'stopped' : result.status;
-    const stillActive = before && before.attempt === attempt && ['starting', 'running', 'stopping'].includes(before.status);
+    const stillActive = before && before.attempt === attempt && ACTIVE_STATUSES.includes(before.status);
     if (stillActive && result.error.startsWith('runner lost')) {
       // Written before the final status, so live viewers see the reason before the stream ends.
       const seq = (await this.stores.output.lastSeq(task_id)) + 1;
       await this.stores.output.append(task_id, [{ seq, time: result.end, output: `[forge] ${result.error}` }]);
     }
-    const task = await this.stores.tasks.transition(task_id, { from: ['starting', 'running', 'stopping'], attempt }, {
+    const task = await this.stores.tasks.transition(task_id, { from: ACTIVE_STATUSES, attempt }, {
       status, end: result.end, exit_code: result.exit_code, error: result.error,
       ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
       ...(result.start && !before?.start ? { start: result.start } : {}),

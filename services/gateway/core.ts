@@ -100,14 +100,6 @@ export class GatewayCore {
     for (const waiter of this.waiters.filter((w) => w.executor.runnerId === runnerId)) waiter.wake();
   }
 
-  parkedCount(): number {
-    return this.waiters.length;
-  }
-
-  parkedRunnerIds(): number[] {
-    return this.waiters.map((waiter) => waiter.executor.runnerId).filter((id) => id > 0);
-  }
-
   /**
    * Long-poll: a job for this executor, or null when `timeoutMs` passes or `signal` aborts.
    * Between attempts the executor is parked until a wake-up names a queue it may serve.
@@ -327,10 +319,6 @@ export class GatewayCore {
   async releaseLease(taskId: number, runnerId: number): Promise<void> {
     await this.stores.redis.multi().hdel(keys.leases(), String(taskId)).srem(keys.runnerTasks(runnerId), String(taskId)).exec();
     await this.stores.redis.publish(channels.wake, JSON.stringify({ runner_id: runnerId }));
-  }
-
-  async leaseHolder(taskId: number): Promise<number | undefined> {
-    return (await this.lease(taskId))?.runner_id;
   }
 
   wakeAll(): void {

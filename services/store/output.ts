@@ -63,10 +63,6 @@ export class OutputStore {
     return Number((await this.redis.hget(keys.outputMeta(taskId), 'last_seq')) ?? 0);
   }
 
-  async bytes(taskId: number): Promise<number> {
-    return Number((await this.redis.hget(keys.outputMeta(taskId), 'bytes')) ?? 0);
-  }
-
   /** Lines after stream id `after` ('0' for all), oldest first. */
   async read(taskId: number, after = '0', count = 10_000): Promise<StoredLine[]> {
     const entries = await this.redis.xrange(keys.output(taskId), `(${after === '0' ? '0-0' : after}`, '+', 'COUNT', count);
