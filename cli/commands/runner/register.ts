@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { loadRunnerConfig, saveToken } from '../../../workers/runner/config.js';
+import { saveToken } from '../../../workers/runner/config.js';
+import { loadExistingRunnerConfig } from '../../runner-config.js';
 import { HttpError } from '../../../workers/runner/http-client.js';
 import { createKeyPair } from '../../../workers/runner/keys.js';
 import { clientFor } from '../../../workers/runner/runner.js';
@@ -18,12 +19,7 @@ export default class RunnerRegister extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(RunnerRegister);
-    let loaded;
-    try {
-      loaded = loadRunnerConfig(flags.config, process.env, { mustExist: true });
-    } catch (err) {
-      this.error((err as Error).message, { exit: 2 });
-    }
+    const loaded = loadExistingRunnerConfig(this, flags.config);
     let registrationToken = process.env.FORGE_RUNNER_REGISTRATION_TOKEN ?? '';
     if (flags['stdin-registration-token']) registrationToken = (await readAllStdin()).trim();
     else if (!registrationToken) {

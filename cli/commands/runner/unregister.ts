@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { loadRunnerConfig, saveToken } from '../../../workers/runner/config.js';
+import { saveToken } from '../../../workers/runner/config.js';
+import { loadExistingRunnerConfig } from '../../runner-config.js';
 import { HttpError } from '../../../workers/runner/http-client.js';
 import { clientFor } from '../../../workers/runner/runner.js';
 
@@ -12,12 +13,7 @@ export default class RunnerUnregister extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(RunnerUnregister);
-    let loaded;
-    try {
-      loaded = loadRunnerConfig(flags.config, process.env, { mustExist: true });
-    } catch (err) {
-      this.error((err as Error).message, { exit: 2 });
-    }
+    const loaded = loadExistingRunnerConfig(this, flags.config);
     if (!loaded.token) this.error(`${flags.config} holds no runner token: nothing to unregister`, { exit: 1 });
     const client = clientFor(loaded);
     try {
