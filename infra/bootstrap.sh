@@ -39,7 +39,7 @@ fi
 npx tsc -p tsconfig.json
 NODE_ENV=production npx oclif manifest >/dev/null
 if [[ -f web/package.json || -f web/vite.config.ts ]]; then
-  if [[ ! -f web/dist/index.html ]] || [[ -n "$(find web/src web/index.html web/vite.config.ts services/common/records.ts -newer web/dist/index.html 2>/dev/null | head -1)" ]]; then
+  if [[ ! -f web/dist/index.html ]] || [[ -n "$(find web/src web/index.html web/vite.config.ts protocol/records.ts -newer web/dist/index.html 2>/dev/null | head -1)" ]]; then
     npm run --silent build:web >&2
   fi
 fi

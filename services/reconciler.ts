@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Queue, Worker } from 'bullmq';
-import { logger } from './common/log.js';
+import { logger } from '../protocol/log.js';
 import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { Completion, GatewayCore } from './gateway/core.js';
 import { refreshWaitingReasons } from './dispatch/waiting.js';

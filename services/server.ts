@@ -5,7 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ServerConfig } from './common/config.js';
-import { logger, setLogLevel } from './common/log.js';
+import { logger, setLogLevel } from '../protocol/log.js';
 import { newToken } from './common/secrets.js';
 import { createApp } from './api/app.js';
 import type { AppContext } from './context.js';
@@ -19,10 +19,10 @@ import { createRedis, waitReady } from './redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { channels } from './redis/keys.js';
 import { Stores } from './store/stores.js';
-import { forgeVersion, projectRoot } from './version.js';
+import { forgeVersion, projectRoot } from '../protocol/version.js';
 import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
-import { LocalPeer } from '../workers/local-peer.js';
+import { LocalPeer } from './gateway/local-peer.js';
 
 const log = logger('server');
 

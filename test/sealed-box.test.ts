@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createRequire } from 'node:module';
-import { generateBoxKeyPair, open, seal, SealedBoxError } from '../services/common/sealed-box.js';
+import { generateBoxKeyPair, open, seal, SealedBoxError } from '../protocol/sealed-box.js';
 
 // tweetsodium is the reference for the wire format the design card names (libsodium crypto_box_seal).
 const tweetsodium = createRequire(import.meta.url)('tweetsodium') as {

@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { logger } from '../services/common/log.js';
-import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../services/common/wire.js';
-import type { OutputLine } from '../services/store/output.js';
+import { logger } from '../protocol/log.js';
+import type { ClaimedJob, JobRef, RunnerState, TaskResult, OutputLine } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
-import { PeerRejection, type Peer } from './peer.js';
+import { PeerRejection, type Peer } from '../protocol/peer.js';
 
 const log = logger('agent');
 

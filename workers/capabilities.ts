@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import type { RunnerState } from '../services/common/wire.js';
+import type { RunnerState } from '../protocol/wire.js';
 import { APP_BINARIES } from './executor/apps.js';
 
 /** Which apps this machine can run: those whose binary is on PATH. */

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { forgeVersion } from '../../services/version.js';
+import { forgeVersion } from '../../protocol/version.js';
 
 export default class Version extends Command {
   static override description = 'Print the Forge version.';

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
-import { logger } from '../common/log.js';
-import { describeZodError, ValidationError } from '../common/validation.js';
+import { logger } from '../../protocol/log.js';
+import { describeZodError, ValidationError } from '../../protocol/validation.js';
 import { GatewayError } from '../gateway/core.js';
 
 const log = logger('api');

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import dotenvFlow from 'dotenv-flow';
 import { z } from 'zod';
-import { readJsoncFile } from './jsonc.js';
-import { envBoolean, envInt, parseOrThrow } from './validation.js';
+import { readJsoncFile } from '../../protocol/jsonc.js';
+import { envBoolean, envInt, parseOrThrow } from '../../protocol/validation.js';
 
 /**
  * The server's options. Each key is also read from the environment as FORGE_<KEY> (upper case);

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { tagName } from './validation.js';
+import { tagName } from '../../protocol/validation.js';
 
 /** The API's input schemas. The records themselves are in records.ts (no zod there, so the web UI can share them). */
-export * from './records.js';
-import { APPS } from './records.js';
+export * from '../../protocol/records.js';
+import { APPS } from '../../protocol/records.js';
 
 const id = z.number({ error: 'expected a numeric id' }).int().positive();
 const optionalId = z.number().int().positive().nullable().optional();

@@ -1,5 +1,5 @@
 import type { Task } from '../common/model.js';
-import type { JobPayload, KeyMaterial } from '../common/wire.js';
+import type { JobPayload, KeyMaterial } from '../../protocol/wire.js';
 import type { Stores } from '../store/stores.js';
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import { logger } from '../common/log.js';
+import { logger } from '../../protocol/log.js';
 import type { Task } from '../common/model.js';
-import type { HeartbeatAnswer, JobPayload, RunnerState, TaskResult } from '../common/wire.js';
+import type { HeartbeatAnswer, JobPayload, RunnerState, TaskResult } from '../../protocol/wire.js';
 import { buildPayload } from '../dispatch/payload.js';
 import { type QueueScope, TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';

@@ -1,12 +1,12 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { logger } from '../common/log.js';
-import { isValidPublicKey, seal } from '../common/sealed-box.js';
+import { logger } from '../../protocol/log.js';
+import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
   helloSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
   type ClaimAnswer, type RunnerState,
-} from '../common/wire.js';
+} from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, parseBody } from '../api/http.js';
 import type { Runner } from '../store/runners.js';

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { logger } from '../common/log.js';
+import { logger } from '../../protocol/log.js';
 
 const log = logger('redis');
 

@@ -2,7 +2,8 @@ import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 
-export interface OutputLine { seq: number; time: string; output: string }
+import type { OutputLine } from '../../protocol/wire.js';
+export type { OutputLine };
 export interface StoredLine { id: string; task_id: number; time: string; output: string }
 
 /**

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import type { RunnerInput } from '../common/model.js';
-import type { RunnerState } from '../common/wire.js';
+import type { RunnerState } from '../../protocol/wire.js';
 import { constantTimeEqual, hashToken, newToken } from '../common/secrets.js';
 import { Collection } from './collection.js';
 

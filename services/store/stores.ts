@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template } from '../common/model.js';
-import type { KeyMaterial } from '../common/wire.js';
+import type { KeyMaterial } from '../../protocol/wire.js';
 import { SecretBox } from '../common/secrets.js';
 import { Collection } from './collection.js';
 import { OutputStore } from './output.js';

@@ -2,10 +2,10 @@
 
 import type {
   AccessKey as StoredAccessKey, Environment as StoredEnvironment, EnvironmentSecret, TaskStatus, User as StoredUser,
-} from '../../services/common/records.js';
+} from '../../protocol/records.js';
 
-export { APPS, FINAL_STATUSES, TASK_STATUSES } from '../../services/common/records.js';
-export type { App, Inventory, KeyType, Project, Repository, Task, TaskStatus, Template } from '../../services/common/records.js';
+export { APPS, FINAL_STATUSES, TASK_STATUSES } from '../../protocol/records.js';
+export type { App, Inventory, KeyType, Project, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
 
 /** The API never returns secrets: these are the stored records less their secret fields. */
 export type User = Omit<StoredUser, 'password_hash'>;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { JobPayload } from '../../services/common/wire.js';
+import type { JobPayload } from '../../protocol/wire.js';
 import type { SecretFiles } from './credentials.js';
 
 export interface Step { command: string; args: string[]; env?: Record<string, string> }

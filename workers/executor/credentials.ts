@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KeyMaterial } from '../../services/common/wire.js';
+import type { KeyMaterial } from '../../protocol/wire.js';
 
 /**
  * A private folder (0700) for one task's key files, vault password and extra vars. Files are

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { JobPayload, TaskResult } from '../../services/common/wire.js';
+import type { JobPayload, TaskResult } from '../../protocol/wire.js';
 import { stepsFor } from './apps.js';
 import { gitAuthEnv, SecretFiles } from './credentials.js';
 import { checkout, type CheckoutResult } from './git.js';

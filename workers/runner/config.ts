@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { applyEdits, modify } from 'jsonc-parser';
 import { z } from 'zod';
-import { parseJsonc } from '../../services/common/jsonc.js';
-import { envBoolean, envInt, parseOrThrow, tagName } from '../../services/common/validation.js';
+import { parseJsonc } from '../../protocol/jsonc.js';
+import { envBoolean, envInt, parseOrThrow, tagName } from '../../protocol/validation.js';
 
 /**
  * The runner's config file, as seed-runners.md shows it: top-level settings shared with the

@@ -1,7 +1,6 @@
-import { open, type BoxKeyPair } from '../../services/common/sealed-box.js';
-import type { ClaimAnswer, ClaimedJob, HeartbeatAnswer, JobPayload, JobRef, RunnerState, TaskResult } from '../../services/common/wire.js';
-import type { OutputLine } from '../../services/store/output.js';
-import { PeerRejection, type Peer } from '../peer.js';
+import { open, type BoxKeyPair } from '../../protocol/sealed-box.js';
+import type { ClaimAnswer, ClaimedJob, HeartbeatAnswer, JobPayload, JobRef, RunnerState, TaskResult, OutputLine } from '../../protocol/wire.js';
+import { PeerRejection, type Peer } from '../../protocol/peer.js';
 import { ForgeHttpClient, HttpError } from './http-client.js';
 
 const BASE = 'api/internal/runners';

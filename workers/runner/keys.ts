@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type BoxKeyPair, decodeKeyPair, encodeKeyPair, generateBoxKeyPair } from '../../services/common/sealed-box.js';
+import { type BoxKeyPair, decodeKeyPair, encodeKeyPair, generateBoxKeyPair } from '../../protocol/sealed-box.js';
 
 /** The runner's X25519 key pair, kept in a 0600 file; only the public half ever leaves the machine. */
 export function loadKeyPair(path: string): BoxKeyPair | undefined {

@@ -1,9 +1,9 @@
-import { logger, setLogLevel } from '../../services/common/log.js';
-import type { ClaimedJob, TaskResult } from '../../services/common/wire.js';
-import { forgeVersion } from '../../services/version.js';
+import { logger, setLogLevel } from '../../protocol/log.js';
+import type { ClaimedJob, TaskResult } from '../../protocol/wire.js';
+import { forgeVersion } from '../../protocol/version.js';
 import { Agent } from '../agent.js';
 import { detectCapabilities } from '../capabilities.js';
-import { PeerRejection } from '../peer.js';
+import { PeerRejection } from '../../protocol/peer.js';
 import type { LoadedRunnerConfig } from './config.js';
 import { ForgeHttpClient, HttpError } from './http-client.js';
 import { HttpPeer } from './http-peer.js';

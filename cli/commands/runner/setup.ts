@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { editJsonFile, loadRunnerConfig, runnerConfigSchema, saveToken } from '../../../workers/runner/config.js';
-import { parseOrThrow } from '../../../services/common/validation.js';
+import { parseOrThrow } from '../../../protocol/validation.js';
 import { Prompter } from '../../prompt.js';
 
 export default class RunnerSetup extends Command {

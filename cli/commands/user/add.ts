@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { userInput } from '../../../services/common/model.js';
-import { parseOrThrow } from '../../../services/common/validation.js';
+import { parseOrThrow } from '../../../protocol/validation.js';
 import { readAllStdin } from '../../prompt.js';
 import { configFlag, serverConfig, withStores } from '../../server-context.js';
 

@@ -1,5 +1,4 @@
-import type { OutputLine } from '../services/store/output.js';
-import type { ClaimedJob, HeartbeatAnswer, JobRef, RunnerState, TaskResult } from '../services/common/wire.js';
+import type { ClaimedJob, HeartbeatAnswer, JobRef, RunnerState, TaskResult, OutputLine } from './wire.js';
 
 /**
  * The whole contract between the server and an executor of tasks. The remote runner's HTTP

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APPS } from './model.js';
+import type { App } from './records.js';
 
 /**
  * What crosses between the server and whoever executes a task (a remote runner over HTTPS, or the
@@ -13,7 +13,7 @@ export interface JobPayload {
     id: number; attempt: number; project_id: number; debug: boolean; dry_run: boolean; diff: boolean;
     limit: string; tags: string; skip_tags: string; message: string;
   };
-  app: (typeof APPS)[number];
+  app: App;
   playbook: string;
   arguments: string[];
   auto_approve: boolean;
@@ -27,6 +27,9 @@ export interface JobPayload {
   /** Every secret value, so the executor can mask it in output. */
   mask: string[];
 }
+
+/** One numbered line of task output, as a runner sends it. */
+export interface OutputLine { seq: number; time: string; output: string }
 
 export interface TaskResult {
   status: 'success' | 'error' | 'stopped';

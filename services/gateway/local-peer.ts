@@ -1,7 +1,6 @@
-import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../services/common/wire.js';
-import { type Executor, GatewayCore, GatewayError } from '../services/gateway/core.js';
-import type { OutputLine } from '../services/store/output.js';
-import { PeerRejection, type Peer } from './peer.js';
+import type { ClaimedJob, JobRef, RunnerState, TaskResult, OutputLine } from '../../protocol/wire.js';
+import { type Executor, GatewayCore, GatewayError } from './core.js';
+import { PeerRejection, type Peer } from '../../protocol/peer.js';
 
 /** The in-process Peer: the server's own worker talks to the gateway core directly, nothing sealed. */
 export class LocalPeer implements Peer {
