@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { readLines } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
 
 export interface ProcessOptions {
@@ -40,11 +40,7 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.deadline) deadlineTimer = setTimeout(() => killGroup('timeout'), Math.max(0, options.deadline - Date.now()));
 
-    const streams = [child.stdout, child.stderr].map((stream) => {
-      const lines = createInterface({ input: stream, crlfDelay: Infinity });
-      lines.on('line', options.onLine);
-      return new Promise<void>((done) => lines.once('close', () => done()));
-    });
+    const streams = [child.stdout, child.stderr].map((stream) => readLines(stream, options.onLine));
 
     let spawnError: string | undefined;
     child.once('error', (err) => {
