@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { projectRoot, run, waitFor } from './util.js';
 
-const SOURCE_DIRS = ['services', 'workers', 'cli'];
+const SOURCE_DIRS = ['protocol', 'services', 'workers', 'cli'];
 
 function staleSource(): string | undefined {
   const walk = (dir: string): string | undefined => {
