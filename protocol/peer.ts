@@ -1,11 +1,20 @@
-import type { ClaimedJob, HeartbeatAnswer, JobRef, RunnerState, TaskResult, OutputLine } from './wire.js';
+import type { z } from 'zod';
+import type {
+  ClaimedJob, HeartbeatAnswer, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, registerSchema, RunnerState, TaskResult,
+} from './wire.js';
 
 /**
- * The whole contract between the server and an executor of tasks. The remote runner's HTTP
- * client and the server's in-process local worker both implement it, so the agent loop and
- * the executor are one piece of code for both.
+ * The whole conversation between the server and an executor of tasks, from registering to the
+ * result of each job. The remote runner's HTTP client and the server's in-process local worker
+ * both implement it, so the agent loop and the executor are one piece of code for both.
  */
 export interface Peer {
+  /** Adds this runner with the server's registration token; answers its id and token. */
+  register(input: z.input<typeof registerSchema>): Promise<RegisterAnswer>;
+  /** Removes this runner on the server; its token stops working. */
+  unregister(): Promise<void>;
+  /** First contact of a start: uploads the public key once, answers who the server says we are. */
+  hello(state: HelloRequest): Promise<HelloAnswer>;
   /** Long-poll for the next job; null when the poll timed out or was aborted. */
   next(state: RunnerState, signal: AbortSignal): Promise<ClaimedJob | null>;
   /** Extends the leases of running jobs; answers which to stop and which are no longer ours. */
@@ -17,9 +26,21 @@ export interface Peer {
   done(job: JobRef, result: TaskResult): Promise<void>;
 }
 
-/** A refusal that retrying cannot fix (the job is not, or no longer, this executor's). */
-export class PeerRejection extends Error {
+/**
+ * An answer with a status, on either side: the server throws it to answer that status, the
+ * runner's client throws it for any 4xx/5xx answer. From a `Peer` it means a refusal that
+ * retrying cannot change (see `isRefusal`): the job, or the runner, is not (or no longer) ours.
+ */
+export class StatusError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
   }
 }
+
+/** 4xx other than 408 and 429: asking again gets the same answer. */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof StatusError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+}
+
+/** The name the agent loop and output buffer knew a refusal by; the same class. */
+export { StatusError as PeerRejection };

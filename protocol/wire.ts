@@ -80,6 +80,15 @@ export const runnerStateSchema = z.object({
 export type RunnerState = z.infer<typeof runnerStateSchema>;
 
 export const helloSchema = runnerStateSchema.extend({ public_key: z.string().max(200).optional() });
+export type HelloRequest = z.input<typeof helloSchema>;
+
+/** Who the server says a runner is, and the timings it must keep. */
+export interface HelloAnswer {
+  id: number; name: string; tags: string[]; project_id: number | null; max_parallel_tasks: number; enabled: boolean;
+  lease_sec: number; heartbeat_ms: number; long_poll_sec: number;
+}
+
+export interface RegisterAnswer { id: number; token: string }
 
 export const registerSchema = z
   .object({

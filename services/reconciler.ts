@@ -17,8 +17,8 @@ export function completionQueue(redis: RedisClient): Queue<Completion> {
 /**
  * Consumes the completion queue and finalises each task exactly once: the status move is
  * conditional on the task still being active in the same attempt, so a result delivered twice,
- * or a late result after "runner lost", changes nothing. A watchdog expires leases and refreshes
- * the reasons waiting tasks give.
+ * or a late result after "runner lost", changes nothing. Its timer runs the lease watchdog and
+ * refreshes the reasons waiting tasks give.
  */
 export class Reconciler extends EventEmitter {
   private worker: Worker<Completion> | undefined;
@@ -47,7 +47,7 @@ export class Reconciler extends EventEmitter {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      await this.core.expireLeases();
+      await this.core.watchdog.pass();
       await refreshWaitingReasons(this.stores, { local: this.options.localMode, localBusy: this.options.localBusy() });
     } catch (err) {
       log.warn('watchdog pass failed', { error: (err as Error).message });
@@ -62,16 +62,16 @@ export class Reconciler extends EventEmitter {
     const stillActive = before && before.attempt === attempt && ACTIVE_STATUSES.includes(before.status);
     if (stillActive && result.error.startsWith('runner lost')) {
       // Written before the final status, so live viewers see the reason before the stream ends.
-      const seq = (await this.stores.output.lastSeq(task_id)) + 1;
-      await this.stores.output.append(task_id, [{ seq, time: result.end, output: `[forge] ${result.error}` }]);
+      // A notice takes no line number: lines the runner still sends are kept after it.
+      await this.stores.output.notice(task_id, result.end, `[forge] ${result.error}`);
     }
     const task = await this.stores.tasks.transition(task_id, { from: ACTIVE_STATUSES, attempt }, {
       status, end: result.end, exit_code: result.exit_code, error: result.error,
       ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
       ...(result.start && !before?.start ? { start: result.start } : {}),
-    });
+    }, { drop: true });
     if (!task) return undefined; // already final, or a stale attempt
-    await this.core.releaseLease(task_id, task.runner_id ?? 0);
+    await this.core.slotFreed(task.runner_id ?? 0);
     // A project at its max_parallel_tasks left its queues parked; one of its slots is free now.
     if ((await this.stores.projects.get(task.project_id))?.max_parallel_tasks) {
       for (const [name, scope] of this.core.queues.list()) if (scope.project_id === task.project_id) await this.core.queues.wake(name);

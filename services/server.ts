@@ -11,7 +11,7 @@ import { createApp } from './api/app.js';
 import type { AppContext } from './context.js';
 import { TaskQueues } from './dispatch/queues.js';
 import { EventBus } from './events.js';
-import { GatewayCore, localExecutor } from './gateway/core.js';
+import { GatewayCore, localClaimant } from './gateway/core.js';
 import { HEARTBEAT_MS } from './gateway/router.js';
 import { Metrics } from './metrics.js';
 import { Reconciler, completionQueue } from './reconciler.js';
@@ -82,11 +82,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
     runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS),
   });
-  const queues = new TaskQueues(redis, leaseMs);
+  // BullMQ's lock is kept shorter than the lease on purpose: it decides nothing (see gateway/leases.ts).
+  const queues = new TaskQueues(redis, Math.max(1000, Math.floor(leaseMs / 2)));
   await queues.load();
   const completions = completionQueue(redis);
   const metrics = new Metrics(stores, queues);
-  const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec }, metrics.gatewayCounters);
+  const watchdogMs = Math.max(250, Math.min(2000, Math.floor(leaseMs / 4)));
+  const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec, watchdogMs }, metrics.gatewayCounters);
   const bus = new EventBus(redis);
   await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
   core.attach(bus);
@@ -97,17 +99,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   let localAgent: Agent | undefined;
   const reconciler = new Reconciler(redis, stores, core, {
-    watchdogMs: Math.max(250, Math.min(2000, Math.floor(leaseMs / 4))), localMode: !config.use_remote_runner,
+    watchdogMs, localMode: !config.use_remote_runner,
     localBusy: () => (localAgent ? localAgent.activeCount >= config.max_parallel_tasks : false),
   });
-  await core.graceActiveLeases();
   reconciler.on('finalised', (task) => metrics.taskFinalised(task));
   reconciler.start();
 
   let agentDone: Promise<void> | undefined;
   if (!config.use_remote_runner) {
     localAgent = new Agent({
-      peer: new LocalPeer(core, localExecutor(config.max_parallel_tasks), config.long_poll_sec * 1000),
+      peer: new LocalPeer(core, localClaimant(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
       heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(),
     });

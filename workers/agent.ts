@@ -4,7 +4,7 @@ import { logger } from '../protocol/log.js';
 import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
-import { PeerRejection, type Peer } from '../protocol/peer.js';
+import { isRefusal, StatusError, type Peer } from '../protocol/peer.js';
 import { OutputBuffer, persist, wait } from './output-buffer.js';
 
 const log = logger('agent');
@@ -80,8 +80,8 @@ export class Agent extends EventEmitter {
         // A job claimed just as a drain began still runs and is reported.
         if (job) this.start(job);
       } catch (err) {
-        if (err instanceof PeerRejection) {
-          log.error(`the server refused this runner: ${err.message}`);
+        if (isRefusal(err)) {
+          log.error(`the server refused this runner: ${(err as Error).message}`);
           this.emit('rejected', err);
           break;
         }
@@ -109,10 +109,57 @@ export class Agent extends EventEmitter {
     this.emit('started', job.task_id);
   }
 
+  /**
+   * The server said this job is not ours (any refusal of running, output or result, or `lost` in
+   * a heartbeat answer): end its processes at once and report nothing more.
+   */
+  private notOurs(session: Session, why: string): void {
+    if (session.lost) return;
+    log.warn('the server says this task is no longer ours; ending it', { task_id: session.job.task_id, why });
+    session.lost = true;
+    session.abort.abort();
+  }
+
+  /** The session's view of the peer: a refused output batch ends the task like a lost lease. */
+  private sessionPeer(session: Session): Peer {
+    const peer = this.options.peer;
+    return Object.assign(Object.create(peer) as Peer, {
+      log: async (job: JobRef, lines: Parameters<Peer['log']>[1]) => {
+        try {
+          return await peer.log(job, lines);
+        } catch (err) {
+          if (isRefusal(err)) this.notOurs(session, `output refused: ${(err as Error).message}`);
+          throw err;
+        }
+      },
+    });
+  }
+
+  /**
+   * Reports the start, retrying while the server is unreachable. A refusal means another runner
+   * may have the job by now: the app must not run here, so this throws and the executor stops.
+   */
+  private async reportRunning(session: Session, ref: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<void> {
+    for (let attempt = 0; !session.abort.signal.aborted; attempt++) {
+      try {
+        const answer = await this.options.peer.running(ref, commit);
+        if (answer.stop) session.abort.abort();
+        return;
+      } catch (err) {
+        if (isRefusal(err)) {
+          this.notOurs(session, `start refused: ${(err as Error).message}`);
+          throw new Error(`the server refused the start of this task: ${(err as StatusError).message}`);
+        }
+        if (attempt % 10 === 0) log.warn('reporting start failed; retrying', { task_id: ref.task_id, error: (err as Error).message });
+        await wait(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
   private async runSession(session: Session): Promise<void> {
     const { job } = session;
     const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
-    const output = new OutputBuffer(this.options.peer, ref, this.options.flushMs ?? 100);
+    const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? 100);
     log.info('task started', { task_id: job.task_id, attempt: job.attempt, app: job.payload.app });
     await this.options.hooks?.onStart?.(job).catch(() => {});
     const result = await executeTask(job.payload, {
@@ -122,10 +169,7 @@ export class Agent extends EventEmitter {
       graceMs: this.options.graceMs,
       groups: this.groups,
       onLine: (line) => output.push(line),
-      onRunning: async (commit) => {
-        const answer = await persist('reporting start', () => this.options.peer.running(ref, commit), () => session.abort.signal.aborted);
-        if (answer?.stop) session.abort.abort();
-      },
+      onRunning: (commit) => this.reportRunning(session, ref, commit),
     });
     if (session.lost) {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });
@@ -146,10 +190,7 @@ export class Agent extends EventEmitter {
       for (const id of answer.stop) this.sessions.get(id)?.abort.abort();
       for (const id of answer.lost) {
         const session = this.sessions.get(id);
-        if (session) {
-          session.lost = true;
-          session.abort.abort();
-        }
+        if (session) this.notOurs(session, 'the heartbeat answered lost');
       }
     } catch (err) {
       log.debug('heartbeat failed', { error: (err as Error).message });

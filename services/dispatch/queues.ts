@@ -19,16 +19,26 @@ export function queueName(scope: QueueScope): string {
 
 export interface TaskJobData { task_id: number }
 
+const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: { count: 1000 } };
+/** BullMQ's token for "move without checking the lock". */
+const NO_LOCK = '0';
+
 /**
- * The set of task queues, their BullMQ handles, and the wake-up channel. `maybeNonEmpty` lets a
+ * The set of task queues, their BullMQ handles, and the wake-up channel. A mark per queue lets a
  * claim skip queues known to be empty without a Redis round trip: a queue is marked when a
- * wake-up names it and unmarked just before a fetch that finds nothing.
+ * wake-up names it, and unmarked after a fetch that found nothing only if no wake-up came in
+ * meanwhile (each mark has its own number), so a claim racing a wake-up never hides work.
+ *
+ * BullMQ is only the list of jobs here: its lock and stalled checker never decide a task's fate
+ * (the gateway's lease does; see gateway/leases.ts), so no stalled checker runs and the gateway
+ * moves jobs without lock tokens.
  */
 export class TaskQueues {
   private readonly scopes = new Map<string, QueueScope>();
   private readonly queues = new Map<string, Queue<TaskJobData>>();
   private readonly workers = new Map<string, Worker<TaskJobData>>();
-  readonly maybeNonEmpty = new Set<string>();
+  private readonly marks = new Map<string, number>();
+  private markCount = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -40,18 +50,34 @@ export class TaskQueues {
     const all = await this.redis.hgetall(keys.queueRegistry());
     for (const [name, raw] of Object.entries(all)) {
       this.scopes.set(name, JSON.parse(raw) as QueueScope);
-      this.maybeNonEmpty.add(name);
+      this.mark(name);
     }
   }
 
   /** Called for wake-ups from any server process: learn the queue and mark it as having work. */
   noteWake(name: string, scope: QueueScope): void {
     this.scopes.set(name, scope);
-    this.maybeNonEmpty.add(name);
+    this.mark(name);
   }
 
   markAllMaybeNonEmpty(): void {
-    for (const name of this.scopes.keys()) this.maybeNonEmpty.add(name);
+    for (const name of this.scopes.keys()) this.mark(name);
+  }
+
+  /** The queue may hold work; answers the mark's number. */
+  mark(name: string): number {
+    this.marks.set(name, ++this.markCount);
+    return this.markCount;
+  }
+
+  /** The number of the queue's current mark, or undefined when it is known to be empty. */
+  markOf(name: string): number | undefined {
+    return this.marks.get(name);
+  }
+
+  /** A fetch that began at mark `seen` found nothing: unmark unless a wake-up marked it since. */
+  unmarkIf(name: string, seen: number | undefined): void {
+    if (this.marks.get(name) === seen) this.marks.delete(name);
   }
 
   list(): Array<[string, QueueScope]> {
@@ -77,19 +103,32 @@ export class TaskQueues {
     if (!worker) {
       worker = new Worker<TaskJobData>(name, null, {
         connection: this.redis, prefix: PREFIX, lockDuration: this.lockDurationMs,
-        stalledInterval: Math.max(1000, Math.floor(this.lockDurationMs / 2)), maxStalledCount: 1_000_000,
-        autorun: false,
+        skipStalledCheck: true, skipLockRenewal: true, autorun: false,
       });
       worker.on('error', () => {});
       this.workers.set(name, worker);
-      await worker.startStalledCheckTimer();
     }
     return worker;
   }
 
-  /** A handle on a job by id, without fetching it, for lock and state moves. */
-  job(name: string, jobId: string): Job<TaskJobData> {
-    return new Job<TaskJobData>(this.queue(name), JOB_NAME, { task_id: 0 }, {}, jobId);
+  /** A handle on a task's job, without fetching it, for state moves. */
+  job(name: string, taskId: number): Job<TaskJobData> {
+    return new Job<TaskJobData>(this.queue(name), JOB_NAME, { task_id: taskId }, JOB_OPTIONS, `task-${taskId}`);
+  }
+
+  /** The task's job back at the head of its queue (no lock token: the lease is the claim). */
+  async requeue(name: string, taskId: number): Promise<void> {
+    await this.job(name, taskId).moveToWait(NO_LOCK);
+  }
+
+  /** The task's job leaves its queue for good. */
+  async finish(name: string, taskId: number, outcome: string): Promise<void> {
+    await this.job(name, taskId).moveToCompleted(outcome, NO_LOCK, false).catch(() => {});
+  }
+
+  /** Jobs waiting in each of these queues, one round trip per queue, sent together. */
+  async waitingCounts(names: string[]): Promise<number[]> {
+    return Promise.all(names.map((name) => this.redis.llen(`${PREFIX}:${name}:wait`)));
   }
 
   async add(scope: QueueScope, taskId: number): Promise<string> {
@@ -98,9 +137,7 @@ export class TaskQueues {
       await this.redis.hset(keys.queueRegistry(), name, JSON.stringify(scope));
       this.scopes.set(name, scope);
     }
-    await this.queue(name).add(JOB_NAME, { task_id: taskId }, {
-      jobId: `task-${taskId}`, removeOnComplete: true, removeOnFail: { count: 1000 },
-    });
+    await this.queue(name).add(JOB_NAME, { task_id: taskId }, { jobId: `task-${taskId}`, ...JOB_OPTIONS });
     await this.wake(name);
     return name;
   }

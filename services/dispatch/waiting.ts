@@ -1,15 +1,15 @@
 import type { Task } from '../common/model.js';
 import type { RunnerView } from '../store/runners.js';
 import type { Stores } from '../store/stores.js';
-import { projectLimitReason } from '../gateway/core.js';
+import { mayServe } from './eligibility.js';
+
+export const projectLimitReason = (limit: number) => `the project runs its maximum of ${limit} tasks at once; it starts when one ends`;
 
 /** Why a waiting task has not started yet, in words an operator can act on. */
 export function waitingReason(task: Pick<Task, 'project_id' | 'runner_tag'>, runners: RunnerView[] | 'local', localBusy = false): string {
   if (runners === 'local') return localBusy ? 'all local worker slots are busy (max_parallel_tasks); it starts when one frees' : 'queued';
   const tag = task.runner_tag;
-  const fits = runners.filter(
-    (r) => (r.project_id === null || r.project_id === task.project_id) && (tag === '' || r.tags.includes(tag)),
-  );
+  const fits = runners.filter((r) => mayServe(r, { project_id: task.project_id, tag }));
   const which = tag ? `runner has tag "${tag}"` : 'runner is registered';
   if (fits.length === 0) return `no ${which} for this project: add one on the Runners page or with forge runner register`;
   const enabled = fits.filter((r) => r.status !== 'disabled');

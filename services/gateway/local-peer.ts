@@ -1,42 +1,59 @@
-import type { ClaimedJob, JobRef, RunnerState, TaskResult, OutputLine } from '../../protocol/wire.js';
-import { type Executor, GatewayCore, GatewayError } from './core.js';
-import { PeerRejection, type Peer } from '../../protocol/peer.js';
+import type { ClaimedJob, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, RunnerState, TaskResult } from '../../protocol/wire.js';
+import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
+import type { Claimant } from './claimant.js';
+import type { GatewayCore } from './core.js';
 
 /** The in-process Peer: the server's own worker talks to the gateway core directly, nothing sealed. */
 export class LocalPeer implements Peer {
   constructor(
     private readonly core: GatewayCore,
-    private readonly executor: Executor,
+    private readonly claimant: Claimant,
     private readonly pollMs = 25_000,
   ) {}
 
+  register(): Promise<RegisterAnswer> {
+    return Promise.reject(new StatusError(400, 'the local worker is part of the server; it does not register'));
+  }
+
+  unregister(): Promise<void> {
+    return Promise.reject(new StatusError(400, 'the local worker is part of the server; it does not register'));
+  }
+
+  async hello(_state: HelloRequest): Promise<HelloAnswer> {
+    return {
+      id: 0, name: this.claimant.name, tags: [], project_id: null, max_parallel_tasks: this.claimant.maxParallel, enabled: true,
+      lease_sec: this.core.leases.leaseMs / 1000, heartbeat_ms: 1000, long_poll_sec: this.pollMs / 1000,
+    };
+  }
+
   async next(_state: RunnerState, signal: AbortSignal): Promise<ClaimedJob | null> {
-    const claimed = await this.core.next(this.executor, this.pollMs, signal);
+    const claimed = await this.core.next(this.claimant, this.pollMs, signal);
     return claimed ? { task_id: claimed.task.id, attempt: claimed.task.attempt, payload: claimed.payload } : null;
   }
 
   heartbeat(state: RunnerState) {
-    return this.core.heartbeat(this.executor, state);
+    return this.core.heartbeat(this.claimant, state);
   }
 
   running(job: JobRef, commit: { commit_hash: string; commit_message: string }) {
-    return rejectAs(() => this.core.running(this.executor, job.task_id, job.attempt, commit));
+    return refusalsOnly(() => this.core.running(this.claimant, job.task_id, job.attempt, commit));
   }
 
   log(job: JobRef, lines: OutputLine[]) {
-    return rejectAs(() => this.core.log(this.executor, job.task_id, job.attempt, lines));
+    return refusalsOnly(() => this.core.log(this.claimant, job.task_id, job.attempt, lines));
   }
 
   done(job: JobRef, result: TaskResult) {
-    return rejectAs(() => this.core.finish(this.executor, job.task_id, job.attempt, result));
+    return refusalsOnly(() => this.core.finish(this.claimant, job.task_id, job.attempt, result));
   }
 }
 
-async function rejectAs<T>(fn: () => Promise<T>): Promise<T> {
+/** As over HTTP: a refusal stays a StatusError, any other failure is a plain (retryable) Error. */
+async function refusalsOnly<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof GatewayError && err.status < 500) throw new PeerRejection(err.status, err.message);
+    if (err instanceof StatusError && !isRefusal(err)) throw new Error(err.message);
     throw err;
   }
 }

@@ -5,13 +5,13 @@ import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
   helloSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
-  type ClaimAnswer, type RunnerState,
+  type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, parseBody } from '../api/http.js';
 import type { Runner } from '../store/runners.js';
 import { channels } from '../redis/keys.js';
-import { runnerExecutor } from './core.js';
+import { runnerClaimant } from './claimant.js';
 
 const log = logger('gateway');
 
@@ -58,7 +58,8 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       enabled: true, project_id: input.project_id ?? null, public_key: input.public_key,
     });
     log.info('runner registered', { id: runner.id, name: runner.name, tags: runner.tags });
-    res.status(201).json({ id: runner.id, token });
+    const answer: RegisterAnswer = { id: runner.id, token };
+    res.status(201).json(answer);
   });
 
   const authenticate = async (req: Request, _res: Response, next: NextFunction) => {
@@ -88,15 +89,16 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       throw new HttpError(400, 'public_key: this runner has no key yet; send its public key on first contact');
     }
     await stores.runners.touch(new Map([[runner.id, input]]));
-    res.json({
+    const answer: HelloAnswer = {
       id: runner.id, name: runner.name, tags: runner.tags, project_id: runner.project_id, max_parallel_tasks: runner.max_parallel_tasks,
       enabled: runner.enabled, lease_sec: ctx.config.runner_lease_sec, heartbeat_ms: HEARTBEAT_MS, long_poll_sec: ctx.config.long_poll_sec,
-    });
+    };
+    res.json(answer);
   });
 
   router.post('/heartbeat', async (req, res) => {
     const state = parseBody(runnerStateSchema, req.body);
-    res.json(await core.heartbeat(runnerExecutor(req.runner!), state));
+    res.json(await core.heartbeat(runnerClaimant(req.runner!), state));
   });
 
   router.post('/jobs/next', async (req, res) => {
@@ -128,7 +130,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
           abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
         });
       } else {
-        claimed = await core.next(runnerExecutor(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+        claimed = await core.next(runnerClaimant(runner), ctx.config.long_poll_sec * 1000, abort.signal);
       }
     } finally {
       parked.delete(runner.id);
@@ -151,23 +153,23 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     res.json(answer);
   });
 
-  const executor = (req: Request) => runnerExecutor(req.runner!);
+  const claimant = (req: Request) => runnerClaimant(req.runner!);
 
   router.post('/jobs/:task_id/running', async (req, res) => {
     const input = parseBody(runningSchema, req.body);
-    res.json(await core.running(executor(req), idParam(req, 'task_id'), input.attempt, input));
+    res.json(await core.running(claimant(req), idParam(req, 'task_id'), input.attempt, input));
   });
 
   router.post('/jobs/:task_id/output', async (req, res) => {
     const input = parseBody(outputBatchSchema, req.body);
-    const acked = await core.log(executor(req), idParam(req, 'task_id'), input.attempt, input.lines);
+    const acked = await core.log(claimant(req), idParam(req, 'task_id'), input.attempt, input.lines);
     res.json({ acked });
   });
 
   router.post('/jobs/:task_id/result', async (req, res) => {
     const input = parseBody(resultSchema, req.body);
     const { attempt, ...result } = input;
-    await core.finish(executor(req), idParam(req, 'task_id'), attempt, result);
+    await core.finish(claimant(req), idParam(req, 'task_id'), attempt, result);
     res.json({ ok: true });
   });
 

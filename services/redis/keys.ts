@@ -22,7 +22,12 @@ export const keys = {
   queueRegistry: () => `${R}:queues`,
   rateLimit: (name: string) => `${R}:rl:${name}`,
   leases: () => `${R}:leases`,
+  leaseExpiry: () => `${R}:lease-expiry`,
+  leasesJudged: () => `${R}:leases-judged`,
+  leaseClock: () => `${R}:lease-clock`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
+  /** Prefix of a key family whose id is appended inside a Lua script. */
+  prefix: (key: string) => key.replace(/0$/, ''),
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

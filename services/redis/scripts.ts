@@ -1,13 +1,49 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../../protocol/version.js';
 import type { RedisClient } from './connection.js';
 
 type ScriptRunner = (...keysAndArgs: string[]) => Promise<unknown>;
 
+/** Every Lua script Forge runs, by file name in services/redis/lua/, with its number of KEYS. */
+const SCRIPTS = {
+  'task-transition': 9,
+  'output-append': 2,
+  'output-notice': 2,
+  'lease-heartbeat': 5,
+  'lease-check': 3,
+  'lease-expired': 4,
+} as const;
+export type ScriptName = keyof typeof SCRIPTS;
+
+/**
+ * Where the .lua files are: the source folder when this is a checkout (so an edited script is
+ * used without a rebuild), else next to the compiled module (the build copies them there).
+ */
+function luaDir(): string {
+  const source = join(projectRoot(), 'services', 'redis', 'lua');
+  return existsSync(source) ? source : join(dirname(fileURLToPath(import.meta.url)), 'lua');
+}
+
+const sources = new Map<ScriptName, string>();
+function source(name: ScriptName): string {
+  let lua = sources.get(name);
+  if (lua === undefined) {
+    lua = readFileSync(join(luaDir(), `${name}.lua`), 'utf8');
+    sources.set(name, lua);
+  }
+  return lua;
+}
+
 /**
  * A Lua script registered once on the connection, so calls send its SHA (EVALSHA) rather than
- * the whole script; ioredis falls back to EVAL when a server has not seen it yet.
+ * the whole script; ioredis falls back to EVAL when a server has not seen it yet. Each file
+ * starts with a header that names its KEYS and ARGV, as BullMQ's scripts do.
  */
-export function defineScript(redis: RedisClient, name: string, numberOfKeys: number, lua: string): ScriptRunner {
+export function script(redis: RedisClient, name: ScriptName): ScriptRunner {
+  const command = `forge_${name.replace(/-/g, '_')}`;
   const client = redis as unknown as Record<string, ScriptRunner> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
-  if (typeof client[name] !== 'function') client.defineCommand(name, { numberOfKeys, lua });
-  return (...keysAndArgs) => client[name]!(...keysAndArgs);
+  if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: source(name) });
+  return (...keysAndArgs) => client[command]!(...keysAndArgs);
 }

@@ -1,44 +1,15 @@
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
-import { defineScript } from '../redis/scripts.js';
+import { script } from '../redis/scripts.js';
 import { FINAL_STATUSES, type Task, type TaskStatus } from '../common/model.js';
 
-/**
- * Moves a task record from one status to the next atomically: the patch applies only if the task
- * is in one of the expected statuses (and, when given, the same attempt), so a result delivered
- * twice or a stop racing a finish changes the record once. The status indexes move in the same step.
- */
-const TRANSITION = `
-local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
-local task = cjson.decode(raw)
-local cond = cjson.decode(ARGV[1])
-if cond.from then
-  local ok = false
-  for _, s in ipairs(cond.from) do if s == task.status then ok = true end end
-  if not ok then return false end
-end
-if cond.attempt and cond.attempt ~= task.attempt then return false end
-if cond.project_limit and cond.project_limit > 0 and redis.call('SCARD', KEYS[5] .. task.project_id) >= cond.project_limit then return false end
-local patch = cjson.decode(ARGV[2])
-for k, v in pairs(patch) do task[k] = v end
-local out = cjson.encode(task)
-redis.call('SET', KEYS[1], out)
-local s = task.status
-local id = tostring(task.id)
-if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) else redis.call('ZREM', KEYS[3], id) end
-if s == 'starting' or s == 'running' or s == 'stopping' then
-  redis.call('SADD', KEYS[2], id)
-  redis.call('SADD', KEYS[5] .. task.project_id, id)
-else
-  redis.call('SREM', KEYS[2], id)
-  redis.call('SREM', KEYS[5] .. task.project_id, id)
-end
-if s == 'success' or s == 'error' or s == 'stopped' then redis.call('ZADD', KEYS[4], ARGV[3], id) end
-return out
-`;
-
 export type NewTask = Omit<Task, 'id'>;
+
+/** What a claim holds: the queue its job is in and who holds it for which attempt. */
+export interface Lease { queue: string; runner_id: number; attempt: number }
+
+/** A lease taken or dropped in the same atomic step as a task's status move. */
+export type LeaseChange = { take?: { lease: Lease; runner_id: number; lease_ms: number }; drop?: true };
 
 export interface TaskQuery {
   projectId?: number;
@@ -52,7 +23,7 @@ export class TaskStore {
   private readonly runTransition;
 
   constructor(private readonly redis: RedisClient) {
-    this.runTransition = defineScript(redis, 'forgeTaskTransition', 5, TRANSITION);
+    this.runTransition = script(redis, 'task-transition');
   }
 
   async create(fields: NewTask): Promise<Task> {
@@ -107,15 +78,18 @@ export class TaskStore {
   }
 
   /**
-   * `project_limit`: refuse (answer undefined) when the task's project already has that many
-   * active tasks, checked in the same atomic step as the move.
+   * Moves a task from one status to the next atomically (see task-transition.lua): the patch
+   * applies only if the task is in one of `from` (and the same attempt), so a result delivered
+   * twice or a stop racing a finish changes the record once. `project_limit`: refuse (answer
+   * undefined) when the task's project already has that many active tasks. `lease`: take or
+   * drop the task's lease in the same step. A task event is published only when the record changed.
    */
-  async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number; project_limit?: number }, patch: Partial<Task>): Promise<Task | undefined> {
+  async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number; project_limit?: number }, patch: Partial<Task>, lease: LeaseChange = {}): Promise<Task | undefined> {
     const now = Date.now();
     const out = (await this.runTransition(
-      // KEYS[5] is the prefix of the per-project active set; it shares the {forge} slot.
-      keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.projectActive(0).slice(0, -1),
-      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now),
+      keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
+      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)),
+      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(lease),
     )) as string | null;
     if (!out) return undefined;
     const task = JSON.parse(out) as Task;

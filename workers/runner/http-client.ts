@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
+import { StatusError } from '../../protocol/peer.js';
 
 export interface ClientOptions {
   baseUrl: string;
@@ -16,7 +11,7 @@ export interface ClientOptions {
 }
 
 /**
- * JSON over HTTP(S) to the Forge server, on a keep-alive agent. A private CA (tls_ca_file) or,
+ * JSON over HTTP(S) to the Forge server (only HttpPeer knows its paths), on a keep-alive agent. A private CA (tls_ca_file) or,
  * for tests only, skipping verification (tls_insecure_skip_verify) is supported.
  */
 export class ForgeHttpClient {
@@ -36,7 +31,7 @@ export class ForgeHttpClient {
     this.options.token = token;
   }
 
-  /** Sends a JSON request; resolves with status and parsed body, rejects with HttpError for 4xx/5xx. */
+  /** Sends a JSON request; resolves with status and parsed body, rejects with StatusError for 4xx/5xx. */
   request<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -63,7 +58,7 @@ export class ForgeHttpClient {
           const status = res.statusCode ?? 0;
           if (status >= 400) {
             const message = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-            reject(new HttpError(status, message));
+            reject(new StatusError(status, message));
           } else resolve({ status, body: parsed as T });
         });
         res.on('error', reject);

@@ -1,30 +1,64 @@
+import type { z } from 'zod';
 import { open, type BoxKeyPair } from '../../protocol/sealed-box.js';
-import type { ClaimAnswer, ClaimedJob, HeartbeatAnswer, JobPayload, JobRef, RunnerState, TaskResult, OutputLine } from '../../protocol/wire.js';
-import { PeerRejection, type Peer } from '../../protocol/peer.js';
-import { ForgeHttpClient, HttpError } from './http-client.js';
+import type {
+  ClaimAnswer, ClaimedJob, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
+  RunnerState, TaskResult,
+} from '../../protocol/wire.js';
+import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
+import type { ForgeHttpClient } from './http-client.js';
 
+/** Every runner-facing path of the server; nothing else in the runner names one. */
 const BASE = 'api/internal/runners';
+const paths = {
+  register: BASE,
+  self: BASE,
+  hello: `${BASE}/hello`,
+  heartbeat: `${BASE}/heartbeat`,
+  next: `${BASE}/jobs/next`,
+  running: (id: number) => `${BASE}/jobs/${id}/running`,
+  output: (id: number) => `${BASE}/jobs/${id}/output`,
+  result: (id: number) => `${BASE}/jobs/${id}/result`,
+};
 
-/** The remote runner's Peer: HTTPS long-poll to the gateway, job payloads opened with its private key. */
+/**
+ * The remote runner's Peer: HTTPS to the gateway, job payloads opened with its private key.
+ * A refusal (see isRefusal) is thrown as StatusError; any other failure as a plain Error, which
+ * callers retry.
+ */
 export class HttpPeer implements Peer {
   constructor(
     private readonly client: ForgeHttpClient,
-    private readonly keys: BoxKeyPair,
-    private readonly longPollSec: number,
+    private readonly keys?: BoxKeyPair,
+    private longPollSec = 25,
   ) {}
+
+  async register(input: z.input<typeof registerSchema>): Promise<RegisterAnswer> {
+    return this.call<RegisterAnswer>('POST', paths.register, input);
+  }
+
+  async unregister(): Promise<void> {
+    await this.call('DELETE', paths.self);
+  }
+
+  async hello(state: HelloRequest): Promise<HelloAnswer> {
+    const answer = await this.call<HelloAnswer>('POST', paths.hello, state);
+    this.longPollSec = answer.long_poll_sec;
+    return answer;
+  }
 
   async next(state: RunnerState, signal: AbortSignal): Promise<ClaimedJob | null> {
     let answer;
     try {
-      answer = await this.client.request<ClaimAnswer>('POST', `${BASE}/jobs/next`, state, { signal, timeoutMs: (this.longPollSec + 15) * 1000 });
+      answer = await this.client.request<ClaimAnswer>('POST', paths.next, state, { signal, timeoutMs: (this.longPollSec + 15) * 1000 });
     } catch (err) {
       if (signal.aborted) return null;
-      throw permanent(err, [401, 403]);
+      throw retryableUnlessRefused(err);
     }
     if (answer.status === 204 || !answer.body) return null;
     const { task_id, attempt, sealed_payload } = answer.body;
     let payload: JobPayload;
     try {
+      if (!this.keys) throw new Error('this runner has no key pair loaded');
       payload = JSON.parse(open(Buffer.from(sealed_payload, 'base64'), this.keys).toString('utf8')) as JobPayload;
     } catch (err) {
       // Refuse the job and say why on the task, rather than leaving it running.
@@ -39,34 +73,32 @@ export class HttpPeer implements Peer {
   }
 
   async heartbeat(state: RunnerState): Promise<HeartbeatAnswer> {
-    return (await this.call<HeartbeatAnswer>('POST', `${BASE}/heartbeat`, state, [401])).body;
+    return this.call<HeartbeatAnswer>('POST', paths.heartbeat, state);
   }
 
   async running(job: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<{ stop: boolean }> {
-    return (await this.call<{ stop: boolean }>('POST', `${BASE}/jobs/${job.task_id}/running`, { attempt: job.attempt, ...commit })).body;
+    return this.call<{ stop: boolean }>('POST', paths.running(job.task_id), { attempt: job.attempt, ...commit });
   }
 
   async log(job: JobRef, lines: OutputLine[]): Promise<number> {
-    return (await this.call<{ acked: number }>('POST', `${BASE}/jobs/${job.task_id}/output`, { attempt: job.attempt, lines })).body.acked;
+    return (await this.call<{ acked: number }>('POST', paths.output(job.task_id), { attempt: job.attempt, lines })).acked;
   }
 
   async done(job: JobRef, result: TaskResult): Promise<void> {
-    await this.call('POST', `${BASE}/jobs/${job.task_id}/result`, { attempt: job.attempt, ...result });
+    await this.call('POST', paths.result(job.task_id), { attempt: job.attempt, ...result });
   }
 
-  private async call<T>(method: string, path: string, body: unknown, permanentStatuses = [401, 403, 404, 409]) {
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     try {
-      return await this.client.request<T>(method, path, body);
+      return (await this.client.request<T>(method, path, body)).body;
     } catch (err) {
-      throw permanent(err, permanentStatuses);
+      throw retryableUnlessRefused(err);
     }
   }
 }
 
-/** 4xx answers that retrying cannot change become PeerRejection; the rest stay retryable. */
-function permanent(err: unknown, statuses: number[]): unknown {
-  if (err instanceof HttpError && (statuses.includes(err.status) || (err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408))) {
-    return new PeerRejection(err.status, err.message);
-  }
+/** A refusal stays a StatusError; a 5xx, 408 or 429 becomes a plain Error, which is retried. */
+function retryableUnlessRefused(err: unknown): unknown {
+  if (err instanceof StatusError && !isRefusal(err)) return new Error(`server answered ${err.status}: ${err.message}`);
   return err;
 }

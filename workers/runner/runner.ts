@@ -1,20 +1,17 @@
 import { logger, setLogLevel } from '../../protocol/log.js';
-import type { ClaimedJob, TaskResult } from '../../protocol/wire.js';
+import type { ClaimedJob, HelloAnswer, TaskResult } from '../../protocol/wire.js';
 import { forgeVersion } from '../../protocol/version.js';
 import { Agent } from '../agent.js';
 import { detectCapabilities } from '../capabilities.js';
-import { PeerRejection } from '../../protocol/peer.js';
+import { StatusError } from '../../protocol/peer.js';
 import type { LoadedRunnerConfig } from './config.js';
-import { ForgeHttpClient, HttpError } from './http-client.js';
+import { ForgeHttpClient } from './http-client.js';
 import { HttpPeer } from './http-peer.js';
 import { loadOrCreateKeyPair } from './keys.js';
 
 const log = logger('runner');
 
-export interface HelloAnswer {
-  id: number; name: string; tags: string[]; project_id: number | null; max_parallel_tasks: number; enabled: boolean;
-  lease_sec: number; heartbeat_ms: number; long_poll_sec: number;
-}
+export type { HelloAnswer };
 
 export function clientFor(loaded: LoadedRunnerConfig, token = loaded.token): ForgeHttpClient {
   if (!loaded.config.web_host) throw new Error('web_host is not set: put the Forge server address in the config file or FORGE_WEB_HOST');
@@ -56,20 +53,19 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
   const { keys, created } = loadOrCreateKeyPair(loaded.privateKeyFile);
   if (created) log.info('generated this runner\'s key pair', { private_key_file: loaded.privateKeyFile });
   const client = clientFor(loaded);
+  const peer = new HttpPeer(client, keys);
   const capabilities = await detectCapabilities();
   const version = forgeVersion();
   let hello: HelloAnswer;
   try {
-    hello = (await client.request<HelloAnswer>('POST', 'api/internal/runners/hello', {
-      public_key: keys.publicKey.toString('base64'), version, capabilities, active: [], draining: false,
-    })).body;
+    hello = await peer.hello({ public_key: keys.publicKey.toString('base64'), version, capabilities, active: [], draining: false });
   } catch (err) {
     client.close();
-    if (err instanceof HttpError) throw new Error(`the server refused this runner: ${err.message}`);
+    if (err instanceof StatusError) throw new Error(`the server refused this runner: ${err.message}`);
     throw new Error(`cannot reach the Forge server at ${config.web_host}: ${(err as Error).message}`);
   }
   const agent = new Agent({
-    peer: new HttpPeer(client, keys, hello.long_poll_sec),
+    peer,
     // The smaller of this machine's limit and the one the server holds for this runner.
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
@@ -79,7 +75,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
       onFinish: (job, result) => callWebhook(config.runner.webhook, 'task_finished', job, result),
     },
   });
-  agent.on('rejected', (err: PeerRejection) => {
+  agent.on('rejected', (err: StatusError) => {
     log.error(`stopping: ${err.message}`);
     void agent.drain(0);
   });

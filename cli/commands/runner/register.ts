@@ -1,7 +1,8 @@
 import { Command, Flags } from '@oclif/core';
 import { saveToken } from '../../../workers/runner/config.js';
 import { loadExistingRunnerConfig } from '../../runner-config.js';
-import { HttpError } from '../../../workers/runner/http-client.js';
+import { StatusError } from '../../../protocol/peer.js';
+import { HttpPeer } from '../../../workers/runner/http-peer.js';
 import { createKeyPair } from '../../../workers/runner/keys.js';
 import { clientFor } from '../../../workers/runner/runner.js';
 import { Prompter, readAllStdin } from '../../prompt.js';
@@ -33,7 +34,7 @@ export default class RunnerRegister extends Command {
     const { runner } = loaded.config;
     const client = clientFor(loaded, '');
     try {
-      const { body } = await client.request<{ id: number; token: string }>('POST', 'api/internal/runners', {
+      const body = await new HttpPeer(client).register({
         registration_token: registrationToken, name: runner.name, tags: runner.tags, max_parallel_tasks: runner.max_parallel_tasks,
         webhook: runner.webhook, public_key: keys.publicKey.toString('base64'),
         ...(runner.project_id ? { project_id: runner.project_id } : {}),
@@ -43,7 +44,7 @@ export default class RunnerRegister extends Command {
       this.log(`Runner "${runner.name}" registered (id ${body.id}); token saved in ${where}.`);
       this.log(`Start it with: forge runner start --config ${flags.config}`);
     } catch (err) {
-      const message = err instanceof HttpError ? err.message : `cannot reach ${loaded.config.web_host}: ${(err as Error).message}`;
+      const message = err instanceof StatusError ? err.message : `cannot reach ${loaded.config.web_host}: ${(err as Error).message}`;
       this.error(`registration failed: ${message}`, { exit: 1 });
     } finally {
       client.close();

@@ -1,7 +1,8 @@
 import { Command, Flags } from '@oclif/core';
 import { saveToken } from '../../../workers/runner/config.js';
 import { loadExistingRunnerConfig } from '../../runner-config.js';
-import { HttpError } from '../../../workers/runner/http-client.js';
+import { StatusError } from '../../../protocol/peer.js';
+import { HttpPeer } from '../../../workers/runner/http-peer.js';
 import { clientFor } from '../../../workers/runner/runner.js';
 
 export default class RunnerUnregister extends Command {
@@ -17,11 +18,11 @@ export default class RunnerUnregister extends Command {
     if (!loaded.token) this.error(`${flags.config} holds no runner token: nothing to unregister`, { exit: 1 });
     const client = clientFor(loaded);
     try {
-      await client.request('DELETE', 'api/internal/runners');
+      await new HttpPeer(client).unregister();
       this.log('Runner unregistered on the server.');
     } catch (err) {
-      if (err instanceof HttpError && err.status === 401) this.log('The server no longer knows this token (already deleted); removing it locally.');
-      else this.error(`unregister failed: ${err instanceof HttpError ? err.message : (err as Error).message}; the token was kept`, { exit: 1 });
+      if (err instanceof StatusError && err.status === 401) this.log('The server no longer knows this token (already deleted); removing it locally.');
+      else this.error(`unregister failed: ${err instanceof StatusError ? err.message : (err as Error).message}; the token was kept`, { exit: 1 });
     } finally {
       client.close();
     }

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { logger } from '../../protocol/log.js';
+import type { JobPayload } from '../../protocol/wire.js';
+import type { Task } from '../common/model.js';
+import { buildPayload } from '../dispatch/payload.js';
+import type { TaskQueues } from '../dispatch/queues.js';
+import { projectLimitReason } from '../dispatch/waiting.js';
+import type { Stores } from '../store/stores.js';
+import { isFinal } from '../store/tasks.js';
+import type { Claimant } from './claimant.js';
+import type { Leases } from './leases.js';
+import type { Parking } from './parking.js';
+
+const log = logger('gateway');
+
+export interface Claim { task: Task; payload: JobPayload }
+
+/** What the claimer reports to /metrics. */
+export interface ClaimCounters {
+  /** A claim pass found no job for the claimant. */
+  emptyClaim(): void;
+  /** A task was handed to a claimant (dispatch latency). */
+  claimed(task: Task): void;
+}
+
+/**
+ * Hands jobs to claimants: the long-poll (claim, else park until a wake-up), and the claim
+ * itself, which moves the task to `starting` and takes its lease in one atomic step.
+ */
+export class Claimer {
+  private rotate = 0;
+
+  constructor(
+    private readonly stores: Stores,
+    private readonly queues: TaskQueues,
+    private readonly leases: Leases,
+    private readonly parking: Parking,
+    private readonly options: { maxTaskDurationSec: number },
+    private readonly counters: ClaimCounters,
+    /** Reports a task that cannot start (its payload cannot be built) as that attempt's result. */
+    private readonly cannotStart: (claimant: Claimant, task: Task, error: string) => Promise<void>,
+  ) {}
+
+  /**
+   * Long-poll: a job for this claimant, or null when `timeoutMs` passes or `signal` aborts.
+   * Between attempts the claimant is parked until a wake-up names a queue it may serve.
+   */
+  async next(claimant: Claimant, timeoutMs: number, signal?: AbortSignal): Promise<Claim | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (!signal?.aborted && Date.now() < deadline) {
+      const claimed = await this.tryClaim(claimant);
+      if (claimed && claimed !== 'full') return claimed;
+      // A wake-up that arrived while we were claiming left its queue marked: claim again.
+      if (!claimed && this.hasEligibleWork(claimant)) continue;
+      // Full: parked until one of this claimant's tasks ends (a slot-freed wake-up) or the poll ends.
+      await this.parking.park(claimant, claimed === 'full', deadline, signal);
+    }
+    return null;
+  }
+
+  private eligibleQueues(claimant: Claimant): string[] {
+    return this.queues.list().filter(([name, scope]) => this.queues.markOf(name) !== undefined && claimant.eligible(scope)).map(([name]) => name);
+  }
+
+  private hasEligibleWork(claimant: Claimant): boolean {
+    return this.eligibleQueues(claimant).length > 0;
+  }
+
+  async tryClaim(claimant: Claimant): Promise<Claim | null | 'full'> {
+    if (claimant.maxParallel > 0 && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
+    const candidates = this.eligibleQueues(claimant);
+    if (candidates.length === 0) return null;
+    this.rotate = (this.rotate + 1) % candidates.length;
+    for (const name of [...candidates.slice(this.rotate), ...candidates.slice(0, this.rotate)]) {
+      const claimed = await this.claimFrom(claimant, name);
+      if (claimed) return claimed;
+    }
+    this.counters.emptyClaim();
+    return null;
+  }
+
+  private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null> {
+    const worker = await this.queues.worker(name);
+    for (;;) {
+      const seen = this.queues.markOf(name);
+      const job = await worker.getNextJob(`${claimant.runnerId}:${randomUUID()}`, { block: false });
+      if (!job) {
+        this.queues.unmarkIf(name, seen);
+        return null;
+      }
+      const taskId = job.data.task_id;
+      const task = await this.stores.tasks.get(taskId);
+      if (!task || isFinal(task.status)) {
+        await this.queues.finish(name, taskId, 'dropped'); // stopped while waiting, or already final
+        continue;
+      }
+      if (task.status !== 'waiting') {
+        // Held under a lease by another claim (a job moved back by hand): its holder finishes it.
+        log.warn('a queued job belongs to a task that is already claimed; left to its lease', { task_id: taskId, status: task.status });
+        continue;
+      }
+      if (task.stop_requested) {
+        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { status: 'stopped', end: new Date().toISOString() });
+        await this.queues.finish(name, taskId, 'dropped');
+        continue;
+      }
+      const attempt = task.attempt + 1;
+      const projectLimit = (await this.stores.projects.get(task.project_id))?.max_parallel_tasks ?? 0;
+      const started = await this.stores.tasks.transition(
+        taskId,
+        { from: ['waiting'], attempt: task.attempt, project_limit: projectLimit },
+        { status: 'starting', attempt, runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
+        { take: { lease: { queue: name, runner_id: claimant.runnerId, attempt }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
+      );
+      if (!started) {
+        const current = await this.stores.tasks.get(taskId);
+        if (current && isFinal(current.status)) {
+          await this.queues.finish(name, taskId, 'dropped');
+          continue;
+        }
+        if (current?.status === 'waiting' && current.attempt === task.attempt) {
+          // The project runs as many tasks as it may: the job goes back to the head and this queue
+          // is skipped until one of the project's tasks ends (the reconciler wakes it then).
+          await this.queues.requeue(name, taskId);
+          this.queues.unmarkIf(name, this.queues.markOf(name));
+          if (projectLimit > 0) await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(projectLimit) });
+          return null;
+        }
+        continue; // claimed meanwhile by someone else
+      }
+      try {
+        const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec);
+        this.counters.claimed(started);
+        return { task: started, payload };
+      } catch (err) {
+        await this.cannotStart(claimant, started, `cannot start: ${(err as Error).message}`);
+      }
+    }
+  }
+}

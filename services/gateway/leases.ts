@@ -1,0 +1,108 @@
+import { logger } from '../../protocol/log.js';
+import type { RunnerState } from '../../protocol/wire.js';
+import type { RedisClient } from '../redis/connection.js';
+import { keys } from '../redis/keys.js';
+import { script } from '../redis/scripts.js';
+import type { Lease } from '../store/tasks.js';
+
+export type { Lease };
+
+const log = logger('watchdog');
+
+/** What one watchdog pass found: leases to judge, or an outage after which every lease was renewed. */
+export type WatchdogPass = { graced: number } | { expired: Array<{ taskId: number; lease: Lease }> };
+
+/**
+ * The one record of every claim: a lease per task (who holds it, for which attempt, from which
+ * queue) with one expiry in a sorted set, on Redis's clock. Leases are taken and dropped in the
+ * same atomic step as the task's status (TaskStore.transition); here they are checked, extended
+ * by heartbeats (one round trip for all of a runner's tasks), and judged by the watchdog's pass,
+ * which after an outage renews them all instead. All of it lives in the {forge} slot.
+ */
+export class Leases {
+  private readonly runHeartbeat;
+  private readonly runCheck;
+  private readonly runExpired;
+
+  constructor(private readonly redis: RedisClient, readonly leaseMs: number) {
+    this.runHeartbeat = script(redis, 'lease-heartbeat');
+    this.runCheck = script(redis, 'lease-check');
+    this.runExpired = script(redis, 'lease-expired');
+  }
+
+  /**
+   * A runner's heartbeat: records it as seen (runner id 0, the local worker, has no record),
+   * extends every lease it still holds, answers which of its tasks to stop and which are lost.
+   */
+  async heartbeat(runnerId: number, state: RunnerState): Promise<{ stop: number[]; lost: number[] }> {
+    const status = runnerId ? JSON.stringify({
+      last_seen: Date.now(), version: state.version, capabilities: state.capabilities,
+      active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
+    }) : '';
+    const pairs = state.active.flatMap((a) => [String(a.task_id), String(a.attempt)]);
+    const [stop, lost] = (await this.runHeartbeat(
+      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.runnerStatus(), keys.prefix(keys.task(0)),
+      String(runnerId), String(this.leaseMs), status, ...pairs,
+    )) as [number[], number[]];
+    return { stop, lost };
+  }
+
+  /** The lease, if this runner holds it for this attempt and it has not run out; `extend` renews it. */
+  async held(taskId: number, runnerId: number, attempt: number, extend = false): Promise<Lease | undefined> {
+    const raw = (await this.runCheck(
+      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(),
+      String(taskId), String(runnerId), String(attempt), String(extend ? this.leaseMs : 0),
+    )) as string | null;
+    return raw ? (JSON.parse(raw) as Lease) : undefined;
+  }
+
+  async get(taskId: number): Promise<Lease | undefined> {
+    const raw = await this.redis.hget(keys.leases(), String(taskId));
+    return raw ? (JSON.parse(raw) as Lease) : undefined;
+  }
+
+  /**
+   * The watchdog's look at the clock (see lease-expired.lua). A gap between passes longer than
+   * `stallMs` means nobody could heartbeat: every lease is renewed instead of judged.
+   */
+  async pass(stallMs: number, limit = 500): Promise<WatchdogPass> {
+    const flat = (await this.runExpired(
+      keys.leaseExpiry(), keys.leasesJudged(), keys.leases(), keys.leaseClock(), String(this.leaseMs), String(stallMs), String(limit),
+    )) as Array<number | string>;
+    if (flat[0] !== -1) return { graced: Number(flat[0]) };
+    const expired: Array<{ taskId: number; lease: Lease }> = [];
+    for (let i = 1; i < flat.length; i += 2) expired.push({ taskId: Number(flat[i]), lease: JSON.parse(String(flat[i + 1])) as Lease });
+    return { expired };
+  }
+
+  async activeCount(runnerId: number): Promise<number> {
+    return this.redis.scard(keys.runnerTasks(runnerId));
+  }
+}
+
+/**
+ * The one judge of leases. Each pass looks at Redis's clock once (Leases.pass): after an outage
+ * every lease is renewed; otherwise each lease that ran out gets its verdict from `judge`.
+ * BullMQ's lock and stalled checker decide nothing (see dispatch/queues.ts).
+ */
+export class Watchdog {
+  private readonly stallMs: number;
+
+  constructor(
+    private readonly leases: Leases,
+    private readonly judge: (taskId: number, lease: Lease) => Promise<void>,
+    intervalMs: number,
+  ) {
+    // Passes run every intervalMs from every server; a gap this long means none could run.
+    this.stallMs = Math.max(3 * intervalMs, Math.floor(leases.leaseMs / 2));
+  }
+
+  async pass(): Promise<void> {
+    const found = await this.leases.pass(this.stallMs);
+    if ('graced' in found) {
+      if (found.graced > 0) log.info('leases renewed after an outage of the server or Redis', { leases: found.graced });
+      return;
+    }
+    for (const { taskId, lease } of found.expired) await this.judge(taskId, lease);
+  }
+}

@@ -1,0 +1,102 @@
+import type { QueueScope, TaskQueues } from '../dispatch/queues.js';
+import type { EventBus } from '../events.js';
+import { channels } from '../redis/keys.js';
+import type { Claimant } from './claimant.js';
+
+/** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
+interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
+
+/**
+ * The long-polls parked in this server process and the wake-ups that release them. A wake-up
+ * for a queue releases the longest-parked claimant that may serve it (one per wake-up); a freed
+ * slot releases that runner's own polls. Wake-ups go through Redis pub/sub and can be missed
+ * (a reconnect, a claim racing a park), so a sweep every `sweepMs` wakes one claimant for each
+ * queue that holds waiting jobs while claimants that may serve it are parked here.
+ */
+export class Parking {
+  private readonly waiters: Waiter[] = [];
+  private readonly unsubscribe: Array<() => void> = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(
+    private readonly queues: TaskQueues,
+    private readonly onWake: () => void = () => {},
+  ) {}
+
+  attach(bus: EventBus, sweepMs: number): void {
+    this.unsubscribe.push(
+      bus.on(channels.wake, (message) => {
+        const { queue, scope, runner_id } = message as { queue?: string; scope?: QueueScope; runner_id?: number };
+        if (runner_id !== undefined) return this.wakeRunner(runner_id);
+        if (!queue || !scope) return;
+        this.queues.noteWake(queue, scope);
+        this.wakeOne(scope);
+      }),
+    );
+    this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes it. */
+  park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiter: Waiter = { claimant, full, wake: () => done() };
+      const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()));
+      const onAbort = () => done();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        resolve();
+      };
+      if (signal?.aborted) return done();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Wakes the longest-parked claimant that may take work from `scope`: at most one per wake-up. */
+  wakeOne(scope: QueueScope): boolean {
+    const index = this.waiters.findIndex((waiter) => !waiter.full && waiter.claimant.eligible(scope));
+    if (index < 0) return false;
+    this.onWake();
+    this.waiters.splice(index, 1)[0]!.wake();
+    return true;
+  }
+
+  /** A slot of this runner freed up: its parked polls may claim again. */
+  wakeRunner(runnerId: number): void {
+    for (const waiter of this.waiters.filter((w) => w.claimant.runnerId === runnerId)) waiter.wake();
+  }
+
+  /** Repairs lost wake-ups: one round trip per queue that a parked claimant here may serve. */
+  async sweep(): Promise<void> {
+    if (this.sweeping || !this.waiters.some((w) => !w.full)) return;
+    this.sweeping = true;
+    try {
+      const served = this.queues.list().filter(([, scope]) => this.waiters.some((w) => !w.full && w.claimant.eligible(scope)));
+      const waiting = await this.queues.waitingCounts(served.map(([name]) => name));
+      served.forEach(([name, scope], index) => {
+        if (!waiting[index]) return;
+        this.queues.noteWake(name, scope);
+        this.wakeOne(scope);
+      });
+    } catch {
+      // Redis is away: the next sweep tries again.
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  wakeAll(): void {
+    for (const waiter of this.waiters.splice(0)) waiter.wake();
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const off of this.unsubscribe) off();
+    this.wakeAll();
+  }
+}

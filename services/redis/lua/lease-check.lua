@@ -1,0 +1,26 @@
+--[[
+  Whether a runner holds the lease of a task attempt, optionally extending it. A lease whose
+  expiry has passed (on Redis's clock), or that the watchdog is judging, is not held any more.
+
+  KEYS[1] leases hash
+  KEYS[2] lease expiry zset
+  KEYS[3] set of leases with a verdict pending
+
+  ARGV[1] task id
+  ARGV[2] runner id
+  ARGV[3] attempt
+  ARGV[4] lease length (ms) to extend by from now, or 0 to leave it
+
+  Returns the lease JSON when held, else false.
+]]
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local lease = cjson.decode(raw)
+if lease.runner_id ~= tonumber(ARGV[2]) or lease.attempt ~= tonumber(ARGV[3]) then return false end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return false end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0')
+if expiry <= now then return false end
+if tonumber(ARGV[4]) > 0 then redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[4]), ARGV[1]) end
+return raw

@@ -1,0 +1,43 @@
+--[[
+  The watchdog's pass, the one judge of every lease, on Redis's clock (the one clock all
+  servers share). If no pass ran for longer than `stall` ms (every server was down or frozen, or
+  Redis was), nobody could have heartbeated: every lease gets a full lease from now instead of a
+  verdict. Otherwise leases whose expiry has passed are marked as judged (no heartbeat can renew
+  them now) and answered; their expiry moves one lease ahead, so that if this judge dies before
+  its verdict lands, a later pass judges them again.
+
+  KEYS[1] lease expiry zset (task id -> expiry ms)
+  KEYS[2] set of leases with a verdict pending
+  KEYS[3] leases hash (task id -> lease JSON)
+  KEYS[4] time of the last pass (ms)
+
+  ARGV[1] lease length (ms)
+  ARGV[2] stall: a longer gap between passes means an outage (ms)
+  ARGV[3] at most this many verdicts
+
+  Returns {graced count} after an outage, else {-1, task id, lease JSON, task id, lease JSON, ...}.
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+redis.call('SET', KEYS[4], now)
+if now - last > tonumber(ARGV[2]) then
+  local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+  for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + lease, id) end
+  return {#ids}
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {-1}
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[3], id)
+  if raw then
+    redis.call('SADD', KEYS[2], id)
+    redis.call('ZADD', KEYS[1], now + lease, id)
+    out[#out + 1] = id
+    out[#out + 1] = raw
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
