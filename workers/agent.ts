@@ -154,6 +154,8 @@ export class Agent extends EventEmitter {
         await wait(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
       }
     }
+    // Taken away meanwhile (a heartbeat answered lost): the app must not run here either.
+    if (session.lost) throw new Error('the server gave this task to another runner before it started here');
   }
 
   private async runSession(session: Session): Promise<void> {

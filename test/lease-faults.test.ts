@@ -1,0 +1,166 @@
+/**
+ * One lease per claim, judged by one watchdog, under injected faults: a frozen runner, a frozen
+ * server, a server or Redis outage longer than the lease, a zombie runner, and late output after
+ * a "runner lost" verdict. Faults are injected with signals (SIGSTOP/SIGCONT) and by stopping
+ * processes; how long a fault lasts is part of the scenario, every other wait awaits an event.
+ */
+import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  FINAL, cleanup, freePort, getTask, makeBareRepo, outputText, setupTemplate, startForge, startRedis, startTask, taskOutput, tempDir, waitFor, waitForTask,
+} from './helpers/index.js';
+import { startProxy } from './helpers/proxy.js';
+import { startRunner, type TestRunner } from './helpers/runner.js';
+
+test.after.always(cleanup);
+
+const LEASE_SEC = 4;
+const remote = { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_RUNNER_LEASE_SEC: String(LEASE_SEC) };
+
+/** The fault lasts this long: the duration is the scenario, not a guess at timing. */
+async function faultLasts(ms: number): Promise<void> {
+  const since = Date.now();
+  await waitFor(() => Date.now() - since >= ms, ms + 10_000, { intervalMs: 50, what: `a fault of ${ms} ms` });
+}
+
+/** A repository whose task prints "started", waits for the gate file, then prints "finished". */
+async function gatedRepo() {
+  const gate = join(tempDir(), 'gate');
+  const repo = await makeBareRepo({ 'run.sh': 'echo started\nwhile [ ! -e "$GATE" ]; do sleep 0.05; done\necho finished\n' });
+  return { gate, repo };
+}
+
+async function waitStarted(api: Parameters<typeof outputText>[0], projectId: number, taskId: number): Promise<void> {
+  await waitFor(async () => (await outputText(api, projectId, taskId)).includes('started'), 30_000, { what: `task ${taskId} to start` });
+}
+
+test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
+  const forge = await startForge({ env: remote });
+  const { gate, repo } = await gatedRepo();
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const runner = await startRunner(forge);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitStarted(forge.api, setup.projectId, task.id);
+  runner.process.kill('SIGSTOP');
+  await faultLasts((LEASE_SEC * 1000) / 2);
+  runner.process.kill('SIGCONT');
+  writeFileSync(gate, '');
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+  t.is(done.status, 'success', done.error);
+  t.is(done.attempt, 1);
+  t.false((await outputText(forge.api, setup.projectId, task.id)).includes('runner lost'));
+});
+
+test('the server frozen longer than BullMQ\'s lock and shorter than the lease loses nothing', async (t) => {
+  const forge = await startForge({ env: remote });
+  const { gate, repo } = await gatedRepo();
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  await startRunner(forge);
+  await startRunner(forge);
+  const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
+  for (const task of tasks) await waitStarted(forge.api, setup.projectId, task.id);
+  // BullMQ's lock is half the lease (server.ts): freeze the whole server (event loop and all) for 3/4 of it.
+  forge.process.kill('SIGSTOP');
+  await faultLasts(LEASE_SEC * 750);
+  forge.process.kill('SIGCONT');
+  writeFileSync(gate, '');
+  for (const task of tasks) {
+    const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+    t.is(done.status, 'success', done.error);
+    t.is(done.attempt, 1);
+  }
+});
+
+test('a server outage (with its embedded Redis) of twice the lease: every live task finishes success', async (t) => {
+  const env = { ...remote, FORGE_PORT: String(await freePort()) };
+  const first = await startForge({ env });
+  const { gate, repo } = await gatedRepo();
+  const setup = await setupTemplate(first.api, { gitUrl: repo.path, env: { GATE: gate } });
+  await startRunner(first);
+  await startRunner(first);
+  const tasks = [await startTask(first.api, setup.projectId, setup.templateId), await startTask(first.api, setup.projectId, setup.templateId)];
+  for (const task of tasks) await waitStarted(first.api, setup.projectId, task.id);
+  await first.stop();
+  await faultLasts(2 * LEASE_SEC * 1000);
+  const second = await startForge({ env, dirs: first.dirs });
+  writeFileSync(gate, '');
+  for (const task of tasks) {
+    const done = await waitForTask(second.api, setup.projectId, task.id, FINAL, 30_000);
+    t.is(done.status, 'success', done.error);
+    t.is(done.attempt, 1);
+    t.is((await taskOutput(second.api, setup.projectId, task.id)).filter((l) => l.output === 'finished').length, 1);
+  }
+});
+
+test('a Redis outage of twice the lease under a running server: every live task finishes success', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url } });
+  const { gate, repo } = await gatedRepo();
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  await startRunner(forge);
+  await startRunner(forge);
+  const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
+  for (const task of tasks) await waitStarted(forge.api, setup.projectId, task.id);
+  await redis.stop();
+  await faultLasts(2 * LEASE_SEC * 1000);
+  await redis.start();
+  writeFileSync(gate, '');
+  for (const task of tasks) {
+    const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
+    t.is(done.status, 'success', done.error);
+    t.is(done.attempt, 1);
+  }
+});
+
+test('a zombie runner whose "running" report is refused never runs the script', async (t) => {
+  const forge = await startForge({ env: remote });
+  const side = join(tempDir(), 'side-effect');
+  // Each run appends its working folder, which names the runner's tmp_path and the attempt.
+  const repo = await makeBareRepo({ 'run.sh': 'echo "$PWD" >> "$SIDE"\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { SIDE: side } });
+  const proxy = await startProxy(forge.url);
+  const zombie = await startRunner(forge, { name: 'zombie', webHost: proxy.url });
+  await waitFor(() => proxy.count('/jobs/next') > 0, 10_000, { what: 'the zombie to park a long-poll' });
+  // Paused while parked: the server hands it the job, the lease runs out, the job is requeued.
+  zombie.process.kill('SIGSTOP');
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  t.is((await waitForTask(forge.api, setup.projectId, task.id, ['starting'])).runner_name, 'zombie');
+  await waitFor(async () => (await getTask(forge.api, setup.projectId, task.id)).status === 'waiting', 30_000, { what: 'the requeue' });
+  const healthy = await startRunner(forge, { name: 'healthy' });
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+  t.is(done.status, 'success', done.error);
+  t.is(done.runner_name, 'healthy');
+  // Woken up, the zombie finds the job it was handed long ago: its start report (or its first
+  // heartbeat, whichever lands first) is answered "not yours".
+  zombie.process.kill('SIGCONT');
+  await waitFor(() => /no longer ours/.test(zombie.logs()), 30_000, { what: 'the zombie to be refused' });
+  await waitFor(() => /taken away from this runner; not reporting/.test(zombie.logs()), 30_000, { what: 'the zombie to drop the job' });
+  const runs = readFileSync(side, 'utf8').trim().split('\n');
+  t.is(runs.length, 1, `the script ran ${runs.length} times: ${runs.join(', ')}`);
+  t.true(runs[0]!.startsWith(healthy.dir) && runs[0]!.includes(`task_${task.id}_2`), runs[0]);
+  t.is((await getTask(forge.api, setup.projectId, task.id)).status, 'success');
+});
+
+test('a "runner lost" notice followed by late batches keeps every line the runner sent', async (t) => {
+  const forge = await startForge({ env: remote });
+  const repo = await makeBareRepo({ 'run.sh': 'i=0\nwhile true; do i=$((i+1)); echo "line $i"; sleep 0.02; done\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const runner: TestRunner = await startRunner(forge);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('line 20'), 30_000, { what: 'output' });
+  // Frozen past its lease; the task's own processes keep printing into the pipe meanwhile.
+  runner.process.kill('SIGSTOP');
+  const lost = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+  t.regex(lost.error, /^runner lost/);
+  runner.process.kill('SIGCONT');
+  await waitFor(() => /no longer ours/.test(runner.logs()), 30_000, { what: 'the runner to learn the task is not its own' });
+  const lines = await waitFor(async () => {
+    const all = await taskOutput(forge.api, setup.projectId, task.id);
+    const notice = all.findIndex((l) => l.output.startsWith('[forge] runner lost'));
+    return notice >= 0 && all.slice(notice + 1).some((l) => l.output.startsWith('line ')) ? all : undefined;
+  }, 30_000, { what: 'late lines after the notice' });
+  const numbers = lines.filter((l) => l.output.startsWith('line ')).map((l) => Number(l.output.slice(5)));
+  t.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => i + 1), 'every line once, none missing');
+  t.is(lines.filter((l) => l.output.startsWith('[forge] runner lost')).length, 1);
+});
