@@ -1,7 +1,10 @@
 import type { QueueScope, TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
+import { logger } from '../../protocol/log.js';
 import { channels } from '../redis/keys.js';
 import type { Claimant } from './claimant.js';
+
+const log = logger('gateway');
 
 /** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
 interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
@@ -11,13 +14,18 @@ interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
  * for a queue releases the longest-parked claimant that may serve it (one per wake-up); a freed
  * slot releases that runner's own polls. Wake-ups go through Redis pub/sub and can be missed
  * (a reconnect, a claim racing a park), so a sweep every `sweepMs` wakes one claimant for each
- * queue that holds waiting jobs while claimants that may serve it are parked here.
+ * queue that held waiting jobs on two sweeps in a row while claimants that may serve it were
+ * parked here (one sighting may be a wake-up still on its way). A claimant parked because it is
+ * full looks again at its own slots every `sweepMs`.
  */
 export class Parking {
   private readonly waiters: Waiter[] = [];
   private readonly unsubscribe: Array<() => void> = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private sweepMs = 1000;
+  /** Queues the last sweep saw holding waiting jobs next to parked claimants. */
+  private suspects = new Set<string>();
 
   constructor(
     private readonly queues: TaskQueues,
@@ -34,6 +42,7 @@ export class Parking {
         this.wakeOne(scope);
       }),
     );
+    this.sweepMs = sweepMs;
     this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
     this.sweepTimer.unref();
   }
@@ -42,7 +51,9 @@ export class Parking {
   park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       const waiter: Waiter = { claimant, full, wake: () => done() };
-      const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()));
+      // A slot-freed wake-up can cross the claim that found the claimant full: look again soon.
+      const until = full ? Math.min(deadline, Date.now() + this.sweepMs) : deadline;
+      const timer = setTimeout(() => done(), Math.max(0, until - Date.now()));
       const onAbort = () => done();
       const done = () => {
         clearTimeout(timer);
@@ -73,16 +84,26 @@ export class Parking {
 
   /** Repairs lost wake-ups: one round trip per queue that a parked claimant here may serve. */
   async sweep(): Promise<void> {
-    if (this.sweeping || !this.waiters.some((w) => !w.full)) return;
+    if (this.sweeping) return;
+    if (!this.waiters.some((w) => !w.full)) {
+      this.suspects.clear();
+      return;
+    }
     this.sweeping = true;
     try {
       const served = this.queues.list().filter(([, scope]) => this.waiters.some((w) => !w.full && w.claimant.eligible(scope)));
       const waiting = await this.queues.waitingCounts(served.map(([name]) => name));
+      const suspects = new Set<string>();
       served.forEach(([name, scope], index) => {
         if (!waiting[index]) return;
+        if (!this.suspects.has(name)) {
+          suspects.add(name);
+          return;
+        }
         this.queues.noteWake(name, scope);
-        this.wakeOne(scope);
+        if (this.wakeOne(scope)) log.info('wake-up sweep: a queue held waiting jobs while a runner that may serve it stayed parked; woke it', { queue: name });
       });
+      this.suspects = suspects;
     } catch {
       // Redis is away: the next sweep tries again.
     } finally {
