@@ -23,6 +23,7 @@ import { forgeVersion, projectRoot } from '../protocol/version.js';
 import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
 import { LocalPeer } from './gateway/local-peer.js';
+import { startSandbox } from '../workers/executor/sandbox-start.js';
 
 const log = logger('server');
 
@@ -67,6 +68,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   setLogLevel(config.log_level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   mkdirSync(config.tmp_path, { recursive: true });
+  // The local worker runs tasks: refuse to start if they cannot be isolated as configured.
+  const sandbox = config.use_remote_runner ? undefined : startSandbox(config, [config.data_dir, config.tls_key_file, config.redis_url.startsWith('/') ? config.redis_url : '']);
   let embedded: EmbeddedRedis | undefined;
   let redisUrl = config.redis_url;
   if (!redisUrl) {
@@ -109,7 +112,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localAgent = new Agent({
       peer: new LocalPeer(core, localExecutor(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(),
+      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
     });
     agentDone = localAgent.run();
   }
