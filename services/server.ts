@@ -24,6 +24,7 @@ import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
 import { LocalPeer } from './gateway/local-peer.js';
 import { startSandbox } from '../workers/executor/sandbox-start.js';
+import type { SandboxSettings } from '../workers/executor/sandbox.js';
 
 const log = logger('server');
 
@@ -68,8 +69,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   setLogLevel(config.log_level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   mkdirSync(config.tmp_path, { recursive: true });
-  // The local worker runs tasks: refuse to start if they cannot be isolated as configured.
-  const sandbox = config.use_remote_runner ? undefined : startSandbox(config, [config.data_dir, config.tls_key_file, config.redis_url.startsWith('/') ? config.redis_url : '']);
   let embedded: EmbeddedRedis | undefined;
   let redisUrl = config.redis_url;
   if (!redisUrl) {
@@ -79,6 +78,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const redis = createRedis(redisUrl);
   redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
   await waitReady(redis, redisUrl);
+  // The local worker runs tasks: refuse to start if they cannot be isolated as configured.
+  let sandbox: SandboxSettings | undefined;
+  try {
+    sandbox = config.use_remote_runner ? undefined : startSandbox(config, [config.data_dir, config.tls_key_file, config.redis_url.startsWith('/') ? config.redis_url : '']);
+  } catch (err) {
+    redis.disconnect();
+    await embedded?.stop();
+    throw err;
+  }
 
   const leaseMs = config.runner_lease_sec * 1000;
   const stores = new Stores(redis, {

@@ -51,6 +51,8 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const user = settings.user;
   const env = baseEnvironment(join(seen, 'home'), taskUserName(settings));
   const workMount: Mount = { host: workDir, inside: INSIDE.task, writable: true };
+  // Tools that look up the user's home (~user, e.g. ansible's remote_tmp) find the task's HOME there too.
+  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, 'home'), inside: settings.home, writable: true }] : [];
   const run = { onLine: emit, mask: mask.stream, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups };
   let commit: CheckoutResult = { commit_hash: '', commit_message: '' };
   const secretFolders: SecretFiles[] = [];
@@ -73,7 +75,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     const knownHosts = join(ctx.tmpPath, 'known_hosts');
     if (!existsSync(knownHosts)) writeFileSync(knownHosts, '', { mode: 0o600 });
     if (user) chownSync(knownHosts, user.uid, user.gid);
-    const mounts: Mount[] = [workMount, cloneFiles.mount, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
+    const mounts: Mount[] = [workMount, ...homeMounts, cloneFiles.mount, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
     if (ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
     let url = payload.repository.git_url;
     const local = localRepository(url);
@@ -113,7 +115,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     for (const step of steps) {
       say(`$ ${step.command} ${step.args.join(' ')}`);
       const outcome = await runProcess(step.command, step.args, {
-        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, files.mount] },
+        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount] },
         env: { ...env, ...payload.env, ...payload.secret_env, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
       });
       if (outcome.spawnError) return result('error', null, outcome.spawnError);

@@ -1,4 +1,5 @@
 import { logger } from '../../protocol/log.js';
+import { projectRoot } from '../../protocol/version.js';
 import { prepareSandbox, processPaths, type SandboxMode, type SandboxSettings } from './sandbox.js';
 
 const log = logger('sandbox');
@@ -10,7 +11,8 @@ const log = logger('sandbox');
 export function startSandbox(config: { sandbox: SandboxMode; task_user: string; tmp_path: string }, ownPaths: string[]): SandboxSettings {
   const settings = prepareSandbox({
     mode: config.sandbox, taskUser: config.task_user,
-    hidden: [config.tmp_path, ...ownPaths, ...processPaths()].filter(Boolean),
+    // Forge's own installation too: its .env files and default data folder.
+    hidden: [config.tmp_path, projectRoot(), ...ownPaths, ...processPaths()].filter(Boolean),
   });
   if (settings.mode === 'none') {
     log.warn('sandbox is "none": tasks run without isolation and can read what this process can (its environment excepted) and leave processes behind. Set sandbox to "bwrap" to isolate them.');

@@ -13,6 +13,8 @@ export interface SandboxSettings {
   user?: TaskUser;
   /** Paths of the server or runner itself that a task must never see (data_dir, config, key and token files). */
   hidden: string[];
+  /** The home directory the system gives the task's user (~user): the task's own HOME is shown there too. */
+  home?: string;
 }
 
 /** Where a task's own folders appear inside the sandbox, whatever their place on the host. */
@@ -50,13 +52,35 @@ function systemArgs(): string[] {
   return args;
 }
 
-/** --dir for a path and its missing parents, each searchable by the task's user. */
+/** --dir for a path and its parents below a private top-level folder, each searchable by the task's user. */
 function dirsFor(path: string): string[] {
   const args: string[] = [];
+  const parts = path.split('/').filter(Boolean);
+  const mounted = parts[0] === 'tmp' || parts[0] === 'dev' || parts[0] === 'proc';
   let current = '';
-  for (const part of path.split('/').filter(Boolean)) {
+  parts.forEach((part, i) => {
     current += `/${part}`;
-    args.push('--perms', '0755', '--dir', current);
+    if (i > 0 || !mounted) args.push('--perms', '0755', '--dir', current);
+  });
+  return args;
+}
+
+/**
+ * The folders on this process's PATH that live in otherwise private places (/tmp, /srv, /mnt…):
+ * shown read-only so tasks find the same tools. Home folders stay private: tools there (pyenv,
+ * nvm shims) depend on the rest of that home, so tasks use the system's instead.
+ */
+function pathDirArgs(path: string): string[] {
+  const args: string[] = [];
+  for (const dir of new Set(path.split(delimiter))) {
+    const parts = dir.split('/').filter(Boolean);
+    if (!dir.startsWith('/') || parts.length < 2 || !PRIVATE_TOP.has(parts[0]!) || ['proc', 'dev', 'root', 'home'].includes(parts[0]!)) continue;
+    try {
+      if (!statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    args.push(...dirsFor(dir), '--ro-bind', dir, dir);
   }
   return args;
 }
@@ -98,10 +122,15 @@ export function bwrapArgs(settings: SandboxSettings, mounts: Mount[], cwd: strin
   if (!settings.user && process.getuid?.() !== 0) out.push('--unshare-user', '--disable-userns');
   out.push(...systemArgs(), ...hiddenArgs(settings.hidden));
   out.push('--perms', '1777', '--tmpfs', '/tmp', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--proc', '/proc');
-  if (existsSync('/var/tmp') && !PRIVATE_TOP.has('var')) out.push('--perms', '1777', '--tmpfs', '/var/tmp');
+  if (existsSync('/var/tmp')) out.push('--perms', '1777', '--tmpfs', '/var/tmp');
+  out.push(...pathDirArgs(process.env.PATH ?? ''));
   out.push('--perms', '0755', '--dir', '/forge');
   for (const mount of mounts) {
-    if (statSync(mount.host).isDirectory()) out.push('--perms', '0755', '--dir', mount.inside);
+    const top = `/${mount.inside.split('/')[1]}`;
+    if (PRIVATE_TOP.has(top.slice(1)) || !existsSync(top)) {
+      if (statSync(mount.host).isDirectory()) out.push(...dirsFor(mount.inside));
+      else out.push(...dirsFor(dirname(mount.inside)));
+    } else if (!existsSync(mount.inside)) continue; // inside the read-only system view: no place to mount it
     out.push(mount.writable ? '--bind' : '--ro-bind', mount.host, mount.inside);
   }
   out.push('--remount-ro', '/', '--chdir', cwd);
@@ -126,6 +155,13 @@ export function onPath(command: string, path = process.env.PATH ?? ''): boolean 
       return false;
     }
   });
+}
+
+/** The home directory the system gives a user (for ~user), if any. */
+function homeOf(name: string): string | undefined {
+  const entry = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
+  const home = entry.status === 0 ? entry.stdout.split(':')[5] : undefined;
+  return home && home.startsWith('/') && home !== '/' ? home : undefined;
 }
 
 function lookupUser(name: string): TaskUser | undefined {
@@ -160,7 +196,7 @@ export function prepareSandbox(options: SandboxOptions): SandboxSettings {
     user = lookupUser(options.taskUser);
     if (!user) throw new Error(`task_user: the user "${options.taskUser}" does not exist. Create it (useradd --system --no-create-home --shell /usr/sbin/nologin ${options.taskUser}, or run infra/bootstrap.sh), or set task_user to "" to run tasks as root`);
   }
-  const settings: SandboxSettings = { mode: options.mode, user, hidden: options.hidden };
+  const settings: SandboxSettings = { mode: options.mode, user, hidden: options.hidden, home: homeOf(user?.name ?? userInfo().username) };
   if (options.mode === 'none') return settings;
   const probe = spawnSync('bwrap', bwrapArgs(settings, [], '/', 'true', []), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
   if (probe.status !== 0) {
