@@ -19,14 +19,17 @@ export interface Checkout { dir: string; hostDir: string }
  */
 export function resolveInCheckout(checkout: Checkout, path: string, field: string): string {
   const root = realpathSync(checkout.hostDir);
+  const inside = (target: string) => target === root || target.startsWith(root + sep);
+  const outside = new Error(`${field} "${path}" points outside the repository checkout`);
   if (isAbsolute(path)) throw new Error(`${field} "${path}" is an absolute path: it must name a path inside the repository`);
+  if (!inside(resolve(root, path))) throw outside;
   let target: string;
   try {
     target = realpathSync(resolve(root, path));
   } catch {
     throw new Error(`${field} "${path}" does not exist in the repository`);
   }
-  if (target !== root && !target.startsWith(root + sep)) throw new Error(`${field} "${path}" points outside the repository checkout`);
+  if (!inside(target)) throw outside;
   return relative(root, target) || '.';
 }
 
