@@ -69,7 +69,8 @@ export const resultSchema = jobRefSchema.extend({
   end: z.string().default(() => new Date().toISOString()),
 });
 
-export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', 'powershell'] as const;
+/** The apps an executor can run, and `no-sandbox` when its tasks run without isolation (sandbox: none). */
+export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', 'powershell', 'no-sandbox'] as const;
 
 export const runnerStateSchema = z.object({
   version: z.string().max(64).default(''),

@@ -23,6 +23,8 @@ import { forgeVersion, projectRoot } from '../protocol/version.js';
 import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
 import { LocalPeer } from './gateway/local-peer.js';
+import { startSandbox } from '../workers/executor/sandbox-start.js';
+import type { SandboxSettings } from '../workers/executor/sandbox.js';
 
 const log = logger('server');
 
@@ -76,6 +78,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const redis = createRedis(redisUrl);
   redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
   await waitReady(redis, redisUrl);
+  // The local worker runs tasks: refuse to start if they cannot be isolated as configured.
+  let sandbox: SandboxSettings | undefined;
+  try {
+    sandbox = config.use_remote_runner ? undefined : startSandbox(config, [config.data_dir, config.tls_key_file, config.redis_url.startsWith('/') ? config.redis_url : '']);
+  } catch (err) {
+    redis.disconnect();
+    await embedded?.stop();
+    throw err;
+  }
 
   const leaseMs = config.runner_lease_sec * 1000;
   const stores = new Stores(redis, {
@@ -110,7 +121,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localAgent = new Agent({
       peer: new LocalPeer(core, localClaimant(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(),
+      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
     });
     agentDone = localAgent.run();
   }

@@ -5,18 +5,22 @@ import {
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
 import { spawnRunner, startRunner } from './helpers/runner.js';
+import { processesWith, uniqueMarker } from './helpers/sandbox.js';
 import { join } from 'node:path';
 
 test.after.always(cleanup);
 
 const remote = { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_RUNNER_LEASE_SEC: '3' };
 
-test('a runner killed mid-task: the task ends error "runner lost" within the lease; the runner\'s next start ends what the task left running', async (t) => {
+test('a runner killed mid-task: the task ends error "runner lost" within the lease; without the sandbox, the runner\'s next start ends what the task left running', async (t) => {
   const forge = await startForge({ env: remote });
   const pidFile = join(tempDir(), 'pid');
   const repo = await makeBareRepo({ 'run.sh': `sleep 300 &\necho $! > ${pidFile}\necho started\nwait\n` });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  const runner = await startRunner(forge);
+  // With the sandbox nothing outlives the runner at all (isolation-runner.test.ts); here the
+  // process-group record of an unsandboxed runner (as root, to write the test's pid file) is at work.
+  const unsandboxed = { FORGE_SANDBOX: 'none', FORGE_TASK_USER: '' };
+  const runner = await startRunner(forge, { env: unsandboxed });
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('started'), 15_000, { what: 'the task to print' });
   const killedAt = Date.now();
@@ -33,7 +37,7 @@ test('a runner killed mid-task: the task ends error "runner lost" within the lea
   // SIGKILL gave the runner no chance to end its task's processes; its next start does.
   const orphan = Number(readFileSync(pidFile, 'utf8'));
   t.true(isProcessAlive(orphan));
-  const restarted = await spawnRunner(runner.configPath);
+  const restarted = await spawnRunner(runner.configPath, { env: unsandboxed });
   await waitFor(() => !isProcessAlive(orphan), 10_000, { what: 'the orphaned task process to be ended' });
   t.regex(restarted.logs(), /ended processes left running by a previous run/);
 });
@@ -60,14 +64,13 @@ test('a runner lost before the task started: the task is requeued and another ru
 
 test('stop reaches the runner within seconds and kills the whole process group', async (t) => {
   const forge = await startForge({ env: remote });
-  const pidFile = join(tempDir(), 'pids');
-  const repo = await makeBareRepo({ 'run.sh': `sleep 300 &\necho $! >> ${pidFile}\nbash -c 'sleep 300 & echo $! >> ${pidFile}; wait' &\necho $$ >> ${pidFile}\necho children-started\nwait\n` });
+  const marker = uniqueMarker();
+  const repo = await makeBareRepo({ 'run.sh': `sleep 300.${marker} &\nbash -c 'sleep 301.${marker} & wait' &\necho children-started\nwait\n` });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   await startRunner(forge);
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('children-started'), 15_000);
-  await waitFor(() => readFileSync(pidFile, 'utf8').trim().split('\n').length >= 3, 5000);
-  const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+  const pids = await waitFor(() => (processesWith(marker).length >= 3 ? processesWith(marker) : undefined), 5000);
   t.true(pids.every(isProcessAlive));
   const asked = Date.now();
   const stopping = await forge.api.json('POST', `/api/project/${setup.projectId}/tasks/${task.id}/stop`);
@@ -75,7 +78,7 @@ test('stop reaches the runner within seconds and kills the whole process group',
   const stopped = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 15_000);
   t.is(stopped.status, 'stopped');
   t.true(Date.now() - asked < 4000, `stopped after ${Date.now() - asked} ms`);
-  await waitFor(() => pids.every((pid) => !isProcessAlive(pid)), 5000, { what: 'every process of the task to be gone' });
+  await waitFor(() => pids.every((pid) => !isProcessAlive(pid)) && processesWith(marker).length === 0, 5000, { what: 'every process of the task to be gone' });
   t.pass();
 });
 

@@ -24,6 +24,7 @@ function standIn(dir: string, name: string): void {
 
 test.before(async () => {
   standins = tempDir('forge-standins-');
+  chmodSync(standins, 0o755); // tasks run as an unprivileged user: they must be able to enter the folder
   standIn(standins, 'tofu');
   standIn(standins, 'pwsh');
   forge = await startForge({ env: { PATH: `${standins}:${process.env.PATH}` } });

@@ -4,9 +4,7 @@
  * with only the builtin terraform_data resource (init works offline).
  */
 import test from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cleanup, type Forge, makeBareRepo, outputText, runTask, setupTemplate, startForge, tempDir } from './helpers/index.js';
+import { cleanup, type Forge, makeBareRepo, outputText, runTask, setupTemplate, startForge } from './helpers/index.js';
 
 // Both tools colour their output (ANSIBLE_FORCE_COLOR is set by the executor).
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
@@ -18,7 +16,6 @@ test.before(async () => {
 test.after.always(cleanup);
 
 test('an ansible playbook runs against a static localhost inventory and sees the environment\'s extra vars', async (t) => {
-  const outFile = join(tempDir(), 'written-by-ansible.txt');
   const repo = await makeBareRepo({
     'site.yml': [
       '- hosts: all',
@@ -27,26 +24,33 @@ test('an ansible playbook runs against a static localhost inventory and sees the
       '    - name: show the extra vars',
       '      ansible.builtin.debug:',
       '        msg: "greeting={{ greeting }} number={{ number + 1 }}"',
+      // The task may write only inside its own checkout (its sandbox): write there and read it back.
       '    - name: write a file',
       '      ansible.builtin.copy:',
-      '        dest: "{{ out_file }}"',
+      '        dest: "{{ playbook_dir }}/{{ out_file }}"',
       '        content: "{{ greeting }} from {{ inventory_hostname }}\\n"',
+      '    - name: read it back',
+      '      ansible.builtin.slurp:',
+      '        src: "{{ playbook_dir }}/{{ out_file }}"',
+      '      register: written',
+      '    - name: show it',
+      '      ansible.builtin.debug:',
+      '        msg: "file says {{ written.content | b64decode | trim }}"',
       '',
     ].join('\n'),
   });
   const setup = await setupTemplate(forge.api, {
     gitUrl: repo.path, app: 'ansible', playbook: 'site.yml',
     inventory: 'localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n',
-    extraVars: { greeting: 'hello-from-forge', number: 41, out_file: outFile },
+    extraVars: { greeting: 'hello-from-forge', number: 41, out_file: 'written-by-ansible.txt' },
   });
   const task = await runTask(forge.api, setup, {}, 60_000);
   const text = plain(await outputText(forge.api, setup.projectId, task.id));
   t.is(task.status, 'success', text);
   t.is(task.exit_code, 0);
   t.true(text.includes('greeting=hello-from-forge number=42'), text);
-  t.regex(text, /PLAY RECAP[\s\S]*localhost\s*:\s*ok=2\s+changed=1\s+unreachable=0\s+failed=0/);
-  t.true(existsSync(outFile));
-  t.is(readFileSync(outFile, 'utf8'), 'hello-from-forge from localhost\n');
+  t.regex(text, /PLAY RECAP[\s\S]*localhost\s*:\s*ok=4\s+changed=1\s+unreachable=0\s+failed=0/);
+  t.true(text.includes('file says hello-from-forge from localhost'), text);
 });
 
 test('a terraform configuration with terraform_data applies, with extra vars as TF_VAR_*', async (t) => {

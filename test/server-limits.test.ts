@@ -3,9 +3,8 @@
  * (max_output_bytes), both set through FORGE_* variables of one server.
  */
 import test from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cleanup, type Forge, isProcessAlive, makeBareRepo, runTask, setupTemplate, startForge, taskOutput, tempDir, waitFor } from './helpers/index.js';
+import { cleanup, type Forge, makeBareRepo, runTask, setupTemplate, startForge, taskOutput, waitFor } from './helpers/index.js';
+import { processesWith, uniqueMarker } from './helpers/sandbox.js';
 
 const LIMIT_SEC = 2;
 const CAP_BYTES = 2048;
@@ -17,9 +16,9 @@ test.before(async () => {
 test.after.always(cleanup);
 
 test('the duration limit ends a long task in error with a reason naming the limit', async (t) => {
-  const pidFile = join(tempDir(), 'pid');
-  const repo = await makeBareRepo({ 'run.sh': 'sleep 60 & echo $! > "$PID_FILE"\necho sleeping\nwait\necho never printed\n' });
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { PID_FILE: pidFile } });
+  const marker = uniqueMarker();
+  const repo = await makeBareRepo({ 'run.sh': `sleep 60.${marker} &\necho sleeping\nwait\necho never printed\n` });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const began = Date.now();
   const task = await runTask(forge.api, setup, {}, 30_000);
   const took = Date.now() - began;
@@ -32,8 +31,7 @@ test('the duration limit ends a long task in error with a reason naming the limi
   t.true(lines.includes('sleeping'));
   t.false(lines.includes('never printed'));
   t.true(lines.some((l) => /duration limit/.test(l)), 'the reason is shown in the output');
-  const pid = await waitFor(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined), 1000);
-  t.false(isProcessAlive(pid), 'the sleeping child was killed with the task');
+  await waitFor(() => processesWith(marker).length === 0, 5000, { what: 'the sleeping child to be killed with the task' });
 });
 
 test('output past max_output_bytes is dropped after one visible truncation line, and the task still finishes', async (t) => {

@@ -5,12 +5,11 @@
  * created while no worker can run it is still waiting after a restart, and runs once one can.
  */
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   ApiClient, cleanup, type Forge, getTask, isProcessAlive, makeBareRepo, runTask, setupTemplate, startForge, startRedis,
-  startTask, taskOutput, tempDir, waitFor, waitForTask,
+  startTask, taskOutput, waitFor, waitForTask,
 } from './helpers/index.js';
+import { startGate } from './helpers/sandbox.js';
 
 test.after.always(cleanup);
 
@@ -101,22 +100,22 @@ test('an external Redis restarted under a running Forge, mid-task, loses no reco
   const finishedOutput = await taskOutput(forge.api, quick.projectId, finished.id);
   const before = await snapshot(forge.api, quick.projectId);
 
-  const gate = join(tempDir(), 'gate');
+  const gate = await startGate();
   const repo = await makeBareRepo({
     'run.sh': [
       'for i in $(seq 1 50); do echo "before $i"; done',
-      'while [ ! -e "$GATE" ]; do sleep 0.02; done',
+      gate.wait,
       'for i in $(seq 1 50); do echo "after $i"; done',
     ].join('\n') + '\n',
   });
-  const gated = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const gated = await setupTemplate(forge.api, { gitUrl: repo.path });
   const task = await startTask(forge.api, gated.projectId, gated.templateId);
   await waitFor(async () => (await taskOutput(forge.api, gated.projectId, task.id)).some((l) => l.output === 'before 50'), 15_000);
 
   // Restart Redis (SIGTERM flushes the AOF) while the task runs, then let the task go on.
   await redis.stop();
   await redis.start();
-  writeFileSync(gate, '');
+  gate.open();
   const done = await waitForTask(forge.api, gated.projectId, task.id, ['success', 'error', 'stopped'], 30_000);
   t.is(done.status, 'success', done.error);
   const lines = (await taskOutput(forge.api, gated.projectId, task.id)).map((l) => l.output).filter((l) => /^(before|after) \d+$/.test(l));

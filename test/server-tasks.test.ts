@@ -3,12 +3,11 @@
  * SSE (with resume); a failing script's exit code; secret masking; stop killing a process tree.
  */
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   cleanup, type Forge, getTask, isProcessAlive, makeBareRepo, outputText, runTask, setupTemplate, SseStream, startForge,
-  startTask, taskOutput, tempDir, waitFor, waitForTask,
+  startTask, taskOutput, waitFor, waitForTask,
 } from './helpers/index.js';
+import { processesWith, startGate, uniqueMarker } from './helpers/sandbox.js';
 
 let forge: Forge;
 test.before(async () => {
@@ -17,18 +16,18 @@ test.before(async () => {
 test.after.always(cleanup);
 
 test('a bash task from a local bare repository succeeds; its output reads as JSON lines, raw text and live SSE with resume', async (t) => {
-  const gate = join(tempDir(), 'gate');
+  const gate = await startGate();
   const repo = await makeBareRepo({
     'run.sh': [
       'for i in 1 2 3 4 5; do echo "part1 line $i"; done',
       'echo "to stderr" >&2',
       // Waits for the test to open the gate, so the first SSE reader sees a task still running.
-      'while [ ! -e "$GATE" ]; do sleep 0.02; done',
+      gate.wait,
       'for i in 1 2 3 4 5; do echo "part2 line $i"; done',
       'echo "all done"',
     ].join('\n') + '\n',
   });
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   t.is(task.status, 'waiting');
   const streamUrl = `${forge.url}/api/project/${setup.projectId}/tasks/${task.id}/output/stream`;
@@ -45,7 +44,7 @@ test('a bash task from a local bare repository succeeds; its output reads as JSO
   const lastSeen = firstLines.at(-1)!.id!;
 
   // Second reader resumes with Last-Event-ID while the task goes on, and reads to the end.
-  writeFileSync(gate, '');
+  gate.open();
   const second = await SseStream.open(streamUrl, { ...forge.api.authHeaders(), 'last-event-id': lastSeen });
   const secondEvents = await second.readUntil((e) => e.event === 'end');
   t.true(second.done || (await second.next(5000)) === undefined, 'the server closes the stream after the end event');
@@ -132,24 +131,24 @@ test('secret values from the environment are masked as ******** in output', asyn
 });
 
 test('stop kills a task and every process it spawned: stopping → stopped', async (t) => {
-  const pids = join(tempDir(), 'pids');
+  // The task's processes live in its sandbox's PID namespace: the test finds them by a marker.
+  const marker = uniqueMarker();
   const repo = await makeBareRepo({
     'run.sh': [
-      'sleep 300 & echo $! >> "$PIDS"',
-      'bash -c \'sleep 300 & echo $! >> "$PIDS"; wait\' & echo $! >> "$PIDS"',
-      // A grandchild that ignores SIGTERM: only the group SIGKILL ends it.
-      '( trap "" TERM; sleep 300 ) & echo $! >> "$PIDS"',
-      'echo $$ >> "$PIDS"',
+      `sleep 300.${marker} &`,
+      `bash -c 'sleep 301.${marker} & wait' &`,
+      // A grandchild that ignores SIGTERM: only the final SIGKILL ends it.
+      `( trap "" TERM; sleep 302.${marker} ) &`,
       'echo started',
       'wait',
     ].join('\n') + '\n',
   });
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { PIDS: pids } });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const spawned = await waitFor(() => {
-    const list = existsSync(pids) ? readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number) : [];
-    return list.length >= 5 ? list : undefined;
-  }, 15_000, { what: 'the script to write its 5 pids' });
+    const list = processesWith(marker);
+    return list.length >= 4 ? list : undefined;
+  }, 15_000, { what: 'the script to start its 4 processes' });
   await waitFor(async () => (await outputText(forge.api, setup.projectId, task.id)).includes('started'), 10_000);
   t.is((await getTask(forge.api, setup.projectId, task.id)).status, 'running');
   for (const pid of spawned) t.true(isProcessAlive(pid), `pid ${pid} runs before the stop`);
@@ -160,7 +159,7 @@ test('stop kills a task and every process it spawned: stopping → stopped', asy
   const stopped = await waitForTask(forge.api, setup.projectId, task.id, ['stopped', 'success', 'error'], 20_000);
   t.is(stopped.status, 'stopped');
   t.regex(stopped.error, /stopped/);
-  const alive = spawned.filter(isProcessAlive);
+  const alive = [...spawned.filter(isProcessAlive), ...processesWith(marker)];
   t.deepEqual(alive, [], `processes still alive after stop: ${alive.join(', ')}`);
 
   // Stopping a finished task is refused.

@@ -4,6 +4,7 @@ import { logger } from '../protocol/log.js';
 import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
+import type { SandboxSettings } from './executor/sandbox.js';
 import { isRefusal, StatusError, type Peer } from '../protocol/peer.js';
 import { OutputBuffer, persist, wait } from './output-buffer.js';
 
@@ -19,6 +20,7 @@ export interface AgentOptions {
   identity: string;
   version: string;
   capabilities: RunnerState['capabilities'];
+  sandbox?: SandboxSettings;
   oneOff?: boolean;
   graceMs?: number;
   /** Flush output at least this often while a task writes. */
@@ -170,6 +172,7 @@ export class Agent extends EventEmitter {
       signal: session.abort.signal,
       graceMs: this.options.graceMs,
       groups: this.groups,
+      sandbox: this.options.sandbox,
       onLine: (line) => output.push(line),
       onRunning: (commit) => this.reportRunning(session, ref, commit),
     });

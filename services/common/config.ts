@@ -37,6 +37,8 @@ export const serverConfigSchema = z
     admin_email: z.string().default(''),
     admin_name: z.string().default(''),
     log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    sandbox: z.enum(['bwrap', 'none'], { message: 'expected "bwrap" (tasks isolated, the default) or "none" (no isolation)' }).default('bwrap'),
+    task_user: z.string().default('forge-task'),
   })
   .strict();
 

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { SecretFiles } from './credentials.js';
 
@@ -9,20 +10,43 @@ export const APP_BINARIES: Record<JobPayload['app'], string> = {
   bash: 'bash', python: 'python3', ansible: 'ansible-playbook', terraform: 'terraform', tofu: 'tofu', powershell: 'pwsh',
 };
 
-function requirePlaybook(payload: JobPayload): string {
-  if (!payload.playbook) throw new Error(`a ${payload.app} template needs "playbook": the script or playbook path in the repository`);
-  return payload.playbook;
+/** The checkout as the task sees it, and where it is on this machine (to resolve paths in it). */
+export interface Checkout { dir: string; hostDir: string }
+
+/**
+ * Resolves a path a template names (symlinks included) and answers it relative to the checkout,
+ * or throws naming the field when it leads outside the checkout or does not exist.
+ */
+export function resolveInCheckout(checkout: Checkout, path: string, field: string): string {
+  const root = realpathSync(checkout.hostDir);
+  const inside = (target: string) => target === root || target.startsWith(root + sep);
+  const outside = new Error(`${field} "${path}" points outside the repository checkout`);
+  if (isAbsolute(path)) throw new Error(`${field} "${path}" is an absolute path: it must name a path inside the repository`);
+  if (!inside(resolve(root, path))) throw outside;
+  let target: string;
+  try {
+    target = realpathSync(resolve(root, path));
+  } catch {
+    throw new Error(`${field} "${path}" does not exist in the repository`);
+  }
+  if (!inside(target)) throw outside;
+  return relative(root, target) || '.';
 }
 
-function ansibleInventory(payload: JobPayload, repoDir: string, files: SecretFiles): string[] {
+function requirePlaybook(payload: JobPayload, checkout: Checkout): string {
+  if (!payload.playbook) throw new Error(`a ${payload.app} template needs "playbook": the script or playbook path in the repository`);
+  return resolveInCheckout(checkout, payload.playbook, 'playbook');
+}
+
+function ansibleInventory(payload: JobPayload, checkout: Checkout, files: SecretFiles): string[] {
   const inv = payload.inventory;
   if (!inv || !inv.inventory) return [];
-  if (inv.type === 'file') return ['-i', join(repoDir, inv.inventory)];
+  if (inv.type === 'file') return ['-i', join(checkout.dir, resolveInCheckout(checkout, inv.inventory, 'inventory'))];
   return ['-i', files.write(inv.type === 'static-yaml' ? 'inventory.yml' : 'inventory.ini', inv.inventory)];
 }
 
-function ansibleSteps(payload: JobPayload, repoDir: string, files: SecretFiles): Step[] {
-  const args = [...ansibleInventory(payload, repoDir, files)];
+function ansibleSteps(payload: JobPayload, checkout: Checkout, files: SecretFiles): Step[] {
+  const args = [...ansibleInventory(payload, checkout, files)];
   if (Object.keys(payload.extra_vars).length > 0) args.push('--extra-vars', `@${files.write('extra_vars.json', JSON.stringify(payload.extra_vars))}`);
   if (payload.task.limit) args.push('--limit', payload.task.limit);
   if (payload.task.tags) args.push('--tags', payload.task.tags);
@@ -44,13 +68,14 @@ function ansibleSteps(payload: JobPayload, repoDir: string, files: SecretFiles):
     args.push('--become-password-file', files.write('become_password', become.password));
     if (become.login) args.push('--become-user', become.login);
   }
-  return [{ command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1' } }];
+  return [{ command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload, checkout)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1' } }];
 }
 
-function terraformSteps(payload: JobPayload, binary: 'terraform' | 'tofu'): Step[] {
+function terraformSteps(payload: JobPayload, checkout: Checkout, binary: 'terraform' | 'tofu'): Step[] {
   const env: Record<string, string> = { TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
   for (const [name, value] of Object.entries(payload.extra_vars)) env[`TF_VAR_${name}`] = typeof value === 'string' ? value : JSON.stringify(value);
-  const chdir = payload.playbook ? [`-chdir=${payload.playbook}`] : [];
+  // For terraform, "playbook" is the working directory.
+  const chdir = payload.playbook ? [`-chdir=${resolveInCheckout(checkout, payload.playbook, 'playbook')}`] : [];
   const steps: Step[] = [{ command: binary, args: [...chdir, 'init', '-input=false'], env }];
   if (payload.task.dry_run || !payload.auto_approve) steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', ...payload.arguments], env });
   else steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', '-auto-approve', ...payload.arguments], env });
@@ -58,19 +83,19 @@ function terraformSteps(payload: JobPayload, binary: 'terraform' | 'tofu'): Step
 }
 
 /** The commands one task runs, in order; the first that fails ends the task. */
-export function stepsFor(payload: JobPayload, repoDir: string, files: SecretFiles): Step[] {
+export function stepsFor(payload: JobPayload, checkout: Checkout, files: SecretFiles): Step[] {
   const scriptEnv = { FORGE_EXTRA_VARS: JSON.stringify(payload.extra_vars), PYTHONUNBUFFERED: '1' };
   switch (payload.app) {
     case 'ansible':
-      return ansibleSteps(payload, repoDir, files);
+      return ansibleSteps(payload, checkout, files);
     case 'terraform':
     case 'tofu':
-      return terraformSteps(payload, payload.app);
+      return terraformSteps(payload, checkout, payload.app);
     case 'bash':
-      return [{ command: 'bash', args: [requirePlaybook(payload), ...payload.arguments], env: scriptEnv }];
+      return [{ command: 'bash', args: [requirePlaybook(payload, checkout), ...payload.arguments], env: scriptEnv }];
     case 'python':
-      return [{ command: 'python3', args: [requirePlaybook(payload), ...payload.arguments], env: scriptEnv }];
+      return [{ command: 'python3', args: [requirePlaybook(payload, checkout), ...payload.arguments], env: scriptEnv }];
     case 'powershell':
-      return [{ command: 'pwsh', args: ['-NonInteractive', '-NoProfile', '-File', requirePlaybook(payload), ...payload.arguments], env: scriptEnv }];
+      return [{ command: 'pwsh', args: ['-NonInteractive', '-NoProfile', '-File', requirePlaybook(payload, checkout), ...payload.arguments], env: scriptEnv }];
   }
 }

@@ -1,34 +1,63 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, chownSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyMaterial } from '../../protocol/wire.js';
+import type { Mount, TaskUser } from './sandbox.js';
+
+/** tmpfs where the machine has one, so secrets never reach a disk. */
+function secretsBase(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+/** The folder holding a task's secrets: named after its work folder, so each task has its own. */
+export function secretsDirFor(workDir: string, part: string): string {
+  return join(secretsBase(), `forge-secrets-${createHash('sha256').update(workDir).digest('hex').slice(0, 16)}${part ? `-${part}` : ''}`);
+}
 
 /**
- * A private folder (0700) for one task's key files, vault password and extra vars. Files are
- * written 0600 and the folder is removed when the task ends, whatever the outcome.
+ * A private folder (0700, owned by the task's user) for one task's key files, vault password and
+ * extra vars, on tmpfs where possible. Files are written 0600; paths are answered as the task
+ * sees them (inside the sandbox the folder is mounted read-only at `visibleAt`). The folder is
+ * removed when the task ends, whatever the outcome.
  */
 export class SecretFiles {
-  readonly dir: string;
-
-  constructor(base = tmpdir()) {
-    this.dir = mkdtempSync(join(base, 'forge-secrets-'));
+  constructor(readonly dir: string, private readonly visibleAt: string, private readonly owner?: TaskUser) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o700 }); // fails if someone else created it in between
+    this.own(dir);
   }
 
-  write(name: string, content: string): string {
+  private own(path: string): void {
+    if (this.owner) chownSync(path, this.owner.uid, this.owner.gid);
+  }
+
+  /** The folder as a mount for the sandbox. */
+  get mount(): Mount {
+    return { host: this.dir, inside: this.visibleAt };
+  }
+
+  write(name: string, content: string, mode = 0o600): string {
     const path = join(this.dir, name);
-    writeFileSync(path, content.endsWith('\n') || name.endsWith('.json') ? content : content + '\n', { mode: 0o600 });
-    return path;
+    writeFileSync(path, content.endsWith('\n') || name.endsWith('.json') ? content : content + '\n', { mode });
+    this.own(path);
+    return join(this.visibleAt, name);
   }
 
   /** Writes an SSH private key; a passphrase is removed from this private copy so ssh never prompts. */
   sshKey(name: string, key: KeyMaterial): string {
-    const path = this.write(name, key.private_key ?? '');
+    const visible = this.write(name, key.private_key ?? '');
     if (key.passphrase) {
-      const result = spawnSync('ssh-keygen', ['-p', '-q', '-P', key.passphrase, '-N', '', '-f', path], { encoding: 'utf8' });
+      const result = spawnSync('ssh-keygen', ['-p', '-q', '-P', key.passphrase, '-N', '', '-f', join(this.dir, name)], { encoding: 'utf8' });
       if (result.status !== 0) throw new Error('the SSH key\'s passphrase is wrong, or ssh-keygen is missing');
     }
-    return path;
+    return visible;
   }
 
   remove(): void {
@@ -36,26 +65,56 @@ export class SecretFiles {
   }
 }
 
-/** Quotes one word for the shell that git runs GIT_SSH_COMMAND through. */
+/** Quotes one word for the shell that git runs GIT_SSH_COMMAND and credential helpers through. */
 const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 
+/** Protocols a clone may use: never ext:: or fd::, which run commands or hang on a descriptor. */
+export const GIT_ALLOW_PROTOCOL = 'file:git:http:https:ssh';
+
+/** scheme://host[:port] of an http(s) repository URL, to scope the credential helper to it. */
+function httpOrigin(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GitAuthPaths {
+  sshConfig: string;
+  knownHosts: string;
+  /** A local repository owned by another user, that git may read (it runs as the task's user). */
+  localRepository?: string;
+}
+
 /**
- * Environment for git so it authenticates with the task's key, without secrets on any command
- * line. Host keys: with an ssh_config_path the user's file decides; otherwise hosts are trusted
- * on first use and pinned in Forge's own known_hosts (not the account's ~/.ssh).
+ * Environment for the clone only, so git authenticates with the task's key without secrets on a
+ * command line or in the environment. A login/password goes to a credential helper in the clone's
+ * secrets folder, asked only for the repository's own host. Host keys: with an ssh config the
+ * user's file decides; otherwise hosts are trusted on first use and pinned in Forge's known_hosts.
  */
-export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, sshConfigPath: string, knownHostsFile: string): Record<string, string> {
-  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
+export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, gitUrl: string, paths: GitAuthPaths): Record<string, string> {
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0', GIT_ALLOW_PROTOCOL };
   const sshOptions = ['-o', 'BatchMode=yes'];
-  if (sshConfigPath) sshOptions.push('-F', sshConfigPath);
-  else sshOptions.push('-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'HashKnownHosts=no');
+  if (paths.sshConfig) sshOptions.push('-F', paths.sshConfig);
+  else sshOptions.push('-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${paths.knownHosts}`, '-o', 'HashKnownHosts=no');
   const command = auth.type === 'ssh' && auth.private_key
     ? ['ssh', '-i', files.sshKey('repo_key', auth), '-o', 'IdentitiesOnly=yes', ...sshOptions]
     : ['ssh', ...sshOptions];
   env.GIT_SSH_COMMAND = command.map(shellQuote).join(' ');
-  if (auth.type === 'login_password' && auth.password) {
-    const basic = Buffer.from(`${auth.login ?? ''}:${auth.password}`).toString('base64');
-    Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
+  const config: Array<[string, string]> = [['credential.helper', '']];
+  // safe.directory counts only in protected (e.g. global) configuration: a global config of the clone's own.
+  const quoted = (paths.localRepository ?? '').replace(/["\\]/g, '\\$&');
+  env.GIT_CONFIG_GLOBAL = files.write('gitconfig', paths.localRepository ? `[safe]\n\tdirectory = "${quoted}"\n` : '');
+  const origin = httpOrigin(gitUrl);
+  if (auth.type === 'login_password' && auth.password && origin) {
+    if (/[\n\0]/.test(`${auth.login ?? ''}${auth.password}`)) throw new Error('the repository key\'s login or password contains a line break');
+    const answer = files.write('git_credentials', `username=${auth.login ?? ''}\npassword=${auth.password}\n`);
+    const helper = files.write('git_credential_helper', `#!/bin/sh\n[ "$1" = get ] && cat ${shellQuote(answer)}\nexit 0\n`, 0o700);
+    config.push([`credential.${origin}.helper`, `!${shellQuote(helper)}`]);
   }
+  env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([key, value], i) => Object.assign(env, { [`GIT_CONFIG_KEY_${i}`]: key, [`GIT_CONFIG_VALUE_${i}`]: value }));
   return env;
 }

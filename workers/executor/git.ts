@@ -1,50 +1,58 @@
-import { simpleGit } from 'simple-git';
+import { readFileSync } from 'node:fs';
+import { runProcess, type ProcessOptions, type ProcessOutcome } from './process.js';
 
 export interface CheckoutResult { commit_hash: string; commit_message: string }
 
 const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
 
 /**
- * Clones `url` into `dir` at a branch, tag or commit. Branches and tags are cloned shallow; a
- * commit is fetched shallow where the server allows it, else the full history is cloned.
+ * The whole checkout in one shell, so it is one process tree that runs where the task runs (in
+ * its sandbox, as its user) and that stop and the duration limit end at any moment. Branches and
+ * tags are cloned shallow; a commit needs the history. The head is written to a file for Forge.
  */
-/**
- * simple-git guards GIT_* variables and git options that run commands. Forge sets GIT_SSH_COMMAND
- * and GIT_CONFIG_* itself (the task's key file, an auth header); ambient GIT_* variables are the
- * machine owner's (e.g. GIT_SSL_CAINFO). Both are allowed by name; nothing comes from the task.
- */
-/**
- * Ambient variables simple-git refuses to pass to git (EDITOR=vi is set by npm/npx, PAGER and
- * VISUAL by many shells). Clone, checkout and log never open an editor, pager or password prompt,
- * so they are left out of git's environment instead of failing every clone.
- */
-const NOT_FOR_GIT = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass', 'git_askpass', 'git_editor', 'git_sequence_editor', 'git_pager']);
+const CLONE_SCRIPT = `set -e
+url=$1; dir=$2; ref=$3; mode=$4; head=$5
+if [ "$mode" = commit ]; then
+  git clone --no-checkout -- "$url" "$dir"
+  git -C "$dir" checkout -q "$ref" --
+elif [ -n "$ref" ]; then
+  git clone --depth 1 --branch "$ref" --single-branch -- "$url" "$dir"
+else
+  git clone --depth 1 --single-branch -- "$url" "$dir"
+fi
+git -C "$dir" log -1 --format=%H%n%s > "$head"
+`;
 
-function gitFor(baseDir: string, env: Record<string, string>) {
-  const merged: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...process.env, ...env })) {
-    if (value !== undefined && !NOT_FOR_GIT.has(key.toLowerCase())) merged[key] = value;
-  }
-  const allowEnvironment = Object.keys(merged).filter((key) => key.toUpperCase().startsWith('GIT_'));
-  // GIT_CONFIG_COUNT/KEY/VALUE carry the http.extraHeader of a login_password key (credentials.ts);
-  // simple-git still vets the config keys they set.
-  const unsafe = { allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in merged };
-  return simpleGit({ baseDir, unsafe, allowEnvironment }).env(merged);
+export interface CloneTarget {
+  /** The URL as git sees it (a local repository is mounted into the sandbox). */
+  url: string;
+  ref: string;
+  /** The checkout folder and the head file, as the clone process sees them. */
+  dir: string;
+  headFile: string;
+  /** The head file on the host, read once the clone is done. */
+  headFileOnHost: string;
 }
 
-export async function checkout(url: string, ref: string, dir: string, env: Record<string, string>, say: (line: string) => void): Promise<CheckoutResult> {
-  const git = gitFor(process.cwd(), env);
-  if (ref && looksLikeCommit(ref)) {
-    say(`Cloning ${url} at commit ${ref}`);
-    await git.clone(url, dir, ['--no-checkout']);
-    const repo = gitFor(dir, env);
-    await repo.checkout(ref);
-  } else {
-    say(`Cloning ${url}${ref ? ` at ${ref}` : ''}`);
-    await git.clone(url, dir, ['--depth', '1', ...(ref ? ['--branch', ref] : []), '--single-branch']);
+export interface CheckoutOutcome extends ProcessOutcome { commit?: CheckoutResult; error?: string }
+
+/** Clones `target.url` at a branch, tag or commit; says why when it cannot. */
+export async function checkout(target: CloneTarget, options: ProcessOptions): Promise<CheckoutOutcome> {
+  const mode = target.ref && looksLikeCommit(target.ref) ? 'commit' : 'ref';
+  const recent: string[] = [];
+  const outcome = await runProcess('sh', ['-c', CLONE_SCRIPT, 'forge-clone', target.url, target.dir, target.ref, mode, target.headFile], {
+    ...options,
+    onLine: (line) => {
+      if (line.trim()) recent.push(line.trim());
+      if (recent.length > 20) recent.shift();
+      options.onLine(line);
+    },
+  });
+  if (outcome.spawnError || outcome.ended !== 'exit') return outcome;
+  if (outcome.exitCode !== 0) {
+    const reason = recent.find((line) => /^(fatal|error):/i.test(line)) ?? recent.at(-1) ?? `git exited with code ${outcome.exitCode}`;
+    return { ...outcome, error: reason };
   }
-  const head = await gitFor(dir, env).log({ maxCount: 1 });
-  const commit = { commit_hash: head.latest?.hash ?? '', commit_message: head.latest?.message ?? '' };
-  say(`Checked out ${commit.commit_hash.slice(0, 12)} ${commit.commit_message}`);
-  return commit;
+  const [hash = '', ...message] = readFileSync(target.headFileOnHost, 'utf8').split('\n');
+  return { ...outcome, commit: { commit_hash: hash.trim(), commit_message: message.join('\n').trim() } };
 }

@@ -1,12 +1,15 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { JobPayload, TaskResult } from '../../protocol/wire.js';
 import { stepsFor } from './apps.js';
-import { gitAuthEnv, SecretFiles } from './credentials.js';
+import { gitAuthEnv, SecretFiles, secretsDirFor } from './credentials.js';
+import { baseEnvironment } from './environment.js';
 import { checkout, type CheckoutResult } from './git.js';
 import { createMasker } from './mask.js';
 import type { ProcessGroups } from './process-groups.js';
 import { runProcess } from './process.js';
+import { INSIDE, taskUserName, type Mount, type SandboxSettings } from './sandbox.js';
 
 export interface ExecuteContext {
   tmpPath: string;
@@ -18,55 +21,117 @@ export interface ExecuteContext {
   signal: AbortSignal;
   graceMs?: number;
   groups?: ProcessGroups;
+  /** How tasks are isolated (prepareSandbox); without it they run unsandboxed as this process's user. */
+  sandbox?: SandboxSettings;
+}
+
+/** A local repository (a path or file:// URL) on this machine, if the URL names one. */
+function localRepository(url: string): string | undefined {
+  if (url.startsWith('file://')) return fileURLToPath(url);
+  return url.startsWith('/') ? url : undefined;
 }
 
 /**
  * Runs one task: a private work folder, a checkout of the repository, then the app's commands.
- * The same code runs in the server's local worker and in every remote runner.
+ * The same code runs in the server's local worker and in every remote runner. With the sandbox
+ * every process of the task, the clone included, sees only the task's own folder (its checkout
+ * and HOME), its secrets and a read-only system; repository credentials exist only for the clone.
  */
 export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Promise<TaskResult> {
+  const settings: SandboxSettings = ctx.sandbox ?? { mode: 'none', hidden: [] };
+  const sandboxed = settings.mode === 'bwrap';
   const mask = createMasker(payload.mask);
   const say = (output: string) => ctx.onLine({ time: new Date().toISOString(), output: mask(output) });
+  // Process output is masked as a stream (secrets split across writes included) before it is split into lines.
+  const emit = (output: string) => ctx.onLine({ time: new Date().toISOString(), output });
   const start = new Date().toISOString();
   const deadline = payload.max_duration_sec > 0 ? Date.now() + payload.max_duration_sec * 1000 : undefined;
   const workDir = join(ctx.tmpPath, `task_${payload.task.id}_${payload.task.attempt}`);
-  const repoDir = join(workDir, 'repository');
-  const files = new SecretFiles();
+  const seen = sandboxed ? INSIDE.task : workDir; // the work folder as the task's processes see it
+  const user = settings.user;
+  const env = baseEnvironment(join(seen, 'home'), taskUserName(settings));
+  const workMount: Mount = { host: workDir, inside: INSIDE.task, writable: true };
+  // Tools that look up the user's home (~user, e.g. ansible's remote_tmp) find the task's HOME there too.
+  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, 'home'), inside: settings.home, writable: true }] : [];
+  const run = { onLine: emit, mask: mask.stream, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups };
   let commit: CheckoutResult = { commit_hash: '', commit_message: '' };
+  const secretFolders: SecretFiles[] = [];
   const result = (status: TaskResult['status'], exit_code: number | null, error: string): TaskResult => {
     if (error) say(`[forge] ${error}`);
     return { status, exit_code, error, ...commit, start, end: new Date().toISOString() };
   };
+  const overTime = `ended after exceeding the task duration limit of ${payload.max_duration_sec} s (max_task_duration_sec)`;
 
   try {
     rmSync(workDir, { recursive: true, force: true });
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const gitEnv = gitAuthEnv(payload.repository.auth, files, ctx.sshConfigPath, join(ctx.tmpPath, 'known_hosts'));
-    try {
-      commit = await checkout(payload.repository.git_url, payload.repository.git_branch, repoDir, gitEnv, say);
-    } catch (err) {
-      return result('error', null, `cannot clone the repository: ${mask((err as Error).message.trim())}`);
+    for (const dir of [workDir, join(workDir, 'home')]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (user) chownSync(dir, user.uid, user.gid);
     }
+
+    // The clone: its own secrets folder, gone before the app starts.
+    const cloneFiles = new SecretFiles(secretsDirFor(workDir, 'clone'), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, 'clone'), user);
+    secretFolders.push(cloneFiles);
+    const knownHosts = join(ctx.tmpPath, 'known_hosts');
+    if (!existsSync(knownHosts)) writeFileSync(knownHosts, '', { mode: 0o600 });
+    if (user) chownSync(knownHosts, user.uid, user.gid);
+    const mounts: Mount[] = [workMount, ...homeMounts, cloneFiles.mount, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
+    if (ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
+    let url = payload.repository.git_url;
+    const local = localRepository(url);
+    if (sandboxed && local && existsSync(local)) {
+      mounts.push({ host: local, inside: INSIDE.origin });
+      url = INSIDE.origin;
+    }
+    let gitEnv: Record<string, string>;
+    try {
+      gitEnv = gitAuthEnv(payload.repository.auth, cloneFiles, payload.repository.git_url, {
+        sshConfig: ctx.sshConfigPath && (sandboxed ? INSIDE.sshConfig : ctx.sshConfigPath),
+        knownHosts: sandboxed ? INSIDE.knownHosts : knownHosts, localRepository: local && url,
+      });
+    } catch (err) {
+      return result('error', null, `cannot clone the repository: ${mask((err as Error).message)}`);
+    }
+    const ref = payload.repository.git_branch;
+    say(`Cloning ${payload.repository.git_url}${ref ? ` at ${ref}` : ''}`);
+    const cloned = await checkout(
+      { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), headFileOnHost: join(workDir, '.head') },
+      { ...run, cwd: seen, env: { ...env, ...gitEnv }, sandbox: { settings, mounts } },
+    );
+    cloneFiles.remove();
+    if (cloned.spawnError) return result('error', null, `cannot clone the repository: ${cloned.spawnError}`);
+    if (cloned.ended === 'stopped') return result('stopped', null, 'stopped before it ran');
+    if (cloned.ended === 'timeout') return result('error', null, overTime);
+    if (!cloned.commit) return result('error', null, `cannot clone the repository: ${mask(cloned.error ?? '')}`);
+    commit = cloned.commit;
+    say(`Checked out ${commit.commit_hash.slice(0, 12)} ${commit.commit_message}`);
     if (ctx.signal.aborted) return result('stopped', null, 'stopped before it ran');
     await ctx.onRunning(commit);
-    const steps = stepsFor(payload, repoDir, files);
+
+    const files = new SecretFiles(secretsDirFor(workDir, ''), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, ''), user);
+    secretFolders.push(files);
+    const repoDir = join(seen, 'repository');
+    const steps = stepsFor(payload, { dir: repoDir, hostDir: join(workDir, 'repository') }, files);
     for (const step of steps) {
       say(`$ ${step.command} ${step.args.join(' ')}`);
       const outcome = await runProcess(step.command, step.args, {
-        cwd: repoDir,
-        env: { ...process.env, ...payload.env, ...payload.secret_env, ...gitEnv, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
-        onLine: say, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups,
+        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount] },
+        env: { ...env, ...payload.env, ...payload.secret_env, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
       });
       if (outcome.spawnError) return result('error', null, outcome.spawnError);
       if (outcome.ended === 'stopped') return result('stopped', outcome.exitCode, 'stopped by request');
-      if (outcome.ended === 'timeout') return result('error', outcome.exitCode, `ended after exceeding the task duration limit of ${payload.max_duration_sec} s (max_task_duration_sec)`);
+      if (outcome.ended === 'timeout') return result('error', outcome.exitCode, overTime);
       if (outcome.exitCode !== 0) return result('error', outcome.exitCode, `${step.command} exited with code ${outcome.exitCode}`);
     }
     return result('success', 0, '');
   } catch (err) {
     return result('error', null, mask((err as Error).message));
   } finally {
-    files.remove();
-    rmSync(workDir, { recursive: true, force: true });
+    for (const folder of secretFolders) folder.remove();
+    try {
+      rmSync(workDir, { recursive: true, force: true });
+    } catch {
+      // a task left files its own user cannot remove; the next run of this task id starts by removing the folder again
+    }
   }
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import type { Readable, Transform } from 'node:stream';
 import { readLines } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
+import { bwrapArgs, onPath, type Mount, type SandboxSettings } from './sandbox.js';
 
 export interface ProcessOptions {
   cwd: string;
@@ -12,27 +14,44 @@ export interface ProcessOptions {
   graceMs?: number;
   /** Where the running group is recorded, so a restarted executor can end it if we die. */
   groups?: ProcessGroups;
+  /** How to isolate the process: in the bwrap sandbox with `mounts` (cwd is then a path inside it), or not. */
+  sandbox?: { settings: SandboxSettings; mounts: Mount[] };
+  /** Masks secrets in the raw output, before it is split into lines (so a secret split across writes is caught). */
+  mask?: () => Transform;
 }
 
 export interface ProcessOutcome { exitCode: number | null; ended: 'exit' | 'stopped' | 'timeout'; spawnError?: string }
 
 /**
- * Runs one command in its own process group and streams its stdout and stderr line by line.
- * Stop and the duration limit end the whole group: SIGTERM, then SIGKILL after the grace period,
- * so nothing a task spawned outlives it.
+ * Runs one command in its own process group, or in the task sandbox, and streams its stdout and
+ * stderr line by line. Stop and the duration limit end all of it: SIGTERM to the process group
+ * (in the sandbox: the task's session inside it), then SIGKILL after the grace period — to the
+ * group, or to bwrap, whose PID namespace takes every process of the task with it, daemons too.
  */
 export function runProcess(command: string, args: string[], options: ProcessOptions): Promise<ProcessOutcome> {
+  const sandbox = options.sandbox?.settings.mode === 'bwrap' ? options.sandbox : undefined;
+  if (sandbox && !onPath(command, options.env.PATH)) {
+    return Promise.resolve({ exitCode: null, ended: 'exit', spawnError: `${command} is not installed on this machine (not found on PATH)` });
+  }
   return new Promise((resolve) => {
     let ended: ProcessOutcome['ended'] = 'exit';
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const user = options.sandbox?.settings.mode === 'none' ? options.sandbox.settings.user : undefined;
+    const child = sandbox
+      ? spawn('bwrap', bwrapArgs(sandbox.settings, sandbox.mounts, options.cwd, command, args, 3), { cwd: '/', env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
+      : spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], uid: user?.uid, gid: user?.gid });
     if (child.pid) options.groups?.add(child.pid);
+    // The sandbox's init (its host pid) leads the task's session inside the sandbox.
+    let sandboxInit: number | undefined;
+    if (sandbox) readInfo(child.stdio[3] as Readable, (pid) => (sandboxInit = pid));
     let killTimer: NodeJS.Timeout | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
 
     const killGroup = (why: 'stopped' | 'timeout') => {
       if (ended !== 'exit' || child.exitCode !== null || !child.pid) return;
       ended = why;
-      signalGroup(child.pid, 'SIGTERM');
+      // Without the sandbox's init pid yet, there is nothing to ask gently: bwrap goes at once.
+      if (sandbox && !sandboxInit) return signalGroup(child.pid, 'SIGKILL');
+      signalGroup(sandboxInit ?? child.pid, 'SIGTERM');
       killTimer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), options.graceMs ?? 5000);
     };
     const onAbort = () => killGroup('stopped');
@@ -40,12 +59,13 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.deadline) deadlineTimer = setTimeout(() => killGroup('timeout'), Math.max(0, options.deadline - Date.now()));
 
-    const streams = [child.stdout, child.stderr].map((stream) => readLines(stream, options.onLine));
+    const pipes = [child.stdout!, child.stderr!].map((stream) => (options.mask ? stream.pipe(options.mask()) : stream));
+    const streams = pipes.map((stream) => readLines(stream, options.onLine));
 
     let spawnError: string | undefined;
     child.once('error', (err) => {
       if (!child.pid) {
-        for (const stream of [child.stdout, child.stderr]) stream?.destroy();
+        for (const stream of child.stdio) stream?.destroy();
         resolve({ exitCode: null, ended: 'exit', spawnError: describeSpawnError(command, err) });
       }
       spawnError = describeSpawnError(command, err);
@@ -62,6 +82,17 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ exitCode: code, ended, spawnError });
     });
+  });
+}
+
+/** The host pid of the sandbox's init, from bwrap's --info-fd JSON. */
+function readInfo(stream: Readable, onPid: (pid: number) => void): void {
+  let text = '';
+  stream.on('error', () => {});
+  stream.on('data', (chunk) => {
+    text += String(chunk);
+    const match = /"child-pid":\s*(\d+)/.exec(text);
+    if (match) onPid(Number(match[1]));
   });
 }
 

@@ -37,12 +37,14 @@ export const runnerConfigSchema = z
     git_client: z.enum(['cmd_git', 'go_git']).default('cmd_git'),
     ssh_config_path: z.string().default(''),
     log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    sandbox: z.enum(['bwrap', 'none'], { message: 'expected "bwrap" (tasks isolated, the default) or "none" (no isolation)' }).default('bwrap'),
+    task_user: z.string().default('forge-task'),
     runner: runnerSectionSchema.default(runnerSectionSchema.parse({})),
   })
   .passthrough();
 
 export type RunnerConfig = z.infer<typeof runnerConfigSchema>;
-const TOP_KEYS = ['tmp_path', 'web_host', 'git_client', 'ssh_config_path', 'log_level'] as const;
+const TOP_KEYS = ['tmp_path', 'web_host', 'git_client', 'ssh_config_path', 'log_level', 'sandbox', 'task_user'] as const;
 
 export interface LoadedRunnerConfig {
   path: string | undefined;

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import { logger, setLogLevel } from '../../protocol/log.js';
 import type { ClaimedJob, HelloAnswer, TaskResult } from '../../protocol/wire.js';
 import { forgeVersion } from '../../protocol/version.js';
@@ -8,6 +9,7 @@ import type { LoadedRunnerConfig } from './config.js';
 import { ForgeHttpClient } from './http-client.js';
 import { HttpPeer } from './http-peer.js';
 import { loadOrCreateKeyPair } from './keys.js';
+import { startSandbox } from '../executor/sandbox-start.js';
 
 const log = logger('runner');
 
@@ -50,11 +52,14 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
   const { config } = loaded;
   setLogLevel(config.log_level);
   if (!loaded.token) throw new Error(`no runner token: run forge runner register --config ${loaded.path ?? 'FILE'}, or set runner.token (or FORGE_RUNNER_TOKEN) to a token from the web UI`);
+  // Tasks never see this runner's config, token or key files.
+  const tokenFile = config.runner.token_file ? resolve(loaded.path ? dirname(loaded.path) : process.cwd(), config.runner.token_file) : '';
+  const sandbox = startSandbox(config, [loaded.path ?? '', tokenFile, loaded.privateKeyFile]);
   const { keys, created } = loadOrCreateKeyPair(loaded.privateKeyFile);
   if (created) log.info('generated this runner\'s key pair', { private_key_file: loaded.privateKeyFile });
   const client = clientFor(loaded);
   const peer = new HttpPeer(client, keys);
-  const capabilities = await detectCapabilities();
+  const capabilities = await detectCapabilities(config.sandbox);
   const version = forgeVersion();
   let hello: HelloAnswer;
   try {
@@ -69,7 +74,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
     // The smaller of this machine's limit and the one the server holds for this runner.
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-    heartbeatMs: hello.heartbeat_ms, identity: `runner-${hello.id}`, version, capabilities, oneOff: config.runner.one_off,
+    heartbeatMs: hello.heartbeat_ms, identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
     hooks: {
       onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),
       onFinish: (job, result) => callWebhook(config.runner.webhook, 'task_finished', job, result),
