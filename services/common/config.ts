@@ -30,6 +30,11 @@ export const serverConfigSchema = z
     session_ttl_sec: envInt(60).default(7 * 24 * 3600),
     tls_cert_file: z.string().default(''),
     tls_key_file: z.string().default(''),
+    /** Proxies whose X-Forwarded-For/-Proto are believed (addresses, CIDRs, or loopback/linklocal/uniquelocal); none by default. */
+    trusted_proxies: z
+      .union([z.array(z.string()), z.string()])
+      .default([])
+      .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((s) => s.trim()).filter(Boolean)),
     metrics_token: z.string().default(''),
     admin_login: z.string().default(''),
     admin_password: z.string().default(''),

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { readLines } from './output-reader.js';
+import { readLines, type LineSink } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
 
 export interface ProcessOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
-  onLine: (line: string) => void;
+  /** May answer a promise to pause the pipes (backpressure). */
+  onLine: LineSink;
   signal?: AbortSignal;
   /** Absolute time (ms) after which the process group is ended as over time. */
   deadline?: number;

@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { saveToken } from '../../../workers/runner/config.js';
 import { loadExistingRunnerConfig } from '../../runner-config.js';
+import { plainHttpWarning } from '../../plain-http.js';
 import { HttpError } from '../../../workers/runner/http-client.js';
 import { createKeyPair } from '../../../workers/runner/keys.js';
 import { clientFor } from '../../../workers/runner/runner.js';
@@ -20,6 +21,8 @@ export default class RunnerRegister extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(RunnerRegister);
     const loaded = loadExistingRunnerConfig(this, flags.config);
+    const insecure = plainHttpWarning(loaded.config.web_host);
+    if (insecure) this.warn(insecure);
     let registrationToken = process.env.FORGE_RUNNER_REGISTRATION_TOKEN ?? '';
     if (flags['stdin-registration-token']) registrationToken = (await readAllStdin()).trim();
     else if (!registrationToken) {
