@@ -29,6 +29,9 @@ export const BATCH_BYTES = 256 * 1024;
 /** Unacknowledged output above this pauses the task's pipes until the server catches up. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024;
 const LOW_WATER_BYTES = 1024 * 1024;
+/** The same in lines, since each short line costs far more memory than its text. */
+const HIGH_WATER_LINES = 5 * BATCH_LINES;
+const LOW_WATER_LINES = 2 * BATCH_LINES;
 /** Room kept under max_output_bytes for the truncation line itself. */
 const NOTICE_RESERVE_BYTES = 512;
 
@@ -75,7 +78,7 @@ export class OutputBuffer {
     }
     this.keptBytes += bytes;
     this.append({ seq: ++this.seq, ...line }, bytes);
-    if (this.pendingBytes <= HIGH_WATER_BYTES) return undefined;
+    if (this.pendingBytes <= HIGH_WATER_BYTES && this.pending.length <= HIGH_WATER_LINES) return undefined;
     if (!this.space) {
       let release = () => {};
       const promise = new Promise<void>((resolve) => (release = resolve));
@@ -149,7 +152,7 @@ export class OutputBuffer {
     while (count < this.pending.length && this.pending[count]!.seq <= acked) this.pendingBytes -= this.sizes[count++]!;
     this.pending.splice(0, count);
     this.sizes.splice(0, count);
-    if (this.space && this.pendingBytes <= LOW_WATER_BYTES) this.releaseSpace();
+    if (this.space && this.pendingBytes <= LOW_WATER_BYTES && this.pending.length <= LOW_WATER_LINES) this.releaseSpace();
   }
 
   private reject(): void {

@@ -57,7 +57,8 @@ export function secureCookies(ctx: AppContext, req: Request): boolean {
 export function loginRouter(ctx: AppContext): Router {
   const router = Router();
   const throttle = new LoginThrottle(ctx.redis);
-  router.post('/auth/login', declaredLengthLimit(LOGIN_BODY_BYTES, 'login'), jsonBody(LOGIN_BODY_BYTES), async (req, res) => {
+  const limit = Math.min(LOGIN_BODY_BYTES, ctx.config.max_body_bytes);
+  router.post('/auth/login', declaredLengthLimit(limit, 'max_body_bytes'), jsonBody(limit), async (req, res) => {
     const input = parseBody(loginInput, req.body);
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const cookies = parseCookie(req.headers.cookie ?? '');
