@@ -24,6 +24,8 @@ export interface JobPayload {
   secret_env: Record<string, string>;
   vault_password: string;
   max_duration_sec: number;
+  /** Output kept for this task; the executor stops sending past it and reports how much it dropped (absent from older servers). */
+  max_output_bytes?: number;
   /** Every secret value, so the executor can mask it in output. */
   mask: string[];
 }
@@ -44,14 +46,18 @@ export interface TaskResult {
 export interface ClaimedJob { task_id: number; attempt: number; payload: JobPayload }
 export interface JobRef { task_id: number; attempt: number }
 
+/** Line numbers become Redis stream ids; above this Lua would print them in exponent form. */
+export const MAX_LINE_SEQ = 1e12;
+
 export const outputLineSchema = z.object({
-  seq: z.number().int().positive(),
+  seq: z.number().int().positive().max(MAX_LINE_SEQ),
   time: z.string().max(64),
   output: z.string().max(64 * 1024),
 });
 
-export const jobRefSchema = z.object({ attempt: z.number().int().positive() });
+export const jobRefSchema = z.object({ attempt: z.number().int().positive().max(1e9) });
 
+/** Batches are bounded in bytes too: by the output route's body limit (OUTPUT_BODY_BYTES on the server). */
 export const outputBatchSchema = jobRefSchema.extend({ lines: z.array(outputLineSchema).max(5000) });
 
 export const runningSchema = jobRefSchema.extend({
@@ -61,7 +67,7 @@ export const runningSchema = jobRefSchema.extend({
 
 export const resultSchema = jobRefSchema.extend({
   status: z.enum(['success', 'error', 'stopped']),
-  exit_code: z.number().int().nullable().default(null),
+  exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().default(null),
   error: z.string().max(4096).default(''),
   commit_hash: z.string().max(64).default(''),
   commit_message: z.string().max(4096).default(''),
@@ -75,7 +81,7 @@ export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', '
 export const runnerStateSchema = z.object({
   version: z.string().max(64).default(''),
   capabilities: z.array(z.enum(CAPABILITIES)).default([]),
-  active: z.array(z.object({ task_id: z.number().int().positive(), attempt: z.number().int().positive() })).max(1000).default([]),
+  active: z.array(z.object({ task_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER), attempt: z.number().int().positive().max(1e9) })).max(1000).default([]),
   draining: z.boolean().default(false),
 });
 export type RunnerState = z.infer<typeof runnerStateSchema>;

@@ -65,7 +65,19 @@ async function bootstrapAdmin(config: ServerConfig, stores: Stores): Promise<str
   return password;
 }
 
+/**
+ * A closed stdout or stderr (the terminal or log reader went away) makes every later write fail
+ * with EPIPE, emitted as an 'error' event: unhandled, it would kill the server on its next log line
+ * without stopping the embedded Redis. Logging is best-effort; serving is not.
+ */
+function surviveClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', () => {});
+  }
+}
+
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  surviveClosedOutput();
   setLogLevel(config.log_level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   mkdirSync(config.tmp_path, { recursive: true });
@@ -146,19 +158,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      server.close();
-      server.closeAllConnections();
-      core.close();
-      if (localAgent) {
-        await localAgent.drain(10_000);
-        await agentDone;
+      try {
+        server.close();
+        server.closeAllConnections();
+        core.close();
+        if (localAgent) {
+          await localAgent.drain(10_000);
+          await agentDone;
+        }
+        await reconciler.stop();
+        await queues.close();
+        await completions.close();
+        await bus.stop();
+        redis.disconnect();
+      } finally {
+        // Whatever failed above, the embedded redis-server must not outlive us.
+        await embedded?.stop();
       }
-      await reconciler.stop();
-      await queues.close();
-      await completions.close();
-      await bus.stop();
-      redis.disconnect();
-      await embedded?.stop();
     })());
   return { url, ctx, reconciler, localAgent, initialAdminPassword, close };
 }

@@ -12,7 +12,8 @@ const readConfig = (path: string) => parse(readFileSync(path, 'utf8')) as { web_
 
 let forge: Forge;
 test.before(async () => {
-  forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_RUNNER_REGISTRATION_TOKEN: REGISTRATION_TOKEN } });
+  // Loopback is a trusted proxy here, so the rate-limit test can spend the limit of another address (X-Forwarded-For).
+  forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_RUNNER_REGISTRATION_TOKEN: REGISTRATION_TOKEN, FORGE_TRUSTED_PROXIES: 'loopback' } });
 });
 
 const hello = (token: string) => fetch(`${forge.url}/api/internal/runners/heartbeat`, {

@@ -163,7 +163,7 @@ export class Agent extends EventEmitter {
   private async runSession(session: Session): Promise<void> {
     const { job } = session;
     const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
-    const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? 100);
+    const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? 100, job.payload.max_output_bytes);
     log.info('task started', { task_id: job.task_id, attempt: job.attempt, app: job.payload.app });
     await this.options.hooks?.onStart?.(job).catch(() => {});
     const result = await executeTask(job.payload, {

@@ -23,46 +23,163 @@ export async function persist<T>(what: string, fn: () => Promise<T>, giveUp: () 
   }
 }
 
-/** Output of one task: numbered lines kept until the server acknowledges them, then dropped. */
+/** A batch the server accepts is bounded in lines and bytes (see outputBatchSchema and the output route's body limit). */
+export const BATCH_LINES = 1000;
+export const BATCH_BYTES = 256 * 1024;
+/** Unacknowledged output above this pauses the task's pipes until the server catches up. */
+const HIGH_WATER_BYTES = 2 * 1024 * 1024;
+const LOW_WATER_BYTES = 1024 * 1024;
+/** The same in lines, since each short line costs far more memory than its text. */
+const HIGH_WATER_LINES = 5 * BATCH_LINES;
+const LOW_WATER_LINES = 2 * BATCH_LINES;
+/** Room kept under max_output_bytes for the truncation line itself. */
+const NOTICE_RESERVE_BYTES = 512;
+
+/**
+ * Output of one task: numbered lines kept until the server acknowledges them, then dropped.
+ * At most one send is in flight; while it is, new lines wait and go in the next batch. Memory is
+ * bounded: above HIGH_WATER_BYTES unacknowledged, push() answers a promise the reader awaits
+ * (backpressure), and past `maxBytes` lines are counted, not kept; drain() then adds one line
+ * saying how much was dropped.
+ */
 export class OutputBuffer {
   private pending: OutputLine[] = [];
+  private sizes: number[] = [];
+  private pendingBytes = 0;
   private seq = 0;
+  private keptBytes = 0;
+  private truncated = false;
+  private dropped = { bytes: 0, lines: 0 };
   private flushing: Promise<void> | undefined;
+  private again = false;
+  private draining = false;
   private timer: NodeJS.Timeout | undefined;
+  private space: { promise: Promise<void>; release: () => void } | undefined;
   rejected = false;
+  /** Sends made so far (for tests and metrics: grows linearly with output). */
+  sends = 0;
 
-  constructor(private readonly peer: Peer, private readonly job: JobRef, private readonly flushMs: number) {}
+  constructor(
+    private readonly peer: Peer,
+    private readonly job: JobRef,
+    private readonly flushMs: number,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
+  ) {}
 
-  push(line: { time: string; output: string }): void {
-    this.pending.push({ seq: ++this.seq, ...line });
-    if (this.pending.length >= 500) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+  /** Queues a line; answers a promise when the caller should wait before sending more. */
+  push(line: { time: string; output: string }): Promise<void> | undefined {
+    if (this.rejected) return undefined;
+    const bytes = Buffer.byteLength(line.output);
+    if (this.truncated || this.keptBytes + bytes > this.maxBytes - NOTICE_RESERVE_BYTES) {
+      this.truncated = true;
+      this.dropped.bytes += bytes;
+      this.dropped.lines++;
+      return undefined;
+    }
+    this.keptBytes += bytes;
+    this.append({ seq: ++this.seq, ...line }, bytes);
+    if (this.pendingBytes <= HIGH_WATER_BYTES && this.pending.length <= HIGH_WATER_LINES) return undefined;
+    if (!this.space) {
+      let release = () => {};
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      this.space = { promise, release };
+    }
+    return this.space.promise;
   }
 
-  /** Sends what is unacknowledged; a failed send keeps the lines for the next one. */
+  private append(line: OutputLine, bytes: number): void {
+    this.pending.push(line);
+    this.sizes.push(bytes);
+    this.pendingBytes += bytes;
+    if (this.batchReady()) {
+      if (!this.flushing) void this.flush();
+    } else if (!this.timer && !this.flushing) {
+      this.timer = setTimeout(() => void this.flush(), this.flushMs);
+    }
+  }
+
+  private batchReady(): boolean {
+    return this.pending.length >= BATCH_LINES || this.pendingBytes >= BATCH_BYTES;
+  }
+
+  /** Starts sending what is unacknowledged, or joins the send in flight (which then goes on with what came since). */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.flushing) return this.flushing.then(() => (this.pending.length ? this.flush() : undefined));
+    if (this.flushing) {
+      this.again = true;
+      return this.flushing;
+    }
     if (this.pending.length === 0 || this.rejected) return Promise.resolve();
-    const batch = this.pending.slice(0, 2000);
-    this.flushing = this.peer
-      .log(this.job, batch)
-      .then((acked) => {
-        this.pending = this.pending.filter((line) => line.seq > acked);
-      })
-      .catch((err) => {
-        if (err instanceof PeerRejection) this.rejected = true;
-        else if (!this.timer) this.timer = setTimeout(() => void this.flush(), 500);
-      })
-      .finally(() => {
-        this.flushing = undefined;
-      });
+    this.flushing = this.sendAll().finally(() => {
+      this.flushing = undefined;
+    });
     return this.flushing;
   }
 
-  /** Flushes until every line is acknowledged (or the server says the job is no longer ours). */
+  private async sendAll(): Promise<void> {
+    while (this.pending.length > 0 && !this.rejected) {
+      this.again = false;
+      const batch = this.nextBatch();
+      this.sends++;
+      try {
+        this.acknowledge(await this.peer.log(this.job, batch));
+      } catch (err) {
+        if (err instanceof PeerRejection) this.reject();
+        else if (!this.timer) this.timer = setTimeout(() => void this.flush(), 500);
+        return;
+      }
+      // A small remainder waits for the timer, so a trickle of lines goes out in batches, not one by one.
+      if (!this.again && !this.draining && !this.batchReady()) {
+        if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+        return;
+      }
+    }
+  }
+
+  private nextBatch(): OutputLine[] {
+    let bytes = 0;
+    let count = 0;
+    while (count < this.pending.length && count < BATCH_LINES && (count === 0 || bytes + this.sizes[count]! <= BATCH_BYTES)) {
+      bytes += this.sizes[count]!;
+      count++;
+    }
+    return this.pending.slice(0, count);
+  }
+
+  private acknowledge(acked: number): void {
+    let count = 0;
+    while (count < this.pending.length && this.pending[count]!.seq <= acked) this.pendingBytes -= this.sizes[count++]!;
+    this.pending.splice(0, count);
+    this.sizes.splice(0, count);
+    if (this.space && this.pendingBytes <= LOW_WATER_BYTES && this.pending.length <= LOW_WATER_LINES) this.releaseSpace();
+  }
+
+  private reject(): void {
+    this.rejected = true;
+    this.pending = [];
+    this.sizes = [];
+    this.pendingBytes = 0;
+    this.releaseSpace();
+  }
+
+  private releaseSpace(): void {
+    this.space?.release();
+    this.space = undefined;
+  }
+
+  /** Adds the truncation line if output was dropped, then flushes until every line is acknowledged (or the job is no longer ours). */
   async drain(): Promise<void> {
+    this.draining = true;
+    if (this.dropped.lines > 0 && !this.rejected) {
+      // Lines a task prints after this are not expected; they would be dropped and counted again.
+      const { bytes, lines } = this.dropped;
+      this.append({
+        seq: ++this.seq, time: new Date().toISOString(),
+        output: `[forge] output truncated to stay within ${this.maxBytes} bytes (max_output_bytes): the last ${bytes} bytes (${lines} lines) this task wrote were dropped`,
+      }, 0);
+      this.dropped = { bytes: 0, lines: 0 };
+    }
     await persist('sending output', async () => {
       await this.flush();
       if (this.pending.length > 0 && !this.rejected) throw new Error(`${this.pending.length} output lines not yet acknowledged`);

@@ -33,6 +33,8 @@ export default class Server extends Command {
     };
     process.once('SIGINT', () => void stop('SIGINT'));
     process.once('SIGTERM', () => void stop('SIGTERM'));
+    // The terminal closing is a stop too (by default SIGHUP would end Forge without stopping its Redis).
+    process.once('SIGHUP', () => void stop('SIGHUP'));
     await new Promise(() => {});
   }
 }

@@ -1,8 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express } from 'express';
 import type { AppContext } from '../context.js';
 import { runnerGatewayRouter } from '../gateway/router.js';
+import { runnerRequestGuard } from '../gateway/runner-auth.js';
+import { declaredLengthLimit, jsonBody } from './body-limits.js';
+import { rangeCheckedQuery } from './number-ranges.js';
+import { sameOriginForCookies } from './same-origin.js';
+import { securityHeaders } from './security-headers.js';
 import { loginRouter, requireUser, userRouter } from './auth.js';
 import { errorHandler, HttpError } from './http.js';
 import { dashboardRouter } from './dashboard.js';
@@ -12,21 +17,18 @@ import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
 import { metricsRouter } from './observability.js';
 
-/** Output batches from runners may be larger than ordinary API bodies. */
-const OUTPUT_PATH = /^\/api\/internal\/runners\/jobs\/\d+\/output$/;
-
+/**
+ * The HTTP app. Order matters for what a request can cost before it is authenticated: security
+ * headers and number ranges first, then for each area its own body limit (413 on a declared
+ * length over it), authentication, and only then the JSON body parser.
+ */
 export function createApp(ctx: AppContext, options: { webRoot?: string; extraRouters?: Array<(ctx: AppContext) => express.Router> } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
-  const json = express.json({ limit: ctx.config.max_body_bytes });
-  const bigJson = express.json({ limit: 16 * 1024 * 1024 });
-  app.use((req: Request, res: Response, next: NextFunction) => (OUTPUT_PATH.test(req.path) ? bigJson : json)(req, res, next));
-  app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'same-origin');
-    next();
-  });
+  // X-Forwarded-For/-Proto are believed only from configured proxies (none by default).
+  app.set('trust proxy', ctx.config.trusted_proxies.length > 0 ? ctx.config.trusted_proxies : false);
+  app.use(securityHeaders(QUEUE_BOARD_PATH));
+  app.use(rangeCheckedQuery);
 
   app.get('/api/ping', (_req, res) => {
     res.type('text/plain').send('pong');
@@ -34,10 +36,13 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.get('/api/info', (_req, res) => {
     res.json({ version: ctx.version, use_remote_runner: ctx.config.use_remote_runner, web_host: ctx.config.web_host });
   });
-  app.use('/api/internal/runners', runnerGatewayRouter(ctx));
+  app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runnerGatewayRouter(ctx));
+  app.use(['/api', QUEUE_BOARD_PATH], sameOriginForCookies(ctx));
   app.use('/api', loginRouter(ctx));
   app.use(metricsRouter(ctx));
-  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
+  const bodyLimit = ctx.config.max_body_bytes;
+  app.use('/api', declaredLengthLimit(bodyLimit, 'max_body_bytes'), requireUser(ctx), jsonBody(bodyLimit));
+  app.use('/api', userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
   app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {

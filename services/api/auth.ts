@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { loginInput, userInput, type User } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { publicUser } from '../store/users.js';
+import { declaredLengthLimit, jsonBody, LOGIN_BODY_BYTES } from './body-limits.js';
 import { HttpError, parseBody } from './http.js';
+import { LoginThrottle } from './login-throttle.js';
 
 export const SESSION_COOKIE = 'forge_session';
 
@@ -46,23 +48,41 @@ export function requireAdmin(req: Request, _res: Response, next: NextFunction): 
   next();
 }
 
-/** Login and logout, open to anyone. */
+/** Cookies are Secure whenever the browser reaches Forge over TLS (Forge's own, or a trusted proxy's), or web_host says https. */
+export function secureCookies(ctx: AppContext, req: Request): boolean {
+  return req.secure || Boolean(ctx.config.tls_cert_file) || ctx.config.web_host.startsWith('https:');
+}
+
+/** Login (throttled: see LoginThrottle) and logout, open to anyone. */
 export function loginRouter(ctx: AppContext): Router {
   const router = Router();
-  router.post('/auth/login', async (req, res) => {
+  const throttle = new LoginThrottle(ctx.redis);
+  const limit = Math.min(LOGIN_BODY_BYTES, ctx.config.max_body_bytes);
+  router.post('/auth/login', declaredLengthLimit(limit, 'max_body_bytes'), jsonBody(limit), async (req, res) => {
     const input = parseBody(loginInput, req.body);
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const cookies = parseCookie(req.headers.cookie ?? '');
+    const trustedDevice = await throttle.isTrustedDevice(cookies, input.auth);
+    const wait = await throttle.retryAfter(address, input.auth, trustedDevice);
+    if (wait !== undefined) {
+      res.setHeader('Retry-After', String(wait));
+      throw new HttpError(429, `too many failed logins; try again in ${wait} s`);
+    }
     const user = await ctx.stores.users.authenticate(input.auth, input.password);
-    if (!user) throw new HttpError(401, 'wrong login or password');
+    if (!user) {
+      await throttle.failed(address, input.auth, trustedDevice);
+      throw new HttpError(401, 'wrong login or password');
+    }
+    const secure = secureCookies(ctx, req);
     const session = await ctx.stores.users.createSession(user.id, ctx.config.session_ttl_sec);
-    res.cookie(SESSION_COOKIE, session, {
-      httpOnly: true, sameSite: 'lax', secure: ctx.config.web_host.startsWith('https'), maxAge: ctx.config.session_ttl_sec * 1000, path: '/',
-    });
+    res.cookie(SESSION_COOKIE, session, { httpOnly: true, sameSite: 'lax', secure, maxAge: ctx.config.session_ttl_sec * 1000, path: '/' });
+    await throttle.issueDeviceCookie(res, input.auth, secure);
     res.status(204).end();
   });
   router.post('/auth/logout', async (req, res) => {
     const session = sessionCookie(req);
     if (session) await ctx.stores.users.deleteSession(session);
-    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: secureCookies(ctx, req) });
     res.status(204).end();
   });
   return router;

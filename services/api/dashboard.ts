@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import { waitingReason } from '../dispatch/waiting.js';
 import { channels } from '../redis/keys.js';
 import type { RunnerView } from '../store/runners.js';
-import { sessionCookie } from './auth.js';
+import { watchStreamAccess } from './stream-access.js';
 
 /** What the dashboard shows, computed from Redis on each call so every API replica agrees. */
 export interface DashboardSummary {
@@ -125,7 +125,8 @@ export async function dashboardSummary(ctx: AppContext, user: User): Promise<Das
     generated: new Date(now).toISOString(),
     remote_runners: ctx.config.use_remote_runner,
     runners: summaryRunners,
-    local: ctx.config.use_remote_runner ? null : { max_parallel_tasks: ctx.config.max_parallel_tasks, active: activeIds.length },
+    // Only the caller's projects count: how busy other projects are is not theirs to see.
+    local: ctx.config.use_remote_runner ? null : { max_parallel_tasks: ctx.config.max_parallel_tasks, active: user.admin ? activeIds.length : active.filter(mine).length },
     queues: [...queues.values()].sort((a, b) => b.waiting - a.waiting || b.oldest_wait_sec - a.oldest_wait_sec || a.queue.localeCompare(b.queue)),
     running: running.map((t) => ({
       id: t.id, project_id: t.project_id, project_name: projects.get(t.project_id)?.name ?? '', template_id: t.template_id,
@@ -147,7 +148,7 @@ function runnerVisible(user: User, runner: RunnerView | undefined, projects: Map
  * `task` ({id, project_id, status}) and `runner` ({id}) as they happen, and with ?summary=1 a
  * `dashboard` event carrying the whole summary on connect, shortly after each change, and every
  * few seconds (a runner going offline sends no message: it just stops heartbeating). When the
- * session behind the stream ends, an `expired` event is sent and the stream closes.
+ * session or API token behind the stream ends, an `expired` event is sent and the stream closes.
  */
 export function dashboardRouter(ctx: AppContext): Router {
   const router = Router();
@@ -160,8 +161,6 @@ export function dashboardRouter(ctx: AppContext): Router {
   router.get('/events', async (req: Request, res: Response) => {
     const user = req.user!;
     const wantsSummary = req.query.summary === '1' || req.query.summary === 'true';
-    const session = sessionCookie(req);
-    const viaSession = !req.headers.authorization && Boolean(session);
     let projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
 
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
@@ -220,20 +219,20 @@ export function dashboardRouter(ctx: AppContext): Router {
     const timer = setInterval(() => {
       void (async () => {
         ticks++;
-        if (viaSession && !(await ctx.stores.users.userForSession(session!))) {
-          send('expired', { error: 'your session has ended; log in again' });
-          finish();
-          return;
-        }
         if (ticks % 10 === 0) projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
         if (wantsSummary) await pushSummary();
         else if (!closed) res.write(': keep-alive\n\n');
       })().catch(() => {});
     }, REFRESH_MS);
 
+    const stopWatching = watchStreamAccess(ctx, req, (reason) => {
+      send('expired', { error: reason });
+      finish();
+    });
     const finish = () => {
       if (closed) return;
       closed = true;
+      stopWatching();
       offTask();
       offRunner();
       clearInterval(timer);

@@ -24,11 +24,11 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   return result.data;
 }
 
-/** A positive integer path parameter, or 400 naming it. */
+/** A positive integer path parameter (at most 2^53 - 1, so it is exact), or 400 naming it. */
 export function idParam(req: Request, name: string): number {
   const raw = req.params[name];
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new HttpError(400, `${name}: expected a positive whole number, got "${raw}"`);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new HttpError(400, `${name}: expected a positive whole number up to ${Number.MAX_SAFE_INTEGER}, got "${String(raw).slice(0, 40)}"`);
   return value;
 }
 

@@ -6,6 +6,7 @@ import { createTask, stopTask } from '../dispatch/tasks.js';
 import { channels } from '../redis/keys.js';
 import { HttpError, idParam, notFound, parseBody } from './http.js';
 import { projectOf } from './projects.js';
+import { watchStreamAccess } from './stream-access.js';
 
 const listQuery = z.object({
   status: z.string().optional().transform((s) => (s ? s.split(',') : [])).pipe(z.array(z.enum(TASK_STATUSES, { error: `status must be among ${TASK_STATUSES.join(', ')}` }))),
@@ -135,9 +136,14 @@ export function taskRouter(ctx: AppContext): Router {
       if ((message as { id?: number }).id === task.id) void pump();
     });
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    const stopWatching = watchStreamAccess(ctx, req, (reason) => {
+      res.write(`event: expired\ndata: ${JSON.stringify({ error: reason })}\n\n`);
+      finish();
+    }, task.project_id);
     const finish = () => {
       if (closed) return;
       closed = true;
+      stopWatching();
       off();
       clearInterval(keepAlive);
       res.end();

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import dotenvFlow from 'dotenv-flow';
 import { z } from 'zod';
@@ -31,6 +32,12 @@ export const serverConfigSchema = z
     session_ttl_sec: envInt(60).default(7 * 24 * 3600),
     tls_cert_file: z.string().default(''),
     tls_key_file: z.string().default(''),
+    /** Proxies whose X-Forwarded-For/-Proto are believed (addresses, CIDRs, or loopback/linklocal/uniquelocal); none by default. */
+    trusted_proxies: z
+      .union([z.array(z.string()), z.string()])
+      .default([])
+      .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.string().refine(isProxyAddress, 'expected an IP address, a CIDR such as 10.0.0.0/8, or loopback, linklocal, uniquelocal'))),
     metrics_token: z.string().default(''),
     admin_login: z.string().default(''),
     admin_password: z.string().default(''),
@@ -43,6 +50,14 @@ export const serverConfigSchema = z
   .strict();
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+function isProxyAddress(value: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(value)) return true;
+  const [address, prefix, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  if (!family || extra !== undefined) return false;
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 /** Loads .env files (dotenv-flow precedence) into process.env without overriding real variables. */
 export function loadDotenv(cwd = process.cwd()): void {

@@ -73,6 +73,7 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
     secret_env: secretEnv,
     vault_password: vaultPassword,
     max_duration_sec: maxDurationSec,
+    max_output_bytes: stores.outputCapBytes,
     mask: [
       ...secretsOf(repoAuth), ...secretsOf(inventorySsh), ...secretsOf(become),
       ...Object.values(secretEnv), ...(vaultPassword ? [vaultPassword] : []),

@@ -1,4 +1,4 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { logger } from '../../protocol/log.js';
 import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
@@ -12,6 +12,7 @@ import { HttpError, idParam, parseBody } from '../api/http.js';
 import type { Runner } from '../store/runners.js';
 import { channels } from '../redis/keys.js';
 import { runnerClaimant } from './claimant.js';
+import { authenticateRunner } from './runner-auth.js';
 
 const log = logger('gateway');
 
@@ -21,7 +22,6 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export const RUNNER_TOKEN_HEADER = 'x-runner-token';
 export const HEARTBEAT_MS = 1000;
 
 /**
@@ -62,15 +62,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     res.status(201).json(answer);
   });
 
-  const authenticate = async (req: Request, _res: Response, next: NextFunction) => {
-    const token = req.header(RUNNER_TOKEN_HEADER);
-    if (!token) throw new HttpError(401, 'missing X-Runner-Token header');
-    const runner = await stores.runners.byToken(token);
-    if (!runner) throw new HttpError(401, 'unknown runner token: the runner was deleted or re-registered; run forge runner register');
-    req.runner = runner;
-    next();
-  };
-  router.use(authenticate);
+  router.use(authenticateRunner(ctx));
 
   router.delete('/', async (req, res) => {
     await stores.runners.delete(req.runner!.id);

@@ -82,9 +82,17 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
     });
   };
   supervise(current.exited);
+  // Last resort when Forge exits without stop() (an uncaught error, process.exit): SIGTERM lets
+  // redis-server flush its AOF and go, instead of running on alone in its own process group.
+  const stopOnExit = () => {
+    stopping = true;
+    if (current.child.exitCode === null && current.child.signalCode === null) current.child.kill('SIGTERM');
+  };
+  process.once('exit', stopOnExit);
   return {
     url: socket,
     async stop() {
+      process.removeListener('exit', stopOnExit);
       stopping = true;
       if (current.child.exitCode !== null || current.child.signalCode !== null) return;
       current.child.kill('SIGTERM');

@@ -18,6 +18,8 @@ export class Stores {
   readonly runners: RunnerStore;
   readonly projects: Collection<Project>;
   readonly secrets: SecretBox;
+  /** max_output_bytes: enforced here and, through the job payload, by executors before they send. */
+  readonly outputCapBytes: number;
 
   constructor(readonly redis: RedisClient, options: StoreOptions) {
     this.users = new UserStore(redis);
@@ -26,6 +28,7 @@ export class Stores {
     this.runners = new RunnerStore(redis, options.runnerOnlineWindowMs);
     this.projects = new Collection<Project>(redis, 'projects');
     this.secrets = new SecretBox(options.encryptionKey);
+    this.outputCapBytes = options.outputCapBytes;
   }
 
   accessKeys(projectId: number) {

@@ -14,8 +14,8 @@ import { INSIDE, taskUserName, type Mount, type SandboxSettings } from './sandbo
 export interface ExecuteContext {
   tmpPath: string;
   sshConfigPath: string;
-  /** Every output line, already masked and timestamped. */
-  onLine: (line: { time: string; output: string }) => void;
+  /** Every output line, already masked and timestamped; a promise answered pauses the task's pipes until it settles. */
+  onLine: (line: { time: string; output: string }) => void | Promise<void>;
   /** Called once the repository is checked out and the app is about to run. */
   onRunning: (commit: CheckoutResult) => Promise<void>;
   signal: AbortSignal;

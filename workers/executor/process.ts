@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Transform } from 'node:stream';
-import { readLines } from './output-reader.js';
+import { readLines, type LineSink } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
 import { bwrapArgs, onPath, type Mount, type SandboxSettings } from './sandbox.js';
 
 export interface ProcessOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
-  onLine: (line: string) => void;
+  /** May answer a promise to pause the pipes (backpressure). */
+  onLine: LineSink;
   signal?: AbortSignal;
   /** Absolute time (ms) after which the process group is ended as over time. */
   deadline?: number;

@@ -3,6 +3,7 @@ import { saveToken } from '../../../workers/runner/config.js';
 import { loadExistingRunnerConfig } from '../../runner-config.js';
 import { StatusError } from '../../../protocol/peer.js';
 import { HttpPeer } from '../../../workers/runner/http-peer.js';
+import { plainHttpWarning } from '../../plain-http.js';
 import { createKeyPair } from '../../../workers/runner/keys.js';
 import { clientFor } from '../../../workers/runner/runner.js';
 import { Prompter, readAllStdin } from '../../prompt.js';
@@ -21,6 +22,8 @@ export default class RunnerRegister extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(RunnerRegister);
     const loaded = loadExistingRunnerConfig(this, flags.config);
+    const insecure = plainHttpWarning(loaded.config.web_host);
+    if (insecure) this.warn(insecure);
     let registrationToken = process.env.FORGE_RUNNER_REGISTRATION_TOKEN ?? '';
     if (flags['stdin-registration-token']) registrationToken = (await readAllStdin()).trim();
     else if (!registrationToken) {

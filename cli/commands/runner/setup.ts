@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
+import { plainHttpWarning } from '../../plain-http.js';
 import { editJsonFile, loadRunnerConfig, runnerConfigSchema, saveToken } from '../../../workers/runner/config.js';
 import { parseOrThrow } from '../../../protocol/validation.js';
 import { Prompter } from '../../prompt.js';
@@ -41,6 +42,8 @@ export default class RunnerSetup extends Command {
     try {
       if (prompt && existsSync(path) && !flags.force && !(await prompt.confirm(`${path} exists. Overwrite it`, false))) this.exit(1);
       const webHost = await ask('Forge server address (web_host)', flags['web-host'], 'http://localhost:3000');
+      const insecure = plainHttpWarning(webHost);
+      if (insecure) this.warn(insecure);
       const hasToken = flags.token !== undefined ? true : prompt ? await prompt.confirm('Do you have a runner token (from the web UI or API)', false) : false;
       const token = hasToken ? await ask('Runner token', flags.token, '') : '';
       const tokenFile = await ask('Keep the token in a separate file? Path, or empty to keep it in the config file', flags['token-file'], '');

@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { loadRunnerConfig } from '../../../workers/runner/config.js';
 import { startRunner } from '../../../workers/runner/runner.js';
+import { plainHttpWarning } from '../../plain-http.js';
 
 export default class RunnerStart extends Command {
   static override description = 'Start the runner: connect to the server, signal readiness, run tasks up to runner.max_parallel_tasks at once. SIGTERM or Ctrl-C drains: no new tasks, running ones finish (up to runner.drain_timeout_sec), results are reported, then it exits.';
@@ -16,7 +17,10 @@ export default class RunnerStart extends Command {
     const { flags } = await this.parse(RunnerStart);
     let runner;
     try {
-      runner = await startRunner(loadRunnerConfig(flags.config, process.env, { mustExist: Boolean(flags.config) }));
+      const loaded = loadRunnerConfig(flags.config, process.env, { mustExist: Boolean(flags.config) });
+      const insecure = plainHttpWarning(loaded.config.web_host);
+      if (insecure) this.warn(insecure);
+      runner = await startRunner(loaded);
     } catch (err) {
       this.error((err as Error).message, { exit: 1 });
     }
