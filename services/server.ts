@@ -80,7 +80,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const leaseMs = config.runner_lease_sec * 1000;
   const stores = new Stores(redis, {
     encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
-    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS),
+    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS), eventsRetention: config.events_retention,
   });
   const queues = new TaskQueues(redis, leaseMs);
   await queues.load();

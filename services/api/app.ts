@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { AppContext } from '../context.js';
 import { runnerGatewayRouter } from '../gateway/router.js';
-import { loginRouter, requireUser, userRouter } from './auth.js';
+import { auditRouter } from './audit.js';
+import { loginRouter, requireUser } from './auth.js';
 import { errorHandler, HttpError } from './http.js';
 import { dashboardRouter } from './dashboard.js';
 import { projectRouter } from './projects.js';
 import { QUEUE_BOARD_PATH, queueBoardRouter } from './queue-board.js';
 import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
+import { metaRouter, userRouter } from './users.js';
 import { metricsRouter } from './observability.js';
 
 /** Output batches from runners may be larger than ordinary API bodies. */
@@ -31,13 +33,10 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.get('/api/ping', (_req, res) => {
     res.type('text/plain').send('pong');
   });
-  app.get('/api/info', (_req, res) => {
-    res.json({ version: ctx.version, use_remote_runner: ctx.config.use_remote_runner, web_host: ctx.config.web_host });
-  });
   app.use('/api/internal/runners', runnerGatewayRouter(ctx));
-  app.use('/api', loginRouter(ctx));
+  app.use('/api', metaRouter(ctx), loginRouter(ctx));
   app.use(metricsRouter(ctx));
-  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
+  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx));
   app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {

@@ -23,6 +23,8 @@ export const keys = {
   rateLimit: (name: string) => `${R}:rl:${name}`,
   leases: () => `${R}:leases`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
+  events: (projectId?: number) => (projectId === undefined ? `${R}:events` : `${R}:events:p${projectId}`),
+  userOptions: (userId: number) => `${R}:user-options:${userId}`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

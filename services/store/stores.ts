@@ -1,14 +1,15 @@
 import type { RedisClient } from '../redis/connection.js';
-import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template } from '../common/model.js';
+import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template, View } from '../common/model.js';
 import type { KeyMaterial } from '../../protocol/wire.js';
 import { SecretBox } from '../common/secrets.js';
+import { AuditLog } from './audit.js';
 import { Collection } from './collection.js';
 import { OutputStore } from './output.js';
 import { RunnerStore } from './runners.js';
 import { TaskStore } from './tasks.js';
 import { UserStore } from './users.js';
 
-export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number }
+export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number; eventsRetention?: number }
 
 /** Every record store over one Redis connection. Project-scoped kinds live in one hash per project. */
 export class Stores {
@@ -18,6 +19,7 @@ export class Stores {
   readonly runners: RunnerStore;
   readonly projects: Collection<Project>;
   readonly secrets: SecretBox;
+  readonly audit: AuditLog;
 
   constructor(readonly redis: RedisClient, options: StoreOptions) {
     this.users = new UserStore(redis);
@@ -26,6 +28,7 @@ export class Stores {
     this.runners = new RunnerStore(redis, options.runnerOnlineWindowMs);
     this.projects = new Collection<Project>(redis, 'projects');
     this.secrets = new SecretBox(options.encryptionKey);
+    this.audit = new AuditLog(redis, options.eventsRetention ?? 10_000);
   }
 
   accessKeys(projectId: number) {
@@ -42,6 +45,9 @@ export class Stores {
   }
   templates(projectId: number) {
     return new Collection<Template>(this.redis, 'templates', `p${projectId}`);
+  }
+  views(projectId: number) {
+    return new Collection<View>(this.redis, 'views', `p${projectId}`);
   }
 
   /** The decrypted secret of a key, for building a job payload; never for an API answer. */

@@ -16,7 +16,7 @@ function requirePlaybook(payload: JobPayload): string {
 
 function ansibleInventory(payload: JobPayload, repoDir: string, files: SecretFiles): string[] {
   const inv = payload.inventory;
-  if (!inv || !inv.inventory) return [];
+  if (!inv || !inv.inventory || inv.type === 'terraform-workspace') return [];
   if (inv.type === 'file') return ['-i', join(repoDir, inv.inventory)];
   return ['-i', files.write(inv.type === 'static-yaml' ? 'inventory.yml' : 'inventory.ini', inv.inventory)];
 }
@@ -52,6 +52,9 @@ function terraformSteps(payload: JobPayload, binary: 'terraform' | 'tofu'): Step
   for (const [name, value] of Object.entries(payload.extra_vars)) env[`TF_VAR_${name}`] = typeof value === 'string' ? value : JSON.stringify(value);
   const chdir = payload.playbook ? [`-chdir=${payload.playbook}`] : [];
   const steps: Step[] = [{ command: binary, args: [...chdir, 'init', '-input=false'], env }];
+  // A terraform-workspace inventory names the workspace the task plans and applies in.
+  const workspace = payload.inventory?.type === 'terraform-workspace' ? payload.inventory.inventory.trim() : '';
+  if (workspace) steps.push({ command: binary, args: [...chdir, 'workspace', 'select', '-or-create', workspace], env });
   if (payload.task.dry_run || !payload.auto_approve) steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', ...payload.arguments], env });
   else steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', '-auto-approve', ...payload.arguments], env });
   return steps;
