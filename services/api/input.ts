@@ -30,8 +30,10 @@ export interface InputOptions {
  */
 export function parseInput<T extends z.ZodType>(schema: T, req: Request, options: InputOptions = {}): z.infer<T> {
   let body: unknown = req.body;
-  // Bodies are optional on some operations (stop, tokens): an empty one is an empty object.
-  if (body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0)) body = {};
+  // Bodies are optional on some operations (stop, tokens): none at all is an empty object. A body
+  // that was sent but not parsed (not JSON) is still refused with a message saying so.
+  const sentBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (body === undefined && !sentBody) body = {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return parseBody(schema, body);
   const shape = shapeOf(schema);
   const given = body as Record<string, unknown>;
