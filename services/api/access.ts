@@ -27,9 +27,9 @@ export function memberRole(project: Project, userId: number): ProjectRole | unde
   return project.members.includes(userId) ? (project.roles?.[String(userId)] ?? 'owner') : undefined;
 }
 
-/** The caller's role in a project, or undefined for a non-member (who must not learn it exists). */
+/** The caller's role in a project (admins: owner everywhere), or undefined for a non-member (who must not learn it exists). */
 export function roleOf(user: User, project: Project): ProjectRole | undefined {
-  return memberRole(project, user.id) ?? (user.admin ? 'owner' : undefined);
+  return user.admin ? 'owner' : memberRole(project, user.id);
 }
 
 export const permissionsOf = (role: ProjectRole) => ROLE_PERMISSIONS[role];
