@@ -56,7 +56,7 @@ test('forge user add and forge token create work with the server stopped and run
   t.is(plain.code, 0, plain.stdout + plain.stderr);
   const x = await new ApiClient(forge.url).login('x', 'x-password-123');
   t.false((await x.json('GET', '/api/user')).admin);
-  t.is((await x.get('/api/users')).status, 403, 'a user added without --admin is not an admin');
+  t.is((await x.post('/api/users', { username: 'y', password: 'y-password-123' })).status, 403, 'a user added without --admin is not an admin');
   await new ApiClient(forge.url).login('x@example.com', 'x-password-123'); // login by e-mail too
 
   const token = await forge.cli(['token', 'create', '--login', 'x']);
