@@ -2,12 +2,14 @@
  * Semaphore compatibility, table-driven over test/semaphore/operations.ts (Semaphore's
  * api-docs.yml 2.16.14 as data): every operation Forge implements is sent as the document shows
  * it (its example bodies, with real ids) and must answer the document's status code with the
- * response fields it names. Deletes run last, newest first, so each finds what it deletes.
+ * response fields it names, and match Forge's own OpenAPI description. Deletes run last, newest first, so each finds what it deletes.
  * Then: input like Semaphore's server (unknown fields ignored and debug-logged, `id` checked
  * against the path, nulls accepted).
  */
 import test from 'ava';
-import { ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, runTask, setupTemplate, startForge, waitForTask } from './helpers/index.js';
+import {
+  ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, OpenApiChecker, runTask, setupTemplate, startForge, waitForTask,
+} from './helpers/index.js';
 import { OPERATIONS, type Operation } from './semaphore/operations.js';
 
 let forge: Forge;
@@ -67,12 +69,14 @@ test.serial('every implemented operation answers as api-docs.yml describes: stat
     return body;
   };
 
+  const openapi = await OpenApiChecker.load(api);
   const run = async (op: Operation, client: ApiClient) => {
     const path = fillPath(op);
     if (op.method === 'DELETE' && /\/tasks\/\{task_id\}$/.test(op.path)) await waitForTask(api, pid, Number(placeholder(op, 'task_id')), FINAL, 60_000);
     const res = await client.request(op.method, path, op.body === undefined ? {} : { json: fillBody(op, op.body) });
     const label = `${op.method} ${op.path} (${path})`;
     t.is(res.status, op.status, `${label} → ${res.status} ${res.text.slice(0, 300)}`);
+    t.deepEqual(openapi.problems(op.method, `/api${op.path}`, res), [], `${label} matches /api/openapi.json`);
     if (op.method === 'POST' && res.status === 201 && res.body && 'id' in res.body) created.set(op.path, res.body.id);
     if (op.array) {
       t.true(Array.isArray(res.body), `${label} answers an array`);

@@ -13,6 +13,7 @@ import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
 import { metaRouter, userRouter } from './users.js';
 import { metricsRouter } from './observability.js';
+import { openApiRouter } from './openapi.js';
 
 /** Output batches from runners may be larger than ordinary API bodies. */
 const OUTPUT_PATH = /^\/api\/internal\/runners\/jobs\/\d+\/output$/;
@@ -33,10 +34,14 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.get('/api/ping', (_req, res) => {
     res.type('text/plain').send('pong');
   });
-  app.use('/api/internal/runners', runnerGatewayRouter(ctx));
-  app.use('/api', metaRouter(ctx), loginRouter(ctx));
-  app.use(metricsRouter(ctx));
-  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx));
+  const runner = runnerGatewayRouter(ctx);
+  const open = [metaRouter(ctx), loginRouter(ctx)];
+  const metrics = metricsRouter(ctx);
+  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx)];
+  app.use('/api/internal/runners', runner);
+  app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: [runner], root: [metrics] }));
+  app.use(metrics);
+  app.use('/api', requireUser(ctx), ...authenticated);
   app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {

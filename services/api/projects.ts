@@ -11,6 +11,7 @@ import { audit } from './audit.js';
 import { HttpError, idParam, notFound } from './http.js';
 import { parseInput } from './input.js';
 import { backupProject, restoreProject } from './backup.js';
+import { taskView } from './tasks.js';
 
 /** The project in the path, if the caller may see it (any role; admins see all). */
 export const projectOf = (ctx: AppContext, req: Request) => projectAccess(ctx, req, 'read');
@@ -271,7 +272,10 @@ export function projectRouter(ctx: AppContext): Router {
     view: templateView,
     keepOnUpdate: Object.keys(TEMPLATE_DEFAULTS),
     listView: async (c, pid, templates) =>
-      Promise.all(templates.map(async (t) => ({ ...templateView(t), last_task: (await c.stores.tasks.list({ projectId: pid, templateId: t.id, limit: 1 })).tasks[0] ?? null }))),
+      Promise.all(templates.map(async (t) => {
+        const [last] = (await c.stores.tasks.list({ projectId: pid, templateId: t.id, limit: 1 })).tasks;
+        return { ...templateView(t), last_task: last ? taskView(last, t) : null };
+      })),
     inUse: (c, pid, id) => usedBy(c.stores.templates(pid).list(), (t) => t.build_template_id === id, 'template'),
   });
 
