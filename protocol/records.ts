@@ -11,19 +11,50 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error'];
 export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'stopping'];
 
-export interface User { id: number; login: string; name: string; email: string; admin: boolean; password_hash: string; created: string }
-export interface Project { id: number; name: string; created: string; max_parallel_tasks: number; members: number[] }
+export const PROJECT_ROLES = ['owner', 'manager', 'task_runner', 'guest'] as const;
+export type ProjectRole = (typeof PROJECT_ROLES)[number];
+
+/** `login` is the stored name of what the API calls `username` (Semaphore's name). */
+export interface User { id: number; login: string; name: string; email: string; admin: boolean; password_hash: string; created: string; alert?: boolean; external?: boolean }
+/** `members` lists who may see the project; `roles` says what each may do (a member with no entry is an owner, as before roles existed). */
+export interface Project {
+  id: number; name: string; created: string; max_parallel_tasks: number; members: number[]; roles?: Record<string, ProjectRole>;
+  alert?: boolean; alert_chat?: string | null; type?: string;
+}
 export type KeyType = 'none' | 'ssh' | 'login_password';
 export interface AccessKey { id: number; project_id: number; name: string; type: KeyType; secret: string /* encrypted JSON */ }
 export interface KeySecret { login?: string; password?: string; private_key?: string; passphrase?: string }
 export interface Repository { id: number; project_id: number; name: string; git_url: string; git_branch: string; ssh_key_id: number | null }
-export interface Inventory { id: number; project_id: number; name: string; type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh_key_id: number | null; become_key_id: number | null }
+export const INVENTORY_TYPES = ['static', 'static-yaml', 'file', 'terraform-workspace'] as const;
+export interface Inventory {
+  id: number; project_id: number; name: string; type: (typeof INVENTORY_TYPES)[number]; inventory: string;
+  ssh_key_id: number | null; become_key_id: number | null; repository_id?: number | null;
+}
 export interface EnvironmentSecret { id: number; name: string; type: 'env' | 'var'; secret: string /* encrypted */ }
 export interface Environment { id: number; project_id: number; name: string; json: string; env: string; password: string /* encrypted vault password or '' */; secrets: EnvironmentSecret[] }
 export interface Template {
   id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
   repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
   runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
+  /** Semaphore's template fields, stored and returned as given; what uses them is in their own modules. */
+  type?: '' | 'build' | 'deploy'; start_version?: string | null; build_template_id?: number | null; autorun?: boolean;
+  view_id?: number | null; survey_vars?: SurveyVar[]; vaults?: TemplateVault[]; suppress_success_alerts?: boolean;
+  suppress_error_alerts?: boolean; task_params?: Record<string, unknown>; allow_override_branch_in_task?: boolean;
+  allow_override_inventory_in_task?: boolean; limit?: string; working_directory?: string | null; environment_ids?: number[];
+  executor_image?: string;
+}
+export interface SurveyVar {
+  name: string; title: string; description: string; type: '' | 'int' | 'enum' | 'secret' | 'text'; target?: '' | 'env';
+  required: boolean; values?: Array<{ name: string; value: string }>;
+}
+export interface TemplateVault { id?: number; name: string; type: 'password' | 'script'; vault_key_id: number | null; script: string }
+export interface View {
+  id: number; project_id: number; title: string; position: number; hidden: boolean; type: '' | 'all';
+  sort_column: string; sort_reverse: boolean;
+}
+export interface AuditEvent {
+  id: number; created: string; project_id: number | null; user_id: number | null; object_id: number | null;
+  object_type: string; description: string;
 }
 export interface Task {
   id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;

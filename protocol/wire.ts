@@ -18,7 +18,7 @@ export interface JobPayload {
   arguments: string[];
   auto_approve: boolean;
   repository: { git_url: string; git_branch: string; auth: KeyMaterial };
-  inventory: { type: 'static' | 'static-yaml' | 'file'; inventory: string; ssh: KeyMaterial | null; become: KeyMaterial | null } | null;
+  inventory: { type: 'static' | 'static-yaml' | 'file' | 'terraform-workspace'; inventory: string; ssh: KeyMaterial | null; become: KeyMaterial | null } | null;
   extra_vars: Record<string, unknown>;
   env: Record<string, string>;
   secret_env: Record<string, string>;

@@ -103,7 +103,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const leaseMs = config.runner_lease_sec * 1000;
   const stores = new Stores(redis, {
     encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
-    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS),
+    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS), eventsRetention: config.events_retention,
   });
   // BullMQ's lock is kept shorter than the lease on purpose: it decides nothing (see gateway/leases.ts).
   const queues = new TaskQueues(redis, Math.max(1000, Math.floor(leaseMs / 2)));

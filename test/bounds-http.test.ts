@@ -121,13 +121,13 @@ test.serial('a member\'s dashboard counts and lists only their projects; the adm
   await forge.api.json('POST', `/api/project/${hidden.projectId}/tasks/${task.id}/stop`, {});
 });
 
-test.serial('an /api/events stream ends with a final event when its API token is revoked', async (t) => {
+test.serial('an /api/events/live stream ends with a final event when its API token is revoked', async (t) => {
   const listed = async () => new Set((await forge.api.json<Array<{ id: string }>>('GET', '/api/user/tokens')).map((tk) => tk.id));
   const before = await listed();
   const created = await forge.api.json('POST', '/api/user/tokens', {});
   const publicId = [...(await listed())].find((id) => !before.has(id));
   t.truthy(publicId);
-  const stream = await SseStream.open(`${forge.url}/api/events`, { authorization: `Bearer ${created.id}` });
+  const stream = await SseStream.open(`${forge.url}/api/events/live`, { authorization: `Bearer ${created.id}` });
   t.is((await stream.next())?.event, 'hello');
   await forge.api.json('DELETE', `/api/user/tokens/${publicId}`);
   const last = (await stream.readUntil((e) => e.event === 'expired', 40_000)).at(-1)!;

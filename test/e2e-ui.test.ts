@@ -275,7 +275,7 @@ test.serial('keyboard: skip link, dialogs open with focus inside and close with 
   t.is(await toggle.getAttribute('aria-checked'), 'false');
   t.true(await toggle.evaluate((el) => el === document.activeElement), 'focus stays on the switch');
   const [runner] = await forge.api.json('GET', '/api/runners');
-  t.false(runner.enabled);
+  t.false(runner.active);
   await browser.shot('12-runner-disabled');
   await page.keyboard.press('Space');
   await page.locator('tr[data-runner="kb-runner"][data-status="offline"]').waitFor();

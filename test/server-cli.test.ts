@@ -47,7 +47,7 @@ test('forge user add and forge token create work with the server stopped and run
   const forge = await startForge({ dirs });
   const ops = await new ApiClient(forge.url).login('ops', 'ops-password-1');
   const me = await ops.json('GET', '/api/user');
-  t.is(me.login, 'ops');
+  t.is(me.username, 'ops');
   t.true(me.admin);
   t.is((await ops.get('/api/users')).status, 200, 'an --admin user may list users');
 
@@ -56,7 +56,7 @@ test('forge user add and forge token create work with the server stopped and run
   t.is(plain.code, 0, plain.stdout + plain.stderr);
   const x = await new ApiClient(forge.url).login('x', 'x-password-123');
   t.false((await x.json('GET', '/api/user')).admin);
-  t.is((await x.get('/api/users')).status, 403, 'a user added without --admin is not an admin');
+  t.is((await x.post('/api/users', { username: 'y', password: 'y-password-123' })).status, 403, 'a user added without --admin is not an admin');
   await new ApiClient(forge.url).login('x@example.com', 'x-password-123'); // login by e-mail too
 
   const token = await forge.cli(['token', 'create', '--login', 'x']);
@@ -64,7 +64,7 @@ test('forge user add and forge token create work with the server stopped and run
   const bearer = token.stdout.trim();
   t.regex(bearer, /^\S{20,}$/, 'the token is printed alone on stdout');
   const viaToken = forge.api.withToken(bearer);
-  t.is((await viaToken.json('GET', '/api/user')).login, 'x');
+  t.is((await viaToken.json('GET', '/api/user')).username, 'x');
   t.is((await viaToken.post('/api/projects', { name: 'made with a CLI token' })).status, 201);
 
   // Refusals are clear and change nothing.

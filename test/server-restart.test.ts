@@ -55,7 +55,7 @@ test('stopping Forge with its embedded Redis, crashing it, and starting again lo
   t.deepEqual(await snapshot(second.api, setup.projectId), before);
   t.deepEqual(await taskOutput(second.api, setup.projectId, taskA.id), outputA);
   t.deepEqual(await second.api.json('GET', '/api/users'), users);
-  t.is((await second.api.withToken(token).get('/api/user')).body.login, 'admin', 'API tokens survive');
+  t.is((await second.api.withToken(token).get('/api/user')).body.username, 'admin', 'API tokens survive');
   t.is((await new ApiClient(second.url, { cookie }).get('/api/user')).status, 200, 'sessions survive');
   t.is((await second.api.json('GET', `/api/project/${setup.projectId}/keys/${key.id}`)).type, 'login_password');
   await second.api.anonymous().login('second', 'second-password');

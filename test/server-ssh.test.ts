@@ -58,7 +58,7 @@ test.serial('an ssh key is stored write-only: no answer of the key API returns i
   assertNoSecret(t, list.text, 'GET /keys');
   // An update without new key material keeps the stored secret (checked by the clone below).
   const renamed = await forge.api.put(`/api/project/${projectId}/keys/${keyId}`, { name: 'deploy key', type: 'ssh' });
-  t.is(renamed.status, 200, renamed.text);
+  t.is(renamed.status, 204, renamed.text);
 });
 
 test.serial('a changed host key is refused (StrictHostKeyChecking) and the clone fails cleanly', async (t) => {

@@ -4,18 +4,21 @@ import express, { type Express } from 'express';
 import type { AppContext } from '../context.js';
 import { runnerGatewayRouter } from '../gateway/router.js';
 import { runnerRequestGuard } from '../gateway/runner-auth.js';
+import { auditRouter } from './audit.js';
 import { declaredLengthLimit, jsonBody } from './body-limits.js';
 import { rangeCheckedQuery } from './number-ranges.js';
 import { sameOriginForCookies } from './same-origin.js';
 import { securityHeaders } from './security-headers.js';
-import { loginRouter, requireUser, userRouter } from './auth.js';
+import { loginRouter, requireUser } from './auth.js';
 import { errorHandler, HttpError } from './http.js';
 import { dashboardRouter } from './dashboard.js';
 import { projectRouter } from './projects.js';
 import { QUEUE_BOARD_PATH, queueBoardRouter } from './queue-board.js';
 import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
+import { metaRouter, userRouter } from './users.js';
 import { metricsRouter } from './observability.js';
+import { openApiRouter } from './openapi.js';
 
 /**
  * The HTTP app. Order matters for what a request can cost before it is authenticated: security
@@ -33,16 +36,17 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.get('/api/ping', (_req, res) => {
     res.type('text/plain').send('pong');
   });
-  app.get('/api/info', (_req, res) => {
-    res.json({ version: ctx.version, use_remote_runner: ctx.config.use_remote_runner, web_host: ctx.config.web_host });
-  });
-  app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runnerGatewayRouter(ctx));
+  const runner = runnerGatewayRouter(ctx);
+  const open = [metaRouter(ctx), loginRouter(ctx)];
+  const metrics = metricsRouter(ctx);
+  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx)];
+  app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runner);
   app.use(['/api', QUEUE_BOARD_PATH], sameOriginForCookies(ctx));
-  app.use('/api', loginRouter(ctx));
-  app.use(metricsRouter(ctx));
+  app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: [runner], root: [metrics] }));
+  app.use(metrics);
   const bodyLimit = ctx.config.max_body_bytes;
   app.use('/api', declaredLengthLimit(bodyLimit, 'max_body_bytes'), requireUser(ctx), jsonBody(bodyLimit));
-  app.use('/api', userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
+  app.use('/api', ...authenticated);
   app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {

@@ -1,9 +1,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { parse as parseCookie } from 'cookie';
-import { z } from 'zod';
-import { loginInput, userInput, type User } from '../common/model.js';
+import { loginInput, type User } from '../common/model.js';
 import type { AppContext } from '../context.js';
-import { publicUser } from '../store/users.js';
 import { declaredLengthLimit, jsonBody, LOGIN_BODY_BYTES } from './body-limits.js';
 import { HttpError, parseBody } from './http.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -84,39 +82,6 @@ export function loginRouter(ctx: AppContext): Router {
     if (session) await ctx.stores.users.deleteSession(session);
     res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: secureCookies(ctx, req) });
     res.status(204).end();
-  });
-  return router;
-}
-
-/** The caller, their API tokens, and (admins) other users. */
-export function userRouter(ctx: AppContext): Router {
-  const router = Router();
-  router.get('/user', (req, res) => {
-    res.json(publicUser(req.user!));
-  });
-  router.get('/user/tokens', async (req, res) => {
-    res.json(await ctx.stores.users.listApiTokens(req.user!.id));
-  });
-  router.post('/user/tokens', async (req, res) => {
-    const { token, record } = await ctx.stores.users.createApiToken(req.user!.id);
-    res.status(201).json({ ...record, id: token });
-  });
-  router.delete('/user/tokens/:token_id', async (req, res) => {
-    const tokenId = z.string().regex(/^[0-9a-f]{16}$/).safeParse(req.params.token_id);
-    if (!tokenId.success) throw new HttpError(400, 'token_id: expected the 16-character id shown in GET /api/user/tokens');
-    if (!(await ctx.stores.users.expireApiToken(req.user!.id, tokenId.data))) throw new HttpError(404, 'token not found');
-    res.status(204).end();
-  });
-  router.get('/users', requireAdmin, async (_req, res) => {
-    res.json((await ctx.stores.users.list()).map(publicUser));
-  });
-  router.post('/users', requireAdmin, async (req, res) => {
-    const input = parseBody(userInput, req.body);
-    try {
-      res.status(201).json(publicUser(await ctx.stores.users.create(input)));
-    } catch (err) {
-      throw new HttpError(409, (err as Error).message);
-    }
   });
   return router;
 }

@@ -137,14 +137,14 @@ export async function dashboardSummary(ctx: AppContext, user: User): Promise<Das
   };
 }
 
-/** Runners the caller may see, for the `runner` events of /api/events. */
+/** Runners the caller may see, for the `runner` events of /api/events/live. */
 function runnerVisible(user: User, runner: RunnerView | undefined, projects: Map<number, Project>): boolean {
   if (!runner) return true; // deleted: its id alone says nothing secret
   return user.admin || runner.project_id === null || visibleProject(user, projects.get(runner.project_id));
 }
 
 /**
- * GET /api/dashboard: the summary. GET /api/events: Server-Sent Events for live views —
+ * GET /api/dashboard: the summary. GET /api/events/live: Server-Sent Events for live views —
  * `task` ({id, project_id, status}) and `runner` ({id}) as they happen, and with ?summary=1 a
  * `dashboard` event carrying the whole summary on connect, shortly after each change, and every
  * few seconds (a runner going offline sends no message: it just stops heartbeating). When the
@@ -158,7 +158,7 @@ export function dashboardRouter(ctx: AppContext): Router {
     res.json(await dashboardSummary(ctx, req.user!));
   });
 
-  router.get('/events', async (req: Request, res: Response) => {
+  router.get('/events/live', async (req: Request, res: Response) => {
     const user = req.user!;
     const wantsSummary = req.query.summary === '1' || req.query.summary === 'true';
     let projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));

@@ -1,12 +1,37 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { FINAL_STATUSES, TASK_STATUSES, taskInput, type Task } from '../common/model.js';
+import { FINAL_STATUSES, TASK_STATUSES, stopInput, taskInput, type Project, type Task, type Template } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { createTask, stopTask } from '../dispatch/tasks.js';
 import { channels } from '../redis/keys.js';
-import { HttpError, idParam, notFound, parseBody } from './http.js';
-import { projectOf } from './projects.js';
 import { watchStreamAccess } from './stream-access.js';
+import { projectAccess, type Need } from './access.js';
+import { audit } from './audit.js';
+import { HttpError, idParam, notFound } from './http.js';
+import { parseInput } from './input.js';
+
+const csv = (list: string[] | undefined) => (list ? list.join(',') : undefined);
+const list = (text: string) => (text ? text.split(',').map((x) => x.trim()).filter(Boolean) : []);
+
+/** Semaphore's Task fields next to Forge's: `params` and `inventory_id` as Semaphore shapes them. */
+export const taskView = (task: Task, template?: Template) => ({
+  ...task,
+  inventory_id: template?.inventory_id ?? null,
+  secret: '',
+  params: { debug: task.debug, dry_run: task.dry_run, diff: task.diff, limit: list(task.limit), tags: list(task.tags), skip_tags: list(task.skip_tags) },
+});
+
+/** Takes Semaphore's `params` (lists) and Forge's flat fields alike; `params` wins where both are given. */
+function effectiveInput(input: z.infer<typeof taskInput>, template: Template): z.infer<typeof taskInput> {
+  if (input.inventory_id && input.inventory_id !== template.inventory_id) {
+    throw new HttpError(400, `inventory_id: this template runs on inventory ${template.inventory_id ?? 'none'}; overriding it per task is not supported yet, so leave inventory_id out`);
+  }
+  const p = input.params ?? {};
+  return {
+    ...input, template_id: template.id, debug: p.debug ?? input.debug, dry_run: p.dry_run ?? input.dry_run, diff: p.diff ?? input.diff,
+    limit: csv(p.limit) ?? input.limit, tags: csv(p.tags) ?? input.tags, skip_tags: csv(p.skip_tags) ?? input.skip_tags,
+  };
+}
 
 const listQuery = z.object({
   status: z.string().optional().transform((s) => (s ? s.split(',') : [])).pipe(z.array(z.enum(TASK_STATUSES, { error: `status must be among ${TASK_STATUSES.join(', ')}` }))),
@@ -26,55 +51,98 @@ export function taskRouter(ctx: AppContext): Router {
   const router = Router();
   const tasks = ctx.stores.tasks;
 
-  async function taskOf(req: Request): Promise<Task> {
-    const project = await projectOf(ctx, req);
+  async function taskOf(req: Request, need: Need = 'read'): Promise<{ task: Task; project: Project }> {
+    const project = await projectAccess(ctx, req, need);
     const task = await tasks.get(idParam(req, 'task_id'));
     if (!task || task.project_id !== project.id) throw notFound('task');
-    return task;
+    return { task, project };
   }
 
-  const list = async (req: Request, res: Response, templateId?: number) => {
-    const project = await projectOf(ctx, req);
+  /** Tasks with Semaphore's fields; one template read per template on the page. */
+  const views = async (projectId: number, page: Task[]) => {
+    const templates = new Map((await ctx.stores.templates(projectId).list()).map((t) => [t.id, t]));
+    return page.map((t) => taskView(t, templates.get(t.template_id)));
+  };
+
+  const listTasks = async (req: Request, res: Response, templateId?: number) => {
+    const project = await projectAccess(ctx, req, 'read');
     const query = parseQuery(listQuery, req);
     const page = await tasks.list({ projectId: project.id, templateId, status: query.status, offset: query.offset, limit: query.limit });
     res.setHeader('X-Total-Count', String(page.total));
-    res.json(page.tasks);
+    res.json(await views(project.id, page.tasks));
   };
-  router.get('/project/:project_id/tasks', (req, res) => list(req, res));
+  router.get('/project/:project_id/tasks', (req, res) => listTasks(req, res));
+  router.get('/project/:project_id/tasks/last', async (req, res) => {
+    const project = await projectAccess(ctx, req, 'read');
+    res.json(await views(project.id, (await tasks.list({ projectId: project.id, limit: 200 })).tasks));
+  });
   router.get('/project/:project_id/templates/:template_id/tasks', async (req, res) => {
-    const project = await projectOf(ctx, req);
+    const project = await projectAccess(ctx, req, 'read');
     const template = await ctx.stores.templates(project.id).get(idParam(req, 'template_id'));
     if (!template) throw notFound('template');
-    await list(req, res, template.id);
+    await listTasks(req, res, template.id);
   });
 
   router.post('/project/:project_id/tasks', async (req, res) => {
-    const project = await projectOf(ctx, req);
-    const input = parseBody(taskInput, req.body);
-    const template = await ctx.stores.templates(project.id).get(input.template_id);
-    if (!template) throw new HttpError(400, `template_id: no template ${input.template_id} in this project`);
-    res.status(201).json(await createTask(ctx, project, template, input, req.user!.id));
+    const project = await projectAccess(ctx, req, 'run');
+    const input = parseInput(taskInput, req, { projectId: project.id });
+    const templates = ctx.stores.templates(project.id);
+    const template = input.template_id !== undefined
+      ? await templates.get(input.template_id)
+      : (await templates.list()).find((t) => t.name === input.template_name);
+    if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
+    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id);
+    await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} of template ${template.name} started` });
+    res.status(201).json(taskView(task, template));
   });
 
   router.get('/project/:project_id/tasks/:task_id', async (req, res) => {
-    res.json(await taskOf(req));
+    const { task, project } = await taskOf(req);
+    res.json(taskView(task, await ctx.stores.templates(project.id).get(task.template_id)));
   });
 
+  router.delete('/project/:project_id/tasks/:task_id', async (req, res) => {
+    const { task, project } = await taskOf(req, 'edit');
+    if (!FINAL_STATUSES.includes(task.status)) throw new HttpError(409, `task ${task.id} is ${task.status}; stop it first (POST .../tasks/${task.id}/stop)`);
+    await tasks.delete(task.id);
+    await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} deleted` });
+    res.status(204).end();
+  });
+
+  /**
+   * Stop answers 204 like Semaphore's. `force` is accepted; Forge's stop already ends the task's
+   * whole process group (the runner hears within a heartbeat), so both stop the same way.
+   */
   router.post('/project/:project_id/tasks/:task_id/stop', async (req, res) => {
-    const task = await taskOf(req);
+    const { task, project } = await taskOf(req, 'run');
+    parseInput(stopInput, req);
     if (FINAL_STATUSES.includes(task.status)) throw new HttpError(409, `task ${task.id} has already finished (${task.status})`);
-    res.json(await stopTask(ctx, task));
+    await stopTask(ctx, task);
+    await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} stopped` });
+    res.status(204).end();
+  });
+
+  router.post('/project/:project_id/templates/:template_id/stop_all_tasks', async (req, res) => {
+    const project = await projectAccess(ctx, req, 'run');
+    const template = await ctx.stores.templates(project.id).get(idParam(req, 'template_id'));
+    if (!template) throw notFound('template');
+    parseInput(stopInput, req);
+    const ids = new Set([...(await tasks.waitingIds()), ...(await tasks.activeIds())]);
+    const active = (await tasks.getMany([...ids])).filter((t) => t.template_id === template.id && t.project_id === project.id);
+    for (const task of active) await stopTask(ctx, task);
+    await audit(ctx, req, { project_id: project.id, object_type: 'template', object_id: template.id, description: `all ${active.length} active tasks of template ${template.name} stopped` });
+    res.status(204).end();
   });
 
   router.get('/project/:project_id/tasks/:task_id/output', async (req, res) => {
-    const task = await taskOf(req);
+    const { task } = await taskOf(req);
     const after = parseQuery(z.object({ after: afterId }), req).after;
     const lines = await ctx.stores.output.read(task.id, after, 100_000);
     res.json(lines);
   });
 
   router.get('/project/:project_id/tasks/:task_id/raw_output', async (req, res) => {
-    const task = await taskOf(req);
+    const { task } = await taskOf(req);
     res.type('text/plain; charset=utf-8');
     res.setHeader('Content-Disposition', `inline; filename="task-${task.id}.log"`);
     let after = '0';
@@ -92,7 +160,7 @@ export function taskRouter(ctx: AppContext): Router {
    * that reconnects with Last-Event-ID (or ?after=) resumes exactly where it stopped.
    */
   router.get('/project/:project_id/tasks/:task_id/output/stream', async (req, res) => {
-    const task = await taskOf(req);
+    const { task } = await taskOf(req);
     const resumeFrom = afterId.safeParse(req.headers['last-event-id'] ?? req.query.after ?? '0');
     if (!resumeFrom.success) throw new HttpError(400, `Last-Event-ID / after: ${resumeFrom.error.issues[0]!.message}`);
     let after = resumeFrom.data;

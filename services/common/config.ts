@@ -30,6 +30,7 @@ export const serverConfigSchema = z
     git_client: z.enum(['cmd_git', 'go_git']).default('cmd_git'),
     max_body_bytes: envInt(1024).default(1024 * 1024),
     session_ttl_sec: envInt(60).default(7 * 24 * 3600),
+    events_retention: envInt(100, 10_000_000).default(10_000),
     tls_cert_file: z.string().default(''),
     tls_key_file: z.string().default(''),
     /** Proxies whose X-Forwarded-For/-Proto are believed (addresses, CIDRs, or loopback/linklocal/uniquelocal); none by default. */

@@ -3,7 +3,14 @@ import { tagName } from '../../protocol/validation.js';
 
 /** The API's input schemas. The records themselves are in records.ts (no zod there, so the web UI can share them). */
 export * from '../../protocol/records.js';
-import { APPS } from '../../protocol/records.js';
+import { APPS, INVENTORY_TYPES, PROJECT_ROLES } from '../../protocol/records.js';
+
+/*
+ * Like Semaphore's server, input schemas take what Forge uses and ignore the rest (the API layer
+ * lists ignored fields in a debug log): objects are not strict, `id` and `project_id` in a body
+ * are accepted (the API checks them against the path), and a null where a field is optional
+ * counts as absent.
+ */
 
 const id = z.number({ error: 'expected a numeric id' }).int().positive();
 const optionalId = z.number().int().positive().nullable().optional();
@@ -11,15 +18,56 @@ const name = z.string().trim().min(1, 'must not be empty').max(200);
 
 export const loginInput = z.object({ auth: z.string().min(1, 'must not be empty'), password: z.string().min(1, 'must not be empty') });
 
-export const userInput = z.object({
-  login: z.string().trim().regex(/^[a-z0-9_.@-]{1,64}$/i, 'use 1-64 letters, digits, "_", ".", "@" or "-"'),
+const username = z.string().trim().regex(/^[a-z0-9_.@-]{1,64}$/i, 'use 1-64 letters, digits, "_", ".", "@" or "-"');
+const password = z.string().min(8, 'must be at least 8 characters').max(1024);
+
+/** Semaphore calls the login `username`; `login` (Forge's earlier name) is still accepted. */
+const usernameAlias = (body: unknown) => {
+  if (body && typeof body === 'object' && !Array.isArray(body) && !('username' in body) && 'login' in body) {
+    const { login, ...rest } = body as Record<string, unknown>;
+    return { ...rest, username: login };
+  }
+  return body;
+};
+
+export const userInput = z.preprocess(usernameAlias, z.object({
+  username,
   name: z.string().trim().max(200).default(''),
   email: z.string().trim().email().or(z.literal('')).default(''),
-  password: z.string().min(8, 'must be at least 8 characters').max(1024),
+  password,
   admin: z.boolean().default(false),
+  alert: z.boolean().default(false),
+  external: z.boolean().default(false),
+}));
+
+export const userUpdateInput = z.preprocess(usernameAlias, z.object({
+  username: username.optional(),
+  name: z.string().trim().max(200).optional(),
+  email: z.string().trim().email().or(z.literal('')).optional(),
+  admin: z.boolean().optional(),
+  alert: z.boolean().optional(),
+}));
+
+export const passwordInput = z.object({ password });
+
+export const tokenInput = z.object({ name: z.string().trim().max(200).default('') });
+
+export const optionInput = z.object({
+  key: z.string().regex(/^[A-Za-z][\w.-]{0,63}$/, 'an option key is 1-64 letters, digits, ".", "_" or "-", e.g. nav.unpinnedItems'),
+  value: z.string().max(8192),
 });
 
-export const projectInput = z.object({ name, max_parallel_tasks: z.number().int().min(0).max(1000).default(0) }).strict();
+export const projectRole = z.enum(PROJECT_ROLES, { error: `must be one of ${PROJECT_ROLES.join(', ')}` });
+export const projectMemberInput = z.object({ user_id: z.number().int().positive(), role: projectRole.default('owner') });
+export const projectRoleInput = z.object({ role: projectRole });
+
+export const projectInput = z.object({
+  name,
+  max_parallel_tasks: z.number().int().min(0).max(1000).default(0),
+  alert: z.boolean().default(false),
+  alert_chat: z.string().max(1024).nullable().default(null),
+  type: z.string().max(64).default(''),
+});
 
 const keyFields = z
   .object({
@@ -28,8 +76,9 @@ const keyFields = z
     project_id: z.number().int().optional(),
     ssh: z.object({ login: z.string().default(''), private_key: z.string().default(''), passphrase: z.string().default('') }).optional(),
     login_password: z.object({ login: z.string().default(''), password: z.string().default('') }).optional(),
-  })
-  .strict();
+    /** Semaphore: on update, replace the stored secret only when this is true. Forge also keeps what is not sent. */
+    override_secret: z.boolean().optional(),
+  });
 
 export const keyInput = keyFields.superRefine((value, ctx) => {
   if (value.type === 'ssh' && !value.ssh?.private_key?.includes('PRIVATE KEY'))
@@ -54,23 +103,24 @@ export const repositoryInput = z
     git_url: z.string().trim().min(1, 'must not be empty').refine((url) => !/\s/.test(url), 'must not contain spaces'),
     git_branch: z.string().trim().max(255).default(''),
     ssh_key_id: optionalId,
-  })
-  .strict();
+  });
 
 export const inventoryInput = z
   .object({
     name,
     project_id: z.number().int().optional(),
-    type: z.enum(['static', 'static-yaml', 'file']).default('static'),
+    type: z.enum(INVENTORY_TYPES).default('static'),
     inventory: z.string().max(1024 * 1024).default(''),
     ssh_key_id: optionalId,
     become_key_id: optionalId,
-  })
-  .strict();
+    repository_id: optionalId,
+  });
 
 const jsonObjectText = z
   .string()
+  .nullable()
   .default('{}')
+  .transform((text) => text ?? '{}')
   .refine((text) => {
     try {
       const parsed = JSON.parse(text || '{}');
@@ -86,7 +136,7 @@ export const environmentInput = z
     project_id: z.number().int().optional(),
     json: jsonObjectText,
     env: jsonObjectText,
-    password: z.string().max(4096).optional(),
+    password: z.string().max(4096).nullable().optional(),
     secrets: z
       .array(
         z.object({
@@ -97,9 +147,10 @@ export const environmentInput = z
           operation: z.enum(['create', 'update', 'delete']).optional(),
         }),
       )
-      .default([]),
-  })
-  .strict();
+      .nullable()
+      .default([])
+      .transform((list) => list ?? []),
+  });
 
 const argumentsText = z
   .union([z.array(z.string()).transform((args) => JSON.stringify(args)), z.string(), z.null()])
@@ -112,6 +163,24 @@ const argumentsText = z
       return false;
     }
   }, 'must be a JSON array of strings, e.g. ["-v"]');
+
+const surveyVar = z.object({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a survey variable name is a variable name: letters, digits, "_"'),
+  title: z.string().max(200).default(''),
+  description: z.string().max(4096).default(''),
+  type: z.enum(['', 'int', 'enum', 'secret', 'text']).default(''),
+  target: z.enum(['', 'env']).default(''),
+  required: z.boolean().default(false),
+  values: z.array(z.object({ name: z.string().max(200), value: z.string().max(4096) })).max(200).nullable().default([]).transform((list) => list ?? []),
+});
+
+const templateVault = z.object({
+  id: z.number().int().optional(),
+  name: z.string().max(200).default(''),
+  type: z.enum(['password', 'script']).default('password'),
+  vault_key_id: optionalId.default(null),
+  script: z.string().max(1024).default(''),
+});
 
 export const templateInput = z
   .object({
@@ -129,13 +198,46 @@ export const templateInput = z
     runner_tag: tagName.or(z.literal('')).default(''),
     allow_override_args_in_task: z.boolean().default(false),
     auto_approve: z.boolean().default(true),
-  })
-  .strict();
+    type: z.enum(['', 'build', 'deploy']).default(''),
+    start_version: z.string().max(255).nullable().default(null),
+    build_template_id: optionalId.default(null),
+    autorun: z.boolean().default(false),
+    view_id: optionalId.default(null),
+    survey_vars: z.array(surveyVar).max(200).nullable().default([]).transform((list) => list ?? []),
+    vaults: z.array(templateVault).max(50).nullable().default([]).transform((list) => list ?? []),
+    suppress_success_alerts: z.boolean().default(false),
+    suppress_error_alerts: z.boolean().default(false),
+    task_params: z.record(z.string(), z.unknown()).nullable().default({}).transform((p) => p ?? {}),
+    allow_override_branch_in_task: z.boolean().default(false),
+    allow_override_inventory_in_task: z.boolean().default(false),
+    limit: z.string().max(4096).default(''),
+    working_directory: z.string().max(1024).nullable().default(null),
+    environment_ids: z.array(z.number().int().positive()).max(100).nullable().default([]).transform((list) => list ?? []),
+    executor_image: z.string().max(1024).default(''),
+  });
+
+/** Semaphore's `params` (ansible: debug, dry_run, diff, limit, tags, skip_tags; terraform: plan, destroy, auto_approve, upgrade). */
+const taskParams = z.object({
+  debug: z.boolean().optional(),
+  dry_run: z.boolean().optional(),
+  diff: z.boolean().optional(),
+  limit: z.array(z.string().max(1024)).max(200).optional(),
+  tags: z.array(z.string().max(1024)).max(200).optional(),
+  skip_tags: z.array(z.string().max(1024)).max(200).optional(),
+  skip_galaxy_install: z.boolean().optional(),
+  plan: z.boolean().optional(),
+  destroy: z.boolean().optional(),
+  auto_approve: z.boolean().optional(),
+  upgrade: z.boolean().optional(),
+});
 
 export const taskInput = z
   .object({
-    template_id: id,
+    template_id: id.optional(),
+    template_name: z.string().max(200).optional(),
     project_id: z.number().int().optional(),
+    inventory_id: optionalId,
+    params: taskParams.nullable().optional(),
     debug: z.boolean().default(false),
     dry_run: z.boolean().default(false),
     diff: z.boolean().default(false),
@@ -148,7 +250,18 @@ export const taskInput = z
     message: z.string().max(4096).default(''),
     arguments: argumentsText.default(null),
   })
-  .strict();
+  .refine((t) => t.template_id !== undefined || t.template_name !== undefined, { path: ['template_id'], message: 'give template_id (or template_name)' });
+
+export const stopInput = z.object({ force: z.boolean().default(false) });
+
+export const viewInput = z.object({
+  title: z.string().trim().min(1, 'must not be empty').max(200),
+  position: z.number().int().min(0).default(0),
+  hidden: z.boolean().default(false),
+  type: z.enum(['', 'all']).default(''),
+  sort_column: z.string().max(64).default(''),
+  sort_reverse: z.boolean().default(false),
+});
 
 export const runnerInput = z
   .object({
@@ -156,8 +269,9 @@ export const runnerInput = z
     tags: z.array(tagName).max(64).default([]),
     max_parallel_tasks: z.number().int().min(0).max(1000).default(0),
     webhook: z.string().url().or(z.literal('')).default(''),
-    enabled: z.boolean().default(true),
+    active: z.boolean().default(true),
     project_id: z.number().int().positive().nullable().optional(),
-  })
-  .strict();
+  });
 export type RunnerInput = z.infer<typeof runnerInput>;
+
+export const runnerActiveInput = z.object({ active: z.boolean() });

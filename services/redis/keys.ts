@@ -28,6 +28,8 @@ export const keys = {
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
   /** Prefix of a key family whose id is appended inside a Lua script. */
   prefix: (key: string) => key.replace(/0$/, ''),
+  events: (projectId?: number) => (projectId === undefined ? `${R}:events` : `${R}:events:p${projectId}`),
+  userOptions: (userId: number) => `${R}:user-options:${userId}`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

@@ -27,11 +27,12 @@ export class RunnerStore {
     this.runners = new Collection<Runner>(redis, 'runners');
   }
 
-  async create(input: RunnerInput & { public_key?: string }): Promise<{ runner: Runner; token: string }> {
+  /** `active` is the API's name for the stored `enabled`; either is accepted. */
+  async create(input: Omit<RunnerInput, 'active'> & { active?: boolean; enabled?: boolean; public_key?: string }): Promise<{ runner: Runner; token: string }> {
     const token = newToken();
     const runner = await this.runners.create({
       project_id: input.project_id ?? null, name: input.name, tags: [...new Set(input.tags)],
-      max_parallel_tasks: input.max_parallel_tasks, webhook: input.webhook, enabled: input.enabled,
+      max_parallel_tasks: input.max_parallel_tasks, webhook: input.webhook, enabled: input.active ?? input.enabled ?? true,
       public_key: input.public_key ?? '', token_hash: hashToken(token), created: new Date().toISOString(),
     });
     await this.redis.hset(keys.index('runner-token'), runner.token_hash, String(runner.id));

@@ -1,14 +1,15 @@
 import type { RedisClient } from '../redis/connection.js';
-import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template } from '../common/model.js';
+import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template, View } from '../common/model.js';
 import type { KeyMaterial } from '../../protocol/wire.js';
 import { SecretBox } from '../common/secrets.js';
+import { AuditLog } from './audit.js';
 import { Collection } from './collection.js';
 import { OutputStore } from './output.js';
 import { RunnerStore } from './runners.js';
 import { TaskStore } from './tasks.js';
 import { UserStore } from './users.js';
 
-export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number }
+export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number; eventsRetention?: number }
 
 /** Every record store over one Redis connection. Project-scoped kinds live in one hash per project. */
 export class Stores {
@@ -20,6 +21,7 @@ export class Stores {
   readonly secrets: SecretBox;
   /** max_output_bytes: enforced here and, through the job payload, by executors before they send. */
   readonly outputCapBytes: number;
+  readonly audit: AuditLog;
 
   constructor(readonly redis: RedisClient, options: StoreOptions) {
     this.users = new UserStore(redis);
@@ -29,6 +31,7 @@ export class Stores {
     this.projects = new Collection<Project>(redis, 'projects');
     this.secrets = new SecretBox(options.encryptionKey);
     this.outputCapBytes = options.outputCapBytes;
+    this.audit = new AuditLog(redis, options.eventsRetention ?? 10_000);
   }
 
   accessKeys(projectId: number) {
@@ -45,6 +48,9 @@ export class Stores {
   }
   templates(projectId: number) {
     return new Collection<Template>(this.redis, 'templates', `p${projectId}`);
+  }
+  views(projectId: number) {
+    return new Collection<View>(this.redis, 'views', `p${projectId}`);
   }
 
   /** The decrypted secret of a key, for building a job payload; never for an API answer. */

@@ -118,6 +118,21 @@ export class TaskStore {
     return (await this.redis.zrangebyscore(keys.tasksFinished(), String(sinceMs), '+inf')).map(Number);
   }
 
+  /** Deletes one finished task: its record, its place in the indexes, and its output. */
+  async delete(id: number): Promise<void> {
+    const task = await this.get(id);
+    if (!task) return;
+    await this.redis
+      .multi()
+      .del(keys.task(id))
+      .zrem(keys.tasksByProject(task.project_id), String(id))
+      .zrem(keys.tasksByTemplate(task.template_id), String(id))
+      .zrem(keys.tasksFinished(), String(id))
+      .zrem(keys.tasksWaiting(), String(id))
+      .exec();
+    await this.redis.del(keys.output(id), keys.outputMeta(id));
+  }
+
   async deleteForProject(projectId: number): Promise<void> {
     const ids = await this.redis.zrange(keys.tasksByProject(projectId), '0', '-1');
     for (const id of ids.map(Number)) {

@@ -1,13 +1,17 @@
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
 import type { User } from '../common/model.js';
-import { hashPassword, hashToken, newToken, verifyPassword } from '../common/secrets.js';
+import { constantTimeEqual, hashPassword, hashToken, newToken, verifyPassword } from '../common/secrets.js';
 import { Collection } from './collection.js';
 
-export interface ApiToken { id: string; user_id: number; created: string; expired: boolean }
-export type PublicUser = Omit<User, 'password_hash'>;
+export interface ApiToken { id: string; user_id: number; created: string; expired: boolean; name?: string }
 
-export const publicUser = ({ password_hash: _hidden, ...user }: User): PublicUser => user;
+/** Semaphore's User: `username` is the stored `login`. */
+export const publicUser = ({ password_hash: _hidden, login, ...user }: User) => ({ alert: false, external: false, ...user, username: login });
+export type PublicUser = ReturnType<typeof publicUser>;
+
+/** At most this many stored options per user. */
+const MAX_OPTIONS = 100;
 
 /** Users, their API tokens and login sessions. Tokens and session ids are kept only as hashes. */
 export class UserStore {
@@ -17,16 +21,68 @@ export class UserStore {
     this.users = new Collection<User>(redis, 'users');
   }
 
-  async create(input: { login: string; name: string; email: string; password: string; admin: boolean }): Promise<User> {
-    const index = keys.index('user-login');
-    if (await this.redis.hexists(index, input.login.toLowerCase())) throw new Error(`a user with login "${input.login}" exists already`);
+  async create(input: { login: string; name: string; email: string; password: string; admin: boolean; alert?: boolean; external?: boolean }): Promise<User> {
+    await this.requireFree(input.login, input.email);
     const user = await this.users.create({
-      login: input.login, name: input.name || input.login, email: input.email, admin: input.admin,
-      password_hash: await hashPassword(input.password), created: new Date().toISOString(),
+      login: input.login, name: input.name || input.login, email: input.email, admin: input.admin, alert: input.alert ?? false,
+      external: input.external ?? false, password_hash: await hashPassword(input.password), created: new Date().toISOString(),
     });
-    await this.redis.hset(index, user.login.toLowerCase(), String(user.id));
+    await this.redis.hset(keys.index('user-login'), user.login.toLowerCase(), String(user.id));
     if (user.email) await this.redis.hset(keys.index('user-email'), user.email.toLowerCase(), String(user.id));
     return user;
+  }
+
+  /** Throws when another user has this login or e-mail address. */
+  private async requireFree(login: string | undefined, email: string | undefined, self?: number): Promise<void> {
+    const holder = async (index: string, value: string | undefined) => (value ? this.redis.hget(keys.index(index), value.toLowerCase()) : null);
+    const byLogin = await holder('user-login', login);
+    if (byLogin && Number(byLogin) !== self) throw new Error(`a user with login "${login}" exists already`);
+    const byEmail = await holder('user-email', email);
+    if (byEmail && Number(byEmail) !== self) throw new Error(`a user with e-mail "${email}" exists already`);
+  }
+
+  /** Changes profile fields, keeping the login and e-mail indexes in step. */
+  async update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert'>>): Promise<User | undefined> {
+    const user = await this.users.get(id);
+    if (!user) return undefined;
+    await this.requireFree(patch.login, patch.email, id);
+    const next = { ...user, ...patch, id };
+    if (next.login.toLowerCase() !== user.login.toLowerCase()) {
+      await this.redis.hdel(keys.index('user-login'), user.login.toLowerCase());
+      await this.redis.hset(keys.index('user-login'), next.login.toLowerCase(), String(id));
+    }
+    if (next.email.toLowerCase() !== user.email.toLowerCase()) {
+      if (user.email) await this.redis.hdel(keys.index('user-email'), user.email.toLowerCase());
+      if (next.email) await this.redis.hset(keys.index('user-email'), next.email.toLowerCase(), String(id));
+    }
+    return this.users.put(next);
+  }
+
+  async setPassword(id: number, password: string): Promise<boolean> {
+    return Boolean(await this.users.update(id, { password_hash: await hashPassword(password) }));
+  }
+
+  /** Deletes a user with their API tokens and options (their sessions stop resolving). */
+  async delete(id: number): Promise<boolean> {
+    const user = await this.users.get(id);
+    if (!user) return false;
+    await this.redis.hdel(keys.index('user-login'), user.login.toLowerCase());
+    if (user.email) await this.redis.hdel(keys.index('user-email'), user.email.toLowerCase());
+    for (const [hash, raw] of Object.entries(await this.redis.hgetall(keys.apiTokens()))) {
+      if ((JSON.parse(raw) as ApiToken).user_id === id) await this.redis.hdel(keys.apiTokens(), hash);
+    }
+    await this.redis.del(keys.userOptions(id));
+    return this.users.delete(id);
+  }
+
+  async options(userId: number): Promise<Record<string, string>> {
+    return this.redis.hgetall(keys.userOptions(userId));
+  }
+
+  async setOption(userId: number, key: string, value: string): Promise<void> {
+    const key_ = keys.userOptions(userId);
+    if (!(await this.redis.hexists(key_, key)) && (await this.redis.hlen(key_)) >= MAX_OPTIONS) throw new Error(`a user keeps at most ${MAX_OPTIONS} options`);
+    await this.redis.hset(key_, key, value);
   }
 
   get(id: number) {
@@ -50,10 +106,10 @@ export class UserStore {
     return ok && user ? user : undefined;
   }
 
-  async createApiToken(userId: number): Promise<{ token: string; record: ApiToken }> {
+  async createApiToken(userId: number, name = ''): Promise<{ token: string; record: ApiToken }> {
     const token = newToken();
     const hash = hashToken(token);
-    const record: ApiToken = { id: hash.slice(0, 16), user_id: userId, created: new Date().toISOString(), expired: false };
+    const record: ApiToken = { id: hash.slice(0, 16), user_id: userId, created: new Date().toISOString(), expired: false, name };
     await this.redis.hset(keys.apiTokens(), hash, JSON.stringify(record));
     return { token, record };
   }
@@ -70,12 +126,13 @@ export class UserStore {
     return all.map((raw) => JSON.parse(raw) as ApiToken).filter((t) => t.user_id === userId);
   }
 
-  /** Revokes by the public id (a prefix of the hash) shown in listings. */
-  async expireApiToken(userId: number, publicId: string): Promise<boolean> {
+  /** Revokes by the public id (a prefix of the hash) shown in listings, or by the token itself (the id creation answered). */
+  async expireApiToken(userId: number, idOrToken: string): Promise<boolean> {
     const all = await this.redis.hgetall(keys.apiTokens());
+    const tokenHash = hashToken(idOrToken);
     for (const [hash, raw] of Object.entries(all)) {
       const record = JSON.parse(raw) as ApiToken;
-      if (record.user_id === userId && record.id === publicId) {
+      if (record.user_id === userId && (record.id === idOrToken || constantTimeEqual(hash, tokenHash))) {
         await this.redis.hdel(keys.apiTokens(), hash);
         return true;
       }

@@ -11,6 +11,7 @@ export * from './build.js';
 export * from './fixtures.js';
 export * from './forge.js';
 export * from './git.js';
+export * from './openapi.js';
 export * from './redis.js';
 export * from './sse.js';
 export * from './sshd.js';

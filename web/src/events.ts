@@ -1,4 +1,4 @@
-/** Live updates from GET /api/events (Server-Sent Events). */
+/** Live updates from GET /api/events/live (Server-Sent Events). */
 import { useEffect, useRef } from 'preact/hooks';
 import { checkSession, sessionExpired } from './api';
 
@@ -14,7 +14,7 @@ export function useLiveEvents(onEvent: (e: LiveEvent) => void, options: { summar
   const status = useRef(options.onStatus);
   status.current = options.onStatus;
   useEffect(() => {
-    const source = new EventSource(`/api/events${options.summary ? '?summary=1' : ''}`);
+    const source = new EventSource(`/api/events/live${options.summary ? '?summary=1' : ''}`);
     source.addEventListener('open', () => status.current?.(true));
     source.addEventListener('task', (e) => handler.current({ type: 'task', ...(JSON.parse((e as MessageEvent).data) as { id: number; project_id: number; status: string }) }));
     source.addEventListener('runner', (e) => handler.current({ type: 'runner', ...(JSON.parse((e as MessageEvent).data) as { id: number; status: string }) }));

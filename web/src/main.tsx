@@ -28,7 +28,7 @@ function Nav({ user, path }: { user: User; path: string }) {
         </ul>
       </nav>
       <div class="user-menu">
-        <span class="user-name" title={user.email || user.login}>{user.name || user.login}{user.admin ? ' (admin)' : ''}</span>
+        <span class="user-name" title={user.email || user.username}>{user.name || user.username}{user.admin ? ' (admin)' : ''}</span>
         <button type="button" class="link-btn" onClick={() => void logout()}>Log out</button>
       </div>
     </header>

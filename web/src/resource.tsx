@@ -78,7 +78,10 @@ export function ResourceForm<R extends { id: number; name: string }>({ spec, edi
     setError(undefined);
     try {
       const body = spec.toBody(v, editing);
-      const saved = editing ? await api<R>('PUT', `${spec.api}/${editing.id}`, body) : await api<R>('POST', spec.api, body);
+      // An update answers 204 (as Semaphore's API does): read the saved record back.
+      const saved = editing
+        ? (await api('PUT', `${spec.api}/${editing.id}`, body), await api<R>('GET', `${spec.api}/${editing.id}`))
+        : await api<R>('POST', spec.api, body);
       notify(`${spec.singular} "${saved.name}" ${editing ? 'saved' : 'created'}`);
       onDone(saved);
     } catch (err) {

@@ -4,11 +4,13 @@ import type {
   AccessKey as StoredAccessKey, Environment as StoredEnvironment, EnvironmentSecret, TaskStatus, User as StoredUser,
 } from '../../protocol/records.js';
 
-export { APPS, FINAL_STATUSES, TASK_STATUSES } from '../../protocol/records.js';
-export type { App, Inventory, KeyType, Project, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
+export { APPS, FINAL_STATUSES, PROJECT_ROLES, TASK_STATUSES } from '../../protocol/records.js';
+export type { App, Inventory, KeyType, Project, ProjectRole, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
+import type { ProjectRole } from '../../protocol/records.js';
 
-/** The API never returns secrets: these are the stored records less their secret fields. */
-export type User = Omit<StoredUser, 'password_hash'>;
+/** The API never returns secrets: these are the stored records less their secret fields; the login is `username`, as in Semaphore. */
+export type User = Omit<StoredUser, 'password_hash' | 'login'> & { username: string };
+export interface ProjectMember { id: number; username: string; name: string; email: string; role: ProjectRole }
 export type AccessKey = Omit<StoredAccessKey, 'secret'>;
 export type EnvSecret = Omit<EnvironmentSecret, 'secret'>;
 export type Environment = Omit<StoredEnvironment, 'password' | 'secrets'> & { password_set: boolean; secrets: EnvSecret[] };
@@ -18,8 +20,8 @@ export interface Info { version: string; use_remote_runner: boolean; web_host: s
 export interface OutputLine { id: string; task_id: number; time: string; output: string }
 
 export interface Runner {
-  id: number; project_id: number | null; name: string; tags: string[]; max_parallel_tasks: number; webhook: string; enabled: boolean;
-  created: string; status: 'online' | 'offline' | 'disabled'; last_seen: string | null; version: string; capabilities: string[];
+  id: number; project_id: number | null; name: string; tags: string[]; max_parallel_tasks: number; webhook: string; active: boolean;
+  created: string; status: 'online' | 'offline' | 'disabled'; touched: string | null; version: string; capabilities: string[];
   active_tasks: number; draining: boolean; public_key?: string;
 }
 

@@ -40,7 +40,7 @@ function requirePlaybook(payload: JobPayload, checkout: Checkout): string {
 
 function ansibleInventory(payload: JobPayload, checkout: Checkout, files: SecretFiles): string[] {
   const inv = payload.inventory;
-  if (!inv || !inv.inventory) return [];
+  if (!inv || !inv.inventory || inv.type === 'terraform-workspace') return [];
   if (inv.type === 'file') return ['-i', join(checkout.dir, resolveInCheckout(checkout, inv.inventory, 'inventory'))];
   return ['-i', files.write(inv.type === 'static-yaml' ? 'inventory.yml' : 'inventory.ini', inv.inventory)];
 }
@@ -77,6 +77,9 @@ function terraformSteps(payload: JobPayload, checkout: Checkout, binary: 'terraf
   // For terraform, "playbook" is the working directory.
   const chdir = payload.playbook ? [`-chdir=${resolveInCheckout(checkout, payload.playbook, 'playbook')}`] : [];
   const steps: Step[] = [{ command: binary, args: [...chdir, 'init', '-input=false'], env }];
+  // A terraform-workspace inventory names the workspace the task plans and applies in.
+  const workspace = payload.inventory?.type === 'terraform-workspace' ? payload.inventory.inventory.trim() : '';
+  if (workspace) steps.push({ command: binary, args: [...chdir, 'workspace', 'select', '-or-create', workspace], env });
   if (payload.task.dry_run || !payload.auto_approve) steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', ...payload.arguments], env });
   else steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', '-auto-approve', ...payload.arguments], env });
   return steps;

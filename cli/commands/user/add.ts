@@ -31,7 +31,7 @@ export default class UserAdd extends Command {
     } catch (err) {
       this.error((err as Error).message, { exit: 2 });
     }
-    const user = await withStores(serverConfig(flags.config), (stores) => stores.users.create(input)).catch((err: Error) => this.error(err.message, { exit: 1 }));
+    const user = await withStores(serverConfig(flags.config), (stores) => stores.users.create({ ...input, login: input.username })).catch((err: Error) => this.error(err.message, { exit: 1 }));
     this.log(`user "${user.login}" added (id ${user.id}${user.admin ? ', admin' : ''})`);
   }
 }

@@ -5,6 +5,7 @@ import { navigate } from '../router';
 import type { AccessKey, Environment, Inventory, Project, Repository, Template } from '../types';
 import { ConfirmDialog, Dialog, Empty, ErrorBox, formatTime, Loading, notify, useAsync } from '../ui';
 import { TaskHistory } from './history';
+import { MembersPanel } from './members';
 import { RunnersPage } from './runners';
 import { RunDialog, templateSpec } from './templates';
 import { validateGitUrl, validateJsonObject, validateName } from '../validate';
@@ -260,6 +261,7 @@ function ProjectSettings({ project, onSaved }: { project: Project; onSaved: () =
       <div class="panel narrow">
         <ResourceForm spec={{ ...projectSpec, api: '/api/project' }} editing={project} onDone={onSaved} onCancel={() => navigate(`/project/${project.id}/templates`)} />
       </div>
+      <MembersPanel projectId={project.id} />
       <div class="panel narrow danger-zone">
         <h3>Delete this project</h3>
         <p>Deletes its templates, repositories, inventories, environments, keys and task history.</p>

@@ -7,7 +7,7 @@ import { TAG_RE, validateUrl } from '../validate';
 
 const runnerPath = (r: Pick<Runner, 'id' | 'project_id'>) => (r.project_id ? `/api/project/${r.project_id}/runners/${r.id}` : `/api/runners/${r.id}`);
 
-interface NewRunner { name: string; tags: string; max_parallel_tasks: string; webhook: string; enabled: boolean }
+interface NewRunner { name: string; tags: string; max_parallel_tasks: string; webhook: string; active: boolean }
 
 function validateRunner(v: NewRunner): Record<string, string> {
   const e: Record<string, string> = {};
@@ -76,7 +76,7 @@ ${tags ? `  -e FORGE_RUNNER_TAGS=${tags} \\\n` : ''}  -e FORGE_RUNNER_MAX_PARALL
 }
 
 function AddRunnerDialog({ open, onClose, projectId, onCreated }: { open: boolean; onClose: () => void; projectId: number | null; onCreated: () => void }) {
-  const blank: NewRunner = { name: '', tags: '', max_parallel_tasks: '1', webhook: '', enabled: true };
+  const blank: NewRunner = { name: '', tags: '', max_parallel_tasks: '1', webhook: '', active: true };
   const [v, setV] = useState<NewRunner>(blank);
   const [touched, setTouched] = useState<Record<string, boolean>>({});
   const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
@@ -109,7 +109,7 @@ function AddRunnerDialog({ open, onClose, projectId, onCreated }: { open: boolea
     setBusy(true);
     setError(undefined);
     try {
-      const body = { name: v.name.trim(), tags: splitTags(v.tags), max_parallel_tasks: Number(v.max_parallel_tasks), webhook: v.webhook.trim(), enabled: v.enabled };
+      const body = { name: v.name.trim(), tags: splitTags(v.tags), max_parallel_tasks: Number(v.max_parallel_tasks), webhook: v.webhook.trim(), active: v.active };
       const runner = await api<Runner & { token: string }>('POST', projectId ? `/api/project/${projectId}/runners` : '/api/runners', body);
       setCreated(runner);
       onCreated();
@@ -163,7 +163,7 @@ function AddRunnerDialog({ open, onClose, projectId, onCreated }: { open: boolea
           {(p) => <input {...p} name="webhook" type="url" value={v.webhook} onInput={(e) => set('webhook', e.currentTarget.value)} placeholder="https://…" />}
         </Field>
         <div class="field checkbox">
-          <label><input type="checkbox" name="enabled" checked={v.enabled} onChange={(e) => set('enabled', e.currentTarget.checked)} /> Enabled (takes tasks as soon as it starts)</label>
+          <label><input type="checkbox" name="active" checked={v.active} onChange={(e) => set('active', e.currentTarget.checked)} /> Enabled (takes tasks as soon as it starts)</label>
         </div>
         <ErrorBox error={error} />
         <div class="actions">
@@ -198,9 +198,9 @@ export function RunnersPage({ projectId }: { projectId: number | null }) {
   const projectName = (id: number | null) => (id === null ? 'all projects' : projects.data?.find((p) => p.id === id)?.name ?? `project ${id}`);
 
   const toggle = async (r: Runner, enabled: boolean) => {
-    runners.setData(runners.data!.map((x) => (x.id === r.id ? { ...x, enabled, status: enabled ? x.status : 'disabled' } : x)));
+    runners.setData(runners.data!.map((x) => (x.id === r.id ? { ...x, active: enabled, status: enabled ? x.status : 'disabled' } : x)));
     try {
-      await api('PUT', runnerPath(r), { enabled });
+      await api('POST', `${runnerPath(r)}/active`, { active: enabled });
       notify(`Runner "${r.name}" ${enabled ? 'enabled' : 'disabled'}`);
     } catch (err) {
       notify(`Could not ${enabled ? 'enable' : 'disable'} "${r.name}": ${(err as Error).message}`, 'error');
@@ -251,8 +251,8 @@ export function RunnersPage({ projectId }: { projectId: number | null }) {
                   <td class="num" title="active tasks / max parallel tasks">{r.active_tasks} / {r.max_parallel_tasks || '∞'}</td>
                   <td>{r.version || <span class="muted">—</span>}</td>
                   <td class="caps">{r.capabilities.length ? r.capabilities.join(', ') : <span class="muted">—</span>}</td>
-                  <td><TimeAgo iso={r.last_seen} now={now} /></td>
-                  <td><Switch checked={r.enabled} label={`Enabled: ${r.name}`} onChange={(v) => void toggle(r, v)} /></td>
+                  <td><TimeAgo iso={r.touched} now={now} /></td>
+                  <td><Switch checked={r.active} label={`Enabled: ${r.name}`} onChange={(v) => void toggle(r, v)} /></td>
                   <td><button type="button" class="danger small" onClick={() => setDeleting(r)} aria-label={`Delete runner ${r.name}`}>Delete</button></td>
                 </tr>
               ))}

@@ -161,7 +161,8 @@ export function TaskPage({ projectId, taskId }: { projectId: number; taskId: num
   const stop = async () => {
     setStopping(true);
     try {
-      setTask(await api<Task>('POST', `${base}/stop`));
+      await api('POST', `${base}/stop`);
+      setTask(await api<Task>('GET', base));
       notify(`Asked task #${taskId} to stop`);
     } catch (err) {
       notify(`Could not stop task #${taskId}: ${(err as Error).message}`, 'error');

@@ -1,0 +1,130 @@
+/**
+ * Semaphore compatibility, table-driven over test/semaphore/operations.ts (Semaphore's
+ * api-docs.yml 2.16.14 as data): every operation Forge implements is sent as the document shows
+ * it (its example bodies, with real ids) and must answer the document's status code with the
+ * response fields it names, and match Forge's own OpenAPI description. Deletes run last, newest first, so each finds what it deletes.
+ * Then: input like Semaphore's server (unknown fields ignored and debug-logged, `id` checked
+ * against the path, nulls accepted).
+ */
+import test from 'ava';
+import {
+  ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, OpenApiChecker, runTask, setupTemplate, startForge, waitForTask,
+} from './helpers/index.js';
+import { OPERATIONS, type Operation } from './semaphore/operations.js';
+
+let forge: Forge;
+test.before(async () => {
+  forge = await startForge({ env: { FORGE_LOG_LEVEL: 'debug' } });
+});
+test.after.always(cleanup);
+
+/** The collection a path's trailing {id} belongs to: the path without it. */
+const collectionOf = (path: string) => path.replace(/\/\{(id|runner_id)\}.*$/, '');
+
+test.serial('the table holds all 132 operations of api-docs.yml 2.16.14, each once', (t) => {
+  t.is(OPERATIONS.length, 132);
+  const keys = OPERATIONS.map((o) => `${o.method} ${o.path.replace(/\?.*/, '')}`);
+  t.is(new Set(keys).size, keys.length, 'no operation twice');
+  const implemented = OPERATIONS.filter((o) => o.forge === 'yes').length;
+  t.log(`Forge implements ${implemented} of 132; features work: ${OPERATIONS.filter((o) => o.forge === 'features').length}; not implemented: ${OPERATIONS.filter((o) => typeof o.forge === 'object').length}`);
+  t.true(implemented >= 87, `only ${implemented} implemented`);
+});
+
+test.serial('every implemented operation answers as api-docs.yml describes: status code and response field names', async (t) => {
+  const api = forge.api;
+  const repo = await makeBareRepo({ 'slow.sh': 'echo started\nsleep 60\n', 'quick.sh': 'echo hello from forge\n' });
+  const setup = await setupTemplate(api, { gitUrl: repo.path, app: 'bash', playbook: 'slow.sh', inventory: 'localhost' });
+  const pid = setup.projectId;
+  const quick = await api.json('POST', `/api/project/${pid}/templates`, { name: 'quick', app: 'bash', playbook: 'quick.sh', repository_id: setup.repositoryId });
+  const finished = await runTask(api, { ...setup, templateId: quick.id });
+  const key = await api.json('POST', `/api/project/${pid}/keys`, { name: 'shared', type: 'none' });
+  const view = await api.json('POST', `/api/project/${pid}/views`, { title: 'Shared' });
+  const member = await api.json('POST', '/api/users', { username: 'member', password: 'member-password-1' });
+  await api.json('POST', '/api/user/tokens', { name: 'listed' });
+  await api.json('POST', '/api/runners', { name: 'listed', tags: ['gpu'] });
+  await api.json('POST', `/api/project/${pid}/runners`, { name: 'listed' });
+
+  const values: Record<string, number | string> = {
+    project_id: pid, key_id: key.id, repository_id: setup.repositoryId, inventory_id: setup.inventoryId!, environment_id: setup.environmentId,
+    view_id: view.id, template_id: setup.templateId, task_id: finished.id, admin_login: ADMIN_LOGIN, admin_password: ADMIN_PASSWORD,
+  };
+  const created = new Map<string, number | string>();
+  const placeholder = (op: Operation, name: string): number | string => {
+    if (name === 'user_id') return op.path.startsWith('/users/') ? created.get('/users')! : member.id;
+    if (name === 'api_token_id') return created.get('/user/tokens')!;
+    if (name === 'id' || name === 'runner_id') return created.get(collectionOf(op.path))!;
+    if (name === 'task_id' && /\/stop$/.test(op.path)) return created.get('/project/{project_id}/tasks')!;
+    if (name === 'task_id' && op.method === 'DELETE') return created.get('/project/{project_id}/tasks')!;
+    if (!(name in values)) throw new Error(`no value for {${name}} in ${op.path}`);
+    return values[name]!;
+  };
+  const fillPath = (op: Operation) => `/api${op.path.replace(/\{(\w+)\}/g, (_, name: string) => String(placeholder(op, name)))}`;
+  const fillBody = (op: Operation, body: unknown): unknown => {
+    if (typeof body === 'string') {
+      const m = /^\{(\w+)\}$/.exec(body);
+      return m ? placeholder(op, m[1]!) : body;
+    }
+    if (Array.isArray(body)) return body.map((x) => fillBody(op, x));
+    if (body && typeof body === 'object') return Object.fromEntries(Object.entries(body).map(([k, v]) => [k, fillBody(op, v)]));
+    return body;
+  };
+
+  const openapi = await OpenApiChecker.load(api);
+  const run = async (op: Operation, client: ApiClient) => {
+    const path = fillPath(op);
+    if (op.method === 'DELETE' && /\/tasks\/\{task_id\}$/.test(op.path)) await waitForTask(api, pid, Number(placeholder(op, 'task_id')), FINAL, 60_000);
+    const res = await client.request(op.method, path, op.body === undefined ? {} : { json: fillBody(op, op.body) });
+    const label = `${op.method} ${op.path} (${path})`;
+    t.is(res.status, op.status, `${label} → ${res.status} ${res.text.slice(0, 300)}`);
+    t.deepEqual(openapi.problems(op.method, `/api${op.path}`, res), [], `${label} matches /api/openapi.json`);
+    if (op.method === 'POST' && res.status === 201 && res.body && 'id' in res.body) created.set(op.path, res.body.id);
+    if (op.array) {
+      t.true(Array.isArray(res.body), `${label} answers an array`);
+      if (op.fields && Array.isArray(res.body)) {
+        t.true(res.body.length > 0, `${label} answers at least one item to check`);
+        for (const item of res.body) for (const field of op.fields) t.true(field in item, `${label}: an item lacks "${field}"`);
+      }
+    } else if (op.fields) {
+      for (const field of op.fields) t.true(res.body && field in res.body, `${label}: no "${field}" in ${res.text.slice(0, 300)}`);
+    }
+  };
+
+  const implemented = OPERATIONS.filter((o) => o.forge === 'yes');
+  const side = api.anonymous();
+  for (const op of implemented.filter((o) => o.method !== 'DELETE')) await run(op, op.path.startsWith('/auth/') ? side : api);
+  for (const op of implemented.filter((o) => o.method === 'DELETE').reverse()) await run(op, api);
+
+  // What the deletes deleted is gone, and the token deleted by the id creation returned stops working.
+  t.is((await api.get(`/api/project/${pid}`)).status, 404);
+  t.is((await api.get(`/api/users/${created.get('/users')}`)).status, 404);
+  t.is((await api.withToken(String(created.get('/user/tokens'))).get('/api/user')).status, 401);
+});
+
+test.serial('input as Semaphore sends it: unknown fields ignored (debug log), ids checked against the path, nulls accepted', async (t) => {
+  const api = forge.api;
+  const project = await api.json('POST', '/api/projects', { id: 0, name: 'lenient', demo: true, some_new_field: { nested: 1 }, alert_chat: null });
+  t.is(project.name, 'lenient');
+  t.is(project.alert_chat, null);
+  t.regex(forge.logs(), /ignored unknown request fields.*some_new_field/);
+  const base = `/api/project/${project.id}`;
+  const env = await api.json('POST', `${base}/environment`, { name: 'e', json: '{}', env: null, password: 'vault-secret-1', secrets: null });
+  t.is(env.env, '{}');
+  t.is(env.password, null, 'the password is never returned');
+  t.true(env.password_set);
+  // Sending back what was read (password: null) keeps the password.
+  t.is((await api.put(`${base}/environment/${env.id}`, { ...env, name: 'e2' })).status, 204);
+  t.true((await api.json('GET', `${base}/environment/${env.id}`)).password_set);
+  const mismatch = await api.put(`${base}/environment/${env.id}`, { ...env, id: env.id + 1 });
+  t.is(mismatch.status, 400);
+  t.regex(mismatch.body.error, /^id: must match/);
+  const otherProject = await api.put(`${base}/environment/${env.id}`, { ...env, project_id: project.id + 1000 });
+  t.is(otherProject.status, 400);
+  t.regex(otherProject.body.error, /^project_id:/);
+  // Precise errors stay for fields Forge uses.
+  const bad = await api.post(`${base}/repositories`, { name: 'r', git_url: 'has spaces in it', unknown: 1 });
+  t.is(bad.status, 400);
+  t.regex(bad.body.error, /^git_url:/);
+  // login (Forge's old name) and username both work for users.
+  const viaLogin = await api.json('POST', '/api/users', { login: 'old-style', password: 'old-style-pass' });
+  t.is(viaLogin.username, 'old-style');
+});

@@ -1,0 +1,191 @@
+/**
+ * The operations of Semaphore's API description (api-docs.yml, version 2.16.14: 132 operations),
+ * as compact data for the table-driven compatibility test: method, path (Semaphore's, with its
+ * path parameters), the success status the document gives, the response fields it names, and a
+ * request body built from the document's examples (placeholders such as "{project_id}" are
+ * filled with real ids; a password is added where the document gives none and Forge needs one).
+ *
+ * `forge` says how Forge answers: 'yes' (implemented, checked by the test), 'features' (owned by
+ * the schedules/integrations/notifications work), or the reason it is not implemented.
+ */
+
+export type Support = 'yes' | 'features' | { no: string };
+
+export interface Operation {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  status: number;
+  /** Field names of the response object, or of each item when `array`. */
+  fields?: readonly string[];
+  array?: boolean;
+  body?: unknown;
+  forge: Support;
+}
+
+const USER = ['id', 'name', 'username', 'email', 'created', 'alert', 'admin', 'external'] as const;
+const PROJECT = ['id', 'name', 'created', 'alert', 'alert_chat', 'max_parallel_tasks', 'type'] as const;
+const TOKEN = ['id', 'created', 'expired', 'user_id', 'name'] as const;
+const EVENT = ['project_id', 'user_id', 'object_id', 'object_type', 'description'] as const;
+const KEY = ['id', 'name', 'type', 'project_id'] as const;
+const REPOSITORY = ['id', 'name', 'project_id', 'git_url', 'git_branch', 'ssh_key_id'] as const;
+const INVENTORY = ['id', 'name', 'project_id', 'inventory', 'ssh_key_id', 'become_key_id', 'repository_id', 'type'] as const;
+const ENVIRONMENT = ['id', 'name', 'project_id', 'password', 'json', 'env', 'secrets'] as const;
+const TEMPLATE = [
+  'id', 'project_id', 'inventory_id', 'repository_id', 'environment_id', 'environment_ids', 'view_id', 'name', 'playbook', 'working_directory',
+  'arguments', 'description', 'allow_override_args_in_task', 'suppress_success_alerts', 'suppress_error_alerts', 'app', 'git_branch', 'type',
+  'start_version', 'build_template_id', 'autorun', 'survey_vars', 'vaults', 'task_params', 'executor_image',
+] as const;
+const TASK = ['id', 'template_id', 'status', 'playbook', 'environment', 'secret', 'arguments', 'git_branch', 'message', 'inventory_id', 'params', 'limit'] as const;
+const VIEW = ['id', 'title', 'project_id', 'position', 'hidden', 'type', 'sort_column', 'sort_reverse'] as const;
+const RUNNER = ['id', 'project_id', 'name', 'webhook', 'max_parallel_tasks', 'active', 'is_default', 'tags', 'touched', 'cleaning_requested', 'registered'] as const;
+const RUNNER_TAG = ['tag', 'number_of_runners'] as const;
+const BACKUP = ['meta', 'templates', 'repositories', 'keys', 'views', 'inventories', 'environments'] as const;
+
+const P = '/project/{project_id}';
+
+/** Request bodies from the document's examples. */
+export const BODIES = {
+  user: { name: 'Integration Test User', username: 'test-user', email: 'test@ansiblesemaphore.test', password: 'test-user-password', alert: false, admin: false, external: false },
+  userPut: { name: 'Integration Test User2', username: 'test-user2', email: 'test2@ansiblesemaphore.test', alert: false, admin: false },
+  project: { name: 'Test', alert: true, alert_chat: 'Test', max_parallel_tasks: 0, type: '', demo: false },
+  key: { id: null, name: 'None', type: 'none', project_id: '{project_id}', override_secret: false, login_password: { password: 'password', login: 'username' } },
+  repository: { name: 'Test', project_id: '{project_id}', git_url: 'git@example.com', git_branch: 'master', ssh_key_id: '{key_id}' },
+  inventory: { name: 'Test', project_id: '{project_id}', inventory: '', ssh_key_id: '{key_id}', become_key_id: '{key_id}', type: 'static' },
+  environment: { name: 'Test', project_id: '{project_id}', password: null, json: '{}', env: '{}', secrets: [{ name: 'Test', secret: 'value', type: 'env', operation: 'create' }] },
+  template: {
+    project_id: '{project_id}', inventory_id: '{inventory_id}', repository_id: '{repository_id}', environment_id: '{environment_id}', view_id: '{view_id}',
+    name: 'Test', playbook: 'test.yml', working_directory: '.', arguments: '[]', description: 'Hello, World!', allow_override_args_in_task: false, limit: '',
+    suppress_success_alerts: false, suppress_error_alerts: false, app: 'ansible', git_branch: 'main', survey_vars: [], type: '', start_version: null, autorun: false,
+    vaults: [], task_params: {},
+  },
+  view: { title: 'Test', project_id: '{project_id}', position: 1 },
+  task: { template_id: '{template_id}', debug: false, dry_run: false, diff: false, playbook: '', environment: '', limit: '', git_branch: '', message: '', arguments: '[]' },
+  runner: { name: 'runner', webhook: '', max_parallel_tasks: 1, active: true, tags: ['linux'] },
+  backup: {
+    meta: { name: 'homelab', alert: true, alert_chat: 'Test', max_parallel_tasks: 0, type: null },
+    templates: [{
+      inventory: 'Build', repository: 'Demo', environment: 'Empty', name: 'Build', playbook: 'build.yml', app: 'ansible', working_directory: '.', arguments: '[]',
+      allow_override_args_in_task: false, description: 'Build Job', vault_key: null, type: 'build', start_version: '1.0.0', build_template: null, view: 'Build',
+      autorun: false, survey_vars: [], suppress_success_alerts: false, suppress_error_alerts: false, cron: '* * * * *',
+    }],
+    repositories: [{ name: 'Demo', git_url: 'https://github.com/semaphoreui/semaphore-demo.git', git_branch: 'main', ssh_key: 'None' }],
+    keys: [{ name: 'None', type: 'none' }, { name: 'Vault Password', type: 'login_password' }],
+    views: [{ title: 'Build', position: 0 }],
+    inventories: [
+      { name: 'Build', inventory: '', ssh_key: 'None', become_key: 'None', type: 'static' },
+      { name: 'Dev', inventory: '', ssh_key: 'None', become_key: 'None', type: 'file' },
+    ],
+    environments: [{ name: 'Empty', password: null, json: '{}', env: null }],
+  },
+};
+
+const noWorkflows = { no: 'workflows (task graphs with approvals) are not part of Forge' };
+const noOidc = { no: 'Forge has password and API-token login only, no OIDC' };
+const noHostConfigs = { no: 'credential mappings by host are not part of Forge: each repository and inventory names its key' };
+const crud = (path: string, fields: readonly string[], body: unknown, forge: Support = 'yes', get = true): Operation[] => [
+  { method: 'GET', path, status: 200, fields, array: true, forge },
+  { method: 'POST', path, status: 201, fields, body, forge },
+  ...(get ? [{ method: 'GET' as const, path: `${path}/{id}`, status: 200, fields, forge }] : []),
+  { method: 'PUT', path: `${path}/{id}`, status: 204, body, forge },
+  { method: 'DELETE', path: `${path}/{id}`, status: 204, forge },
+];
+
+export const OPERATIONS: Operation[] = [
+  { method: 'GET', path: '/ping', status: 200, forge: 'yes' },
+  { method: 'GET', path: '/ws', status: 200, forge: { no: 'live updates are Server-Sent Events (/api/events/live, task output streams), not a WebSocket' } },
+  { method: 'GET', path: '/info', status: 200, fields: ['version', 'ansible', 'web_host', 'use_remote_runner', 'auth_methods', 'git_client', 'schedule_timezone', 'features'], forge: 'yes' },
+  { method: 'GET', path: '/auth/login', status: 200, fields: ['oidc_providers'], forge: 'yes' },
+  { method: 'POST', path: '/auth/login', status: 204, body: { auth: '{admin_login}', password: '{admin_password}' }, forge: 'yes' },
+  { method: 'POST', path: '/auth/logout', status: 204, forge: 'yes' },
+  { method: 'GET', path: '/auth/oidc/{provider_id}/login', status: 302, forge: noOidc },
+  { method: 'GET', path: '/auth/oidc/{provider_id}/redirect', status: 302, forge: noOidc },
+  { method: 'GET', path: '/user/', status: 200, fields: USER, forge: 'yes' },
+  { method: 'GET', path: '/user/tokens', status: 200, fields: TOKEN, array: true, forge: 'yes' },
+  { method: 'POST', path: '/user/tokens', status: 201, fields: TOKEN, body: { name: 'my CI token' }, forge: 'yes' },
+  { method: 'DELETE', path: '/user/tokens/{api_token_id}', status: 204, forge: 'yes' },
+  { method: 'GET', path: '/user/options', status: 200, forge: 'yes' },
+  { method: 'POST', path: '/user/options', status: 200, fields: ['key', 'value'], body: { key: 'nav.unpinnedItems', value: '["dashboard","history"]' }, forge: 'yes' },
+  { method: 'GET', path: '/users', status: 200, fields: USER, array: true, forge: 'yes' },
+  { method: 'POST', path: '/users', status: 201, fields: USER, body: BODIES.user, forge: 'yes' },
+  { method: 'GET', path: '/users/{user_id}/', status: 200, fields: USER, forge: 'yes' },
+  { method: 'PUT', path: '/users/{user_id}/', status: 204, body: BODIES.userPut, forge: 'yes' },
+  { method: 'DELETE', path: '/users/{user_id}/', status: 204, forge: 'yes' },
+  { method: 'POST', path: '/users/{user_id}/password', status: 204, body: { password: 'a-new-password-1' }, forge: 'yes' },
+  { method: 'GET', path: '/projects', status: 200, fields: PROJECT, array: true, forge: 'yes' },
+  { method: 'POST', path: '/projects', status: 201, fields: PROJECT, body: BODIES.project, forge: 'yes' },
+  { method: 'POST', path: '/projects/restore', status: 200, fields: PROJECT, body: BODIES.backup, forge: 'yes' },
+  { method: 'GET', path: '/events', status: 200, fields: EVENT, array: true, forge: 'yes' },
+  { method: 'GET', path: '/events/last', status: 200, fields: EVENT, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/`, status: 200, fields: PROJECT, forge: 'yes' },
+  { method: 'PUT', path: `${P}/`, status: 204, body: { ...BODIES.project, id: '{project_id}' }, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/`, status: 204, forge: 'yes' },
+  { method: 'GET', path: `${P}/backup`, status: 200, fields: BACKUP, forge: 'yes' },
+  { method: 'GET', path: `${P}/role`, status: 200, fields: ['role', 'permissions'], forge: 'yes' },
+  { method: 'GET', path: `${P}/events`, status: 200, fields: EVENT, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/users?sort=email&order=desc`, status: 200, fields: ['id', 'name', 'username', 'role'], array: true, forge: 'yes' },
+  { method: 'POST', path: `${P}/users`, status: 204, body: { user_id: '{user_id}', role: 'owner' }, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/users/{user_id}`, status: 204, forge: 'yes' },
+  { method: 'PUT', path: `${P}/users/{user_id}`, status: 204, body: { role: 'owner' }, forge: 'yes' },
+  // Integrations (19 operations) and schedules (4): the features work.
+  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/integrations`, status: method === 'POST' ? 201 : 200, forge: 'features' }) as Operation),
+  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/integrations/{integration_id}`, status: method === 'GET' ? 200 : 204, forge: 'features' }) as Operation),
+  ...['values', 'matchers'].flatMap((sub) => [
+    { method: 'GET', path: `${P}/integrations/{integration_id}/${sub}`, status: 200, forge: 'features' },
+    { method: 'POST', path: `${P}/integrations/{integration_id}/${sub}`, status: sub === 'values' ? 201 : 200, forge: 'features' },
+    { method: 'PUT', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, forge: 'features' },
+    { method: 'DELETE', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, forge: 'features' },
+  ] as Operation[]),
+  { method: 'GET', path: `${P}/integrations/aliases`, status: 200, forge: 'features' },
+  { method: 'POST', path: `${P}/integrations/aliases`, status: 200, forge: 'features' },
+  { method: 'DELETE', path: `${P}/integrations/aliases/{alias_id}`, status: 204, forge: 'features' },
+  { method: 'GET', path: `${P}/integrations/{integration_id}/aliases`, status: 200, forge: 'features' },
+  { method: 'POST', path: `${P}/integrations/{integration_id}/aliases`, status: 200, forge: 'features' },
+  { method: 'DELETE', path: `${P}/integrations/{integration_id}/aliases/{alias_id}`, status: 204, forge: 'features' },
+  // Keys: the document has no GET of one key (Forge has it as an extra).
+  ...crud(`${P}/keys`, KEY, BODIES.key, 'yes', false),
+  ...crud(`${P}/repositories`, REPOSITORY, BODIES.repository),
+  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/host_configs`, status: method === 'POST' ? 201 : 200, forge: noHostConfigs }) as Operation),
+  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/host_configs/{host_config_id}`, status: method === 'GET' ? 200 : 204, forge: noHostConfigs }) as Operation),
+  ...crud(`${P}/inventory`, INVENTORY, BODIES.inventory),
+  ...crud(`${P}/environment`, ENVIRONMENT, BODIES.environment),
+  ...crud(`${P}/templates`, TEMPLATE, BODIES.template),
+  { method: 'POST', path: `${P}/templates/{template_id}/stop_all_tasks`, status: 204, body: { force: false }, forge: 'yes' },
+  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/workflows`, status: method === 'POST' ? 201 : 200, forge: noWorkflows }) as Operation),
+  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/workflows/{workflow_id}`, status: method === 'GET' ? 200 : 204, forge: noWorkflows }) as Operation),
+  { method: 'POST', path: `${P}/workflows/{workflow_id}/run`, status: 201, forge: noWorkflows },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs`, status: 200, forge: noWorkflows },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}`, status: 200, forge: noWorkflows },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals`, status: 200, forge: noWorkflows },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/artifacts`, status: 200, forge: noWorkflows },
+  { method: 'POST', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals/{node_id}`, status: 200, forge: noWorkflows },
+  { method: 'GET', path: `${P}/schedules/{schedule_id}`, status: 200, forge: 'features' },
+  { method: 'DELETE', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },
+  { method: 'PUT', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },
+  { method: 'POST', path: `${P}/schedules`, status: 201, forge: 'features' },
+  ...crud(`${P}/views`, VIEW, BODIES.view),
+  { method: 'GET', path: `${P}/tasks`, status: 200, fields: TASK, array: true, forge: 'yes' },
+  { method: 'POST', path: `${P}/tasks`, status: 201, fields: TASK, body: BODIES.task, forge: 'yes' },
+  { method: 'GET', path: `${P}/tasks/last`, status: 200, fields: TASK, array: true, forge: 'yes' },
+  { method: 'POST', path: `${P}/tasks/{task_id}/stop`, status: 204, body: { force: true }, forge: 'yes' },
+  { method: 'GET', path: `${P}/tasks/{task_id}`, status: 200, fields: TASK, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/tasks/{task_id}`, status: 204, forge: 'yes' },
+  { method: 'GET', path: `${P}/tasks/{task_id}/output`, status: 200, fields: ['task_id', 'time', 'output'], array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/tasks/{task_id}/raw_output`, status: 200, forge: 'yes' },
+  { method: 'GET', path: '/apps', status: 200, array: true, forge: 'yes' },
+  { method: 'POST', path: `${P}/notifications/test`, status: 409, forge: 'features' },
+  ...['/runners', `${P}/runners`].flatMap((base) => [
+    { method: 'GET', path: base, status: 200, fields: RUNNER, array: true, forge: 'yes' },
+    { method: 'POST', path: base, status: 201, fields: [...RUNNER, 'token'], body: BODIES.runner, forge: 'yes' },
+    { method: 'GET', path: `${base}/{runner_id}`, status: 200, fields: RUNNER, forge: 'yes' },
+    { method: 'PUT', path: `${base}/{runner_id}`, status: 204, body: BODIES.runner, forge: 'yes' },
+    { method: 'DELETE', path: `${base}/{runner_id}`, status: 204, forge: 'yes' },
+    { method: 'POST', path: `${base}/{runner_id}/active`, status: 204, body: { active: false }, forge: 'yes' },
+    {
+      method: 'POST', path: `${base}/{runner_id}/registration-token`, status: 200,
+      forge: { no: 'Forge registers runners with the server-wide registration token or a token shown when the runner is added; no per-runner one-time tokens' },
+    },
+    { method: 'DELETE', path: `${base}/{runner_id}/cache`, status: 204, forge: 'yes' },
+  ] as Operation[]),
+  { method: 'GET', path: '/runner_tags', status: 200, fields: RUNNER_TAG, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/runner_tags`, status: 200, fields: RUNNER_TAG, array: true, forge: 'yes' },
+];
