@@ -24,7 +24,23 @@ export interface Template {
   id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
   repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
   runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
+  // Semaphore's fields for surveys, build/deploy, alerts and per-run overrides (optional: older records lack them).
+  survey_vars?: SurveyVar[]; type?: TemplateType; start_version?: string; build_template_id?: number | null; autorun?: boolean;
+  suppress_success_alerts?: boolean; suppress_error_alerts?: boolean; allow_override_branch_in_task?: boolean;
+  task_params?: TaskParams;
+  /** Overrides the server's max_task_duration_sec for this template's tasks (0: the server's). */
+  max_task_duration_sec?: number;
 }
+export const SURVEY_TYPES = ['', 'int', 'enum', 'secret', 'text'] as const;
+export type SurveyType = (typeof SURVEY_TYPES)[number];
+/** A question asked when a task starts; `type` '' is a string, `target` 'env' makes it an environment variable. */
+export interface SurveyVar {
+  name: string; title: string; description: string; type: SurveyType; target: '' | 'env'; required: boolean;
+  default_value: string; values: Array<{ name: string; value: string }>;
+}
+export type TemplateType = '' | 'build' | 'deploy';
+/** Defaults a template gives its tasks (Semaphore's TaskPrams, flattened to the fields Forge uses). */
+export interface TaskParams { limit?: string; tags?: string; skip_tags?: string; debug?: boolean; dry_run?: boolean; diff?: boolean; environment?: string }
 export interface Task {
   id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;
   created: string; start: string | null; end: string | null;
@@ -33,4 +49,8 @@ export interface Task {
   commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
   queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
   lease_until: number; stop_requested: boolean;
+  /** Build tasks: the version they build; deploy tasks: the version they deploy (build_task_id's). */
+  version?: string; build_task_id?: number | null;
+  /** Where this task's notification results are (GET), once it has ended and notifications were sent. */
+  notifications_url?: string;
 }

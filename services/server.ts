@@ -23,6 +23,7 @@ import { forgeVersion, projectRoot } from '../protocol/version.js';
 import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
 import { LocalPeer } from './gateway/local-peer.js';
+import { startFeatures } from './features.js';
 
 const log = logger('server');
 
@@ -103,6 +104,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await core.graceActiveLeases();
   reconciler.on('finalised', (task) => metrics.taskFinalised(task));
   reconciler.start();
+  const stopFeatures = startFeatures(ctx, reconciler);
 
   let agentDone: Promise<void> | undefined;
   if (!config.use_remote_runner) {
@@ -142,6 +144,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await agentDone;
       }
       await reconciler.stop();
+      await stopFeatures();
       await queues.close();
       await completions.close();
       await bus.stop();

@@ -23,6 +23,11 @@ export const keys = {
   rateLimit: (name: string) => `${R}:rl:${name}`,
   leases: () => `${R}:leases`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
+  scheduleFired: (jobId: string) => `${R}:schedule-fired:${jobId}`,
+  taskExtras: (taskId: number) => `${R}:task-extras:${taskId}`,
+  integrationAliases: () => `${R}:integration-aliases`,
+  integrationDeliveries: (integrationId: number) => `${R}:integration-deliveries:${integrationId}`,
+  taskNotifications: (taskId: number) => `${R}:task-notifications:${taskId}`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

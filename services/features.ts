@@ -1,0 +1,45 @@
+import type { Router } from 'express';
+import { logger } from '../protocol/log.js';
+import type { Task } from './common/model.js';
+import type { AppContext } from './context.js';
+import { scheduleRouter } from './schedules/routes.js';
+import { Scheduler } from './schedules/scheduler.js';
+
+const log = logger('features');
+
+/** The per-process parts of schedules, notifications and the other template features. */
+export interface Features { scheduler: Scheduler }
+
+const byContext = new WeakMap<AppContext, Features>();
+
+/** The feature services of this server process (created on first use; workers run after startFeatures). */
+export function featuresOf(ctx: AppContext): Features {
+  let features = byContext.get(ctx);
+  if (!features) {
+    features = { scheduler: new Scheduler(ctx) };
+    byContext.set(ctx, features);
+  }
+  return features;
+}
+
+/** The API routes of the features, mounted behind requireUser. */
+export function featureRouters(ctx: AppContext): Router[] {
+  return [scheduleRouter(ctx)];
+}
+
+/**
+ * Starts the workers (schedule ticks, notification delivery) and hooks task completion. `onFinalised`
+ * is given each task the reconciler finalised, exactly once across replicas.
+ */
+export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
+  const features = featuresOf(ctx);
+  features.scheduler.start();
+  finalised.on('finalised', (task) => {
+    void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+  });
+  return async () => {
+    await features.scheduler.close();
+  };
+}
+
+async function onTaskFinished(_ctx: AppContext, _task: Task): Promise<void> {}
