@@ -4,6 +4,8 @@ import type { Task } from './common/model.js';
 import type { AppContext } from './context.js';
 import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
+import { autorunDeploys } from './task-options/autorun.js';
+import { deleteExtras } from './task-options/extras.js';
 
 const log = logger('features');
 
@@ -42,4 +44,8 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   };
 }
 
-async function onTaskFinished(_ctx: AppContext, _task: Task): Promise<void> {}
+/** After a task ends: its extras are no longer needed, a successful build may start its deploys. */
+async function onTaskFinished(ctx: AppContext, task: Task): Promise<void> {
+  await deleteExtras(ctx.stores, task.id);
+  await autorunDeploys(ctx, task);
+}
