@@ -20,6 +20,7 @@ async function latestBuild(stores: Stores, templateId: number, status?: Task['st
  * build it deploys (the one given, else the build template's last successful build).
  */
 export async function versionFields(stores: Stores, template: Template, buildTaskId: number | null | undefined): Promise<Pick<Task, 'version' | 'build_task_id'>> {
+  if (buildTaskId && template.type !== 'deploy') throw new ValidationError('build_task_id: only tasks of deploy templates take a build');
   if (template.type === 'build') {
     const last = await latestBuild(stores, template.id);
     return { version: last?.version ? incrementVersion(last.version) : template.start_version || '1.0.0', build_task_id: null };
@@ -36,6 +37,5 @@ export async function versionFields(stores: Stores, template: Template, buildTas
     }
     return { version: build.version, build_task_id: build.id };
   }
-  if (buildTaskId) throw new ValidationError('build_task_id: only tasks of deploy templates take a build');
   return {};
 }
