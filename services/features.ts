@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import { logger } from '../protocol/log.js';
 import type { Task } from './common/model.js';
 import type { AppContext } from './context.js';
+import { integrationRouter } from './integrations/routes.js';
 import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
@@ -26,7 +27,7 @@ export function featuresOf(ctx: AppContext): Features {
 
 /** The API routes of the features, mounted behind requireUser. */
 export function featureRouters(ctx: AppContext): Router[] {
-  return [scheduleRouter(ctx)];
+  return [scheduleRouter(ctx), integrationRouter(ctx)];
 }
 
 /**

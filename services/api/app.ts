@@ -12,6 +12,7 @@ import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
 import { metricsRouter } from './observability.js';
 import { featureRouters } from '../features.js';
+import { integrationHookRouter } from '../integrations/hook.js';
 
 /** Output batches from runners may be larger than ordinary API bodies. */
 const OUTPUT_PATH = /^\/api\/internal\/runners\/jobs\/\d+\/output$/;
@@ -20,6 +21,7 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use('/api/integrations', integrationHookRouter(ctx)); // public, reads its raw body for signatures: before the JSON parser
   const json = express.json({ limit: ctx.config.max_body_bytes });
   const bigJson = express.json({ limit: 16 * 1024 * 1024 });
   app.use((req: Request, res: Response, next: NextFunction) => (OUTPUT_PATH.test(req.path) ? bigJson : json)(req, res, next));
