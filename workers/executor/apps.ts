@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { SecretFiles } from './credentials.js';
+import { galaxySteps } from './galaxy.js';
 
 export interface Step { command: string; args: string[]; env?: Record<string, string> }
 
@@ -44,7 +45,8 @@ function ansibleSteps(payload: JobPayload, repoDir: string, files: SecretFiles):
     args.push('--become-password-file', files.write('become_password', become.password));
     if (become.login) args.push('--become-user', become.login);
   }
-  return [{ command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1' } }];
+  const galaxy = galaxySteps(repoDir);
+  return [...galaxy.steps, { command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1', ...galaxy.env } }];
 }
 
 function terraformSteps(payload: JobPayload, binary: 'terraform' | 'tofu'): Step[] {
