@@ -36,16 +36,13 @@ export interface Template {
   id: number; project_id: number; name: string; description: string; app: App; playbook: string; arguments: string | null;
   repository_id: number; inventory_id: number | null; environment_id: number | null; git_branch: string;
   runner_tag: string; vault_key_id: number | null; allow_override_args_in_task: boolean; auto_approve: boolean;
-  /** Semaphore's template fields, stored and returned as given; what uses them is in their own modules. */
-  type?: '' | 'build' | 'deploy'; start_version?: string | null; build_template_id?: number | null; autorun?: boolean;
-  view_id?: number | null; survey_vars?: SurveyVar[]; vaults?: TemplateVault[]; suppress_success_alerts?: boolean;
-  suppress_error_alerts?: boolean; task_params?: Record<string, unknown>; allow_override_branch_in_task?: boolean;
-  allow_override_inventory_in_task?: boolean; limit?: string; working_directory?: string | null; environment_ids?: number[];
-  executor_image?: string;
-}
-export interface SurveyVar {
-  name: string; title: string; description: string; type: '' | 'int' | 'enum' | 'secret' | 'text'; target?: '' | 'env';
-  required: boolean; values?: Array<{ name: string; value: string }>;
+  // Semaphore's template fields (optional: older records lack them); what uses them is in their own modules.
+  survey_vars?: SurveyVar[]; type?: TemplateType; start_version?: string | null; build_template_id?: number | null; autorun?: boolean;
+  view_id?: number | null; vaults?: TemplateVault[]; suppress_success_alerts?: boolean; suppress_error_alerts?: boolean;
+  task_params?: TaskParams; allow_override_branch_in_task?: boolean; allow_override_inventory_in_task?: boolean;
+  limit?: string; working_directory?: string | null; environment_ids?: number[]; executor_image?: string;
+  /** Overrides the server's max_task_duration_sec for this template's tasks (0: the server's). */
+  max_task_duration_sec?: number;
 }
 export interface TemplateVault { id?: number; name: string; type: 'password' | 'script'; vault_key_id: number | null; script: string }
 export interface View {
@@ -56,6 +53,16 @@ export interface AuditEvent {
   id: number; created: string; project_id: number | null; user_id: number | null; object_id: number | null;
   object_type: string; description: string;
 }
+export const SURVEY_TYPES = ['', 'int', 'enum', 'secret', 'text'] as const;
+export type SurveyType = (typeof SURVEY_TYPES)[number];
+/** A question asked when a task starts; `type` '' is a string, `target` 'env' makes it an environment variable. */
+export interface SurveyVar {
+  name: string; title: string; description: string; type: SurveyType; target: '' | 'env'; required: boolean;
+  default_value: string; values: Array<{ name: string; value: string }>;
+}
+export type TemplateType = '' | 'build' | 'deploy';
+/** Defaults a template gives its tasks (Semaphore's TaskPrams, flattened to the fields Forge uses). */
+export interface TaskParams { limit?: string; tags?: string; skip_tags?: string; debug?: boolean; dry_run?: boolean; diff?: boolean; environment?: string }
 export interface Task {
   id: number; project_id: number; template_id: number; status: TaskStatus; user_id: number | null;
   created: string; start: string | null; end: string | null;
@@ -64,4 +71,8 @@ export interface Task {
   commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
   queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
   lease_until: number; stop_requested: boolean;
+  /** Build tasks: the version they build; deploy tasks: the version they deploy (build_task_id's). */
+  version?: string; build_task_id?: number | null;
+  /** Where this task's notification results are (GET), once it has ended and notifications were sent. */
+  notifications_url?: string;
 }

@@ -25,6 +25,7 @@ import { detectCapabilities } from '../workers/capabilities.js';
 import { LocalPeer } from './gateway/local-peer.js';
 import { startSandbox } from '../workers/executor/sandbox-start.js';
 import type { SandboxSettings } from '../workers/executor/sandbox.js';
+import { startFeatures } from './features.js';
 
 const log = logger('server');
 
@@ -127,6 +128,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   reconciler.on('finalised', (task) => metrics.taskFinalised(task));
   reconciler.start();
+  const stopFeatures = startFeatures(ctx, reconciler);
 
   let agentDone: Promise<void> | undefined;
   if (!config.use_remote_runner) {
@@ -167,6 +169,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           await agentDone;
         }
         await reconciler.stop();
+        await stopFeatures();
         await queues.close();
         await completions.close();
         await bus.stop();

@@ -19,6 +19,8 @@ import { taskRouter } from './tasks.js';
 import { metaRouter, userRouter } from './users.js';
 import { metricsRouter } from './observability.js';
 import { openApiRouter } from './openapi.js';
+import { featureRouters } from '../features.js';
+import { integrationHookRouter } from '../integrations/hook.js';
 
 /**
  * The HTTP app. Order matters for what a request can cost before it is authenticated: security
@@ -39,7 +41,9 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   const runner = runnerGatewayRouter(ctx);
   const open = [metaRouter(ctx), loginRouter(ctx)];
   const metrics = metricsRouter(ctx);
-  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx)];
+  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), ...featureRouters(ctx)];
+  // Public, and reads its own raw body (signatures are over the exact bytes).
+  app.use('/api/integrations', integrationHookRouter(ctx));
   app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runner);
   app.use(['/api', QUEUE_BOARD_PATH], sameOriginForCookies(ctx));
   app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: [runner], root: [metrics] }));

@@ -47,8 +47,29 @@ export const serverConfigSchema = z
     log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     sandbox: z.enum(['bwrap', 'none'], { message: 'expected "bwrap" (tasks isolated, the default) or "none" (no isolation)' }).default('bwrap'),
     task_user: z.string().default('forge-task'),
+    schedule_timezone: z.string().default('UTC').refine(isTimeZone, 'expected an IANA time zone such as UTC or Europe/Berlin'),
+    schedule_missed_after_sec: envInt(1).default(60),
+    email_host: z.string().default(''),
+    email_port: envInt(1, 65535).default(25),
+    email_secure: envBoolean.default(false),
+    email_username: z.string().default(''),
+    email_password: z.string().default(''),
+    email_sender: z.string().default('forge@localhost'),
+    telegram_api_url: z.string().url().default('https://api.telegram.org'),
+    notification_attempts: envInt(1, 50).default(8),
+    notification_backoff_ms: envInt(10, 3_600_000).default(2000),
   })
   .strict();
+
+/** True for a time zone name Intl knows (IANA names, and UTC). */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 

@@ -3,7 +3,7 @@ import { tagName } from '../../protocol/validation.js';
 
 /** The API's input schemas. The records themselves are in records.ts (no zod there, so the web UI can share them). */
 export * from '../../protocol/records.js';
-import { APPS, INVENTORY_TYPES, PROJECT_ROLES } from '../../protocol/records.js';
+import { APPS, INVENTORY_TYPES, PROJECT_ROLES, SURVEY_TYPES } from '../../protocol/records.js';
 
 /*
  * Like Semaphore's server, input schemas take what Forge uses and ignore the rest (the API layer
@@ -164,16 +164,6 @@ const argumentsText = z
     }
   }, 'must be a JSON array of strings, e.g. ["-v"]');
 
-const surveyVar = z.object({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a survey variable name is a variable name: letters, digits, "_"'),
-  title: z.string().max(200).default(''),
-  description: z.string().max(4096).default(''),
-  type: z.enum(['', 'int', 'enum', 'secret', 'text']).default(''),
-  target: z.enum(['', 'env']).default(''),
-  required: z.boolean().default(false),
-  values: z.array(z.object({ name: z.string().max(200), value: z.string().max(4096) })).max(200).nullable().default([]).transform((list) => list ?? []),
-});
-
 const templateVault = z.object({
   id: z.number().int().optional(),
   name: z.string().max(200).default(''),
@@ -181,6 +171,52 @@ const templateVault = z.object({
   vault_key_id: optionalId.default(null),
   script: z.string().max(1024).default(''),
 });
+
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name: letters, digits, "_", not starting with a digit');
+
+export const surveyVarInput = z
+  .object({
+    name: variableName,
+    title: z.string().max(200).default(''),
+    description: z.string().max(4096).default(''),
+    type: z.enum(SURVEY_TYPES, { error: `type must be one of "", int, enum, secret, text` }).default(''),
+    target: z.enum(['', 'env']).default(''),
+    required: z.boolean().default(false),
+    default_value: z.string().max(65536).nullable().default('').transform((v) => v ?? ''),
+    values: z.array(z.object({ name: z.string().max(200).default(''), value: z.string().max(4096) })).max(200).nullable().default([]).transform((list) => list ?? []),
+  })
+  .superRefine((v, ctx) => {
+    if (v.type === 'enum' && v.values.length === 0) ctx.addIssue({ code: 'custom', path: ['values'], message: 'an enum survey variable needs values: [{name, value}]' });
+    if (v.type === 'int' && v.default_value && !/^-?\d+$/.test(v.default_value)) ctx.addIssue({ code: 'custom', path: ['default_value'], message: 'an int survey variable needs a whole-number default' });
+  });
+
+export const taskParamsInput = z
+  .object({
+    limit: z.string().max(4096).optional(), tags: z.string().max(4096).optional(), skip_tags: z.string().max(4096).optional(),
+    debug: z.boolean().optional(), dry_run: z.boolean().optional(), diff: z.boolean().optional(), environment: z.string().max(65536).optional(),
+  });
+
+/** Semaphore's template fields for surveys, build/deploy, alerts and per-run overrides, plus Forge's per-template timeout. */
+const templateFeatureFields = {
+  survey_vars: z.array(surveyVarInput).max(100).nullable().default([]).transform((list) => list ?? [])
+    .refine((vars) => new Set(vars.map((v) => v.name)).size === vars.length, 'survey variable names must be unique'),
+  type: z.enum(['', 'build', 'deploy']).default(''),
+  start_version: z.string().trim().max(100).nullable().default('').transform((v) => v ?? ''),
+  build_template_id: optionalId.default(null),
+  autorun: z.boolean().default(false),
+  view_id: optionalId.default(null),
+  vaults: z.array(templateVault).max(50).nullable().default([]).transform((list) => list ?? []),
+  suppress_success_alerts: z.boolean().default(false),
+  suppress_error_alerts: z.boolean().default(false),
+  allow_override_branch_in_task: z.boolean().default(false),
+  allow_override_inventory_in_task: z.boolean().default(false),
+  task_params: taskParamsInput.nullable().default({}).transform((p) => p ?? {}),
+  limit: z.string().max(4096).default(''),
+  working_directory: z.string().max(1024).nullable().default(null),
+  environment_ids: z.array(z.number().int().positive()).max(100).nullable().default([]).transform((list) => list ?? []),
+  executor_image: z.string().max(1024).default(''),
+  max_task_duration_sec: z.number().int().min(0).max(30 * 24 * 3600).default(0),
+};
 
 export const templateInput = z
   .object({
@@ -198,22 +234,7 @@ export const templateInput = z
     runner_tag: tagName.or(z.literal('')).default(''),
     allow_override_args_in_task: z.boolean().default(false),
     auto_approve: z.boolean().default(true),
-    type: z.enum(['', 'build', 'deploy']).default(''),
-    start_version: z.string().max(255).nullable().default(null),
-    build_template_id: optionalId.default(null),
-    autorun: z.boolean().default(false),
-    view_id: optionalId.default(null),
-    survey_vars: z.array(surveyVar).max(200).nullable().default([]).transform((list) => list ?? []),
-    vaults: z.array(templateVault).max(50).nullable().default([]).transform((list) => list ?? []),
-    suppress_success_alerts: z.boolean().default(false),
-    suppress_error_alerts: z.boolean().default(false),
-    task_params: z.record(z.string(), z.unknown()).nullable().default({}).transform((p) => p ?? {}),
-    allow_override_branch_in_task: z.boolean().default(false),
-    allow_override_inventory_in_task: z.boolean().default(false),
-    limit: z.string().max(4096).default(''),
-    working_directory: z.string().max(1024).nullable().default(null),
-    environment_ids: z.array(z.number().int().positive()).max(100).nullable().default([]).transform((list) => list ?? []),
-    executor_image: z.string().max(1024).default(''),
+    ...templateFeatureFields,
   });
 
 /** Semaphore's `params` (ansible: debug, dry_run, diff, limit, tags, skip_tags; terraform: plan, destroy, auto_approve, upgrade). */
@@ -249,6 +270,8 @@ export const taskInput = z
     git_branch: z.string().max(255).default(''),
     message: z.string().max(4096).default(''),
     arguments: argumentsText.default(null),
+    /** Deploy tasks: the build task whose version to deploy (default: the build template's last successful build). */
+    build_task_id: z.number().int().positive().nullable().optional(),
   })
   .refine((t) => t.template_id !== undefined || t.template_name !== undefined, { path: ['template_id'], message: 'give template_id (or template_name)' });
 

@@ -1,6 +1,7 @@
 import type { Task } from '../common/model.js';
 import type { JobPayload, KeyMaterial } from '../../protocol/wire.js';
 import type { Stores } from '../store/stores.js';
+import { completePayload } from '../task-options/index.js';
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (!text) return {};
@@ -57,7 +58,7 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   const templateArgs = parseArgs(template.arguments);
   const taskArgs = template.allow_override_args_in_task ? parseArgs(task.arguments) : [];
 
-  return {
+  return completePayload(stores, template, task, {
     task: {
       id: task.id, attempt: task.attempt, project_id: pid, debug: task.debug, dry_run: task.dry_run, diff: task.diff,
       limit: task.limit, tags: task.tags, skip_tags: task.skip_tags, message: task.message,
@@ -79,5 +80,5 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
       ...Object.values(secretEnv), ...(vaultPassword ? [vaultPassword] : []),
       ...(environment?.secrets ?? []).filter((s) => s.type === 'var').map((s) => String(extraVars[s.name] ?? '')),
     ].filter((value) => value.length >= 3),
-  };
+  });
 }

@@ -3,12 +3,17 @@ import type { Project, Task, taskInput, Template } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { queueName } from './queues.js';
 import { waitingReason } from './waiting.js';
+import { prepareTask } from '../task-options/index.js';
+import type { TaskExtras } from '../task-options/survey.js';
 
 /**
  * Creating a task writes its record as `waiting` and adds one job to the queue of the template's
  * runner tag in its project. Nothing else decides where it runs.
  */
-export async function createTask(ctx: AppContext, project: Project, template: Template, input: z.infer<typeof taskInput>, userId: number | null): Promise<Task> {
+export async function createTask(ctx: AppContext, project: Project, template: Template, given: z.infer<typeof taskInput>, userId: number | null, extras?: Partial<TaskExtras>): Promise<Task> {
+  // Survey answers, per-run overrides and build/deploy versions, as the template allows them.
+  const prepared = await prepareTask(ctx.stores, template, given, extras);
+  const input = prepared.input;
   const scope = { project_id: project.id, tag: template.runner_tag };
   // A first reason from a cheap snapshot; the watchdog refines it within seconds.
   const runners = ctx.config.use_remote_runner ? await ctx.stores.runners.views(undefined, { reportedActivity: true }) : 'local';
@@ -21,8 +26,9 @@ export async function createTask(ctx: AppContext, project: Project, template: Te
     commit_hash: '', commit_message: '', runner_id: null, runner_name: '',
     queue: queueName(scope), runner_tag: template.runner_tag,
     waiting_reason: waitingReason({ project_id: project.id, runner_tag: template.runner_tag }, runners),
-    attempt: 0, exit_code: null, error: '', lease_until: 0, stop_requested: false,
+    attempt: 0, exit_code: null, error: '', lease_until: 0, stop_requested: false, ...prepared.fields,
   });
+  await prepared.persist(task.id);
   await ctx.queues.add(scope, task.id);
   ctx.metrics.taskCreated(task);
   return task;

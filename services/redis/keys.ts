@@ -30,6 +30,11 @@ export const keys = {
   prefix: (key: string) => key.replace(/0$/, ''),
   events: (projectId?: number) => (projectId === undefined ? `${R}:events` : `${R}:events:p${projectId}`),
   userOptions: (userId: number) => `${R}:user-options:${userId}`,
+  scheduleFired: (jobId: string) => `${R}:schedule-fired:${jobId}`,
+  taskExtras: (taskId: number) => `${R}:task-extras:${taskId}`,
+  integrationAliases: () => `${R}:integration-aliases`,
+  integrationDeliveries: (integrationId: number) => `${R}:integration-deliveries:${integrationId}`,
+  taskNotifications: (taskId: number) => `${R}:task-notifications:${taskId}`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

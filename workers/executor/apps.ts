@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { SecretFiles } from './credentials.js';
+import { galaxySteps } from './galaxy.js';
 
 export interface Step { command: string; args: string[]; env?: Record<string, string> }
 
@@ -68,7 +69,8 @@ function ansibleSteps(payload: JobPayload, checkout: Checkout, files: SecretFile
     args.push('--become-password-file', files.write('become_password', become.password));
     if (become.login) args.push('--become-user', become.login);
   }
-  return [{ command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload, checkout)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1' } }];
+  const galaxy = galaxySteps(checkout.dir);
+  return [...galaxy.steps, { command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload, checkout)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1', ...galaxy.env } }];
 }
 
 function terraformSteps(payload: JobPayload, checkout: Checkout, binary: 'terraform' | 'tofu'): Step[] {

@@ -1,0 +1,57 @@
+import type { Router } from 'express';
+import { logger } from '../protocol/log.js';
+import type { Task } from './common/model.js';
+import type { AppContext } from './context.js';
+import { integrationRouter } from './integrations/routes.js';
+import { Notifier } from './notifications/notifier.js';
+import { notificationRouter } from './notifications/routes.js';
+import { scheduleRouter } from './schedules/routes.js';
+import { Scheduler } from './schedules/scheduler.js';
+import { autorunDeploys } from './task-options/autorun.js';
+import { deleteExtras } from './task-options/extras.js';
+
+const log = logger('features');
+
+/** The per-process parts of schedules, notifications and the other template features. */
+export interface Features { scheduler: Scheduler; notifier: Notifier }
+
+const byContext = new WeakMap<AppContext, Features>();
+
+/** The feature services of this server process (created on first use; workers run after startFeatures). */
+export function featuresOf(ctx: AppContext): Features {
+  let features = byContext.get(ctx);
+  if (!features) {
+    features = { scheduler: new Scheduler(ctx), notifier: new Notifier(ctx) };
+    byContext.set(ctx, features);
+  }
+  return features;
+}
+
+/** The API routes of the features, mounted behind requireUser. */
+export function featureRouters(ctx: AppContext): Router[] {
+  return [scheduleRouter(ctx), integrationRouter(ctx), notificationRouter(ctx)];
+}
+
+/**
+ * Starts the workers (schedule ticks, notification delivery) and hooks task completion. `onFinalised`
+ * is given each task the reconciler finalised, exactly once across replicas.
+ */
+export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
+  const features = featuresOf(ctx);
+  features.scheduler.start();
+  features.notifier.start();
+  finalised.on('finalised', (task) => {
+    void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+  });
+  return async () => {
+    await features.scheduler.close();
+    await features.notifier.close();
+  };
+}
+
+/** After a task ends: its extras are no longer needed, notifications go out, a successful build may start its deploys. */
+async function onTaskFinished(ctx: AppContext, task: Task): Promise<void> {
+  await deleteExtras(ctx.stores, task.id);
+  await featuresOf(ctx).notifier.taskEnded(task);
+  await autorunDeploys(ctx, task);
+}

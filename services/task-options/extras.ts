@@ -1,0 +1,28 @@
+import type { JobPayload } from '../../protocol/wire.js';
+import { keys } from '../redis/keys.js';
+import type { Stores } from '../store/stores.js';
+import { emptyExtras, type TaskExtras } from './survey.js';
+
+/** A task's extras, encrypted at rest like every secret; nothing is written when there are none. */
+export async function saveExtras(stores: Stores, taskId: number, extras: TaskExtras): Promise<void> {
+  if (Object.values(extras).every((group) => Object.keys(group).length === 0)) return;
+  await stores.redis.set(keys.taskExtras(taskId), stores.secrets.encrypt(JSON.stringify(extras)));
+}
+
+export async function loadExtras(stores: Stores, taskId: number): Promise<TaskExtras> {
+  const stored = await stores.redis.get(keys.taskExtras(taskId));
+  return stored ? { ...emptyExtras(), ...(JSON.parse(stores.secrets.decrypt(stored)) as TaskExtras) } : emptyExtras();
+}
+
+export async function deleteExtras(stores: Stores, taskId: number): Promise<void> {
+  await stores.redis.del(keys.taskExtras(taskId));
+}
+
+/** Adds the extras to a job payload; secret values join the mask so the executor hides them in output. */
+export function mergeExtras(payload: JobPayload, extras: TaskExtras): void {
+  Object.assign(payload.env, extras.env);
+  Object.assign(payload.secret_env, extras.secret_env);
+  Object.assign(payload.extra_vars, extras.secret_vars);
+  const secrets = [...Object.values(extras.secret_env), ...Object.values(extras.secret_vars)].filter((value) => value.length >= 3);
+  payload.mask.push(...secrets);
+}
