@@ -11,6 +11,10 @@ import { QUEUE_BOARD_PATH, queueBoardRouter } from './queue-board.js';
 import { runnerAdminRouter } from './runners.js';
 import { taskRouter } from './tasks.js';
 import { metricsRouter } from './observability.js';
+import { accountRouter } from './account.js';
+import { uiHistoryRouter } from './ui-history.js';
+import { uiPlacementRouter } from './ui-placement.js';
+import { uiQueuesRouter } from './ui-queues.js';
 
 /** Output batches from runners may be larger than ordinary API bodies. */
 const OUTPUT_PATH = /^\/api\/internal\/runners\/jobs\/\d+\/output$/;
@@ -37,7 +41,8 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.use('/api/internal/runners', runnerGatewayRouter(ctx));
   app.use('/api', loginRouter(ctx));
   app.use(metricsRouter(ctx));
-  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx));
+  app.use('/api', requireUser(ctx), userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), dashboardRouter(ctx),
+    uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx), accountRouter(ctx));
   app.use(QUEUE_BOARD_PATH, queueBoardRouter(ctx));
   for (const extra of options.extraRouters ?? []) app.use(extra(ctx));
   app.use('/api', (req) => {

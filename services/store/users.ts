@@ -37,6 +37,10 @@ export class UserStore {
     return this.users.list();
   }
 
+  async setPassword(id: number, password: string): Promise<void> {
+    await this.users.update(id, { password_hash: await hashPassword(password) });
+  }
+
   async count(): Promise<number> {
     return this.redis.hlen(keys.index('user-login'));
   }
