@@ -4,7 +4,7 @@
  * profile folder. Screenshots go to test-output/e2e/<file>/ in the repository (kept after the
  * run, ignored by git), or under $FORGE_E2E_OUTPUT.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { spawnRunner, type RunnerProcess } from './runner.js';
@@ -19,7 +19,7 @@ const CHROMIUM_ARGS = [
 ];
 
 // The UI also compiles in the record types it shares with the server.
-const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts'), join(projectRoot, 'services', 'common', 'records.ts')];
+const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts'), join(projectRoot, 'protocol', 'records.ts')];
 
 function newestWebSource(): number {
   let newest = 0;
@@ -124,12 +124,63 @@ export async function openBrowser(outDir: string, options: { viewport?: { width:
   };
 }
 
-/** Logs in through the login form and waits for the app shell. */
+/** Logs in through the login form and waits for the app shell (its user menu). */
 export async function uiLogin(page: Page, login: string, password: string): Promise<void> {
   await page.getByLabel('Login or email').fill(login);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  await page.locator('.user-btn').waitFor();
+}
+
+/** Logs out through the user menu. */
+export async function uiLogout(page: Page): Promise<void> {
+  await page.locator('.user-btn').click();
+  await page.getByRole('button', { name: 'Log out' }).click();
+}
+
+const AXE_SOURCE = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+export interface AxeViolation { id: string; impact: string; help: string; nodes: string[] }
+
+/**
+ * Runs axe-core (WCAG 2 A/AA rules) on the page as it is and answers the serious and critical
+ * violations. The script is evaluated through the DevTools protocol, so a Content-Security-Policy
+ * that forbids inline scripts does not stop it.
+ */
+export async function axeSerious(page: Page): Promise<AxeViolation[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+}
+
+/**
+ * Every line of a task's output as shown, read by scrolling the virtual list from top to bottom
+ * (only the lines in view are in the page at any time). Leaves the view where it was.
+ */
+export async function outputLines(page: Page): Promise<string[]> {
+  return page.getByTestId('task-output').evaluate(async (el) => {
+    const seen = new Map<number, string>();
+    const keep = el.scrollTop;
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const collect = () => {
+      for (const row of el.querySelectorAll<HTMLElement>('.line')) seen.set(Number(row.dataset.n), row.querySelector('.text')?.textContent ?? '');
+    };
+    for (let top = 0; ; top += el.clientHeight) {
+      el.scrollTop = top;
+      el.dispatchEvent(new Event('scroll'));
+      await frame();
+      collect();
+      if (top + el.clientHeight >= el.scrollHeight) break;
+    }
+    el.scrollTop = keep;
+    el.dispatchEvent(new Event('scroll'));
+    return [...seen.entries()].sort(([a], [b]) => a - b).map(([, text]) => text);
+  });
 }
 
 /** first-paint and first-contentful-paint of the current document, in ms after navigation start. */

@@ -251,7 +251,8 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
   const [state, setState] = useState<'idle' | 'done' | 'failed'>('idle');
   return (
     <button
-      type="button" class="copy-btn" aria-label={label}
+      // The accessible name contains the visible text in every state (WCAG 2.5.3).
+      type="button" class="copy-btn" aria-label={state === 'done' ? `${label}: Copied` : state === 'failed' ? `${label}: Copy failed` : label}
       onClick={async () => {
         try {
           await copyText(text);

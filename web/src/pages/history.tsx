@@ -65,7 +65,8 @@ export function TaskHistory({ projectId, templateId }: { projectId: number; temp
   });
 
   const current = FILTERS.find(([, , s]) => s.length === statuses.length && s.every((x) => statuses.includes(x)))?.[0] ?? 'custom';
-  const filtered = KEYS.some((k) => k !== 'offset' && (k !== 'template' || !templateId) && param(k));
+  const narrowed = ['q', 'user', 'from', 'to', ...(templateId ? [] : ['template'])].some((k) => param(k));
+  const filtered = narrowed || statuses.length > 0;
   const select = (key: string, label: string, options: Array<[string, string]>) => (
     <div class="field">
       <label for={`history-${key}`}>{label}</label>
@@ -104,7 +105,7 @@ export function TaskHistory({ projectId, templateId }: { projectId: number; temp
       <ErrorBox error={page.error} title="Could not load tasks" />
       {!page.data && !page.error && <Loading what="Loading tasks" />}
       {page.data && page.data.tasks.length === 0 && (
-        <Empty title={filtered ? (statuses.length && !param('q') ? 'No tasks with this status.' : 'No task matches these filters.') : 'No tasks yet.'}>
+        <Empty title={narrowed ? 'No task matches these filters.' : statuses.length ? 'No tasks with this status.' : 'No tasks yet.'}>
           {filtered
             ? <button type="button" class="link-btn" onClick={() => setQuery({ q: null, status: null, user: null, from: null, to: null, offset: null, ...(templateId ? {} : { template: null }) })}>Show all tasks</button>
             : templateId ? 'Press Run above to start the first one.' : <>Run a template from the <a href={`/project/${projectId}/templates`}>Templates</a> tab.</>}
