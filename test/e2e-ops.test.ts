@@ -363,6 +363,18 @@ test.serial('user menu: password change, API tokens shown once and revoked, admi
   await dialog().getByRole('button', { name: 'Create user' }).click();
   await page.locator('tr[data-user="viewer"]').waitFor();
   t.deepEqual(await checkA11y('users'), []);
+  // The API behind these pages checks its input and who asks.
+  const viewer = await new ApiClient(forge.url).login('viewer', 'viewer-password-1');
+  const admin = await forge.api.json('GET', '/api/user');
+  t.is((await viewer.post(`/api/users/${admin.id}/password`, { password: 'taken-over-123' })).status, 403);
+  const short = await forge.api.post(`/api/users/${admin.id}/password`, { password: 'short' });
+  t.is(short.status, 400);
+  t.regex(short.body.error, /^password: at least 8/);
+  const badDate = await forge.api.get(`/api/project/${ids.project}/ui/history?from=yesterday`);
+  t.is(badDate.status, 400);
+  t.regex(badDate.body.error, /^from: expected a date/);
+  t.is((await viewer.get('/api/ui/queues')).status, 403);
+  t.is((await viewer.get(`/api/project/${ids.project}/ui/placement/${ids.hello}`)).status, 404, 'not a member: the project is not found');
   await browser.shot('12-users');
   t.deepEqual(browser.errors(), []);
 });

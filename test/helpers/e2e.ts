@@ -58,7 +58,10 @@ export function ensureWebBuilt(): Promise<string> {
     }, 180_000, { intervalMs: 200, what: 'the web build lock' });
     try {
       if (!stale()) return '';
-      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts'], { cwd: projectRoot, timeoutMs: 170_000 });
+      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts'], {
+        // ava sets NODE_ENV=test, which would give an unminified development bundle: test what ships.
+        cwd: projectRoot, timeoutMs: 170_000, env: { ...process.env, NODE_ENV: 'production' },
+      });
       if (result.code !== 0) throw new Error(`vite build failed:\n${result.stdout}${result.stderr}`);
       return result.stdout;
     } finally {
@@ -163,24 +166,23 @@ export async function axeSerious(page: Page): Promise<AxeViolation[]> {
  * (only the lines in view are in the page at any time). Leaves the view where it was.
  */
 export async function outputLines(page: Page): Promise<string[]> {
-  return page.getByTestId('task-output').evaluate(async (el) => {
-    const seen = new Map<number, string>();
+  await page.getByTestId('task-output').waitFor();
+  // A string, not a function: the test transpiler would wrap named helpers in __name(), which the page lacks.
+  return page.evaluate(`(async () => {
+    const el = document.querySelector('[data-testid="task-output"]');
+    const seen = new Map();
     const keep = el.scrollTop;
-    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(r))));
-    const collect = () => {
-      for (const row of el.querySelectorAll<HTMLElement>('.line')) seen.set(Number(row.dataset.n), row.querySelector('.text')?.textContent ?? '');
-    };
     for (let top = 0; ; top += el.clientHeight) {
       el.scrollTop = top;
       el.dispatchEvent(new Event('scroll'));
-      await frame();
-      collect();
+      for (let i = 0; i < 3; i++) await new Promise((r) => requestAnimationFrame(r));
+      for (const row of el.querySelectorAll('.line')) seen.set(Number(row.dataset.n), row.querySelector('.text').textContent);
       if (top + el.clientHeight >= el.scrollHeight) break;
     }
     el.scrollTop = keep;
     el.dispatchEvent(new Event('scroll'));
-    return [...seen.entries()].sort(([a], [b]) => a - b).map(([, text]) => text);
-  });
+    return [...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  })()`);
 }
 
 /** first-paint and first-contentful-paint of the current document, in ms after navigation start. */
