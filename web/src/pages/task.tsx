@@ -54,8 +54,12 @@ function useTaskOutput(projectId: number, taskId: number, onStatus: (t: Task) =>
     void (async () => {
       try {
         const got = await get<OutputLine[]>(`${base}/output`);
+        // Parse a long backlog in slices, yielding between them, so the page keeps painting.
+        for (let i = 0; i < got.length && !closed; i += 5000) {
+          for (const line of got.slice(i, i + 5000)) add(line);
+          if (i + 5000 < got.length) await new Promise((resolve) => setTimeout(resolve, 0));
+        }
         if (closed) return;
-        for (const line of got) add(line);
         flush();
       } catch (err) {
         setError(err);
