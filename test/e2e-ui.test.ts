@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { ADMIN_LOGIN, ADMIN_PASSWORD, ApiClient, cleanup, makeBareRepo, projectRoot, startForge, type Forge } from './helpers/index.js';
-import { e2eOutputDir, ensureWebBuilt, openBrowser, paintTimings, uiLogin, writeReport, type Browser } from './helpers/e2e.js';
+import { e2eOutputDir, ensureWebBuilt, openBrowser, paintTimings, uiLogin, uiLogout, writeReport, type Browser } from './helpers/e2e.js';
 
 test.after.always(cleanup);
 
@@ -245,7 +245,7 @@ test.serial('a session that ends sends you to login, and back to the same page a
   await page.waitForURL((url) => url.pathname === `/project/${projectId}/tasks`);
 
   // Logging out.
-  await page.getByRole('button', { name: 'Log out' }).click();
+  await uiLogout(page);
   await page.waitForURL(/\/login$/);
   t.is((await browser.context.cookies()).find((c) => c.name === 'forge_session'), undefined);
   await uiLogin(page, ADMIN_LOGIN, ADMIN_PASSWORD);

@@ -21,6 +21,9 @@ import { metricsRouter } from './observability.js';
 import { openApiRouter } from './openapi.js';
 import { featureRouters } from '../features.js';
 import { integrationHookRouter } from '../integrations/hook.js';
+import { uiHistoryRouter } from './ui-history.js';
+import { uiPlacementRouter } from './ui-placement.js';
+import { uiQueuesRouter } from './ui-queues.js';
 
 /**
  * The HTTP app. Order matters for what a request can cost before it is authenticated: security
@@ -41,7 +44,8 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   const runner = runnerGatewayRouter(ctx);
   const open = [metaRouter(ctx), loginRouter(ctx)];
   const metrics = metricsRouter(ctx);
-  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), ...featureRouters(ctx)];
+  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), ...featureRouters(ctx),
+    uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx)];
   // Public, and reads its own raw body (signatures are over the exact bytes).
   app.use('/api/integrations', integrationHookRouter(ctx));
   app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runner);

@@ -104,7 +104,10 @@ export function userRouter(ctx: AppContext): Router {
   });
   router.post('/users/:user_id/password', async (req, res) => {
     const user = await userOf(req);
-    const { password } = parseInput(passwordInput, req);
+    const { password, current_password } = parseInput(passwordInput, req);
+    if (current_password !== undefined && !(await users.authenticate(user.login, current_password))) {
+      throw new HttpError(400, 'current_password: this is not your current password');
+    }
     await users.setPassword(user.id, password);
     await audit(ctx, req, { project_id: null, object_type: 'user', object_id: user.id, description: `password of user ${user.login} changed` });
     res.status(204).end();

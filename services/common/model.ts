@@ -48,7 +48,11 @@ export const userUpdateInput = z.preprocess(usernameAlias, z.object({
   alert: z.boolean().optional(),
 }));
 
-export const passwordInput = z.object({ password });
+export const passwordInput = z.object({
+  password,
+  /** The UI sends it when users change their own password; when present it must be right. */
+  current_password: z.string().max(1024).optional(),
+});
 
 export const tokenInput = z.object({ name: z.string().trim().max(200).default('') });
 

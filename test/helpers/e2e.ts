@@ -4,7 +4,7 @@
  * profile folder. Screenshots go to test-output/e2e/<file>/ in the repository (kept after the
  * run, ignored by git), or under $FORGE_E2E_OUTPUT.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { spawnRunner, type RunnerProcess } from './runner.js';
@@ -19,7 +19,7 @@ const CHROMIUM_ARGS = [
 ];
 
 // The UI also compiles in the record types it shares with the server.
-const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts'), join(projectRoot, 'services', 'common', 'records.ts')];
+const WEB_DIRS = [join(projectRoot, 'web', 'src'), join(projectRoot, 'web', 'index.html'), join(projectRoot, 'web', 'vite.config.ts'), join(projectRoot, 'protocol', 'records.ts')];
 
 function newestWebSource(): number {
   let newest = 0;
@@ -58,7 +58,10 @@ export function ensureWebBuilt(): Promise<string> {
     }, 180_000, { intervalMs: 200, what: 'the web build lock' });
     try {
       if (!stale()) return '';
-      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts'], { cwd: projectRoot, timeoutMs: 170_000 });
+      const result = await run(process.execPath, [join(projectRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts'], {
+        // ava sets NODE_ENV=test, which would give an unminified development bundle: test what ships.
+        cwd: projectRoot, timeoutMs: 170_000, env: { ...process.env, NODE_ENV: 'production' },
+      });
       if (result.code !== 0) throw new Error(`vite build failed:\n${result.stdout}${result.stderr}`);
       return result.stdout;
     } finally {
@@ -124,12 +127,62 @@ export async function openBrowser(outDir: string, options: { viewport?: { width:
   };
 }
 
-/** Logs in through the login form and waits for the app shell. */
+/** Logs in through the login form and waits for the app shell (its user menu). */
 export async function uiLogin(page: Page, login: string, password: string): Promise<void> {
   await page.getByLabel('Login or email').fill(login);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  await page.locator('.user-btn').waitFor();
+}
+
+/** Logs out through the user menu. */
+export async function uiLogout(page: Page): Promise<void> {
+  await page.locator('.user-btn').click();
+  await page.getByRole('button', { name: 'Log out' }).click();
+}
+
+const AXE_SOURCE = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+export interface AxeViolation { id: string; impact: string; help: string; nodes: string[] }
+
+/**
+ * Runs axe-core (WCAG 2 A/AA rules) on the page as it is and answers the serious and critical
+ * violations. The script is evaluated through the DevTools protocol, so a Content-Security-Policy
+ * that forbids inline scripts does not stop it.
+ */
+export async function axeSerious(page: Page): Promise<AxeViolation[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+}
+
+/**
+ * Every line of a task's output as shown, read by scrolling the virtual list from top to bottom
+ * (only the lines in view are in the page at any time). Leaves the view where it was.
+ */
+export async function outputLines(page: Page): Promise<string[]> {
+  await page.getByTestId('task-output').waitFor();
+  // A string, not a function: the test transpiler would wrap named helpers in __name(), which the page lacks.
+  return page.evaluate(`(async () => {
+    const el = document.querySelector('[data-testid="task-output"]');
+    const seen = new Map();
+    const keep = el.scrollTop;
+    for (let top = 0; ; top += el.clientHeight) {
+      el.scrollTop = top;
+      el.dispatchEvent(new Event('scroll'));
+      for (let i = 0; i < 3; i++) await new Promise((r) => requestAnimationFrame(r));
+      for (const row of el.querySelectorAll('.line')) seen.set(Number(row.dataset.n), row.querySelector('.text').textContent);
+      if (top + el.clientHeight >= el.scrollHeight) break;
+    }
+    el.scrollTop = keep;
+    el.dispatchEvent(new Event('scroll'));
+    return [...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  })()`);
 }
 
 /** first-paint and first-contentful-paint of the current document, in ms after navigation start. */

@@ -1,5 +1,5 @@
 /**
- * ANSI SGR colours to DOM spans. Text always goes in as text nodes (never HTML), so task output
+ * ANSI SGR colours to styled segments, rendered as text in spans (never as HTML), so task output
  * cannot inject markup. The style state carries across lines, as terminals do. Other escape
  * sequences (cursor moves, OSC titles) are dropped; a carriage return keeps what follows it, so
  * progress bars show their last state.
@@ -56,41 +56,46 @@ function applySgr(state: AnsiState, params: string): void {
   }
 }
 
-function styled(text: string, state: AnsiState): Node {
-  const plain = !state.fg && !state.bg && !state.bold && !state.dim && !state.italic && !state.underline && !state.inverse;
-  if (plain) return document.createTextNode(text);
-  const span = document.createElement('span');
-  span.textContent = text;
+/** A run of text in one style: classes for the 16 colours and attributes, CSS colours for the rest. */
+export interface Segment { text: string; cls: string; color?: string; bg?: string }
+
+function segment(text: string, state: AnsiState): Segment {
   const [fg, bg] = state.inverse ? [state.bg ?? 'cbg', state.fg ?? 'cfg'] : [state.fg, state.bg];
+  const seg: Segment = { text, cls: '' };
   const classes: string[] = [];
   if (fg) {
     if (fg.startsWith('c')) classes.push(`a-fg-${fg.slice(1)}`);
-    else span.style.color = fg;
+    else seg.color = fg;
   }
   if (bg) {
     if (bg.startsWith('c')) classes.push(`a-bg-${bg.slice(1)}`);
-    else span.style.backgroundColor = bg;
+    else seg.bg = bg;
   }
   if (state.bold) classes.push('a-b');
   if (state.dim) classes.push('a-d');
   if (state.italic) classes.push('a-i');
   if (state.underline) classes.push('a-u');
-  span.className = classes.join(' ');
-  return span;
+  seg.cls = classes.join(' ');
+  return seg;
 }
 
-/** Renders one output line into `target`, updating `state`. */
-export function renderAnsi(line: string, state: AnsiState, target: Node): void {
+/**
+ * Splits one output line into styled segments, updating `state` (styles carry across lines). The
+ * segments' texts joined are the line as shown, which is what search looks in.
+ */
+export function ansiSegments(line: string, state: AnsiState): Segment[] {
   const cr = line.lastIndexOf('\r', line.length - 2);
   const text = cr >= 0 ? line.slice(cr + 1) : line;
+  const out: Segment[] = [];
   let last = 0;
   ESCAPES.lastIndex = 0;
   for (let m = ESCAPES.exec(text); m; m = ESCAPES.exec(text)) {
-    if (m.index > last) target.appendChild(styled(text.slice(last, m.index), state));
+    if (m.index > last) out.push(segment(text.slice(last, m.index), state));
     if (m[2] === 'm' && m[1] !== undefined && !m[1].startsWith('?')) applySgr(state, m[1]);
     last = ESCAPES.lastIndex;
   }
-  if (last < text.length) target.appendChild(styled(text.slice(last).replace(/\r$/, ''), state));
+  if (last < text.length) out.push(segment(text.slice(last).replace(/\r$/, ''), state));
+  return out;
 }
 
 /** The text without escape sequences (for copying and searching). */

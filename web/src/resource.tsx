@@ -161,14 +161,14 @@ export function ResourceSection<R extends { id: number; name: string }>({ spec }
       {list.data && list.data.length === 0 && <Empty title={`No ${spec.title.toLowerCase()} yet.`}>{spec.empty}</Empty>}
       {list.data && list.data.length > 0 && (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>{spec.columns.map((c) => <th key={c.label} scope="col">{c.label}</th>)}<th scope="col"><span class="sr-only">Actions</span></th></tr>
             </thead>
             <tbody>
               {list.data.map((r) => (
                 <tr key={r.id} data-name={r.name}>
-                  {spec.columns.map((c) => <td key={c.label}>{c.render(r)}</td>)}
+                  {spec.columns.map((c) => <td key={c.label} data-label={c.label}>{c.render(r)}</td>)}
                   <td class="row-actions">
                     {spec.rowActions?.(r)}
                     <button type="button" class="small" onClick={() => setEditing(r)} aria-label={`Edit ${r.name}`}>Edit</button>

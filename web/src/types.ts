@@ -1,7 +1,7 @@
 /** Records as the REST API returns them: the server's own definitions (services/common/records.ts) where they match. */
 
 import type {
-  AccessKey as StoredAccessKey, Environment as StoredEnvironment, EnvironmentSecret, TaskStatus, User as StoredUser,
+  AccessKey as StoredAccessKey, Environment as StoredEnvironment, EnvironmentSecret, Task, TaskStatus, User as StoredUser,
 } from '../../protocol/records.js';
 
 export { APPS, FINAL_STATUSES, PROJECT_ROLES, TASK_STATUSES } from '../../protocol/records.js';
@@ -41,3 +41,22 @@ export interface Dashboard {
   running: DashboardTask[];
   last_hour: { since: string; bucket_sec: number; success: number; error: number; stopped: number; buckets: Array<{ start: string; success: number; error: number; stopped: number }> };
 }
+
+/** A task with what the history shows beside it (services/api/ui-history.ts). */
+export interface TaskRow extends Task { template_name: string; user_name: string; branch: string }
+export interface HistoryPage { tasks: TaskRow[]; total: number; users: Array<{ id: number; name: string }>; searched_all: boolean }
+export interface LastTask { template_id: number; task: TaskRow | null }
+
+/** Where a task of a template would go if started now (services/api/ui-placement.ts). */
+export interface Placement {
+  mode: 'local' | 'runners'; will_wait: boolean; reason: string; waiting_ahead: number; free_slots: number | null;
+  runners: Array<{ id: number; name: string; status: string; draining: boolean; active: number; max: number; free: number | null }>;
+  local: { active: number; max: number } | null;
+}
+
+export interface QueueRow {
+  name: string; kind: 'tasks' | 'completions'; project_id: number | null; project_name: string; tag: string;
+  waiting: number; claimed: number; delayed: number; completed: number; failed: number; reason: string; runners_online: number;
+}
+
+export interface ApiToken { id: string; user_id: number; created: string; expired: boolean }

@@ -1,14 +1,19 @@
 /** Shared pieces: data loading, time formatting, dialogs, switches, tabs, copy buttons, toasts. */
-import type { ComponentChildren, JSX } from 'preact';
+import { Component, type ComponentChildren, type JSX } from 'preact';
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import type { TaskStatus } from './types';
 
+/**
+ * Loads data for the given deps. The data is kept with the deps it was loaded for, and only data
+ * loaded for the current deps is ever returned: a component reused for another resource (say, a
+ * tab switching from Repositories to Inventories) shows "loading", never the previous rows.
+ */
 export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): {
   data: T | undefined; error: ApiError | Error | undefined; loading: boolean; reload: () => Promise<void>; setData: (d: T) => void;
 } {
-  const [data, setData] = useState<T>();
-  const [error, setError] = useState<Error>();
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState<{ key: string; data?: T; error?: Error }>({ key });
   const [loading, setLoading] = useState(true);
   const generation = useRef(0);
   const reload = useCallback(async () => {
@@ -16,21 +21,20 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): {
     setLoading(true);
     try {
       const value = await load();
-      if (mine === generation.current) {
-        setData(value);
-        setError(undefined);
-      }
+      if (mine === generation.current) setState({ key, data: value });
     } catch (err) {
-      if (mine === generation.current) setError(err as Error);
+      if (mine === generation.current) setState((cur) => ({ key, data: cur.key === key ? cur.data : undefined, error: err as Error }));
     } finally {
       if (mine === generation.current) setLoading(false);
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, deps);
+  }, [key]);
   useEffect(() => {
     void reload();
   }, [reload]);
-  return { data, error, loading, reload, setData };
+  const current = state.key === key;
+  const setData = useCallback((d: T) => setState({ key, data: d }), [key]);
+  return { data: current ? state.data : undefined, error: current ? state.error : undefined, loading: loading || !current, reload, setData };
 }
 
 /** The current time, refreshed every `ms`, for "3 s ago" labels. */
@@ -57,12 +61,40 @@ export function ago(iso: string | null | undefined, now: number): string {
   return sec < 1 ? 'just now' : `${duration(sec)} ago`;
 }
 
-export function TimeAgo({ iso, now }: { iso: string | null | undefined; now: number }) {
-  if (!iso) return <span class="muted">never</span>;
-  return <time dateTime={iso} title={new Date(iso).toLocaleString()}>{ago(iso, now)}</time>;
+const pad = (n: number) => String(n).padStart(2, '0');
+/** "2026-11-30 01:47:27" in the browser's time zone: ISO order, no locale guessing. */
+export function isoTime(iso: string | null | undefined, withSeconds = true): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '—';
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${date} ${pad(d.getHours())}:${pad(d.getMinutes())}${withSeconds ? `:${pad(d.getSeconds())}` : ''}`;
+}
+export const clockTime = (iso: string) => {
+  const d = new Date(iso);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+};
+/** The exact time with its UTC offset, for hover titles. */
+export function exactTime(iso: string): string {
+  const d = new Date(iso);
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? 'UTC' : `UTC${off > 0 ? '+' : '-'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+  return `${isoTime(iso)} ${zone}`;
 }
 
-export const formatTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '—');
+/** A relative time ("3 min ago") with the exact time on hover. */
+export function TimeAgo({ iso, now }: { iso: string | null | undefined; now: number }) {
+  if (!iso) return <span class="muted">never</span>;
+  return <time dateTime={iso} title={exactTime(iso)}>{ago(iso, now)}</time>;
+}
+
+/** An ISO-ordered time with the exact time (and zone) on hover. */
+export function Time({ iso }: { iso: string | null | undefined }) {
+  if (!iso) return <span class="muted">—</span>;
+  return <time dateTime={iso} title={exactTime(iso)}>{isoTime(iso)}</time>;
+}
+
+export const formatTime = (iso: string | null | undefined) => isoTime(iso);
 
 const STATUS_LABEL: Record<TaskStatus, string> = {
   waiting: 'Waiting', starting: 'Starting', running: 'Running', stopping: 'Stopping', stopped: 'Stopped', success: 'Success', error: 'Failed',
@@ -219,7 +251,8 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
   const [state, setState] = useState<'idle' | 'done' | 'failed'>('idle');
   return (
     <button
-      type="button" class="copy-btn" aria-label={label}
+      // The accessible name contains the visible text in every state (WCAG 2.5.3).
+      type="button" class="copy-btn" aria-label={state === 'done' ? `${label}: Copied` : state === 'failed' ? `${label}: Copy failed` : label}
       onClick={async () => {
         try {
           await copyText(text);
@@ -308,4 +341,31 @@ export function Field({ label, error, hint, children, id }: { label: string; err
 
 export function Dot({ status }: { status: string }) {
   return <span class={`dot dot-${status}`} aria-hidden="true" />;
+}
+
+/**
+ * Catches a rendering error in the page below it and shows what happened with a retry, instead of
+ * a blank page. Keyed by the page's address, so moving to another page starts clean.
+ */
+export class ErrorBoundary extends Component<{ children: ComponentChildren }, { error: Error | null; attempt: number }> {
+  override state = { error: null as Error | null, attempt: 0 };
+  static override getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  override componentDidCatch(error: Error) {
+    this.setState({ error });
+  }
+  render() {
+    const { error, attempt } = this.state;
+    if (error) {
+      return (
+        <div class="error-box page-error" role="alert">
+          <h1>This page failed to show</h1>
+          <p>{error.message}</p>
+          <p><button type="button" class="primary" onClick={() => this.setState({ error: null, attempt: attempt + 1 })}>Try again</button> or go to the <a href="/">dashboard</a>.</p>
+        </div>
+      );
+    }
+    return <div key={attempt} class="page-body">{this.props.children}</div>;
+  }
 }

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, getUser } from '../api';
 import { useLiveEvents } from '../events';
 import type { Dashboard } from '../types';
-import { Dot, duration, Empty, ErrorBox, Loading, StatusBadge, TimeAgo, useNow } from '../ui';
+import { clockTime, Dot, duration, Empty, ErrorBox, Loading, StatusBadge, TimeAgo, useNow } from '../ui';
 
 /** Finished tasks per 5 minutes over the last hour: stacked bars, success below, failures on top. */
 function HourChart({ data }: { data: Dashboard['last_hour'] }) {
@@ -20,10 +20,10 @@ function HourChart({ data }: { data: Dashboard['last_hour'] }) {
           const ok = (b.success / max) * h;
           const bad = (b.error / max) * h;
           const stop = (b.stopped / max) * h;
-          const start = new Date(b.start);
+          
           return (
             <g key={b.start}>
-              <title>{`${start.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: ${b.success} succeeded, ${b.error} failed, ${b.stopped} stopped`}</title>
+              <title>{`${clockTime(b.start).slice(0, 5)}: ${b.success} succeeded, ${b.error} failed, ${b.stopped} stopped`}</title>
               <rect x={x} y={0} width={w} height={h} class="bar-bg" />
               <rect x={x} y={h - ok} width={w} height={ok} class="bar-ok" />
               <rect x={x} y={h - ok - stop} width={w} height={stop} class="bar-stop" />
@@ -120,16 +120,16 @@ export function DashboardPage() {
             <Empty title="Nothing is waiting.">{data.queues.length === 0 ? <>Run a template from a <a href="/projects">project</a> to see its queue here.</> : 'Every queue is empty.'}</Empty>
           ) : (
             <div class="table-wrap">
-              <table>
+              <table class="stack">
                 <thead><tr><th scope="col">Project</th><th scope="col">Tag</th><th scope="col">Waiting</th><th scope="col">Oldest wait</th><th scope="col">Why</th></tr></thead>
                 <tbody>
                   {waiting.map((q) => (
                     <tr key={q.queue} data-queue={q.queue}>
-                      <td><a href={`/project/${q.project_id}/tasks?status=waiting`}>{q.project_name}</a></td>
-                      <td>{q.tag ? <span class="tag">{q.tag}</span> : <span class="muted">untagged</span>}</td>
-                      <td class="num">{q.waiting}</td>
-                      <td>{q.oldest_task_id ? <a href={`/project/${q.project_id}/tasks/${q.oldest_task_id}`}>{duration(q.oldest_wait_sec + (now - Date.parse(data.generated)) / 1000)}</a> : '—'}</td>
-                      <td class={q.reason === 'queued' ? '' : 'warn-text'}>{q.reason === 'queued' ? 'next in line for a free runner' : q.reason}</td>
+                      <td data-label="Project"><a href={`/project/${q.project_id}/tasks?status=waiting`}>{q.project_name}</a></td>
+                      <td data-label="Tag">{q.tag ? <span class="tag">{q.tag}</span> : <span class="muted">untagged</span>}</td>
+                      <td data-label="Waiting" class="num">{q.waiting}</td>
+                      <td data-label="Oldest wait">{q.oldest_task_id ? <a href={`/project/${q.project_id}/tasks/${q.oldest_task_id}`}>{duration(q.oldest_wait_sec + (now - Date.parse(data.generated)) / 1000)}</a> : '—'}</td>
+                      <td data-label="Why" class={q.reason === 'queued' ? '' : 'warn-text'}>{q.reason === 'queued' ? 'next in line for a free runner' : q.reason}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -154,16 +154,16 @@ export function DashboardPage() {
             <Empty title="No task is running.">Open a project's templates and press Run.</Empty>
           ) : (
             <div class="table-wrap">
-              <table>
+              <table class="stack">
                 <thead><tr><th scope="col">Task</th><th scope="col">Template</th><th scope="col">Status</th><th scope="col">Runner</th><th scope="col">Started</th></tr></thead>
                 <tbody>
                   {data.running.map((t) => (
                     <tr key={t.id}>
-                      <td><a href={`/project/${t.project_id}/tasks/${t.id}`}>#{t.id}</a></td>
-                      <td><a href={`/project/${t.project_id}/templates/${t.template_id}`}>{t.template_name}</a> <span class="muted small">{t.project_name}</span></td>
-                      <td><StatusBadge status={t.status} /></td>
-                      <td>{t.runner_name || <span class="muted">—</span>}</td>
-                      <td><TimeAgo iso={t.start ?? t.created} now={now} /></td>
+                      <td data-label="Task"><a href={`/project/${t.project_id}/tasks/${t.id}`}>#{t.id}</a></td>
+                      <td data-label="Template"><a href={`/project/${t.project_id}/templates/${t.template_id}`}>{t.template_name}</a> <span class="muted small">{t.project_name}</span></td>
+                      <td data-label="Status"><StatusBadge status={t.status} /></td>
+                      <td data-label="Runner">{t.runner_name || <span class="muted">—</span>}</td>
+                      <td data-label="Started"><TimeAgo iso={t.start ?? t.created} now={now} /></td>
                     </tr>
                   ))}
                 </tbody>

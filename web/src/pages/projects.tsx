@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
-import { api, get } from '../api';
+import { api, endpoints, get } from '../api';
+import { useLiveEvents, useThrottled } from '../events';
 import { ResourceForm, ResourceSection, type ResourceSpec, type Values } from '../resource';
 import { navigate } from '../router';
-import type { AccessKey, Environment, Inventory, Project, Repository, Template } from '../types';
-import { ConfirmDialog, Dialog, Empty, ErrorBox, formatTime, Loading, notify, useAsync } from '../ui';
+import type { AccessKey, Environment, Inventory, LastTask as LastTaskRow, Project, Repository, Template } from '../types';
+import { ConfirmDialog, Dialog, Empty, ErrorBox, Loading, notify, StatusBadge, Time, TimeAgo, useAsync, useNow } from '../ui';
 import { TaskHistory } from './history';
 import { MembersPanel } from './members';
 import { RunnersPage } from './runners';
@@ -44,7 +45,7 @@ export function ProjectsPage() {
             <li key={p.id}>
               <a href={`/project/${p.id}/templates`} class="card project-card">
                 <strong>{p.name}</strong>
-                <span class="muted small">created {formatTime(p.created)}{p.max_parallel_tasks ? ` · up to ${p.max_parallel_tasks} tasks at once` : ''}</span>
+                <span class="muted small">created <Time iso={p.created} />{p.max_parallel_tasks ? ` · up to ${p.max_parallel_tasks} tasks at once` : ''}</span>
               </a>
             </li>
           ))}
@@ -280,8 +281,27 @@ function ProjectSettings({ project, onSaved }: { project: Project; onSaved: () =
   );
 }
 
+/** The newest task of a template: status, when, and who started it. */
+function LastTask({ pid, last, now }: { pid: number; last: LastTaskRow | undefined; now: number }) {
+  if (!last) return <span class="muted">…</span>;
+  const t = last.task;
+  if (!t) return <span class="muted">never run</span>;
+  return (
+    <span class="last-task" data-last-status={t.status}>
+      <a href={`/project/${pid}/tasks/${t.id}`} aria-label={`Task ${t.id}: ${t.status}`}><StatusBadge status={t.status} /></a>{' '}
+      <TimeAgo iso={t.end ?? t.start ?? t.created} now={now} />{t.user_name && <span class="muted small"> by {t.user_name}</span>}
+    </span>
+  );
+}
+
 function TemplatesSection({ pid, lookups, onChanged }: { pid: number; lookups: Lookups; onChanged: () => void }) {
   const [running, setRunning] = useState<Template | null>(null);
+  const last = useAsync(() => endpoints.lastTasks(pid), [pid]);
+  const refresh = useThrottled(() => void last.reload(), 1000);
+  useLiveEvents((e) => {
+    if (e.type === 'task' && e.project_id === pid) refresh();
+  });
+  const now = useNow(5000);
   if (lookups.repositories.length === 0) {
     return (
       <section aria-label="Templates">
@@ -292,7 +312,8 @@ function TemplatesSection({ pid, lookups, onChanged }: { pid: number; lookups: L
       </section>
     );
   }
-  const spec = templateSpec(pid, lookups, onChanged);
+  const base = templateSpec(pid, lookups, onChanged);
+  const spec = { ...base, columns: [...base.columns, { label: 'Last task', render: (t: Template) => <LastTask pid={pid} now={now} last={last.data?.find((l) => l.template_id === t.id)} /> }] };
   return (
     <>
       <ResourceSection spec={{ ...spec, rowActions: (t) => <button type="button" class="small primary" onClick={() => setRunning(t)} aria-label={`Run ${t.name}`}>Run</button> }} />
@@ -339,7 +360,7 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
           ))}
         </ul>
       </nav>
-      {body}
+      <div key={section} class="section-body">{body}</div>
     </div>
   );
 }

@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { api, ApiError, endpoints } from '../api';
 import type { ResourceSpec } from '../resource';
 import { navigate } from '../router';
-import { APPS, type Task, type Template } from '../types';
-import { Dialog, ErrorBox, Field, notify } from '../ui';
+import { APPS, type Placement, type Task, type Template } from '../types';
+import { Dialog, ErrorBox, Field, notify, useAsync } from '../ui';
 import { TAG_RE, validateArgs, validateJsonObject, validateName } from '../validate';
 import type { Lookups } from './projects';
 
@@ -70,18 +70,54 @@ export function templateSpec(pid: number, l: Lookups, onChanged: () => void): Re
   };
 }
 
-interface RunValues { git_branch: string; arguments: string; limit: string; tags: string; skip_tags: string; environment: string; message: string; dry_run: boolean; diff: boolean; debug: boolean }
+export interface RunValues { git_branch: string; arguments: string; limit: string; tags: string; skip_tags: string; environment: string; message: string; dry_run: boolean; diff: boolean; debug: boolean }
+
+/** The settings a past task ran with, to run again with them. */
+export function runValuesOf(t: Task): Partial<RunValues> {
+  return {
+    git_branch: t.git_branch, arguments: t.arguments && t.arguments !== '[]' ? t.arguments : '', limit: t.limit, tags: t.tags, skip_tags: t.skip_tags,
+    environment: t.environment && t.environment !== '{}' ? t.environment : '', message: t.message, dry_run: t.dry_run, diff: t.diff, debug: t.debug,
+  };
+}
+
+/** Where the task would go if started now: the eligible runners' free slots, or why it would wait. */
+function PlacementPreview({ p }: { p: { data?: Placement; error?: Error } }) {
+  if (p.error) return <p class="notice" role="status">Could not tell where the task will run ({p.error.message}).</p>;
+  if (!p.data) return <p class="placement muted" role="status">Checking where the task will run…</p>;
+  const d = p.data;
+  const slots = d.free_slots === null ? 'a free slot' : `${d.free_slots} free slot${d.free_slots === 1 ? '' : 's'}`;
+  return (
+    <div class={`placement ${d.will_wait ? 'will-wait' : 'starts-now'}`} role="status" data-testid="placement" data-will-wait={String(d.will_wait)}>
+      <p>
+        <strong>{d.will_wait ? 'It will wait' : 'It starts at once'}</strong>
+        {d.will_wait ? `: ${d.reason}.` : d.mode === 'local' ? ` in the server's local worker (${slots} of ${d.local!.max}).` : ` on a runner with ${slots}.`}
+        {d.waiting_ahead > 0 && ` ${d.waiting_ahead} task${d.waiting_ahead === 1 ? '' : 's'} already waiting in this queue.`}
+      </p>
+      {d.runners.length > 0 && (
+        <ul class="placement-runners" aria-label="Runners that may take it">
+          {d.runners.map((r) => (
+            <li key={r.id}>
+              <span class={`dot dot-${r.status}`} aria-hidden="true" /> {r.name}: {r.status !== 'online' ? r.status : r.draining ? 'draining' : r.free === null ? `${r.active} running, no limit` : `${r.free} of ${r.max} free`}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
 
 /** Runs a template with the overrides the API allows, then opens the new task. */
-export function RunDialog({ template, onClose }: { template: Template | null; onClose: () => void }) {
+export function RunDialog({ template, onClose, initial }: { template: Template | null; onClose: () => void; initial?: Partial<RunValues> }) {
   const blank: RunValues = { git_branch: '', arguments: '', limit: '', tags: '', skip_tags: '', environment: '', message: '', dry_run: false, diff: false, debug: false };
   const [v, setV] = useState<RunValues>(blank);
   const [error, setError] = useState<unknown>();
   const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const placement = useAsync(() => (template ? endpoints.placement(template.project_id, template.id) : Promise.resolve(undefined)), [template?.project_id, template?.id]);
   useEffect(() => {
     if (template) {
-      setV(blank);
+      void placement.reload();
+      setV({ ...blank, ...initial });
       setError(undefined);
       setServerErrors({});
     }
@@ -109,7 +145,10 @@ export function RunDialog({ template, onClose }: { template: Template | null; on
       };
       if (template.allow_override_args_in_task && v.arguments.trim()) body.arguments = v.arguments.trim();
       const task = await api<Task>('POST', `/api/project/${template.project_id}/tasks`, body);
-      notify(`Task #${task.id} started`);
+      // The task is created "waiting" and a free runner takes it within milliseconds; say "queued"
+      // only when it will really wait.
+      const reason = task.waiting_reason && task.waiting_reason !== 'queued' ? task.waiting_reason : placement.data?.will_wait ? placement.data.reason : '';
+      notify(task.status === 'waiting' && reason ? `Task #${task.id} queued: ${reason}` : `Task #${task.id} started`);
       onClose();
       navigate(`/project/${template.project_id}/tasks/${task.id}`);
     } catch (err) {
@@ -129,7 +168,8 @@ export function RunDialog({ template, onClose }: { template: Template | null; on
   return (
     <Dialog open title={`Run ${template.name}`} onClose={onClose} wide>
       <form onSubmit={submit} noValidate>
-        <p class="muted">Leave a field empty to use the template's setting.</p>
+        <PlacementPreview p={placement} />
+        <p class="muted">{initial ? 'The settings of the task you ran before; change any.' : 'Leave a field empty to use the template\'s setting.'}</p>
         <div class="grid2">
           {text('git_branch', 'Branch', undefined, template.git_branch || 'template / repository branch')}
           {text('message', 'Message', 'Shown in the task history.')}
