@@ -79,9 +79,10 @@ export class RunnerHosts {
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly placement = new Map<number, Host>();
 
-  async start(count: number, logDir: string): Promise<void> {
+  /** `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). */
+  async start(count: number, logDir: string, nodeArgs: string[] = []): Promise<void> {
     for (let i = 0; i < count; i++) {
-      const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'runner-host.ts')], {
+      const child = spawnTracked(process.execPath, [...nodeArgs, '--import', 'tsx', join(projectRoot, 'bench', 'runner-host.ts')], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
       });
       child.stderr!.pipe(createWriteStream(join(logDir, `runner-host-${i}.log`)));
