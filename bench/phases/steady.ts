@@ -21,6 +21,9 @@ export interface SteadyResult {
   runner_hosts_cpu_pct_of_core: number;
   runner_requests_per_s: Record<string, number>;
   long_poll_answers_in_window: Record<string, number>;
+  /** Running phase: task statuses when the window began and when it ended (tasks lost show as error). */
+  statuses_before?: Record<string, number>;
+  statuses_after?: Record<string, number>;
   machine_cpu: ReturnType<CpuWindow['end']>;
   setup_s: number;
 }
@@ -106,24 +109,31 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
       }
       return counts;
     };
+    // Every task placed: running, or already ended (a runner judged lost under load is reported).
     let last = '';
     await waitFor(async () => {
       const counts = await statusesOf();
       const text = JSON.stringify(counts);
       if (text !== last) log(`running: ${text}`);
       last = text;
-      return (counts.running ?? 0) === tasks;
+      return !counts.waiting && !counts.starting;
     }, 20 * 60_000, `all ${tasks} tasks running`, 1000);
     await sleep(2000);
     const setup = (now() - t0) / 1000;
-    log(`running: ${tasks} tasks running after ${setup.toFixed(0)} s; measuring ${cfg.running.windowSec} s`);
-    const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: tasks, setup_s: +setup.toFixed(1) });
+    const before = await statusesOf();
+    log(`running: ${before.running ?? 0} tasks running after ${setup.toFixed(0)} s (${JSON.stringify(before)}); measuring ${cfg.running.windowSec} s`);
+    const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: before.running ?? 0, setup_s: +setup.toFixed(1) });
+    result.statuses_before = before;
+    result.statuses_after = await statusesOf();
     log('running: stopping every task through the API');
     next = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < ids.length) await env.api.json('POST', `/api/project/${env.projectId}/tasks/${ids[next++]}/stop`, {});
     }));
-    await waitFor(async () => ((await statusesOf()).stopped ?? 0) === tasks, 5 * 60_000, 'every task stopped', 1000).catch((err: Error) => log(`running: ${err.message}`));
+    await waitFor(async () => {
+      const counts = await statusesOf();
+      return !counts.running && !counts.stopping && !counts.waiting && !counts.starting;
+    }, 5 * 60_000, 'every task stopped', 1000).catch((err: Error) => log(`running: ${err.message}`));
     return result;
   } finally {
     await env.stop();
