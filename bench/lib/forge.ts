@@ -32,24 +32,25 @@ export async function makeRepo(root: string, scripts: Record<string, string>): P
   return bare;
 }
 
-export interface Forge { url: string; pid: number; logFile: string }
+export interface Forge { url: string; pid: number; logFile: string; stop(): Promise<void> }
 
 /** Starts `node bin/run.js server` with remote runners on, against `redisUrl`; waits until it serves. */
-export async function startForge(root: string, redisUrl: string, logDir: string, settings: Record<string, string> = {}): Promise<Forge> {
+export async function startForge(root: string, redisUrl: string, logDir: string, settings: Record<string, string> = {}, options: { name?: string; nodeArgs?: string[] } = {}): Promise<Forge> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('FORGE_')) env[key] = value;
-  mkdirSync(join(root, 'server-home'), { recursive: true });
+  const name = options.name ?? 'server';
+  mkdirSync(join(root, `${name}-home`), { recursive: true });
   Object.assign(env, {
-    NODE_ENV: 'production', HOME: join(root, 'server-home'),
-    FORGE_HOST: '127.0.0.1', FORGE_PORT: String(port), FORGE_DATA_DIR: join(root, 'server-data'), FORGE_TMP_PATH: join(root, 'server-tmp'),
+    NODE_ENV: 'production', HOME: join(root, `${name}-home`),
+    FORGE_HOST: '127.0.0.1', FORGE_PORT: String(port), FORGE_DATA_DIR: join(root, `${name}-data`), FORGE_TMP_PATH: join(root, `${name}-tmp`),
     FORGE_REDIS_URL: redisUrl, FORGE_USE_REMOTE_RUNNER: 'true', FORGE_RUNNER_REGISTRATION_TOKEN: randomBytes(16).toString('hex'),
     FORGE_ADMIN_LOGIN: ADMIN.login, FORGE_ADMIN_PASSWORD: ADMIN.password, FORGE_ACCESS_KEY_ENCRYPTION: randomBytes(24).toString('hex'),
     FORGE_LOG_LEVEL: 'info', ...settings,
   });
   // For diagnosis only, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const logFile = join(logDir, 'forge-server.log');
+  const nodeArgs = [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? [])];
+  const logFile = join(logDir, `forge-${name}.log`);
   const out = createWriteStream(logFile);
   const child = spawnTracked(process.execPath, [...nodeArgs, join(projectRoot, 'bin', 'run.js'), 'server'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   onCleanup(() => stopChild(child, 10_000));
@@ -70,7 +71,7 @@ export async function startForge(root: string, redisUrl: string, logDir: string,
   await Promise.race([ready, failed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the Forge server did not start in 60 s:\n${seen.slice(-3000)}`)), 60_000)))]);
   clearTimeout(timer);
   failed.catch(() => {});
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, logFile };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, logFile, stop: () => stopChild(child, 10_000) };
 }
 
 /** A project with one bash template per script name; answers the ids. */

@@ -4,10 +4,29 @@
  * offset) and lets callers wait for a task's event.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { projectRoot, spawnTracked, stopChild } from './procs.js';
+import ts from 'typescript';
+import { ensureBuilt } from '../../test/helpers/build.js';
+import { projectRoot, spawnTracked, stopChild, tempDir } from './procs.js';
+
+let compiledHost: string | undefined;
+
+/**
+ * bench/runner-host.ts as plain JavaScript that imports the built runner (dist/workers), so the
+ * host processes run under plain `node` as `forge runner start` does: no TypeScript loader hooks
+ * in the measured CPU. dist/ is rebuilt first when a source is newer (the test harness's check).
+ */
+async function runnerHostScript(): Promise<string> {
+  if (compiledHost) return compiledHost;
+  await ensureBuilt();
+  const source = readFileSync(join(projectRoot, 'bench', 'runner-host.ts'), 'utf8').replaceAll("from '../workers/", `from '${projectRoot}/dist/workers/`);
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  compiledHost = join(tempDir('forge-bench-host-'), 'runner-host.mjs');
+  writeFileSync(compiledHost, outputText);
+  return compiledHost;
+}
 
 export const now = () => performance.timeOrigin + performance.now();
 
@@ -79,9 +98,11 @@ export class RunnerHosts {
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly placement = new Map<number, Host>();
 
-  async start(count: number, logDir: string): Promise<void> {
+  /** `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). */
+  async start(count: number, logDir: string, nodeArgs: string[] = []): Promise<void> {
+    const script = await runnerHostScript();
     for (let i = 0; i < count; i++) {
-      const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'runner-host.ts')], {
+      const child = spawnTracked(process.execPath, [...nodeArgs, script], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
       });
       child.stderr!.pipe(createWriteStream(join(logDir, `runner-host-${i}.log`)));

@@ -4,7 +4,7 @@
  * on normal exit, on failure, and on SIGINT/SIGTERM. Temp folders are removed too.
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,4 +153,38 @@ export async function startRedis(dir: string): Promise<{ url: string; port: numb
   await Promise.race([waitFor(() => redisPing({ port }), 10_000, 'redis-server to answer PING'), exited]);
   exited.catch(() => {});
   return { url: `redis://127.0.0.1:${port}`, port, child };
+}
+
+/**
+ * Ends the process groups led by children of `parents`: tasks run in their own groups, so a runner
+ * host stopped before its tasks would leave them behind. Only groups whose leader is a direct child
+ * of one of the given pids.
+ */
+export function killChildGroups(parents: number[]): number {
+  const wanted = new Set(parents);
+  let killed = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const [ppid, pgid] = [Number(fields[1]), Number(fields[2])];
+      if (!wanted.has(ppid) || pgid !== Number(entry)) continue;
+      process.kill(-pgid, 'SIGKILL');
+      killed++;
+    } catch {
+      // gone already
+    }
+  }
+  return killed;
+}
+
+/** Resident memory of a process in MB (VmRSS), NaN if it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? +(Number(kb) / 1024).toFixed(1) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * Real redis-server processes for tests: a standalone server (TCP on a free loopback port, or a
- * unix socket) with AOF on, or a 3-master Redis Cluster on loopback. Each lives in its own temp
- * folder and is stopped by cleanup().
+ * Real redis-server processes for tests and the benchmark: a standalone server (TCP on a free
+ * loopback port, or a unix socket) with AOF on, or a Redis Cluster on loopback (3 masters by
+ * default, optionally each with replicas). Each lives in its own temp folder and is stopped by
+ * cleanup().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -22,7 +23,11 @@ export interface RedisNode {
 export interface TestRedis {
   /** What to put in FORGE_REDIS_URL. */
   url: string;
+  /** Every node: the masters first, then the replicas (cluster with `replicas` only). */
   nodes: RedisNode[];
+  /** Cluster only: the nodes started as masters and as replicas (as created; failover may swap roles). */
+  masters: RedisNode[];
+  replicas: RedisNode[];
   /** Stops every node (SIGTERM: Redis flushes its AOF), keeping the data folders. */
   stop(): Promise<void>;
   /** Starts stopped nodes again on the same ports/sockets and folders. */
@@ -34,6 +39,8 @@ export interface TestRedis {
 export interface StartRedisOptions {
   /** Build a Redis Cluster of this many masters (true = 3) instead of one standalone server. */
   cluster?: boolean | number;
+  /** Cluster only: replicas per master (default 0). Each one is in sync before startRedis answers. */
+  replicas?: number;
   /** Standalone only: listen on a unix socket in the temp folder instead of a TCP port. */
   unixSocket?: boolean;
 }
@@ -66,7 +73,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   const masters = options.cluster === true ? 3 : typeof options.cluster === 'number' ? options.cluster : 0;
   const nodes: RedisNode[] = [];
   const extra = masters ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] : [];
-  const count = masters || 1;
+  const replicasPerMaster = masters ? options.replicas ?? 0 : 0;
+  const count = masters ? masters * (1 + replicasPerMaster) : 1;
   for (let i = 0; i < count; i++) {
     const dir = join(root, `node${i}`);
     mkdirSync(dir);
@@ -85,14 +93,18 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     runOk('redis-cli', [...(node.socket ? ['-s', node.socket] : ['-h', '127.0.0.1', '-p', String(node.port)]), ...args], { timeoutMs: 30_000 });
 
   if (masters) {
-    await runOk('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeoutMs: 60_000 });
+    // redis-cli makes the first `masters` addresses the masters and the rest their replicas.
+    await runOk('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], { timeoutMs: 60_000 });
     await waitClusterOk(nodes, cli);
+    await waitReplicasInSync(nodes.slice(masters), cli);
   }
   const url = masters
     ? `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`
     : nodes[0]!.socket ?? `redis://127.0.0.1:${nodes[0]!.port}`;
   return {
     url, nodes, stop, cli,
+    masters: masters ? nodes.slice(0, masters) : [],
+    replicas: nodes.slice(masters || 1),
     async start() {
       await Promise.all(nodes.filter((n) => n.process.exitCode !== null || n.process.signalCode !== null).map((n) => startNode(n, extra)));
       if (masters) await waitClusterOk(nodes, cli);
@@ -105,4 +117,15 @@ async function waitClusterOk(nodes: RedisNode[], cli: (args: string[], node?: Re
     for (const node of nodes) if (!(await cli(['cluster', 'info'], node)).includes('cluster_state:ok')) return false;
     return true;
   }, 20_000, { what: 'cluster_state:ok on every node', intervalMs: 50 });
+}
+
+/** Every replica reports its master link up and its initial sync done. */
+async function waitReplicasInSync(replicas: RedisNode[], cli: (args: string[], node?: RedisNode) => Promise<string>): Promise<void> {
+  await waitFor(async () => {
+    for (const node of replicas) {
+      const info = await cli(['info', 'replication'], node);
+      if (!info.includes('role:slave') || !info.includes('master_link_status:up') || info.includes('master_sync_in_progress:1')) return false;
+    }
+    return true;
+  }, 30_000, { what: 'every cluster replica in sync with its master', intervalMs: 50 });
 }

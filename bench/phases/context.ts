@@ -1,0 +1,119 @@
+/**
+ * What every phase gets: the sizes chosen on the command line, a logger, and (for the phases that
+ * share the standalone environment) that environment with the no-op template and the task
+ * queue's key.
+ */
+import type { Redis } from 'ioredis';
+import { parseArgs } from 'node:util';
+import type { Api } from '../lib/api.js';
+import { type Created, createTask as postTask, type Forge } from '../lib/forge.js';
+import type { BenchEnv } from '../lib/env.js';
+import type { RunnerHosts, RunnerSpec } from '../lib/hosts.js';
+import { cpuSeconds } from '../lib/stats.js';
+
+export const PHASES = ['floor', 'bare', 'throughput', 'procs', 'dispatch', 'parked', 'running', 'scale'] as const;
+export type Phase = (typeof PHASES)[number];
+
+const USAGE = `usage: npm run bench -- [--only=${PHASES.join(',')}] [--quick] [--cpu-prof] [sizes]
+sizes (defaults: full / --quick):
+  --tasks=500/100            throughput: tasks (10 runners x 4 slots); the floor runs the same count
+  --dispatch-runners=1,10,100  dispatch: idle runner counts
+  --sequential=150/20        dispatch: single tasks per runner count
+  --bursts=10/2              dispatch: bursts of 10 per runner count
+  --procs-tasks=20/10        procs: tasks traced with strace
+  --parked=1000/100          parked: parked runners
+  --running=2000/100         running: running sleep tasks
+  --running-runners=200/20   running: runners they run on
+  --window=30/10             parked, running: measured window, seconds
+  --scale-tasks=5000/300     scale: tasks per replica count
+  --scale-runners=100/20     scale: runners (max_parallel_tasks 1)
+  --hosts=4                  runner host processes`;
+
+export interface Config {
+  only: Set<Phase>;
+  quick: boolean;
+  cpuProf: boolean;
+  hosts: number;
+  longPollSec: number;
+  dispatch: { runners: number[]; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
+  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number };
+  bare: { jobs: number; reps: number };
+  procs: { tasks: number };
+  parked: { runners: number; windowSec: number };
+  running: { tasks: number; runners: number; windowSec: number; sleepSec: number };
+  scale: { tasks: number; runners: number; inflight: number };
+}
+
+export function parseConfig(argv: string[]): Config {
+  const { values } = parseArgs({
+    args: argv, strict: true,
+    options: {
+      only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
+      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
+      'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
+      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  const quick = values.quick === true || process.env.BENCH_QUICK === '1';
+  const int = (name: keyof typeof values, full: number, small: number): number => {
+    const raw = values[name];
+    if (raw === undefined) return quick ? small : full;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number (got "${raw}")\n${USAGE}`);
+    return n;
+  };
+  const only = new Set<Phase>();
+  for (const name of (values.only ?? PHASES.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (!(PHASES as readonly string[]).includes(name)) throw new Error(`--only: unknown phase "${name}"; phases are ${PHASES.join(', ')}\n${USAGE}`);
+    only.add(name as Phase);
+  }
+  const runners = (values['dispatch-runners'] ?? '1,10,100').split(',').map(Number);
+  if (runners.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--dispatch-runners must be a list of positive whole numbers, e.g. 1,10,100`);
+  const windowSec = int('window', 30, 10);
+  return {
+    only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
+    dispatch: { runners, warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
+    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: quick ? 10 : 20 },
+    bare: { jobs: quick ? 500 : 2000, reps: 3 },
+    procs: { tasks: int('procs-tasks', 20, 10) },
+    parked: { runners: int('parked', 1000, 100), windowSec },
+    running: { tasks: int('running', 2000, 100), runners: int('running-runners', 200, 20), windowSec, sleepSec: 1800 },
+    scale: { tasks: int('scale-tasks', 5000, 300), runners: int('scale-runners', 100, 20), inflight: 16 },
+  };
+}
+
+export const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+/** The standalone environment shared by the throughput, procs and dispatch phases. */
+export interface Ctx {
+  cfg: Config;
+  env: BenchEnv;
+  api: Api;
+  redis: Redis;
+  redisPid: number;
+  forge: Forge;
+  hosts: RunnerHosts;
+  projectId: number;
+  templateId: number;
+  queueKey: string;
+  /** Tasks this environment's server has handled (for per-task profile figures). */
+  tasksRun: number;
+}
+
+export function createTask(ctx: Ctx): Promise<Created> {
+  ctx.tasksRun++;
+  return postTask(ctx.api, ctx.projectId, ctx.templateId);
+}
+
+export const addRunners = (ctx: Ctx, count: number, maxParallel: number): Promise<RunnerSpec[]> => ctx.env.addRunners(count, maxParallel);
+export const removeRunners = (ctx: Ctx, specs: RunnerSpec[]): Promise<void> => ctx.env.removeRunners(specs);
+
+/** CPU seconds used so far by every process of the benchmark (server, runner hosts with their git/bash children, redis, this one). */
+export function ownCpu(ctx: Ctx): number {
+  const self = process.cpuUsage();
+  return cpuSeconds(ctx.forge.pid) + ctx.hosts.pids().reduce((s, pid) => s + cpuSeconds(pid, true), 0) + cpuSeconds(ctx.redisPid) + (self.user + self.system) / 1e6;
+}

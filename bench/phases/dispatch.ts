@@ -1,0 +1,184 @@
+/**
+ * Dispatch latency and wake-ups with 1, 10 and 100 idle runners: from the moment the benchmark
+ * sends POST /api/project/:pid/tasks to the moment a runner agent has the claimed job in hand (the
+ * agent's 'started' event: the long-poll answered, the sealed payload opened; before the clone).
+ * Tasks are created one at a time (each after the previous one finished) and in bursts of 10. Also:
+ * how many runners each new task wakes (long-poll answers seen by the runners, claim attempts seen
+ * by Redis under MONITOR).
+ */
+import { now, type PollRecord, type RunnerSpec } from '../lib/hosts.js';
+import { sleep } from '../lib/procs.js';
+import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
+import { addRunners, createTask, type Ctx, log, ownCpu } from './context.js';
+
+/**
+ * Server-side counters from /metrics: the dispatch histogram (created → claimed) and, where the
+ * server has them, parked long-polls woken by new work and claim passes that found nothing.
+ */
+export async function serverMetrics(ctx: Ctx): Promise<{ sum: number; count: number; wakeups: number; emptyClaims: number }> {
+  const text = (await ctx.api.request('GET', '/metrics')).text;
+  const grab = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return {
+    sum: grab('forge_dispatch_latency_seconds_sum'), count: grab('forge_dispatch_latency_seconds_count'),
+    wakeups: grab('forge_runner_wakeups_total'), emptyClaims: grab('forge_empty_claims_total'),
+  };
+}
+
+function classifyPolls(ctx: Ctx, polls: PollRecord[]) {
+  const timeoutMs = (ctx.cfg.longPollSec - 1) * 1000;
+  let ok = 0, early204 = 0, timeout204 = 0, other = 0;
+  for (const p of polls) {
+    if (p.status === 200) ok++;
+    else if (p.status === 204 && p.end - p.start < timeoutMs) early204++;
+    else if (p.status === 204) timeout204++;
+    else other++;
+  }
+  return { answered_with_job: ok, early_204: early204, timeout_204: timeout204, other_status: other };
+}
+
+/**
+ * Records claim attempts on the task queue while `fn` runs: BullMQ's moveToActive script does one
+ * RPOPLPUSH wait→active per getNextJob, found or not. MONITOR gives each one a Redis timestamp.
+ */
+async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; fetchTimes: number[] }> {
+  const monitor = await ctx.redis.monitor();
+  const fetchTimes: number[] = [];
+  const waitKey = `${ctx.queueKey}:wait`;
+  monitor.on('monitor', (time: string, args: string[]) => {
+    if (args[0]?.toUpperCase() === 'RPOPLPUSH' && args[1] === waitKey) fetchTimes.push(Number(time) * 1000);
+  });
+  await sleep(50);
+  try {
+    const result = await fn();
+    await sleep(100);
+    return { result, fetchTimes };
+  } finally {
+    monitor.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch latency and wake-ups with N idle runners.
+
+interface Sample { latency_ms: number; post_ms: number; after_post_ms: number; runner: number; t_send: number; t_started: number }
+
+export async function oneTask(ctx: Ctx): Promise<Sample> {
+  const created = await createTask(ctx);
+  const started = await ctx.hosts.waitEvent(created.id, 'started', 60_000);
+  await ctx.hosts.waitEvent(created.id, 'finished', 60_000);
+  return {
+    latency_ms: started - created.tSend, post_ms: created.tResp - created.tSend, after_post_ms: started - created.tResp,
+    runner: ctx.hosts.events.get(created.id)!.runner!, t_send: created.tSend, t_started: started,
+  };
+}
+
+async function burst(ctx: Ctx, size: number): Promise<Sample[]> {
+  const created = await Promise.all(Array.from({ length: size }, () => createTask(ctx)));
+  const samples: Sample[] = [];
+  for (const c of created) {
+    const started = await ctx.hosts.waitEvent(c.id, 'started', 60_000);
+    samples.push({ latency_ms: started - c.tSend, post_ms: c.tResp - c.tSend, after_post_ms: started - c.tResp, runner: ctx.hosts.events.get(c.id)!.runner!, t_send: c.tSend, t_started: started });
+  }
+  for (const c of created) await ctx.hosts.waitEvent(c.id, 'finished', 60_000);
+  return samples;
+}
+
+const pause = () => sleep(20 + Math.random() * 40);
+
+export interface DispatchResult {
+  runners: number;
+  single: Summary;
+  burst: Summary;
+  all: Summary;
+  post_ms: Summary;
+  single_post_ms: Summary;
+  single_after_post_ms: Summary;
+  distinct_runners_used: number;
+  cpu: ReturnType<CpuWindow['end']>;
+  server_claim_latency_mean_ms: number;
+  /** forge_runner_wakeups_total / forge_empty_claims_total deltas per task (NaN if the server lacks them). */
+  server_wakeups_per_task: number;
+  server_empty_claims_per_task: number;
+  polls: ReturnType<typeof classifyPolls> & { tasks: number; poll_answers_per_task: number; early_204_per_task: number };
+  probe: {
+    tasks: number; claim_fetches: number; claim_fetches_per_task: number;
+    /** Fetches between a task's POST and its runner's 'started': the runners that task woke. */
+    fetches_while_dispatching: number; fetches_while_dispatching_per_task: number; fetches_after_start: number;
+    poll_answers: number; poll_answers_per_task: number;
+  };
+}
+
+export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSpec[]): Promise<DispatchResult> {
+  const c = ctx.cfg.dispatch;
+  if (online.length < runners) {
+    log(`starting ${runners - online.length} more runner(s) (max_parallel_tasks 1) → ${runners} idle runners`);
+    online.push(...(await addRunners(ctx, runners - online.length, 1)));
+  }
+  await sleep(1500); // every runner's first long-poll parked
+  const cpuWindow = new CpuWindow(() => ownCpu(ctx));
+  const m0 = await serverMetrics(ctx);
+  const t0 = now();
+  for (let i = 0; i < c.warmup; i++) {
+    await oneTask(ctx);
+    await pause();
+  }
+  const single: Sample[] = [];
+  for (let i = 0; i < c.sequential; i++) {
+    single.push(await oneTask(ctx));
+    await pause();
+  }
+  const bursts: Sample[] = [];
+  for (let b = 0; b < c.bursts; b++) {
+    bursts.push(...(await burst(ctx, c.burstSize)));
+    await sleep(100);
+  }
+  await sleep(200);
+  const t1 = now();
+  const m1 = await serverMetrics(ctx);
+  const polls = classifyPolls(ctx, (await ctx.hosts.polls(t0, t1)).polls);
+  const cpu = cpuWindow.end();
+  const tasks = c.warmup + c.sequential + c.bursts * c.burstSize;
+
+  // Wake probe: one task at a time under MONITOR, counting the claim attempts on the task queue.
+  const p0 = now();
+  const { result: probed, fetchTimes } = await withMonitor(ctx, async () => {
+    const samples: Sample[] = [];
+    for (let i = 0; i < c.probe; i++) {
+      samples.push(await oneTask(ctx));
+      await pause();
+    }
+    return samples;
+  });
+  // Redis and this process read the same wall clock; allow 1 ms of rounding at the edges.
+  const during = fetchTimes.filter((t) => probed.some((s) => t >= s.t_send - 1 && t <= s.t_started + 1)).length;
+  const p1 = now();
+  const probePolls = classifyPolls(ctx, (await ctx.hosts.polls(p0, p1)).polls);
+  const probeAnswers = probePolls.answered_with_job + probePolls.early_204;
+
+  const all = [...single, ...bursts];
+  return {
+    runners,
+    single: summarize(single.map((s) => s.latency_ms)),
+    burst: summarize(bursts.map((s) => s.latency_ms)),
+    all: summarize(all.map((s) => s.latency_ms)),
+    post_ms: summarize(all.map((s) => s.post_ms)),
+    single_post_ms: summarize(single.map((s) => s.post_ms)),
+    single_after_post_ms: summarize(single.map((s) => s.after_post_ms)),
+    distinct_runners_used: new Set(all.map((s) => s.runner)).size,
+    cpu,
+    server_claim_latency_mean_ms: ((m1.sum - m0.sum) / (m1.count - m0.count)) * 1000,
+    server_wakeups_per_task: (m1.wakeups - m0.wakeups) / tasks,
+    server_empty_claims_per_task: (m1.emptyClaims - m0.emptyClaims) / tasks,
+    polls: {
+      ...polls, tasks,
+      poll_answers_per_task: (polls.answered_with_job + polls.early_204) / tasks,
+      early_204_per_task: polls.early_204 / tasks,
+    },
+    probe: {
+      tasks: c.probe, claim_fetches: fetchTimes.length, claim_fetches_per_task: fetchTimes.length / c.probe,
+      fetches_while_dispatching: during, fetches_while_dispatching_per_task: during / c.probe, fetches_after_start: fetchTimes.length - during,
+      poll_answers: probeAnswers, poll_answers_per_task: probeAnswers / c.probe,
+    },
+  };
+}
+

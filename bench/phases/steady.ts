@@ -1,0 +1,141 @@
+/**
+ * Steady state, each on a fresh server and Redis: what a server costs while (a) many runners sit
+ * parked in their long-polls with nothing to do, and (b) many tasks run (`sleep`) on many runners,
+ * every one heartbeating. Measured over a window once everything is in place: server CPU as % of
+ * one core, server RSS, Redis commands/s and CPU, runner requests/s by endpoint.
+ */
+import { allCommandStats, commandsDelta, type BenchEnv, startEnv } from '../lib/env.js';
+import { now } from '../lib/hosts.js';
+import { rssMb, sleep, waitFor } from '../lib/procs.js';
+import { CpuWindow, cpuSeconds } from '../lib/stats.js';
+import { type Config, log } from './context.js';
+
+export interface SteadyResult {
+  runners: number;
+  tasks_running: number;
+  window_s: number;
+  server_cpu_pct_of_core: number;
+  server_rss_mb: number;
+  redis_cpu_pct_of_core: number;
+  redis_commands_per_s: { total: number; top: Record<string, number> };
+  runner_hosts_cpu_pct_of_core: number;
+  runner_requests_per_s: Record<string, number>;
+  long_poll_answers_in_window: Record<string, number>;
+  /** Running phase: task statuses when the window began and when it ended (tasks lost show as error). */
+  statuses_before?: Record<string, number>;
+  statuses_after?: Record<string, number>;
+  machine_cpu: ReturnType<CpuWindow['end']>;
+  setup_s: number;
+}
+
+async function measureWindow(env: BenchEnv, windowSec: number, base: { runners: number; tasks_running: number; setup_s: number }): Promise<SteadyResult> {
+  const server = env.servers[0]!;
+  const hostCpu = () => env.hosts.pids().reduce((s, pid) => s + cpuSeconds(pid, true), 0);
+  const window = new CpuWindow(() => cpuSeconds(server.pid) + env.redisCpu() + hostCpu());
+  const s0 = cpuSeconds(server.pid);
+  const r0 = env.redisCpu();
+  const h0 = hostCpu();
+  const c0 = await allCommandStats(env.redis);
+  const q0 = await env.hosts.requestCounts();
+  const t0 = now();
+  await sleep(windowSec * 1000);
+  const seconds = (now() - t0) / 1000;
+  const c1 = await allCommandStats(env.redis);
+  const q1 = await env.hosts.requestCounts();
+  const pct = (cpu: number) => +((cpu / seconds) * 100).toFixed(2);
+  const polls = (await env.hosts.polls(t0, now())).polls;
+  const answers: Record<string, number> = {};
+  for (const p of polls) answers[String(p.status)] = (answers[String(p.status)] ?? 0) + 1;
+  return {
+    ...base, window_s: +seconds.toFixed(1),
+    server_cpu_pct_of_core: pct(cpuSeconds(server.pid) - s0), server_rss_mb: rssMb(server.pid),
+    redis_cpu_pct_of_core: pct(env.redisCpu() - r0), redis_commands_per_s: commandsDelta(c0, c1, seconds),
+    runner_hosts_cpu_pct_of_core: pct(hostCpu() - h0),
+    runner_requests_per_s: Object.fromEntries(Object.entries(q1).map(([k, v]) => [k, +((v - (q0[k] ?? 0)) / seconds).toFixed(2)] as const).filter(([, v]) => v > 0)),
+    long_poll_answers_in_window: answers, machine_cpu: window.end(),
+  };
+}
+
+export async function parkedRunners(cfg: Config, root: string, logDir: string, hostNodeArgs: string[], serverNodeArgs: string[]): Promise<SteadyResult> {
+  const n = cfg.parked.runners;
+  const t0 = now();
+  const env = await startEnv({
+    root, logDir, name: 'parked', hosts: cfg.hosts, redis: 'standalone', scripts: { 'run.sh': 'exit 0' },
+    settings: { FORGE_LONG_POLL_SEC: String(cfg.longPollSec) }, hostNodeArgs, serverNodeArgs: () => serverNodeArgs,
+  });
+  try {
+    log(`parked: starting ${n} runners on ${cfg.hosts} host processes`);
+    for (let added = 0; added < n; added += 100) await env.addRunners(Math.min(100, n - added), 1);
+    // Every runner has parked at least once and the start-up burst (hellos, key uploads) is over.
+    await sleep(3000);
+    const setup = (now() - t0) / 1000;
+    log(`parked: ${n} runners up after ${setup.toFixed(0)} s; measuring ${cfg.parked.windowSec} s`);
+    return await measureWindow(env, cfg.parked.windowSec, { runners: n, tasks_running: 0, setup_s: +setup.toFixed(1) });
+  } finally {
+    await env.stop();
+  }
+}
+
+export async function runningTasks(cfg: Config, root: string, logDir: string, hostNodeArgs: string[], serverNodeArgs: string[]): Promise<SteadyResult> {
+  const { tasks, runners } = cfg.running;
+  const slots = Math.ceil(tasks / runners);
+  const t0 = now();
+  const env = await startEnv({
+    root, logDir, name: 'running', hosts: cfg.hosts, redis: 'standalone',
+    // exec: the app is the sleep itself; it is stopped through the API once measured.
+    scripts: { 'sleep.sh': `exec sleep ${cfg.running.sleepSec}` },
+    settings: { FORGE_LONG_POLL_SEC: String(cfg.longPollSec) }, hostNodeArgs, serverNodeArgs: () => serverNodeArgs,
+  });
+  try {
+    log(`running: ${runners} runners × max_parallel_tasks ${slots}, ${tasks} sleep tasks`);
+    for (let added = 0; added < runners; added += 100) await env.addRunners(Math.min(100, runners - added), slots);
+    await sleep(1500);
+    const templateId = env.templates['sleep.sh']!;
+    const ids: number[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < tasks) {
+        next++;
+        ids.push((await env.api.json<{ id: number }>('POST', `/api/project/${env.projectId}/tasks`, { template_id: templateId })).id);
+      }
+    }));
+    const statusesOf = async () => {
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < ids.length; i += 500) {
+        for (const raw of await env.redis.mget(...ids.slice(i, i + 500).map((id) => `{forge}:task:${id}`))) {
+          const status = raw ? (JSON.parse(raw) as { status: string }).status : 'missing';
+          counts[status] = (counts[status] ?? 0) + 1;
+        }
+      }
+      return counts;
+    };
+    // Every task placed: running, or already ended (a runner judged lost under load is reported).
+    let last = '';
+    await waitFor(async () => {
+      const counts = await statusesOf();
+      const text = JSON.stringify(counts);
+      if (text !== last) log(`running: ${text}`);
+      last = text;
+      return !counts.waiting && !counts.starting;
+    }, 20 * 60_000, `all ${tasks} tasks running`, 1000);
+    await sleep(2000);
+    const setup = (now() - t0) / 1000;
+    const before = await statusesOf();
+    log(`running: ${before.running ?? 0} tasks running after ${setup.toFixed(0)} s (${JSON.stringify(before)}); measuring ${cfg.running.windowSec} s`);
+    const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: before.running ?? 0, setup_s: +setup.toFixed(1) });
+    result.statuses_before = before;
+    result.statuses_after = await statusesOf();
+    log('running: stopping every task through the API');
+    next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < ids.length) await env.api.json('POST', `/api/project/${env.projectId}/tasks/${ids[next++]}/stop`, {});
+    }));
+    await waitFor(async () => {
+      const counts = await statusesOf();
+      return !counts.running && !counts.stopping && !counts.waiting && !counts.starting;
+    }, 5 * 60_000, 'every task stopped', 1000).catch((err: Error) => log(`running: ${err.message}`));
+    return result;
+  } finally {
+    await env.stop();
+  }
+}

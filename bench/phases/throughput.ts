@@ -1,0 +1,171 @@
+/**
+ * End-to-end throughput of no-op tasks through server + 10 runners x 4 slots (first POST to the
+ * last task record final), with CPU per task per component and Redis commands per task; beside it
+ * two references measured in the same run: bare BullMQ add -> process on the same redis-server, and
+ * the work floor (the same clone + app at the same parallelism, without Forge).
+ */
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import type { Created } from '../lib/forge.js';
+import { allCommandStats, commandsDelta } from '../lib/env.js';
+import { now } from '../lib/hosts.js';
+import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
+import { CpuWindow, cpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
+import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
+
+export interface ThroughputResult {
+  tasks: number; runners: number; max_parallel_tasks: number; inflight_creates: number;
+  seconds_to_last_final: number; tasks_per_s: number;
+  seconds_to_last_runner_finish: number; tasks_per_s_runner_side: number;
+  statuses: Record<string, number>;
+  cpu_seconds: { forge_server: number; runner_hosts_incl_git_bash: number; runner_hosts_node_only: number; redis: number; bench_client: number };
+  /** runner_agents: the runner host Node processes alone; git_and_app: their git and bash children (and theirs). */
+  cpu_ms_per_task: { forge_server: number; runner_agents: number; git_and_app: number; redis: number; bench_client: number; total: number };
+  /** POST /tasks round trip under this load (8 in flight). */
+  post_ms: Summary;
+  dispatch_latency_under_load_ms: Summary;
+  redis_commands_per_task: { total: number; top: Record<string, number> };
+  /** Runner side, agent 'started' → 'finished' (clone, bash, output, result report). */
+  machine_cpu: ReturnType<CpuWindow['end']>;
+  /** HTTP requests the runners sent to the gateway, per task, by endpoint. */
+  runner_requests_per_task: Record<string, number>;
+  task_run_ms: Summary;
+  mean_tasks_in_flight_on_runners: number;
+  seconds_to_create_all: number;
+}
+
+export async function throughput(ctx: Ctx): Promise<ThroughputResult> {
+  const t = ctx.cfg.throughput;
+  log(`throughput: starting ${t.runners} runners × max_parallel_tasks ${t.maxParallel}`);
+  const specs = await addRunners(ctx, t.runners, t.maxParallel);
+  await sleep(1500);
+  const createMany = async (n: number): Promise<Created[]> => {
+    const out: Created[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: t.inflight }, async () => {
+      while (next < n) {
+        next++;
+        out.push(await createTask(ctx));
+      }
+    }));
+    return out;
+  };
+  // Warm-up (JIT, connections, first clone), not measured.
+  for (const c of await createMany(t.warmup)) await ctx.hosts.waitEvent(c.id, 'finished', 60_000);
+  await sleep(500);
+
+  const pids = { server: ctx.forge.pid, hosts: ctx.hosts.pids(), redis: ctx.redisPid };
+  const cpu = () => ({
+    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
+  });
+  const c0 = cpu();
+  const cpuWindow = new CpuWindow(() => ownCpu(ctx));
+  const cmd0 = await allCommandStats(ctx.redis);
+  const req0 = await ctx.hosts.requestCounts();
+  const first = now();
+  const created = await createMany(t.tasks);
+  let lastRunnerFinish = 0;
+  for (const c of created) lastRunnerFinish = Math.max(lastRunnerFinish, await ctx.hosts.waitEvent(c.id, 'finished', 120_000));
+  // The reconciler finalises the record after the runner reported: wait for every final record.
+  const ids = created.map((c) => String(c.id));
+  let scores: Array<string | null> = [];
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    scores = await ctx.redis.zmscore('{forge}:tasks:finished', ...ids);
+    if (scores.every((s) => s !== null)) break;
+    if (Date.now() > deadline) throw new Error(`${scores.filter((s) => s === null).length} task records were not final 60 s after their runners finished`);
+    await sleep(20);
+  }
+  const c1 = cpu();
+  const machine = cpuWindow.end();
+  const cmd1 = await allCommandStats(ctx.redis);
+  const req1 = await ctx.hosts.requestCounts();
+  const runnerRequests = Object.fromEntries(Object.entries(req1).map(([k, v]) => [k, +((v - (req0[k] ?? 0)) / t.tasks).toFixed(2)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
+  const lastFinal = Math.max(...scores.map(Number));
+  const raws = await ctx.redis.mget(...created.map((c) => `{forge}:task:${c.id}`));
+  const statuses: Record<string, number> = {};
+  for (const raw of raws) {
+    const status = raw ? (JSON.parse(raw) as { status: string }).status : 'missing';
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  }
+  const latencies = created.map((c) => ctx.hosts.events.get(c.id)!.started! - c.tSend);
+  const runMs = created.map((c) => ctx.hosts.events.get(c.id)!.finished! - ctx.hosts.events.get(c.id)!.started!);
+  const createSeconds = (Math.max(...created.map((c) => c.tResp)) - first) / 1000;
+  await removeRunners(ctx, specs);
+
+  const selfCpu = (c1.self.user + c1.self.system - c0.self.user - c0.self.system) / 1e6;
+  const cpuSec = { forge_server: c1.server - c0.server, runner_hosts_incl_git_bash: c1.hosts - c0.hosts, runner_hosts_node_only: c1.hostsNode - c0.hostsNode, redis: c1.redis - c0.redis, bench_client: selfCpu };
+  const perTask = (s: number) => (s / t.tasks) * 1000;
+  return {
+    tasks: t.tasks, runners: t.runners, max_parallel_tasks: t.maxParallel, inflight_creates: t.inflight,
+    seconds_to_last_final: (lastFinal - first) / 1000, tasks_per_s: t.tasks / ((lastFinal - first) / 1000),
+    seconds_to_last_runner_finish: (lastRunnerFinish - first) / 1000, tasks_per_s_runner_side: t.tasks / ((lastRunnerFinish - first) / 1000),
+    statuses,
+    cpu_seconds: cpuSec,
+    cpu_ms_per_task: {
+      forge_server: perTask(cpuSec.forge_server), runner_agents: perTask(cpuSec.runner_hosts_node_only),
+      git_and_app: perTask(cpuSec.runner_hosts_incl_git_bash - cpuSec.runner_hosts_node_only), redis: perTask(cpuSec.redis), bench_client: perTask(cpuSec.bench_client),
+      total: perTask(cpuSec.forge_server + cpuSec.runner_hosts_incl_git_bash + cpuSec.redis),
+    },
+    post_ms: summarize(created.map((c) => c.tResp - c.tSend)),
+    dispatch_latency_under_load_ms: summarize(latencies),
+    redis_commands_per_task: commandsDelta(cmd0, cmd1, t.tasks),
+    machine_cpu: machine,
+    runner_requests_per_task: runnerRequests,
+    task_run_ms: summarize(runMs),
+    mean_tasks_in_flight_on_runners: runMs.reduce((a, b) => a + b, 0) / (lastRunnerFinish - first),
+    seconds_to_create_all: createSeconds,
+  };
+}
+
+export interface BareResult { jobs: number; concurrency: number; inflight_adds: number; runs: Array<{ seconds: number; jobs_per_s: number }>; jobs_per_s_median: number; cpu: ReturnType<CpuWindow['end']> }
+
+export async function bareBullmq(ctx: Ctx, logDir: string): Promise<BareResult> {
+  const t = ctx.cfg.throughput;
+  const concurrency = t.runners * t.maxParallel;
+  const jobs = ctx.cfg.bare.jobs;
+  log(`bare BullMQ: ${jobs} jobs, Worker concurrency ${concurrency}, ${ctx.cfg.bare.reps} runs (+1 warm-up) on the same redis-server`);
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'bare-bullmq.ts'), ctx.env.redisUrl, String(jobs), String(concurrency), String(t.inflight), String(ctx.cfg.bare.reps)], {
+    cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Own CPU here includes the baseline child: it is counted in our cutime once reaped.
+  const cpuWindow = new CpuWindow(() => ownCpu(ctx) + cpuSeconds(process.pid, true) - cpuSeconds(process.pid));
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.pipe(createWriteStream(join(logDir, 'bare-bullmq.log')));
+  const { code } = await exitOf(child);
+  await sleep(50); // reaped: its CPU time is in our cutime
+  const cpu = cpuWindow.end();
+  if (code !== 0) throw new Error(`bare BullMQ baseline exited with ${code}; see its log`);
+  const runs = stdout.trim().split('\n').map((l) => JSON.parse(l) as { seconds: number; jobs_per_s: number });
+  return { jobs, concurrency, inflight_adds: t.inflight, runs, jobs_per_s_median: median(runs.map((r) => r.jobs_per_s)), cpu };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// The work floor.
+
+export interface FloorResult { tasks: number; parallel: number; runs: Array<{ seconds: number; tasks_per_s: number }>; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']> }
+
+/** Runs bench/floor.ts: the same clone + `bash run.sh` as a Forge task, at the throughput phase's parallelism. */
+export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string): Promise<FloorResult> {
+  const t = ctx.cfg.throughput;
+  const parallel = t.runners * t.maxParallel;
+  const reps = ctx.cfg.quick ? 1 : 3;
+  log(`work floor: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s), without Forge`);
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), repo, 'main', 'run.sh', tmp, String(t.tasks), String(parallel), String(reps)], {
+    cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const cpuWindow = new CpuWindow(() => ownCpu(ctx) + cpuSeconds(process.pid, true) - cpuSeconds(process.pid));
+  const cpu0 = cpuSeconds(process.pid, true) - cpuSeconds(process.pid);
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.pipe(createWriteStream(join(logDir, 'floor.log')));
+  const { code } = await exitOf(child);
+  await sleep(50);
+  const cpuChildren = cpuSeconds(process.pid, true) - cpuSeconds(process.pid) - cpu0;
+  const cpu = cpuWindow.end();
+  if (code !== 0) throw new Error(`the work floor exited with ${code}; see floor.log`);
+  const runs = stdout.trim().split('\n').map((l) => JSON.parse(l) as { seconds: number; tasks_per_s: number });
+  return { tasks: t.tasks, parallel, runs, tasks_per_s_median: median(runs.map((r) => r.tasks_per_s)), cpu_ms_per_task: (cpuChildren / (t.tasks * reps)) * 1000, cpu };
+}
