@@ -433,6 +433,15 @@ test.serial('phone (390×844): tables become cards with the action first; a task
   t.deepEqual(await checkA11y('phone-templates', phone), []);
   await shot('21-phone-templates');
 
+  await phone.goto(`${forge.url}/runners`);
+  const runnerRow = phone.locator('tr[data-runner="r1"]');
+  await runnerRow.waitFor();
+  const sw = (await runnerRow.getByRole('switch').boundingBox())!;
+  t.true(sw.x + sw.width <= PHONE.width, 'a runner card shows its switch on screen');
+  await fits('runners');
+  t.deepEqual(await checkA11y('phone-runners', phone), []);
+  await shot('21b-phone-runners');
+
   await phone.goto(`${forge.url}/project/${ids.project}/tasks`);
   await phone.locator('tr[data-task]').first().waitFor();
   await fits('history');
