@@ -21,7 +21,7 @@ export interface BareRepo {
   /** Hash of the newest commit on `branch`. */
   commit: string;
   /** Commits more files (added or replaced) on top and pushes them; returns the new commit hash. */
-  commitFiles(files: Record<string, string>, message?: string): Promise<string>;
+  commitFiles(files: Record<string, string | Buffer>, message?: string): Promise<string>;
 }
 
 const git = (args: string[], cwd: string) => runOk('git', args, { cwd, env: gitEnv });
@@ -30,7 +30,7 @@ const git = (args: string[], cwd: string) => runOk('git', args, { cwd, env: gitE
  * Creates a bare repository holding `files` in one commit on `branch` (default "main", also the
  * repository's HEAD). Files ending in .sh are made executable.
  */
-export async function makeBareRepo(files: Record<string, string>, options: { branch?: string; message?: string } = {}): Promise<BareRepo> {
+export async function makeBareRepo(files: Record<string, string | Buffer>, options: { branch?: string; message?: string } = {}): Promise<BareRepo> {
   const root = tempDir('forge-git-');
   const branch = options.branch ?? 'main';
   const path = join(root, 'repo.git');

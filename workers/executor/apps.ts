@@ -3,8 +3,15 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { SecretFiles } from './credentials.js';
 import { galaxySteps } from './galaxy.js';
+import type { Mount } from './sandbox.js';
 
-export interface Step { command: string; args: string[]; env?: Record<string, string> }
+export interface Step {
+  command: string; args: string[]; env?: Record<string, string>;
+  /** More host paths the step (only) sees in the sandbox. */
+  mounts?: Mount[];
+  /** Runs on this machine, outside the sandbox, after the step succeeded. */
+  after?: () => void;
+}
 
 /** The binary each app runs, and so the capability a runner reports when it has it. */
 export const APP_BINARIES: Record<JobPayload['app'], string> = {
@@ -69,7 +76,7 @@ function ansibleSteps(payload: JobPayload, checkout: Checkout, files: SecretFile
     args.push('--become-password-file', files.write('become_password', become.password));
     if (become.login) args.push('--become-user', become.login);
   }
-  const galaxy = galaxySteps(checkout.dir);
+  const galaxy = galaxySteps(payload.repository.git_url, checkout);
   return [...galaxy.steps, { command: 'ansible-playbook', args: [...args, ...payload.arguments, requirePlaybook(payload, checkout)], env: { ANSIBLE_FORCE_COLOR: '1', PYTHONUNBUFFERED: '1', ...galaxy.env } }];
 }
 

@@ -115,13 +115,14 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     for (const step of steps) {
       say(`$ ${step.command} ${step.args.join(' ')}`);
       const outcome = await runProcess(step.command, step.args, {
-        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount] },
+        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount, ...(step.mounts ?? [])] },
         env: { ...env, ...payload.env, ...payload.secret_env, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
       });
       if (outcome.spawnError) return result('error', null, outcome.spawnError);
       if (outcome.ended === 'stopped') return result('stopped', outcome.exitCode, 'stopped by request');
       if (outcome.ended === 'timeout') return result('error', outcome.exitCode, overTime);
       if (outcome.exitCode !== 0) return result('error', outcome.exitCode, `${step.command} exited with code ${outcome.exitCode}`);
+      step.after?.();
     }
     return result('success', 0, '');
   } catch (err) {
