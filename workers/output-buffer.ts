@@ -38,7 +38,7 @@ const NOTICE_RESERVE_BYTES = 512;
 /**
  * Output of one task: numbered lines kept until the server acknowledges them, then dropped.
  * At most one send is in flight; while it is, new lines wait and go in the next batch. Memory is
- * bounded: above HIGH_WATER_BYTES unacknowledged, push() answers a promise the reader awaits
+ * bounded: above HIGH_WATER_BYTES (or _LINES) unacknowledged, push() answers a promise the reader awaits
  * (backpressure), and past `maxBytes` lines are counted, not kept; drain() then adds one line
  * saying how much was dropped.
  */
@@ -56,8 +56,6 @@ export class OutputBuffer {
   private timer: NodeJS.Timeout | undefined;
   private space: { promise: Promise<void>; release: () => void } | undefined;
   rejected = false;
-  /** Sends made so far (for tests and metrics: grows linearly with output). */
-  sends = 0;
 
   constructor(
     private readonly peer: Peer,
@@ -121,7 +119,6 @@ export class OutputBuffer {
     while (this.pending.length > 0 && !this.rejected) {
       this.again = false;
       const batch = this.nextBatch();
-      this.sends++;
       try {
         this.acknowledge(await this.peer.log(this.job, batch));
       } catch (err) {

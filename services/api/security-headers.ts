@@ -15,8 +15,13 @@ const uiPolicy = {
   'frame-ancestors': ["'none'"],
 };
 
-/** Bull Board's page bootstraps with inline script and styles; it is admin-only and read-only. */
-const queueBoardPolicy = { ...uiPolicy, 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"] };
+/** Bull Board's page bootstraps with inline script and styles, and takes its fonts from Google; it is admin-only and read-only. */
+const queueBoardPolicy = {
+  ...uiPolicy,
+  'script-src': ["'self'", "'unsafe-inline'"],
+  'style-src': ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+  'font-src': ["'self'", 'data:', 'https://fonts.gstatic.com'],
+};
 
 const common = {
   xFrameOptions: { action: 'deny' as const },
