@@ -107,6 +107,10 @@ test.serial('input as Semaphore sends it: unknown fields ignored (debug log), id
   t.is(project.alert_chat, null);
   t.regex(forge.logs(), /ignored unknown request fields.*some_new_field/);
   const base = `/api/project/${project.id}`;
+  // An update that leaves fields out (as the web UI does) keeps them.
+  await api.json('PUT', base, { name: 'lenient', alert: true, alert_chat: 'ops' });
+  await api.json('PUT', base, { name: 'renamed' });
+  t.like(await api.json('GET', base), { name: 'renamed', alert: true, alert_chat: 'ops' });
   const env = await api.json('POST', `${base}/environment`, { name: 'e', json: '{}', env: null, password: 'vault-secret-1', secrets: null });
   t.is(env.env, '{}');
   t.is(env.password, null, 'the password is never returned');
