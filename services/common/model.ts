@@ -164,7 +164,7 @@ const argumentsText = z
     }
   }, 'must be a JSON array of strings, e.g. ["-v"]');
 
-const surveyVar = z.object({
+export const surveyVar = z.object({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a survey variable name is a variable name: letters, digits, "_"'),
   title: z.string().max(200).default(''),
   description: z.string().max(4096).default(''),
