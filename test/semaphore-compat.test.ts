@@ -107,6 +107,10 @@ test.serial('input as Semaphore sends it: unknown fields ignored (debug log), id
   t.is(project.alert_chat, null);
   t.regex(forge.logs(), /ignored unknown request fields.*some_new_field/);
   const base = `/api/project/${project.id}`;
+  // An update that leaves fields out (as the web UI does) keeps them.
+  await api.json('PUT', base, { name: 'lenient', alert: true, alert_chat: 'ops' });
+  await api.json('PUT', base, { name: 'renamed' });
+  t.like(await api.json('GET', base), { name: 'renamed', alert: true, alert_chat: 'ops' });
   const env = await api.json('POST', `${base}/environment`, { name: 'e', json: '{}', env: null, password: 'vault-secret-1', secrets: null });
   t.is(env.env, '{}');
   t.is(env.password, null, 'the password is never returned');
@@ -127,4 +131,34 @@ test.serial('input as Semaphore sends it: unknown fields ignored (debug log), id
   // login (Forge's old name) and username both work for users.
   const viaLogin = await api.json('POST', '/api/users', { login: 'old-style', password: 'old-style-pass' });
   t.is(viaLogin.username, 'old-style');
+});
+
+test.serial('a backup restores into a new project with the same records, references by name, and no secrets', async (t) => {
+  const api = forge.api;
+  const repo = await makeBareRepo({ 'run.sh': 'echo restored\n' });
+  const setup = await setupTemplate(api, { gitUrl: repo.path, app: 'bash', playbook: 'run.sh', inventory: 'localhost', secrets: [{ name: 'TOKEN', secret: 'never-in-a-backup' }] });
+  const base = `/api/project/${setup.projectId}`;
+  const key = await api.json('POST', `${base}/keys`, { name: 'deploy', type: 'login_password', login_password: { login: 'u', password: 'never-either' } });
+  await api.json('PUT', `${base}/repositories/${setup.repositoryId}`, { name: 'repo', git_url: repo.path, ssh_key_id: key.id });
+  const view = await api.json('POST', `${base}/views`, { title: 'Deploys', position: 2 });
+  const template = await api.json('GET', `${base}/templates/${setup.templateId}`);
+  await api.json('PUT', `${base}/templates/${setup.templateId}`, { ...template, view_id: view.id, type: 'deploy', survey_vars: [{ name: 'region', title: 'Region', required: true }] });
+
+  const backup = await api.get(`${base}/backup`);
+  t.is(backup.status, 200);
+  t.false(/never-in-a-backup|never-either/.test(backup.text), 'no secret in the backup');
+  const restored = await api.json('POST', '/api/projects/restore', backup.body);
+  t.not(restored.id, setup.projectId);
+  const copy = `/api/project/${restored.id}`;
+  const [templates, repositories, keys, views] = await Promise.all([
+    api.json('GET', `${copy}/templates`), api.json('GET', `${copy}/repositories`), api.json('GET', `${copy}/keys`), api.json('GET', `${copy}/views`),
+  ]);
+  t.is(templates.length, 1);
+  t.like(templates[0], { name: template.name, app: 'bash', playbook: 'run.sh', type: 'deploy', view_id: views[0].id, repository_id: repositories[0].id });
+  t.is(templates[0].survey_vars[0].name, 'region');
+  t.is(repositories[0].ssh_key_id, keys.find((k: { name: string }) => k.name === 'deploy').id);
+  // The restored project runs (its repository needs no secret).
+  await api.json('PUT', `${copy}/repositories/${repositories[0].id}`, { ...repositories[0], ssh_key_id: null });
+  const task = await runTask(api, { projectId: restored.id, templateId: templates[0].id });
+  t.is(task.status, 'success');
 });

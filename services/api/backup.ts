@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { APPS, INVENTORY_TYPES, type Project } from '../common/model.js';
+import { APPS, INVENTORY_TYPES, surveyVar, type Project } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { HttpError } from './http.js';
 import { parseInput } from './input.js';
@@ -66,7 +66,7 @@ const backupInput = z.object({
     allow_override_branch_in_task: z.boolean().nullable().optional(),
     repository: z.string().min(1, 'a template needs its repository'), inventory: ref, environment: ref, vault_key: ref, view: ref, build_template: ref,
     type: z.enum(['', 'build', 'deploy']).nullable().optional(), start_version: z.string().nullable().optional(), autorun: z.boolean().nullable().optional(),
-    survey_vars: z.array(z.record(z.string(), z.unknown())).nullable().optional(),
+    survey_vars: z.array(surveyVar).nullable().optional(),
     suppress_success_alerts: z.boolean().nullable().optional(), suppress_error_alerts: z.boolean().nullable().optional(),
     working_directory: z.string().nullable().optional(),
   })).nullable().default([]),
@@ -128,7 +128,7 @@ export async function restoreProject(ctx: AppContext, req: Request): Promise<Pro
       runner_tag: t.runner_tag ?? '', vault_key_id: keyId(t.vault_key), allow_override_args_in_task: t.allow_override_args_in_task ?? false,
       auto_approve: t.auto_approve ?? true, allow_override_branch_in_task: t.allow_override_branch_in_task ?? false, view_id: viewId(t.view),
       type: t.type ?? '', start_version: t.start_version ?? null, autorun: t.autorun ?? false, build_template_id: null,
-      survey_vars: (t.survey_vars ?? []) as never, suppress_success_alerts: t.suppress_success_alerts ?? false,
+      survey_vars: t.survey_vars ?? [], suppress_success_alerts: t.suppress_success_alerts ?? false,
       suppress_error_alerts: t.suppress_error_alerts ?? false, working_directory: t.working_directory ?? null,
     });
     created.push([t.name, template.id, t.build_template]);

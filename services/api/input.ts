@@ -45,8 +45,13 @@ export function parseInput<T extends z.ZodType>(schema: T, req: Request, options
   for (const [field, value] of Object.entries(given)) {
     const fieldSchema = shape[field];
     if (!fieldSchema) {
-      if (!PATH_FIELDS.has(field) && !(field === 'login' && shape.username)) ignored.push(field);
-      if (field !== 'login') continue;
+      // `login` is the old name of `username`: the user schemas rename it themselves.
+      if (field === 'login' && shape.username) {
+        kept[field] = value;
+        continue;
+      }
+      if (!PATH_FIELDS.has(field)) ignored.push(field);
+      continue;
     }
     if (value === null && fieldSchema && !fieldSchema.safeParse(null).success) continue;
     kept[field] = value;

@@ -158,7 +158,9 @@ export function projectRouter(ctx: AppContext): Router {
   router.put('/project/:project_id', async (req, res) => {
     const { role: _role, ...project } = await projectAccess(ctx, req, 'own');
     const input = parseInput(projectInput, req, { id: project.id });
-    await s.projects.put({ ...project, ...input });
+    // Fields a client does not send (the web UI edits only name and limit) keep their values.
+    const sent = Object.fromEntries(Object.entries(input).filter(([field]) => field in (req.body ?? {}) || !(field in project)));
+    await s.projects.put({ ...project, ...sent });
     await audit(ctx, req, { project_id: project.id, object_type: 'project', object_id: project.id, description: `project ${input.name} updated` });
     res.status(204).end();
   });
@@ -226,6 +228,7 @@ export function projectRouter(ctx: AppContext): Router {
       };
     },
     view: inventoryView,
+    keepOnUpdate: ['repository_id'],
     inUse: (c, pid, id) => usedBy(c.stores.templates(pid).list(), (t) => t.inventory_id === id, 'template'),
   });
 
@@ -283,6 +286,7 @@ export function projectRouter(ctx: AppContext): Router {
     path: 'views', what: 'view', kind: 'view', schema: viewInput,
     collection: (c, pid) => c.stores.views(pid),
     toRecord: async (_c, pid, input) => ({ ...input, project_id: pid }),
+    keepOnUpdate: ['position', 'hidden', 'type', 'sort_column', 'sort_reverse'],
     inUse: (c, pid, id) => usedBy(c.stores.templates(pid).list(), (t) => t.view_id === id, 'template'),
   });
 

@@ -194,6 +194,9 @@ export const surveyVarInput = z
     if (v.type === 'int' && v.default_value && !/^-?\d+$/.test(v.default_value)) ctx.addIssue({ code: 'custom', path: ['default_value'], message: 'an int survey variable needs a whole-number default' });
   });
 
+/** Semaphore's name for one survey variable's schema. */
+export const surveyVar = surveyVarInput;
+
 export const taskParamsInput = z
   .object({
     limit: z.string().max(4096).optional(), tags: z.string().max(4096).optional(), skip_tags: z.string().max(4096).optional(),
