@@ -183,10 +183,11 @@ export class Agent extends EventEmitter {
     log.info('task finished', { task_id: job.task_id, status: result.status });
   }
 
-  private heartbeating = false;
+  /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
+  private heartbeatsInFlight = 0;
   async heartbeat(): Promise<void> {
-    if (this.heartbeating || this.sessions.size === 0) return;
-    this.heartbeating = true;
+    if (this.heartbeatsInFlight >= 2 || this.sessions.size === 0) return;
+    this.heartbeatsInFlight++;
     try {
       const answer = await this.options.peer.heartbeat(this.state());
       for (const id of answer.stop) this.sessions.get(id)?.abort.abort();
@@ -197,7 +198,7 @@ export class Agent extends EventEmitter {
     } catch (err) {
       log.debug('heartbeat failed', { error: (err as Error).message });
     } finally {
-      this.heartbeating = false;
+      this.heartbeatsInFlight--;
     }
   }
 

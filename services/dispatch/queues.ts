@@ -122,7 +122,7 @@ export class TaskQueues {
   }
 
   /** The task's job leaves its queue for good. */
-  async finish(name: string, taskId: number, outcome: string): Promise<void> {
+  async retire(name: string, taskId: number, outcome: string): Promise<void> {
     await this.job(name, taskId).moveToCompleted(outcome, NO_LOCK, false).catch(() => {});
   }
 

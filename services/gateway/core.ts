@@ -56,7 +56,7 @@ export class GatewayCore {
     this.leases = new Leases(stores.redis, options.leaseMs);
     this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), options.watchdogMs);
     this.claimer = new Claimer(stores, queues, this.leases, this.parking, options, counters, (claimant, task, error) =>
-      this.finish(claimant, task.id, task.attempt, {
+      this.done(claimant, task.id, task.attempt, {
         status: 'error', exit_code: null, error, commit_hash: '', commit_message: '', start: null, end: new Date().toISOString(),
       }));
   }
@@ -114,10 +114,11 @@ export class GatewayCore {
     return this.stores.output.append(taskId, attempt, lines);
   }
 
-  async finish(claimant: Claimant, taskId: number, attempt: number, result: TaskResult): Promise<void> {
+  /** The runner's result for an attempt it holds: handed to the reconciler (`complete`), which finalises it. */
+  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult): Promise<void> {
     const lease = await this.ownLease(claimant, taskId, attempt);
     await this.complete({ task_id: taskId, attempt, result });
-    await this.queues.finish(lease.queue, taskId, result.status);
+    await this.queues.retire(lease.queue, taskId, result.status);
   }
 
   /** Hands a result to the reconciler. Idempotent: one completion job per task attempt. */
@@ -141,7 +142,7 @@ export class GatewayCore {
     }
     log.warn('runner lost', { task_id: taskId, runner: task.runner_name, attempt: task.attempt });
     await this.complete({ task_id: task.id, attempt: task.attempt, result: lostResult(task) });
-    await this.queues.finish(lease.queue, taskId, 'runner lost');
+    await this.queues.retire(lease.queue, taskId, 'runner lost');
   }
 
   /**

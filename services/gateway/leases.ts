@@ -47,7 +47,7 @@ export class Leases {
     return { stop, lost };
   }
 
-  /** The lease, if this runner holds it for this attempt and it has not run out; `extend` renews it. */
+  /** The lease, if this runner holds it for this attempt and no verdict took it away; `extend` renews it. */
   async held(taskId: number, runnerId: number, attempt: number, extend = false): Promise<Lease | undefined> {
     const raw = (await this.runCheck(
       keys.leases(), keys.leaseExpiry(), keys.leasesJudged(),

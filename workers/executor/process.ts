@@ -25,7 +25,14 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
   return new Promise((resolve) => {
     let ended: ProcessOutcome['ended'] = 'exit';
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.pid) options.groups?.add(child.pid);
+    try {
+      if (child.pid) options.groups?.add(child.pid);
+    } catch (err) {
+      // Untracked, it could outlive a crash of ours: end it before it does anything.
+      signalGroup(child.pid!, 'SIGKILL');
+      resolve({ exitCode: null, ended: 'exit', spawnError: `cannot record the task's processes: ${(err as Error).message}` });
+      return;
+    }
     let killTimer: NodeJS.Timeout | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
 
