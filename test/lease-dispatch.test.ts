@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  FINAL, type Forge, cleanup, getTask, makeBareRepo, onCleanup, setupTemplate, startForge, startTask, waitFor, waitForTask,
+  FINAL, type Forge, cleanup, getTask, makeBareRepo, onCleanup, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy, type TestProxy } from './helpers/proxy.js';
 import { addRunner, startRunner } from './helpers/runner.js';
@@ -104,4 +104,20 @@ test('two idle runners and two tasks created together: both start at once, 50 ro
   // long-poll ending after 25 s): neither happened. How fast the starts are is for bench/.
   t.notRegex(forge.logs(), /wake-up sweep/);
   t.true(sorted.at(-1)! < 2000, `slowest start ${sorted.at(-1)} ms`);
+});
+
+test('a job left active with no claim behind it (a server died mid-requeue) goes back to its queue and runs', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { ...remote, FORGE_RUNNER_LEASE_SEC: '2', FORGE_REDIS_URL: redis.url } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'echo ok\n' })).path });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  // The state a server dying between "task back to waiting" and "job back to its queue" leaves:
+  // the task waits with no lease, its job sits in the queue's active list, fetched long ago.
+  const queue = `forge:${task.queue}`;
+  t.is((await redis.cli(['LMOVE', `${queue}:wait`, `${queue}:active`, 'RIGHT', 'LEFT'])).trim(), `task-${task.id}`);
+  await redis.cli(['HSET', `${queue}:task-${task.id}`, 'processedOn', '1']);
+  await startRunner(forge);
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+  t.is(done.status, 'success', done.error);
+  t.regex(forge.logs(), /left active with no claim; moved back/);
 });

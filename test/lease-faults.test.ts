@@ -5,10 +5,10 @@
  * processes; how long a fault lasts is part of the scenario, every other wait awaits an event.
  */
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  FINAL, cleanup, freePort, getTask, makeBareRepo, outputText, setupTemplate, startForge, startRedis, startTask, taskOutput, tempDir, waitFor, waitForTask,
+  FINAL, cleanup, freePort, getTask, isProcessAlive, makeBareRepo, outputText, setupTemplate, startForge, startRedis, startTask, taskOutput, tempDir, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
 import { startRunner, type TestRunner } from './helpers/runner.js';
@@ -163,4 +163,25 @@ test('a "runner lost" notice followed by late batches keeps every line the runne
   const numbers = lines.filter((l) => l.output.startsWith('line ')).map((l) => Number(l.output.slice(5)));
   t.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => i + 1), 'every line once, none missing');
   t.is(lines.filter((l) => l.output.startsWith('[forge] runner lost')).length, 1);
+});
+
+test('task processes the runner cannot record (its process-group folder is broken) are ended at once, not left untracked', async (t) => {
+  const forge = await startForge({ env: remote });
+  const pidFile = join(tempDir(), 'pid');
+  const repo = await makeBareRepo({ 'run.sh': `echo $$ > ${pidFile}\nexec sleep 300\n` });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const runner = await startRunner(forge);
+  // Where the runner records its task's process groups; a file in its place makes every write fail.
+  const groups = join(runner.dir, 'work', '.process-groups', `runner-${runner.id}`);
+  rmSync(groups, { recursive: true, force: true });
+  writeFileSync(groups, '');
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
+  t.is(done.status, 'error');
+  t.regex(done.error, /cannot record the task's processes/);
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(() => !isProcessAlive(pid), 10_000, { what: 'the unrecorded process to be gone' });
+  }
+  t.pass();
 });

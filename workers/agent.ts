@@ -186,21 +186,29 @@ export class Agent extends EventEmitter {
     log.info('task finished', { task_id: job.task_id, status: result.status });
   }
 
-  private heartbeating = false;
+  /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
+  private heartbeatsInFlight = 0;
   async heartbeat(): Promise<void> {
-    if (this.heartbeating || this.sessions.size === 0) return;
-    this.heartbeating = true;
+    if (this.heartbeatsInFlight >= 2 || this.sessions.size === 0) return;
+    this.heartbeatsInFlight++;
+    const state = this.state();
     try {
-      const answer = await this.options.peer.heartbeat(this.state());
+      const answer = await this.options.peer.heartbeat(state);
       for (const id of answer.stop) this.sessions.get(id)?.abort.abort();
       for (const id of answer.lost) {
         const session = this.sessions.get(id);
         if (session) this.notOurs(session, 'the heartbeat answered lost');
       }
     } catch (err) {
-      log.debug('heartbeat failed', { error: (err as Error).message });
+      if (isRefusal(err)) {
+        // The server refuses this runner's heartbeat (e.g. the runner was deleted): none of the tasks it listed are ours.
+        for (const { task_id } of state.active) {
+          const session = this.sessions.get(task_id);
+          if (session) this.notOurs(session, `heartbeat refused: ${(err as Error).message}`);
+        }
+      } else log.debug('heartbeat failed', { error: (err as Error).message });
     } finally {
-      this.heartbeating = false;
+      this.heartbeatsInFlight--;
     }
   }
 

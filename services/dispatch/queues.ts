@@ -122,8 +122,14 @@ export class TaskQueues {
   }
 
   /** The task's job leaves its queue for good. */
-  async finish(name: string, taskId: number, outcome: string): Promise<void> {
+  async retire(name: string, taskId: number, outcome: string): Promise<void> {
     await this.job(name, taskId).moveToCompleted(outcome, NO_LOCK, false).catch(() => {});
+  }
+
+  /** The queue's active jobs: task id and when the job was fetched (ms). */
+  async activeJobs(name: string): Promise<Array<{ taskId: number; fetchedAt: number }>> {
+    const jobs = await this.queue(name).getActive(0, -1);
+    return jobs.map((job) => ({ taskId: (job.data as TaskJobData).task_id, fetchedAt: job.processedOn ?? 0 }));
   }
 
   /** Jobs waiting in each of these queues, one round trip per queue, sent together. */

@@ -91,7 +91,7 @@ export class Claimer {
       const taskId = job.data.task_id;
       const task = await this.stores.tasks.get(taskId);
       if (!task || isFinal(task.status)) {
-        await this.queues.finish(name, taskId, 'dropped'); // stopped while waiting, or already final
+        await this.queues.retire(name, taskId, 'dropped'); // stopped while waiting, or already final
         continue;
       }
       if (task.status !== 'waiting') {
@@ -101,7 +101,7 @@ export class Claimer {
       }
       if (task.stop_requested) {
         await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { status: 'stopped', end: new Date().toISOString() });
-        await this.queues.finish(name, taskId, 'dropped');
+        await this.queues.retire(name, taskId, 'dropped');
         continue;
       }
       const attempt = task.attempt + 1;
@@ -115,7 +115,7 @@ export class Claimer {
       if (!started) {
         const current = await this.stores.tasks.get(taskId);
         if (current && isFinal(current.status)) {
-          await this.queues.finish(name, taskId, 'dropped');
+          await this.queues.retire(name, taskId, 'dropped');
           continue;
         }
         if (current?.status === 'waiting' && current.attempt === task.attempt) {

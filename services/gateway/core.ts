@@ -7,6 +7,7 @@ import type { TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
 import { channels } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
+import { isFinal } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
 import { type Claim, Claimer } from './claimer.js';
 import { type Lease, Leases, Watchdog } from './leases.js';
@@ -54,9 +55,9 @@ export class GatewayCore {
   ) {
     this.parking = new Parking(queues, () => counters.wake());
     this.leases = new Leases(stores.redis, options.leaseMs);
-    this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), options.watchdogMs);
+    this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), () => this.repairOrphans(), options.watchdogMs);
     this.claimer = new Claimer(stores, queues, this.leases, this.parking, options, counters, (claimant, task, error) =>
-      this.finish(claimant, task.id, task.attempt, {
+      this.done(claimant, task.id, task.attempt, {
         status: 'error', exit_code: null, error, commit_hash: '', commit_message: '', start: null, end: new Date().toISOString(),
       }));
   }
@@ -114,10 +115,11 @@ export class GatewayCore {
     return this.stores.output.append(taskId, attempt, lines);
   }
 
-  async finish(claimant: Claimant, taskId: number, attempt: number, result: TaskResult): Promise<void> {
+  /** The runner's result for an attempt it holds: handed to the reconciler (`complete`), which finalises it. */
+  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult): Promise<void> {
     const lease = await this.ownLease(claimant, taskId, attempt);
     await this.complete({ task_id: taskId, attempt, result });
-    await this.queues.finish(lease.queue, taskId, result.status);
+    await this.queues.retire(lease.queue, taskId, result.status);
   }
 
   /** Hands a result to the reconciler. Idempotent: one completion job per task attempt. */
@@ -141,14 +143,14 @@ export class GatewayCore {
     }
     log.warn('runner lost', { task_id: taskId, runner: task.runner_name, attempt: task.attempt });
     await this.complete({ task_id: task.id, attempt: task.attempt, result: lostResult(task) });
-    await this.queues.finish(lease.queue, taskId, 'runner lost');
+    await this.queues.retire(lease.queue, taskId, 'runner lost');
   }
 
   /**
    * Puts a claimed task that never started back at the head of its queue: the task is `waiting`
    * again and its lease gone in one atomic step, then the job moves back and one wake-up follows
-   * the move. (A server dying between the two steps leaves the job active under no lease; the
-   * wake-up sweep cannot see it, so the task would wait; that window is one Redis round trip.)
+   * the move. A server dying between the two steps leaves the job active under no lease:
+   * `repairOrphans` moves it back later.
    */
   async requeueUnstarted(task: Task, reason: string): Promise<void> {
     const lease = await this.leases.get(task.id);
@@ -160,6 +162,28 @@ export class GatewayCore {
     await this.queues.requeue(queue, task.id).catch((err: Error) => log.warn('cannot move a requeued job back to its queue', { task_id: task.id, error: err.message }));
     await this.queues.wake(queue);
     if (lease) await this.slotFreed(lease.runner_id);
+  }
+
+  /**
+   * Jobs left active with no claim behind them (a server died between the steps of a requeue or
+   * a claim): one fetched longer than a lease ago whose task is `waiting` with no lease goes back
+   * to the head of its queue, one whose task is final leaves it. A claim takes milliseconds, so
+   * a job that old is no claim in progress.
+   */
+  async repairOrphans(): Promise<void> {
+    for (const [name] of this.queues.list()) {
+      for (const { taskId, fetchedAt } of await this.queues.activeJobs(name)) {
+        if (Date.now() - fetchedAt < this.options.leaseMs) continue;
+        const task = await this.stores.tasks.get(taskId);
+        if (!task || isFinal(task.status)) {
+          await this.queues.retire(name, taskId, 'dropped');
+        } else if (task.status === 'waiting' && !(await this.leases.get(taskId))) {
+          log.warn('a waiting task\'s job was left active with no claim; moved back to its queue', { task_id: taskId });
+          await this.queues.requeue(name, taskId);
+          await this.queues.wake(name);
+        }
+      }
+    }
   }
 
   /** One of this runner's slots is free: its parked polls may claim again (on every server). */

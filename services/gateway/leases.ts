@@ -47,7 +47,7 @@ export class Leases {
     return { stop, lost };
   }
 
-  /** The lease, if this runner holds it for this attempt and it has not run out; `extend` renews it. */
+  /** The lease, if this runner holds it for this attempt and no verdict took it away; `extend` renews it. */
   async held(taskId: number, runnerId: number, attempt: number, extend = false): Promise<Lease | undefined> {
     const raw = (await this.runCheck(
       keys.leases(), keys.leaseExpiry(), keys.leasesJudged(),
@@ -87,17 +87,23 @@ export class Leases {
  */
 export class Watchdog {
   private readonly stallMs: number;
+  private readonly repairEvery: number;
+  private passes = 0;
 
   constructor(
     private readonly leases: Leases,
     private readonly judge: (taskId: number, lease: Lease) => Promise<void>,
+    /** Looks for queue jobs no claim stands behind; run about once a lease. */
+    private readonly repair: () => Promise<void>,
     intervalMs: number,
   ) {
     // Passes run every intervalMs from every server; a gap this long means none could run.
     this.stallMs = Math.max(3 * intervalMs, Math.floor(leases.leaseMs / 2));
+    this.repairEvery = Math.max(1, Math.round(leases.leaseMs / intervalMs));
   }
 
   async pass(): Promise<void> {
+    if (++this.passes % this.repairEvery === 0) await this.repair();
     const found = await this.leases.pass(this.stallMs);
     if ('graced' in found) {
       if (found.graced > 0) log.info('leases renewed after an outage of the server or Redis', { leases: found.graced });

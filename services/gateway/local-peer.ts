@@ -44,7 +44,7 @@ export class LocalPeer implements Peer {
   }
 
   done(job: JobRef, result: TaskResult) {
-    return refusalsOnly(() => this.core.finish(this.claimant, job.task_id, job.attempt, result));
+    return refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result));
   }
 }
 

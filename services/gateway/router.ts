@@ -161,7 +161,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
   router.post('/jobs/:task_id/result', async (req, res) => {
     const input = parseBody(resultSchema, req.body);
     const { attempt, ...result } = input;
-    await core.finish(claimant(req), idParam(req, 'task_id'), attempt, result);
+    await core.done(claimant(req), idParam(req, 'task_id'), attempt, result);
     res.json({ ok: true });
   });
 

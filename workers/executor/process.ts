@@ -40,7 +40,14 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
     const child = sandbox
       ? spawn('bwrap', bwrapArgs(sandbox.settings, sandbox.mounts, options.cwd, command, args, 3), { cwd: '/', env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
       : spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], uid: user?.uid, gid: user?.gid });
-    if (child.pid) options.groups?.add(child.pid);
+    try {
+      if (child.pid) options.groups?.add(child.pid);
+    } catch (err) {
+      // Untracked, it could outlive a crash of ours: end it before it does anything.
+      signalGroup(child.pid!, 'SIGKILL');
+      resolve({ exitCode: null, ended: 'exit', spawnError: `cannot record the task's processes: ${(err as Error).message}` });
+      return;
+    }
     // The sandbox's init (its host pid) leads the task's session inside the sandbox.
     let sandboxInit: number | undefined;
     if (sandbox) readInfo(child.stdio[3] as Readable, (pid) => (sandboxInit = pid));

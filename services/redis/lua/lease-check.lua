@@ -1,6 +1,7 @@
 --[[
-  Whether a runner holds the lease of a task attempt, optionally extending it. A lease whose
-  expiry has passed (on Redis's clock), or that the watchdog is judging, is not held any more.
+  Whether a runner holds the lease of a task attempt, optionally extending it. Only the
+  watchdog's verdict takes a lease away: one the watchdog is judging is not held any more, one
+  whose expiry has passed but that no pass has judged yet still is (the judge has not spoken).
 
   KEYS[1] leases hash
   KEYS[2] lease expiry zset
@@ -18,9 +19,8 @@ if not raw then return false end
 local lease = cjson.decode(raw)
 if lease.runner_id ~= tonumber(ARGV[2]) or lease.attempt ~= tonumber(ARGV[3]) then return false end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return false end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expiry = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0')
-if expiry <= now then return false end
-if tonumber(ARGV[4]) > 0 then redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[4]), ARGV[1]) end
+if tonumber(ARGV[4]) > 0 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[4]), ARGV[1])
+end
 return raw
