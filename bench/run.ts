@@ -23,6 +23,7 @@ import { ADMIN, addRunners as addRunnerRecords, type Created, createTask as post
 import { now, RunnerHosts, type PollRecord, type RunnerSpec } from './lib/hosts.js';
 import { cleanup, exitOf, onCleanup, projectRoot, run, sleep, spawnTracked, startRedis, tempDir } from './lib/procs.js';
 import { CpuWindow, cpuSeconds, fmt, median, summarize, type Summary } from './lib/stats.js';
+import { measureSandboxOverhead } from './sandbox-overhead.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
@@ -537,6 +538,7 @@ async function main(): Promise<void> {
       },
       dispatch, throughput: tp, bare_bullmq: bare, ratio: tp.tasks_per_s / bare.jobs_per_s_median,
       runner_rejections: hosts.rejections,
+      sandbox_overhead: await measureSandboxOverhead(log),
       wall_seconds: (Date.now() - started) / 1000,
     };
     printTable(report);
