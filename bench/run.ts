@@ -31,6 +31,7 @@ import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
 import { bareBullmq, type BareResult, floor, type FloorResult, throughput, type ThroughputResult } from './phases/throughput.js';
+import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
 const WATCHDOG_MS = 90 * 60_000;
@@ -39,7 +40,7 @@ interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
   floor?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
-  parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult;
+  parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
   ratios?: { to_floor?: number; to_bare_bullmq?: number };
   profiles?: string[];
   runner_rejections: string[];
@@ -230,6 +231,7 @@ async function main(): Promise<void> {
     }
     if (has('parked')) report.parked = await parkedRunners(cfg, root, logDir, profArgs('parked-runner-hosts'), profArgs('parked-server'));
     if (has('running')) report.running = await runningTasks(cfg, root, logDir, profArgs('running-runner-hosts'), profArgs('running-server'));
+    if (has('sandbox')) report.sandbox_overhead = await measureSandboxOverhead(log);
     if (has('scale')) report.scale = await scaleOut(cfg, root, logDir, profArgs('scale-runner-hosts'), (i) => profArgs(`scale-server${i}`));
 
     if (profDir) {

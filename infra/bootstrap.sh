@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(redis-server git ansible-playbook ssh)
-apt_pkgs=(redis-server git ansible-core openssh-client)
+want=(redis-server git ansible-playbook ssh bwrap setpriv)
+apt_pkgs=(redis-server git ansible-core openssh-client bubblewrap util-linux)
 if [[ "${1:-}" == "--test" ]]; then
   want+=(sshd chromium)
   apt_pkgs+=(openssh-server chromium)
@@ -26,6 +26,13 @@ if ((${#missing[@]})); then
     echo "bootstrap: missing ${missing[*]}; install them (Debian: sudo apt-get install ${missing[*]})" >&2
     [[ " ${missing[*]} " == *" redis-server "* ]] && echo "bootstrap: without redis-server, set FORGE_REDIS_URL to an existing Redis" >&2
   fi
+fi
+
+# Tasks run sandboxed as an unprivileged user when Forge runs as root (config key task_user).
+task_user=${FORGE_TASK_USER-forge-task}
+if [[ $(id -u) -eq 0 && -n "$task_user" ]] && ! id "$task_user" >/dev/null 2>&1; then
+  echo "bootstrap: creating the user $task_user that tasks run as" >&2
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$task_user"
 fi
 
 # npm packages: install when node_modules is missing or older than the lockfile.

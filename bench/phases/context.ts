@@ -11,7 +11,7 @@ import type { BenchEnv } from '../lib/env.js';
 import type { RunnerHosts, RunnerSpec } from '../lib/hosts.js';
 import { cpuSeconds } from '../lib/stats.js';
 
-export const PHASES = ['floor', 'bare', 'throughput', 'procs', 'dispatch', 'parked', 'running', 'scale'] as const;
+export const PHASES = ['floor', 'bare', 'throughput', 'procs', 'dispatch', 'parked', 'running', 'scale', 'sandbox'] as const;
 export type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--only=${PHASES.join(',')}] [--quick] [--cpu-prof] [sizes]

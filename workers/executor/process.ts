@@ -84,7 +84,11 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
         signalGroup(child.pid, 'SIGKILL');
         options.groups?.remove(child.pid);
       }
-      await Promise.all(streams);
+      // A process that left the group (setsid, without the sandbox) may hold the pipes open forever.
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(streams), new Promise((done) => (drainTimer = setTimeout(done, 2000)))]);
+      clearTimeout(drainTimer);
+      for (const stream of [...pipes, ...child.stdio]) stream?.destroy();
       clearTimeout(killTimer);
       clearTimeout(deadlineTimer);
       options.signal?.removeEventListener('abort', onAbort);

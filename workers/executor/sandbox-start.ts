@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { logger } from '../../protocol/log.js';
 import { projectRoot } from '../../protocol/version.js';
 import { prepareSandbox, processPaths, type SandboxMode, type SandboxSettings } from './sandbox.js';
@@ -9,8 +10,9 @@ const log = logger('sandbox');
  * setting) when tasks cannot be isolated as configured, warns when isolation is switched off.
  */
 export function startSandbox(config: { sandbox: SandboxMode; task_user: string; tmp_path: string }, ownPaths: string[]): SandboxSettings {
+  mkdirSync(config.tmp_path, { recursive: true });
   const settings = prepareSandbox({
-    mode: config.sandbox, taskUser: config.task_user,
+    mode: config.sandbox, taskUser: config.task_user, tmpPath: config.tmp_path,
     // Forge's own installation too: its .env files and default data folder.
     hidden: [config.tmp_path, projectRoot(), ...ownPaths, ...processPaths()].filter(Boolean),
   });

@@ -183,6 +183,8 @@ export interface SandboxOptions {
   /** The `task_user` setting: the account tasks run as when Forge runs as root ('' keeps root). */
   taskUser: string;
   hidden: string[];
+  /** Where tasks get their work folders: without the sandbox, the task user must reach it itself. */
+  tmpPath: string;
 }
 
 /**
@@ -197,7 +199,12 @@ export function prepareSandbox(options: SandboxOptions): SandboxSettings {
     if (!user) throw new Error(`task_user: the user "${options.taskUser}" does not exist. Create it (useradd --system --no-create-home --shell /usr/sbin/nologin ${options.taskUser}, or run infra/bootstrap.sh), or set task_user to "" to run tasks as root`);
   }
   const settings: SandboxSettings = { mode: options.mode, user, hidden: options.hidden, home: homeOf(user?.name ?? userInfo().username) };
-  if (options.mode === 'none') return settings;
+  if (options.mode === 'none') {
+    if (user && spawnSync('test', ['-w', options.tmpPath, '-a', '-x', options.tmpPath], { uid: user.uid, gid: user.gid }).status !== 0) {
+      throw new Error(`tmp_path: the task user "${user.name}" cannot write ${options.tmpPath}; without the sandbox tasks reach their folder as that user: make tmp_path and its parents accessible to it, or set task_user to ""`);
+    }
+    return settings;
+  }
   const probe = spawnSync('bwrap', bwrapArgs(settings, [], '/', 'true', []), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
   if (probe.status !== 0) {
     const why = probe.error ? (probe.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'bwrap is not installed' : probe.error.message : probe.stderr.trim() || `bwrap exited with ${probe.status ?? probe.signal}`;

@@ -250,7 +250,10 @@ export function RunnersPage({ projectId }: { projectId: number | null }) {
                   {!projectId && <td>{r.project_id ? <a href={`/project/${r.project_id}/runners`}>{projectName(r.project_id)}</a> : <span class="muted">global</span>}</td>}
                   <td class="num" title="active tasks / max parallel tasks">{r.active_tasks} / {r.max_parallel_tasks || '∞'}</td>
                   <td>{r.version || <span class="muted">—</span>}</td>
-                  <td class="caps">{r.capabilities.length ? r.capabilities.join(', ') : <span class="muted">—</span>}</td>
+                  <td class="caps">
+                    {r.capabilities.includes('no-sandbox') && <span class="badge no-sandbox" title="sandbox: none — its tasks run without isolation">no sandbox</span>}{' '}
+                    {r.capabilities.filter((c) => c !== 'no-sandbox').join(', ') || <span class="muted">—</span>}
+                  </td>
                   <td><TimeAgo iso={r.touched} now={now} /></td>
                   <td><Switch checked={r.active} label={`Enabled: ${r.name}`} onChange={(v) => void toggle(r, v)} /></td>
                   <td><button type="button" class="danger small" onClick={() => setDeleting(r)} aria-label={`Delete runner ${r.name}`}>Delete</button></td>
