@@ -78,7 +78,8 @@ export function ResourceForm<R extends { id: number; name: string }>({ spec, edi
     setError(undefined);
     try {
       const body = spec.toBody(v, editing);
-      const saved = editing ? await api<R>('PUT', `${spec.api}/${editing.id}`, body) : await api<R>('POST', spec.api, body);
+      // A PUT may answer 204 (Semaphore's shape): the record is then what was sent.
+      const saved = editing ? ((await api<R | undefined>('PUT', `${spec.api}/${editing.id}`, body)) ?? ({ ...editing, ...(body as object) } as R)) : await api<R>('POST', spec.api, body);
       notify(`${spec.singular} "${saved.name}" ${editing ? 'saved' : 'created'}`);
       onDone(saved);
     } catch (err) {

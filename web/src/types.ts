@@ -6,6 +6,7 @@ import type {
 
 export { APPS, FINAL_STATUSES, TASK_STATUSES } from '../../protocol/records.js';
 export type { App, Inventory, KeyType, Project, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
+export type { SurveyVar } from '../../protocol/records.js';
 
 /** The API never returns secrets: these are the stored records less their secret fields. */
 export type User = Omit<StoredUser, 'password_hash'>;

@@ -3,6 +3,7 @@ import { api, checkSession, get } from '../api';
 import { newAnsiState, renderAnsi } from '../ansi';
 import { FINAL_STATUSES, type OutputLine, type Project, type Task, type Template } from '../types';
 import { duration, ErrorBox, formatTime, Loading, notify, StatusBadge, useNow } from '../ui';
+import { TaskNotifications } from './notifications';
 import { RunDialog } from './templates';
 
 /** Stream ids are "seq-n"; compares them as numbers. */
@@ -214,6 +215,7 @@ export function TaskPage({ projectId, taskId }: { projectId: number; taskId: num
             <p class="notice" role="status" data-testid="waiting-reason">Waiting: {task.waiting_reason === 'queued' ? 'queued for the next free runner' : task.waiting_reason}</p>
           )}
           {task.error && <div class="error-box" role="alert"><strong>Error:</strong> {task.error}</div>}
+          <TaskNotifications task={task} />
         </>
       )}
 
