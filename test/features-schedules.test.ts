@@ -100,4 +100,15 @@ test('schedules: time zone in the next run, validation names the field, delete s
 
   t.is((await forge.api.delete(`${base}/${ny.id}`)).status, 204);
   t.is((await forge.api.get(`${base}/${ny.id}`)).status, 404);
+
+  // A schedule whose template is deleted pauses itself at its next tick, saying why.
+  const doomed = await setupTemplate(forge.api, { gitUrl: repo.path, projectId: setup.projectId });
+  const every = await forge.api.json('POST', base, { template_id: doomed.templateId, cron_format: '* * * * * *' });
+  t.is((await forge.api.delete(`/api/project/${setup.projectId}/templates/${doomed.templateId}`)).status, 204);
+  const paused = await waitFor(async () => {
+    const s = await forge.api.json('GET', `${base}/${every.id}`);
+    return s.active === false ? s : undefined;
+  }, 30_000, { what: 'the schedule to pause' });
+  t.regex(paused.last_error, /no longer exists; the schedule was paused/);
+  t.is(paused.next_run, null);
 });

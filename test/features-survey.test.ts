@@ -6,6 +6,7 @@ import test from 'ava';
 import {
   cleanup, makeBareRepo, outputText, runOk, runTask, setupTemplate, startForge, startRedis, type ApiClient,
 } from './helpers/index.js';
+import { startRunner } from './helpers/runner.js';
 
 test.after.always(cleanup);
 
@@ -136,4 +137,16 @@ test('a template timeout overrides the server limit; per-run ansible parameters 
   t.is(onBranch.status, 'success', branchText);
   t.true(branchText.includes('"msg": "main branch"'), branchText);
   t.is(onBranch.commit_hash, first);
+});
+
+test('on a remote runner: survey answers and the secret one (sealed in the payload) reach the script, masked in output', async (t) => {
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True' } });
+  await startRunner(forge, { name: 'survey-runner' });
+  const setup = await surveyTemplate(forge.api, { 'run.sh': 'echo "who=$who level=$level token=$token mode=$MODE"\n' }, { app: 'bash', playbook: 'run.sh', max_task_duration_sec: 60 });
+  const task = await runTask(forge.api, setup, { environment: JSON.stringify(answers) }, 60_000);
+  const text = await outputText(forge.api, setup.projectId, task.id);
+  t.is(task.status, 'success', text);
+  t.is(task.runner_name, 'survey-runner');
+  t.true(text.includes('who=alice level=prod token=******** mode=fast'), text);
+  t.false(text.includes(SECRET));
 });

@@ -121,7 +121,12 @@ export class Scheduler {
     try {
       const project = await this.ctx.stores.projects.get(project_id);
       const template = await this.ctx.stores.templates(project_id).get(schedule.template_id);
-      if (!project || !template) throw new Error(`template ${schedule.template_id} no longer exists`);
+      if (!project || !template) {
+        // Its template (or project) was deleted: the schedule stops instead of failing every tick.
+        await this.remove(schedule);
+        await store.update(schedule_id, { active: false, last_run: tick, last_error: `template ${schedule.template_id} no longer exists; the schedule was paused` });
+        return;
+      }
       const input = taskInput.parse({ ...schedule.task_params, template_id: template.id, message: `schedule "${schedule.name || schedule.id}" at ${tick}` });
       const task = await createTask(this.ctx, project, template, input, null);
       await store.update(schedule_id, { last_run: tick, last_task_id: task.id, last_error: '' });

@@ -8,6 +8,9 @@ import { ConfirmDialog, Dialog, Empty, ErrorBox, Loading, notify, StatusBadge, T
 import { TaskHistory } from './history';
 import { MembersPanel } from './members';
 import { RunnersPage } from './runners';
+import { IntegrationsSection } from './integrations';
+import { NotificationsSection } from './notifications';
+import { SchedulesSection } from './schedules';
 import { RunDialog, templateSpec } from './templates';
 import { validateGitUrl, validateJsonObject, validateName } from '../validate';
 
@@ -62,7 +65,8 @@ export interface Lookups { keys: AccessKey[]; repositories: Repository[]; invent
 
 const SECTIONS: Array<[string, string]> = [
   ['templates', 'Templates'], ['tasks', 'Task history'], ['repositories', 'Repositories'], ['inventory', 'Inventories'],
-  ['environment', 'Environments'], ['keys', 'Key store'], ['runners', 'Runners'], ['settings', 'Settings'],
+  ['environment', 'Environments'], ['keys', 'Key store'], ['runners', 'Runners'],
+  ['schedules', 'Schedules'], ['integrations', 'Integrations'], ['notifications', 'Notifications'], ['settings', 'Settings'],
 ];
 
 const KEY_TYPES: Array<[string, string]> = [['none', 'None'], ['ssh', 'SSH key'], ['login_password', 'Login and password']];
@@ -346,6 +350,9 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
     case 'inventory': body = <ResourceSection spec={inventorySpec(p.id, l, reloadLookups)} />; break;
     case 'environment': body = <ResourceSection spec={environmentSpec(p.id, reloadLookups)} />; break;
     case 'runners': body = <RunnersPage projectId={p.id} />; break;
+    case 'schedules': body = <SchedulesSection pid={p.id} />; break;
+    case 'integrations': body = <IntegrationsSection pid={p.id} />; break;
+    case 'notifications': body = <NotificationsSection pid={p.id} />; break;
     case 'settings': body = <ProjectSettings project={p} onSaved={() => void project.reload()} />; break;
     default: body = <ErrorBox error={`There is no "${section}" page in a project.`} />;
   }

@@ -5,6 +5,7 @@ import { findMatches, LogView, type LogLine, type Match } from '../log-view';
 import { FINAL_STATUSES, type OutputLine, type Project, type Task, type TaskRow, type Template } from '../types';
 import { duration, ErrorBox, Loading, notify, StatusBadge, Time, useNow } from '../ui';
 import { RunDialog, runValuesOf } from './templates';
+import { TaskNotifications } from './notifications';
 
 /** Stream ids are "seq-n"; compares them as numbers. */
 function after(a: string, b: string): boolean {
@@ -241,6 +242,7 @@ export function TaskPage({ projectId, taskId }: { projectId: number; taskId: num
             <p class="notice" role="status" data-testid="waiting-reason">Waiting: {task.waiting_reason === 'queued' ? 'queued for the next free runner' : task.waiting_reason}</p>
           )}
           {task.error && <div class="error-box" role="alert"><strong>Error:</strong> {task.error}</div>}
+          <TaskNotifications task={task} />
         </>
       )}
 

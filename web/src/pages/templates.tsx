@@ -6,6 +6,7 @@ import { APPS, type Placement, type Task, type Template } from '../types';
 import { Dialog, ErrorBox, Field, notify, useAsync } from '../ui';
 import { TAG_RE, validateArgs, validateJsonObject, validateName } from '../validate';
 import type { Lookups } from './projects';
+import { SurveyFields, surveyDefaults, surveyErrors } from './survey';
 
 const APP_LABELS: Record<string, string> = { ansible: 'Ansible playbook', terraform: 'Terraform', tofu: 'OpenTofu', bash: 'Bash script', powershell: 'PowerShell script', python: 'Python script' };
 const isTerraform = (app: unknown) => app === 'terraform' || app === 'tofu';
@@ -70,6 +71,13 @@ export function templateSpec(pid: number, l: Lookups, onChanged: () => void): Re
   };
 }
 
+/** The extra-variables JSON with the survey answers (non-empty ones) merged in. */
+function withSurvey(environment: string, answers: Record<string, string>): string {
+  const given = Object.fromEntries(Object.entries(answers).filter(([, value]) => value !== ''));
+  if (Object.keys(given).length === 0) return environment;
+  return JSON.stringify({ ...(environment ? JSON.parse(environment) : {}), ...given });
+}
+
 export interface RunValues { git_branch: string; arguments: string; limit: string; tags: string; skip_tags: string; environment: string; message: string; dry_run: boolean; diff: boolean; debug: boolean }
 
 /** The settings a past task ran with, to run again with them. */
@@ -113,11 +121,13 @@ export function RunDialog({ template, onClose, initial }: { template: Template |
   const [error, setError] = useState<unknown>();
   const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const [survey, setSurvey] = useState<Record<string, string>>({});
   const placement = useAsync(() => (template ? endpoints.placement(template.project_id, template.id) : Promise.resolve(undefined)), [template?.project_id, template?.id]);
   useEffect(() => {
     if (template) {
       void placement.reload();
       setV({ ...blank, ...initial });
+      setSurvey(surveyDefaults(template));
       setError(undefined);
       setServerErrors({});
     }
@@ -125,7 +135,7 @@ export function RunDialog({ template, onClose, initial }: { template: Template |
   }, [template]);
   if (!template) return <Dialog open={false} title="Run" onClose={onClose}>{null}</Dialog>;
 
-  const errors: Record<string, string | undefined> = { arguments: validateArgs(v.arguments), environment: validateJsonObject(v.environment), ...serverErrors };
+  const errors: Record<string, string | undefined> = { arguments: validateArgs(v.arguments), environment: validateJsonObject(v.environment), ...surveyErrors(template, survey), ...serverErrors };
   const set = <K extends keyof RunValues>(k: K, value: RunValues[K]) => {
     setV({ ...v, [k]: value });
     if (serverErrors[k]) setServerErrors({ ...serverErrors, [k]: '' });
@@ -141,7 +151,8 @@ export function RunDialog({ template, onClose, initial }: { template: Template |
     try {
       const body: Record<string, unknown> = {
         template_id: template.id, git_branch: v.git_branch.trim(), limit: v.limit.trim(), tags: v.tags.trim(), skip_tags: v.skip_tags.trim(),
-        environment: v.environment.trim(), message: v.message.trim(), dry_run: v.dry_run, diff: v.diff, debug: v.debug,
+        // Survey answers travel in `environment`, as in Semaphore; the server checks them and keeps secrets out of the record.
+        environment: withSurvey(v.environment.trim(), survey), message: v.message.trim(), dry_run: v.dry_run, diff: v.diff, debug: v.debug,
       };
       if (template.allow_override_args_in_task && v.arguments.trim()) body.arguments = v.arguments.trim();
       const task = await api<Task>('POST', `/api/project/${template.project_id}/tasks`, body);
@@ -184,6 +195,7 @@ export function RunDialog({ template, onClose, initial }: { template: Template |
             {text('skip_tags', 'Skip tags')}
           </div>
         )}
+        <SurveyFields template={template} answers={survey} errors={errors} onChange={(a) => { setSurvey(a); setServerErrors({}); }} />
         {text('environment', 'Extra variables (JSON)', 'Merged over the environment\'s variables for this run.', '{"version": "1.2.3"}')}
         <div class="checks">
           {(ansible || terraform) && <label><input type="checkbox" name="dry_run" checked={v.dry_run} onChange={(e) => set('dry_run', e.currentTarget.checked)} /> {terraform ? 'Plan only (no apply)' : 'Dry run (--check)'}</label>}
