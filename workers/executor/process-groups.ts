@@ -24,6 +24,7 @@ function readOwner(file: string): { pid: number; started: string } | undefined {
  * Records the process group of every running task step in a folder, so that after the executor
  * itself was killed (SIGKILL, power loss of the supervisor), the next start can end whatever its
  * tasks left running. Each entry holds the group leader's start time, so a reused pid is never hit.
+ * A sandboxed step's leader is bwrap: killing it ends the sandbox's PID namespace and all in it.
  */
 export class ProcessGroups {
   constructor(private readonly dir: string) {

@@ -84,9 +84,11 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
         signalGroup(child.pid, 'SIGKILL');
         options.groups?.remove(child.pid);
       }
-      // A process that left the group (setsid, without the sandbox) may hold the pipes open forever.
+      // In the sandbox every process is gone with its init, so the pipes end. Without it, a process
+      // that left the group (setsid) may hold them open forever: stop reading a while after the exit.
       let drainTimer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(streams), new Promise((done) => (drainTimer = setTimeout(done, 2000)))]);
+      const gaveUp = sandbox ? new Promise<void>(() => {}) : new Promise<void>((done) => (drainTimer = setTimeout(done, 2000)));
+      await Promise.race([Promise.all(streams), gaveUp]);
       clearTimeout(drainTimer);
       for (const stream of [...pipes, ...child.stdio]) stream?.destroy();
       clearTimeout(killTimer);
