@@ -100,10 +100,11 @@ test('two idle runners and two tasks created together: both start at once, 50 ro
   }
   const sorted = [...latencies].sort((a, b) => a - b);
   t.log(`create → start (ms): median ${sorted[Math.floor(sorted.length / 2)]}, p90 ${sorted[Math.floor(sorted.length * 0.9)]}, max ${sorted.at(-1)}`);
-  // A lost wake-up is repaired only by the sweep, after two sightings 2 s apart (or by the
-  // long-poll ending after 25 s): neither happened. How fast the starts are is for bench/.
-  t.notRegex(forge.logs(), /wake-up sweep/);
-  t.true(sorted.at(-1)! < 2000, `slowest start ${sorted.at(-1)} ms`);
+  // A lost wake-up is repaired only by the sweep (a queue's) or a full runner's own recheck (a
+  // freed slot's), both logged, or by the long-poll ending after 25 s: none happened. How fast
+  // the starts are is for bench/ (the log above shows them).
+  t.notRegex(forge.logs(), /wake-up sweep|wake-up was missed/);
+  t.true(sorted.at(-1)! < 10_000, `slowest start ${sorted.at(-1)} ms`);
 });
 
 test('a job left active with no claim behind it (a server died mid-requeue) goes back to its queue and runs', async (t) => {

@@ -47,13 +47,18 @@ export class Claimer {
    */
   async next(claimant: Claimant, timeoutMs: number, signal?: AbortSignal): Promise<Claim | null> {
     const deadline = Date.now() + timeoutMs;
+    let rechecked = false;
     while (!signal?.aborted && Date.now() < deadline) {
+      const slotWakes = this.parking.slotWakesOf(claimant.runnerId);
       const claimed = await this.tryClaim(claimant);
+      if (rechecked && claimed !== 'full') log.info('a runner parked as full found a free slot on its own recheck: a slot-freed wake-up was missed', { runner_id: claimant.runnerId });
       if (claimed && claimed !== 'full') return claimed;
-      // A wake-up that arrived while we were claiming left its queue marked: claim again.
+      // A wake-up that arrived while we were claiming left its queue marked (or counted a freed
+      // slot): claim again rather than park past it.
       if (!claimed && this.hasEligibleWork(claimant)) continue;
+      if (claimed === 'full' && this.parking.slotWakesOf(claimant.runnerId) !== slotWakes) continue;
       // Full: parked until one of this claimant's tasks ends (a slot-freed wake-up) or the poll ends.
-      await this.parking.park(claimant, claimed === 'full', deadline, signal);
+      rechecked = (await this.parking.park(claimant, claimed === 'full', deadline, signal)) === 'recheck';
     }
     return null;
   }

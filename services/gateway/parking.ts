@@ -26,6 +26,8 @@ export class Parking {
   private sweepMs = 1000;
   /** Queues the last sweep saw holding waiting jobs next to parked claimants. */
   private suspects = new Set<string>();
+  /** Slot-freed wake-ups per runner, counted, so a claim that found it full can tell one came meanwhile. */
+  private readonly slotWakes = new Map<number, number>();
 
   constructor(
     private readonly queues: TaskQueues,
@@ -47,22 +49,24 @@ export class Parking {
     this.sweepTimer.unref();
   }
 
-  /** Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes it. */
-  park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const waiter: Waiter = { claimant, full, wake: () => done() };
-      // A slot-freed wake-up can cross the claim that found the claimant full: look again soon.
-      const until = full ? Math.min(deadline, Date.now() + this.sweepMs) : deadline;
-      const timer = setTimeout(() => done(), Math.max(0, until - Date.now()));
-      const onAbort = () => done();
-      const done = () => {
+  /**
+   * Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes
+   * it, and it looks again every `sweepMs` (answering 'recheck') in case that wake-up was missed.
+   */
+  park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<'woken' | 'recheck' | 'ended'> {
+    return new Promise((resolve) => {
+      const waiter: Waiter = { claimant, full, wake: () => done('woken') };
+      const recheck = full && Date.now() + this.sweepMs < deadline;
+      const timer = setTimeout(() => done(recheck ? 'recheck' : 'ended'), Math.max(0, (recheck ? Date.now() + this.sweepMs : deadline) - Date.now()));
+      const onAbort = () => done('ended');
+      const done = (why: 'woken' | 'recheck' | 'ended') => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
-        resolve();
+        resolve(why);
       };
-      if (signal?.aborted) return done();
+      if (signal?.aborted) return done('ended');
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
@@ -79,7 +83,13 @@ export class Parking {
 
   /** A slot of this runner freed up: its parked polls may claim again. */
   wakeRunner(runnerId: number): void {
+    this.slotWakes.set(runnerId, this.slotWakesOf(runnerId) + 1);
     for (const waiter of this.waiters.filter((w) => w.claimant.runnerId === runnerId)) waiter.wake();
+  }
+
+  /** How many slot-freed wake-ups this process has seen for the runner. */
+  slotWakesOf(runnerId: number): number {
+    return this.slotWakes.get(runnerId) ?? 0;
   }
 
   /** Repairs lost wake-ups: one round trip per queue that a parked claimant here may serve. */
