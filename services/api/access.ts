@@ -51,3 +51,14 @@ export async function projectAccess(ctx: AppContext, req: Request, need: Need): 
   if (!allows(role, need)) throw new HttpError(403, `your role in project ${project.id} is ${role}; this needs ${WHO[need as Exclude<Need, 'read'>]}`);
   return { ...project, role };
 }
+
+/**
+ * For a router of project records: readers may GET, changes need a manager or owner. Mount it on
+ * the records' own path prefix (e.g. /project/:project_id/schedules), never on /project/:project_id.
+ */
+export function editorsChange(ctx: AppContext) {
+  return async (req: Request, _res: unknown, next: () => void): Promise<void> => {
+    await projectAccess(ctx, req, req.method === 'GET' || req.method === 'HEAD' ? 'read' : 'edit');
+    next();
+  };
+}

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import * as input from '../common/model.js';
 import type { AppContext } from '../context.js';
 import * as r from './responses.js';
+import { scheduleInput } from '../schedules/routes.js';
+import { integrationInput, matcherInput, valueInput } from '../integrations/routes.js';
+import { channelInput } from '../notifications/routes.js';
 
 /**
  * The OpenAPI 3.1 description of the API, generated at start from the routers themselves (every
@@ -195,6 +198,41 @@ const runnerProtocol: Record<string, string> = {
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/result`]: 'The job\'s result',
 };
 for (const [key, summary] of Object.entries(runnerProtocol)) DOCS[key] = { summary: `Runner protocol (X-Runner-Token): ${summary}` };
+// Schedules, integrations and notifications (services/schedules, services/integrations, services/notifications).
+/** crud() with the record's own id parameter name. */
+const crudBy = (param: string, ...args: Parameters<typeof crud>) =>
+  Object.fromEntries(Object.entries(crud(...args)).map(([key, doc]) => [key.replace('/:id', `/:${param}`), doc]));
+Object.assign(DOCS, crudBy('schedule_id', `${P}/schedules`, 'schedule', scheduleInput, z.object({})), {
+  [`GET ${P}/templates/:template_id/schedules`]: { summary: 'A template\'s schedules', array: true, response: z.object({}) },
+  [`POST ${P}/schedules/validate`]: { summary: 'Check a cron expression (and time zone): 204, or 400 saying what is wrong', status: 204, body: z.object({ cron_format: z.string(), timezone: z.string().optional() }) },
+});
+Object.assign(DOCS, crudBy('integration_id', `${P}/integrations`, 'integration (inbound webhook)', integrationInput, z.object({})));
+Object.assign(DOCS, crudBy('notification_id', `${P}/notifications`, 'notification channel', channelInput, z.object({})));
+const I = `${P}/integrations/:integration_id`;
+Object.assign(DOCS, {
+  [`GET ${I}/matchers`]: { summary: 'An integration\'s matchers (header or JSON body conditions a delivery must meet)', array: true, response: z.object({}) },
+  [`POST ${I}/matchers`]: { summary: 'Add a matcher', status: 201, body: matcherInput },
+  [`PUT ${I}/matchers/:matcher_id`]: { summary: 'Update a matcher', status: 204, body: matcherInput },
+  [`DELETE ${I}/matchers/:matcher_id`]: { summary: 'Delete a matcher', status: 204 },
+  [`GET ${I}/values`]: { summary: 'Values an integration extracts from deliveries into the task', array: true, response: z.object({}) },
+  [`POST ${I}/values`]: { summary: 'Add an extracted value', status: 201, body: valueInput },
+  [`PUT ${I}/values/:extractvalue_id`]: { summary: 'Update an extracted value', status: 204, body: valueInput },
+  [`DELETE ${I}/values/:extractvalue_id`]: { summary: 'Delete an extracted value', status: 204 },
+  [`GET ${I}/aliases`]: { summary: 'An integration\'s aliases (the secret part of POST /api/integrations/{alias})', array: true, response: z.object({}) },
+  [`POST ${I}/aliases`]: { summary: 'Add an alias', status: 201 },
+  [`DELETE ${I}/aliases/:alias_id`]: { summary: 'Delete an alias', status: 204 },
+  [`GET ${I}/deliveries`]: { summary: 'Recent deliveries: accepted or rejected, and why', array: true, response: z.object({}) },
+});
+Object.assign(DOCS, {
+  [`POST ${P}/notifications/test`]: { summary: 'Send a test notification through every active channel (409 when there is none)', status: 204 },
+  [`GET ${P}/tasks/:task_id/notifications`]: { summary: 'What each channel did with a task\'s end notification', array: true, response: z.object({}) },
+  // Read-only views for the web UI.
+  [`GET ${P}/ui/placement/:template_id`]: { summary: 'Where a task of this template would go now: eligible runners\' free slots, or why it would wait' },
+  [`GET ${P}/ui/history`]: { summary: 'Task history with text search and filters (q, template_id, user_id, status, from, to, offset, limit)' },
+  [`GET ${P}/ui/last_tasks`]: { summary: 'Each template\'s last task, with who ran it' },
+  [`GET ${P}/ui/tasks/:task_id`]: { summary: 'One task with its template name, user name and cloned branch' },
+  'GET /api/ui/queues': { summary: 'Queues with friendly names and counts (admins)' },
+});
 DOCS['GET /api/ping'] = { summary: 'Liveness: answers pong', produces: 'text/plain', open: true };
 DOCS['GET /metrics'] = { summary: 'Prometheus metrics (metrics token or an admin)', produces: 'text/plain' };
 

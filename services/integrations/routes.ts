@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { taskParamsInput } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, notFound, parseBody } from '../api/http.js';
+import { editorsChange } from '../api/access.js';
 import { projectOf } from '../api/projects.js';
 import type { Collection } from '../store/collection.js';
 import { AUTH_METHODS, integrationStores, type Integration } from './store.js';
 
 const common = { id: z.number().int().optional(), project_id: z.number().int().optional(), integration_id: z.number().int().optional() };
 
-const integrationInput = z
+export const integrationInput = z
   .object({
     ...common,
     name: z.string().trim().min(1, 'must not be empty').max(200),
@@ -27,7 +28,7 @@ const integrationInput = z
   });
 
 const dataType = z.enum(['json', 'string'], { error: 'body_data_type must be json or string' }).default('json');
-const matcherInput = z
+export const matcherInput = z
   .object({
     ...common,
     name: z.string().trim().max(200).default(''),
@@ -39,7 +40,7 @@ const matcherInput = z
   })
   .strict();
 
-const valueInput = z
+export const valueInput = z
   .object({
     ...common,
     name: z.string().trim().max(200).default(''),
@@ -70,6 +71,7 @@ export function integrationRouter(ctx: AppContext): Router {
   }
   const urlOf = (alias: string) => `${ctx.config.web_host.replace(/\/$/, '')}/api/integrations/${alias}`;
 
+  router.use(base, editorsChange(ctx));
   router.get(base, async (req, res) => {
     res.json(await store.integrations((await projectOf(ctx, req)).id).list());
   });

@@ -2,12 +2,13 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, notFound, parseBody } from '../api/http.js';
+import { editorsChange } from '../api/access.js';
 import { projectOf } from '../api/projects.js';
 import { featuresOf } from '../features.js';
 import { CHANNEL_TYPES, type NotificationChannel } from './channels.js';
 import { channelsOf } from './notifier.js';
 
-const channelInput = z
+export const channelInput = z
   .object({
     id: z.number().int().optional(),
     project_id: z.number().int().optional(),
@@ -51,6 +52,7 @@ export function notificationRouter(ctx: AppContext): Router {
     return { ...fields, project_id: projectId, secret: secret ? ctx.stores.secrets.encrypt(secret) : (existing?.secret ?? '') };
   }
 
+  router.use(base, editorsChange(ctx));
   router.get(base, async (req, res) => {
     res.json((await channelsOf(ctx, (await projectOf(ctx, req)).id).list()).map(view));
   });

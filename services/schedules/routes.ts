@@ -4,6 +4,7 @@ import { taskParamsInput } from '../common/model.js';
 import { isTimeZone } from '../common/config.js';
 import type { AppContext } from '../context.js';
 import { HttpError, idParam, notFound, parseBody } from '../api/http.js';
+import { editorsChange } from '../api/access.js';
 import { projectOf } from '../api/projects.js';
 import { featuresOf } from '../features.js';
 import { checkCron, schedules, type Schedule } from './scheduler.js';
@@ -11,7 +12,7 @@ import { checkCron, schedules, type Schedule } from './scheduler.js';
 const reported = z.unknown().optional();
 
 /** Semaphore's ScheduleRequest, plus `timezone` (default: the server's schedule_timezone). */
-const scheduleInput = z
+export const scheduleInput = z
   .object({
     id: z.number().int().optional(),
     project_id: z.number().int().optional(),
@@ -51,6 +52,7 @@ export function scheduleRouter(ctx: AppContext): Router {
     return { projectId: project.id, schedule };
   }
 
+  router.use('/project/:project_id/schedules', editorsChange(ctx));
   router.get('/project/:project_id/schedules', async (req, res) => {
     const project = await projectOf(ctx, req);
     res.json(await Promise.all((await schedules(ctx, project.id).list()).map(view)));
