@@ -33,8 +33,8 @@ export function featureRouters(ctx: AppContext): Router[] {
 }
 
 /**
- * Starts the workers (schedule ticks, notification delivery) and hooks task completion. `onFinalised`
- * is given each task the reconciler finalised, exactly once across replicas.
+ * Starts the workers (schedule ticks, notification delivery) and hooks task completion: the
+ * reconciler emits `finalised` once per task, on the replica that finalised it.
  */
 export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
   const features = featuresOf(ctx);

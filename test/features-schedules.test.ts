@@ -37,6 +37,8 @@ test('a schedule fires once per tick across two replicas, survives a replica cra
     return tasks.length >= 4 ? tasks : undefined;
   }, 60_000, { what: 'four scheduled tasks' });
   for (let i = 1; i < 4; i++) t.is(firstTicks[i]!.tick - firstTicks[i - 1]!.tick, TICK_MS, 'consecutive ticks, each once');
+  const lags = firstTicks.map((task) => Date.parse(String(task.created)) - task.tick).sort((x, y) => x - y);
+  t.log(`tick → task created: ${lags.map((ms) => `${ms} ms`).join(', ')}`);
   const done = await waitFor(async () => (await scheduledTasks(b.api, setup.projectId)).find((task) => task.status === 'success'), 30_000);
   t.truthy(done, 'a scheduled task ran');
 

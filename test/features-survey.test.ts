@@ -121,7 +121,7 @@ test('a template timeout overrides the server limit; per-run ansible parameters 
   await repo.commitFiles({ 'site.yml': '- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: { msg: "newer main" }\n' });
   await runOk('git', ['--git-dir', repo.path, 'branch', 'release', first]);
   const inventory = 'web1 ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n';
-  const locked = await setupTemplate(api, { gitUrl: repo.path, app: 'ansible', playbook: 'site.yml', inventory, template: { task_params: { tags: 'deploy' } } });
+  const locked = await setupTemplate(api, { gitUrl: repo.path, app: 'ansible', playbook: 'site.yml', inventory, template: { task_params: { params: { tags: ['deploy'] } } } }); // Semaphore's TaskPrams shape
   const refused = await api.post(`/api/project/${locked.projectId}/tasks`, { template_id: locked.templateId, git_branch: 'release' });
   t.is(refused.status, 400);
   t.regex(refused.body.error, /^git_branch: .*allow_override_branch_in_task/);

@@ -197,11 +197,17 @@ export const surveyVarInput = z
 /** Semaphore's name for one survey variable's schema. */
 export const surveyVar = surveyVarInput;
 
+const hostList = z.union([z.string().max(4096), z.array(z.string().max(1024)).max(200).transform((items) => items.join(','))]).optional();
+const runFlags = { debug: z.boolean().optional(), dry_run: z.boolean().optional(), diff: z.boolean().optional() };
+
+/** Task defaults: flat, or in Semaphore's TaskPrams shape (`params: {limit: [...], tags: [...], ...}`); stored flat. */
 export const taskParamsInput = z
   .object({
-    limit: z.string().max(4096).optional(), tags: z.string().max(4096).optional(), skip_tags: z.string().max(4096).optional(),
-    debug: z.boolean().optional(), dry_run: z.boolean().optional(), diff: z.boolean().optional(), environment: z.string().max(65536).optional(),
-  });
+    limit: hostList, tags: hostList, skip_tags: hostList, ...runFlags, environment: z.string().max(65536).optional(),
+    params: z.object({ limit: hostList, tags: hostList, skip_tags: hostList, ...runFlags }).strip().optional(),
+  })
+  .strip()
+  .transform(({ params, ...flat }) => Object.fromEntries(Object.entries({ ...params, ...flat }).filter(([, value]) => value !== undefined)));
 
 /** Semaphore's template fields for surveys, build/deploy, alerts and per-run overrides, plus Forge's per-template timeout. */
 const templateFeatureFields = {

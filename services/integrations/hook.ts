@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { logger } from '../../protocol/log.js';
 import { ValidationError } from '../../protocol/validation.js';
 import { constantTimeEqual } from '../common/secrets.js';
@@ -85,7 +86,13 @@ function matches(matcher: Matcher, actual: string | undefined): boolean {
 export function integrationHookRouter(ctx: AppContext): Router {
   const router = Router();
   const store = integrationStores(ctx);
-  router.post('/:alias', express.raw({ type: () => true, limit: ctx.config.max_body_bytes }), async (req: Request, res: Response) => {
+  // Public and unauthenticated until the secret is checked: bounded per caller and alias.
+  const limit = rateLimit({
+    windowMs: 60_000, limit: 120, standardHeaders: 'draft-7', legacyHeaders: false,
+    keyGenerator: (req) => `${ipKeyGenerator(req.ip ?? '')}|${req.params.alias}`,
+    handler: (_req, res) => res.status(429).json({ error: 'too many calls to this integration from this address; wait a minute and try again' }),
+  });
+  router.post('/:alias', limit, express.raw({ type: () => true, limit: ctx.config.max_body_bytes }), async (req: Request, res: Response) => {
     const target = await store.aliasTarget(String(req.params.alias));
     if (!target) {
       res.status(404).json({ error: 'no integration has this alias' });
