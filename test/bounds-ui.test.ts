@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { ADMIN_LOGIN, ADMIN_PASSWORD, cleanup, makeBareRepo, runTask, setupTemplate, startForge } from './helpers/index.js';
-import { e2eOutputDir, ensureWebBuilt, openBrowser, uiLogin } from './helpers/e2e.js';
+import { e2eOutputDir, ensureWebBuilt, openBrowser, uiLogin, uiLogout } from './helpers/e2e.js';
 
 test.after.always(cleanup);
 
@@ -29,7 +29,7 @@ test('the UI logs in, shows the dashboard, streams a task\'s output and logs out
   await page.goto(`${forge.url}/project/${setup.projectId}/tasks/${task.id}`);
   await page.getByText('csp line 3').first().waitFor();
   await browser.shot('task-under-csp');
-  await page.getByRole('button', { name: 'Log out' }).click();
+  await uiLogout(page);
   await page.getByLabel('Login or email').waitFor();
 
   await page.goto(`${forge.url}/admin/queues`);
