@@ -13,13 +13,12 @@ import {
   ADMIN_LOGIN, ADMIN_PASSWORD, cleanup, makeBareRepo, projectRoot, run, setupTemplate, startForge, tempDir, waitFor, waitForTask,
   type Forge, type TemplateSetup,
 } from './helpers/index.js';
+import { type Gate, startGate } from './helpers/sandbox.js';
 import { e2eOutputDir, ensureWebBuilt, openBrowser, outputLines, startRunnerProcess, uiLogin, writeReport, type Browser, type RunnerProcess } from './helpers/e2e.js';
 
 test.after.always(cleanup);
 
 const out = e2eOutputDir('runner');
-const work = tempDir('forge-e2e-work-');
-const goFile = join(work, 'go');
 const RUNNER = 'e2e-runner';
 
 let forge: Forge;
@@ -32,24 +31,26 @@ let runnerConfig: Record<string, unknown>;
 let runnerDir = '';
 let setupInstructions = '';
 let runner: RunnerProcess | undefined;
+let gate: Gate;
 
 test.before(async () => {
   const [, f] = await Promise.all([ensureWebBuilt(), startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'true' } })]);
   forge = f;
+  gate = await startGate();
   const repo = await makeBareRepo({
-    // 120 lines, then it waits for the test to create $GO_FILE, then 120 more: the test decides
-    // when the second half comes, with no timing guesses.
+    // 120 lines, then it waits for the test to open the gate (loopback: the task is sandboxed),
+    // then 120 more: the test decides when the second half comes, with no timing guesses.
     'stream.sh': [
       '#!/bin/bash',
       "printf '\\033[1;32mgreen start\\033[0m plain \\033[31mred\\033[0m\\n'",
       'for i in $(seq 1 120); do echo "line $i"; done',
-      'while [ ! -e "$GO_FILE" ]; do sleep 0.05; done',
+      gate.wait,
       'for i in $(seq 121 240); do echo "line $i"; done',
       '',
     ].join('\n'),
     'forever.sh': '#!/bin/bash\necho "started forever"\nwhile true; do sleep 0.1; done\n',
   });
-  streaming = await setupTemplate(forge.api, { gitUrl: repo.path, playbook: 'stream.sh', env: { GO_FILE: goFile }, template: { name: 'stream' } });
+  streaming = await setupTemplate(forge.api, { gitUrl: repo.path, playbook: 'stream.sh', template: { name: 'stream' } });
   endless = await setupTemplate(forge.api, { projectId: streaming.projectId, gitUrl: repo.path, playbook: 'forever.sh', template: { name: 'forever' } });
   browser = await openBrowser(out);
   await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: forge.url });
@@ -156,7 +157,7 @@ test.serial('run a template from the UI: live output with colours, auto-scroll t
   });
   const follow = page.getByRole('button', { name: '↓ Follow output' });
   await follow.waitFor();
-  writeFileSync(goFile, 'go\n');
+  gate.open();
   // Scrolled to the top, the last lines are not rendered (the list is virtual): wait for the end.
   await page.getByTestId('stream-state').getByText('complete').waitFor({ timeout: 30_000 });
   t.true(await output.evaluate((el) => el.scrollTop < 50), 'the view stayed where the user put it');

@@ -251,7 +251,7 @@ export function RunnersPage({ projectId }: { projectId: number | null }) {
                   <td class="num" title="active tasks / max parallel tasks">{r.active_tasks} / {r.max_parallel_tasks || '∞'}</td>
                   <td>{r.version || <span class="muted">—</span>}</td>
                   <td class="caps">
-                    {r.capabilities.includes('no-sandbox') && <span class="badge no-sandbox" title="sandbox: none — its tasks run without isolation">no sandbox</span>}{' '}
+                    {r.capabilities.includes('no-sandbox') && <><span class="badge no-sandbox" title="sandbox: none — its tasks run without isolation">no sandbox</span>{' '}</>}
                     {r.capabilities.filter((c) => c !== 'no-sandbox').join(', ') || <span class="muted">—</span>}
                   </td>
                   <td><TimeAgo iso={r.touched} now={now} /></td>
