@@ -250,12 +250,12 @@ async function main(): Promise<void> {
         report.failures.push(`${name}: ${(err as Error).message}`);
         process.exitCode = 1;
         return undefined;
-      } finally {
-        save();
       }
     };
     if (has('parked')) report.parked = await fresh('parked', () => parkedRunners(cfg, root, logDir, profArgs('parked-runner-hosts'), profArgs('parked-server')));
+    save();
     if (has('running')) report.running = await fresh('running', () => runningTasks(cfg, root, logDir, profArgs('running-runner-hosts'), profArgs('running-server')));
+    save();
     if (has('scale')) report.scale = await fresh('scale', () => scaleOut(cfg, root, logDir, profArgs('scale-runner-hosts'), (i) => profArgs(`scale-server${i}`)));
 
     if (profDir) {
