@@ -44,6 +44,7 @@ interface Report {
   ratios?: { to_floor?: number; to_bare_bullmq?: number };
   profiles?: string[];
   runner_rejections: string[];
+  failures: string[];
   wall_seconds: number;
 }
 
@@ -123,6 +124,7 @@ function markdown(r: Report): string {
     for (const s of r.scale.runs) L.push(`| ${s.replicas} | ${s.tasks} | ${fmt(s.tasks_per_s, 1)} | ${s.lost} | ${JSON.stringify(s.statuses)} | ${s.claims_per_replica.join(' / ')} | ${s.server_cpu_ms_per_task.join(' / ')} | ${Object.values(s.redis_commands_per_master).join(' / ')} | ${s.machine_cpu.machine_busy_pct} % / ${s.machine_cpu.other_processes_pct} % |`);
     L.push('');
   }
+  if (r.failures.length) L.push('## Failed phases', '', ...r.failures.map((f) => `- ${f}`), '');
   if (r.profiles?.length) L.push('## CPU profiles', '', ...r.profiles);
   L.push(`Total wall time: ${fmt(r.wall_seconds, 0)} s.`, '');
   return L.join('\n');
@@ -165,7 +167,17 @@ async function main(): Promise<void> {
   const has = (p: Parameters<typeof cfg.only.has>[0]) => cfg.only.has(p);
   const report: Report = {
     date: new Date().toISOString(), quick: cfg.quick, only: [...cfg.only], config: cfg, machine: await machineInfo(),
-    server_node_args: process.env.BENCH_SERVER_NODE_ARGS ?? '', cpu_prof_dir: profDir, runner_rejections: [], wall_seconds: 0,
+    server_node_args: process.env.BENCH_SERVER_NODE_ARGS ?? '', cpu_prof_dir: profDir, runner_rejections: [], failures: [], wall_seconds: 0,
+  };
+
+  /** Writes what has been measured so far (after each group of phases, so a later failure loses nothing). */
+  const save = () => {
+    report.wall_seconds = (Date.now() - started) / 1000;
+    const md = markdown(report);
+    for (const name of [`bench-${stamp}`, 'latest']) {
+      writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+      writeFileSync(join(resultsDir, `${name}.md`), md);
+    }
   };
 
   try {
@@ -229,10 +241,25 @@ async function main(): Promise<void> {
       report.runner_rejections.push(...base.hosts.rejections);
       await base.stop(); // writes the profiles of its server and hosts
     }
-    if (has('parked')) report.parked = await parkedRunners(cfg, root, logDir, profArgs('parked-runner-hosts'), profArgs('parked-server'));
-    if (has('running')) report.running = await runningTasks(cfg, root, logDir, profArgs('running-runner-hosts'), profArgs('running-server'));
-    if (has('sandbox')) report.sandbox_overhead = await measureSandboxOverhead(log);
-    if (has('scale')) report.scale = await scaleOut(cfg, root, logDir, profArgs('scale-runner-hosts'), (i) => profArgs(`scale-server${i}`));
+    save();
+    // The fresh-environment phases: one failing is reported and the others still run.
+    const fresh = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await fn();
+      } catch (err) {
+        log(`${name} FAILED: ${(err as Error).stack ?? err}`);
+        report.failures.push(`${name}: ${(err as Error).message}`);
+        process.exitCode = 1;
+        return undefined;
+      }
+    };
+    if (has('parked')) report.parked = await fresh('parked', () => parkedRunners(cfg, root, logDir, profArgs('parked-runner-hosts'), profArgs('parked-server')));
+    save();
+    if (has('running')) report.running = await fresh('running', () => runningTasks(cfg, root, logDir, profArgs('running-runner-hosts'), profArgs('running-server')));
+    save();
+    if (has('sandbox')) report.sandbox_overhead = await fresh('sandbox', () => measureSandboxOverhead(log));
+    save();
+    if (has('scale')) report.scale = await fresh('scale', () => scaleOut(cfg, root, logDir, profArgs('scale-runner-hosts'), (i) => profArgs(`scale-server${i}`)));
 
     if (profDir) {
       report.profiles = [];
@@ -243,19 +270,16 @@ async function main(): Promise<void> {
       }
     }
     report.machine = await machineInfo();
-    report.wall_seconds = (Date.now() - started) / 1000;
+    save();
     printSummary(report);
-    const md = markdown(report);
-    for (const name of [`bench-${stamp}`, 'latest']) {
-      writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
-      writeFileSync(join(resultsDir, `${name}.md`), md);
-    }
     log(`results: bench/results/bench-${stamp}.{json,md} (and latest.{json,md})${profDir ? `; profiles in bench/results/profiles-${stamp}/` : ''}; wall time ${fmt(report.wall_seconds, 0)} s`);
   } catch (err) {
     const keep = join(resultsDir, `failed-${stamp}`);
     mkdirSync(keep, { recursive: true });
     for (const file of readdirSync(logDir)) copyFileSync(join(logDir, file), join(keep, file));
     log(`FAILED: ${(err as Error).stack ?? err}`);
+    report.failures.push((err as Error).message);
+    save();
     log(`logs kept in bench/results/failed-${stamp}/`);
     process.exitCode = 1;
   } finally {

@@ -110,26 +110,45 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
       return counts;
     };
     // Every task placed: running, or already ended (a runner judged lost under load is reported).
+    // Tasks still waiting after a minute without progress never get a slot (e.g. slots held by
+    // tasks the server already judged lost): they are stopped and counted as not placed.
     let last = '';
+    let lastChange = now();
     await waitFor(async () => {
       const counts = await statusesOf();
       const text = JSON.stringify(counts);
-      if (text !== last) log(`running: ${text}`);
+      if (text !== last) {
+        log(`running: ${text}`);
+        lastChange = now();
+      }
       last = text;
-      return !counts.waiting && !counts.starting;
-    }, 20 * 60_000, `all ${tasks} tasks running`, 1000);
+      return (!counts.waiting && !counts.starting) || now() - lastChange > 60_000;
+    }, 30 * 60_000, `all ${tasks} tasks placed`, 1000);
+    const stopTasks = async (which: number[]) => {
+      let i = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        // 409: the task already ended (e.g. failed as runner lost), nothing to stop.
+        while (i < which.length) await env.api.request('POST', `/api/project/${env.projectId}/tasks/${which[i++]}/stop`, {});
+      }));
+    };
+    const unplaced: number[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const raws = await env.redis.mget(...ids.slice(i, i + 500).map((id) => `{forge}:task:${id}`));
+      raws.forEach((raw, j) => raw && (JSON.parse(raw) as { status: string }).status === 'waiting' && unplaced.push(ids[i + j]!));
+    }
+    if (unplaced.length) {
+      log(`running: ${unplaced.length} tasks found no free slot in a minute; stopping them`);
+      await stopTasks(unplaced);
+    }
     await sleep(2000);
     const setup = (now() - t0) / 1000;
     const before = await statusesOf();
     log(`running: ${before.running ?? 0} tasks running after ${setup.toFixed(0)} s (${JSON.stringify(before)}); measuring ${cfg.running.windowSec} s`);
     const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: before.running ?? 0, setup_s: +setup.toFixed(1) });
-    result.statuses_before = before;
+    result.statuses_before = { ...before, not_placed_in_time: unplaced.length };
     result.statuses_after = await statusesOf();
     log('running: stopping every task through the API');
-    next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < ids.length) await env.api.json('POST', `/api/project/${env.projectId}/tasks/${ids[next++]}/stop`, {});
-    }));
+    await stopTasks(ids);
     await waitFor(async () => {
       const counts = await statusesOf();
       return !counts.running && !counts.stopping && !counts.waiting && !counts.starting;
