@@ -44,7 +44,7 @@ test('a runner that dies after its claim and before the start: the task runs on 
   for (let round = 0; round < 20; round++) {
     // The idle runner stands aside (disabled) while the dying runner claims.
     const polls = proxy.count('/jobs/next');
-    await forge.api.json('PUT', `/api/runners/${idle.id}`, { enabled: false });
+    await forge.api.json('PUT', `/api/runners/${idle.id}`, { active: false });
     await waitFor(() => proxy.count('/jobs/next') > polls, 15_000, { what: 'the idle runner to poll again as disabled' });
     const claim = asRunner(forge, dying.token, '/jobs/next', {});
     const task = await startTask(forge.api, setup.projectId, setup.templateId);
@@ -52,7 +52,7 @@ test('a runner that dies after its claim and before the start: the task runs on 
     const claimedAt = Date.now();
     t.is(answer.status, 200);
     t.is(answer.body.task_id, task.id);
-    await forge.api.json('PUT', `/api/runners/${idle.id}`, { enabled: true });
+    await forge.api.json('PUT', `/api/runners/${idle.id}`, { active: true });
     await waitFor(async () => {
       const now = await getTask(forge.api, setup.projectId, task.id);
       return now.runner_name === 'idle' && now.status !== 'waiting';

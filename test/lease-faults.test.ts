@@ -5,12 +5,13 @@
  * processes; how long a fault lasts is part of the scenario, every other wait awaits an event.
  */
 import test from 'ava';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  FINAL, cleanup, freePort, getTask, isProcessAlive, makeBareRepo, outputText, setupTemplate, startForge, startRedis, startTask, taskOutput, tempDir, waitFor, waitForTask,
+  FINAL, cleanup, freePort, getTask, makeBareRepo, outputText, setupTemplate, startForge, startRedis, startTask, taskOutput, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
+import { processesWith, startGate, startRecorder, uniqueMarker } from './helpers/sandbox.js';
 import { startRunner, type TestRunner } from './helpers/runner.js';
 
 test.after.always(cleanup);
@@ -24,10 +25,10 @@ async function faultLasts(ms: number): Promise<void> {
   await waitFor(() => Date.now() - since >= ms, ms + 10_000, { intervalMs: 50, what: `a fault of ${ms} ms` });
 }
 
-/** A repository whose task prints "started", waits for the gate file, then prints "finished". */
+/** A repository whose task prints "started", waits for the gate (loopback: tasks are sandboxed), then prints "finished". */
 async function gatedRepo() {
-  const gate = join(tempDir(), 'gate');
-  const repo = await makeBareRepo({ 'run.sh': 'echo started\nwhile [ ! -e "$GATE" ]; do sleep 0.05; done\necho finished\n' });
+  const gate = await startGate();
+  const repo = await makeBareRepo({ 'run.sh': `echo started\n${gate.wait}\necho finished\n` });
   return { gate, repo };
 }
 
@@ -38,14 +39,14 @@ async function waitStarted(api: Parameters<typeof outputText>[0], projectId: num
 test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
   const forge = await startForge({ env: remote });
   const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const runner = await startRunner(forge);
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   await waitStarted(forge.api, setup.projectId, task.id);
   runner.process.kill('SIGSTOP');
   await faultLasts((LEASE_SEC * 1000) / 2);
   runner.process.kill('SIGCONT');
-  writeFileSync(gate, '');
+  gate.open();
   const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
   t.is(done.status, 'success', done.error);
   t.is(done.attempt, 1);
@@ -55,7 +56,7 @@ test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
 test('the server frozen longer than BullMQ\'s lock and shorter than the lease loses nothing', async (t) => {
   const forge = await startForge({ env: remote });
   const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   await startRunner(forge);
   await startRunner(forge);
   const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
@@ -64,7 +65,7 @@ test('the server frozen longer than BullMQ\'s lock and shorter than the lease lo
   forge.process.kill('SIGSTOP');
   await faultLasts(LEASE_SEC * 750);
   forge.process.kill('SIGCONT');
-  writeFileSync(gate, '');
+  gate.open();
   for (const task of tasks) {
     const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
     t.is(done.status, 'success', done.error);
@@ -76,7 +77,7 @@ test('a server outage (with its embedded Redis) of twice the lease: every live t
   const env = { ...remote, FORGE_PORT: String(await freePort()) };
   const first = await startForge({ env });
   const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(first.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const setup = await setupTemplate(first.api, { gitUrl: repo.path });
   await startRunner(first);
   await startRunner(first);
   const tasks = [await startTask(first.api, setup.projectId, setup.templateId), await startTask(first.api, setup.projectId, setup.templateId)];
@@ -84,7 +85,7 @@ test('a server outage (with its embedded Redis) of twice the lease: every live t
   await first.stop();
   await faultLasts(2 * LEASE_SEC * 1000);
   const second = await startForge({ env, dirs: first.dirs });
-  writeFileSync(gate, '');
+  gate.open();
   for (const task of tasks) {
     const done = await waitForTask(second.api, setup.projectId, task.id, FINAL, 30_000);
     t.is(done.status, 'success', done.error);
@@ -97,7 +98,7 @@ test('a Redis outage of twice the lease under a running server: every live task 
   const redis = await startRedis();
   const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url } });
   const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { GATE: gate } });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   await startRunner(forge);
   await startRunner(forge);
   const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
@@ -105,7 +106,7 @@ test('a Redis outage of twice the lease under a running server: every live task 
   await redis.stop();
   await faultLasts(2 * LEASE_SEC * 1000);
   await redis.start();
-  writeFileSync(gate, '');
+  gate.open();
   for (const task of tasks) {
     const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
     t.is(done.status, 'success', done.error);
@@ -115,10 +116,10 @@ test('a Redis outage of twice the lease under a running server: every live task 
 
 test('a zombie runner whose "running" report is refused never runs the script', async (t) => {
   const forge = await startForge({ env: remote });
-  const side = join(tempDir(), 'side-effect');
-  // Each run appends its working folder, which names the runner's tmp_path and the attempt.
-  const repo = await makeBareRepo({ 'run.sh': 'echo "$PWD" >> "$SIDE"\n' });
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path, env: { SIDE: side } });
+  // Each run reports its task id to the recorder (a sandboxed task sees none of the test's folders).
+  const side = await startRecorder();
+  const repo = await makeBareRepo({ 'run.sh': `${side.send('"ran $FORGE_TASK_ID"')}\n` });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const proxy = await startProxy(forge.url);
   const zombie = await startRunner(forge, { name: 'zombie', webHost: proxy.url });
   await waitFor(() => proxy.count('/jobs/next') > 0, 10_000, { what: 'the zombie to park a long-poll' });
@@ -136,9 +137,8 @@ test('a zombie runner whose "running" report is refused never runs the script', 
   zombie.process.kill('SIGCONT');
   await waitFor(() => /no longer ours/.test(zombie.logs()), 30_000, { what: 'the zombie to be refused' });
   await waitFor(() => /taken away from this runner; not reporting/.test(zombie.logs()), 30_000, { what: 'the zombie to drop the job' });
-  const runs = readFileSync(side, 'utf8').trim().split('\n');
-  t.is(runs.length, 1, `the script ran ${runs.length} times: ${runs.join(', ')}`);
-  t.true(runs[0]!.startsWith(healthy.dir) && runs[0]!.includes(`task_${task.id}_2`), runs[0]);
+  const runs = side.lines();
+  t.deepEqual(runs, [`ran ${task.id}`], `the script ran ${runs.length} times`);
   t.is((await getTask(forge.api, setup.projectId, task.id)).status, 'success');
 });
 
@@ -167,8 +167,8 @@ test('a "runner lost" notice followed by late batches keeps every line the runne
 
 test('task processes the runner cannot record (its process-group folder is broken) are ended at once, not left untracked', async (t) => {
   const forge = await startForge({ env: remote });
-  const pidFile = join(tempDir(), 'pid');
-  const repo = await makeBareRepo({ 'run.sh': `echo $$ > ${pidFile}\nexec sleep 300\n` });
+  const marker = uniqueMarker();
+  const repo = await makeBareRepo({ 'run.sh': `exec sleep 300.${marker}\n` });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
   const runner = await startRunner(forge);
   // Where the runner records its task's process groups; a file in its place makes every write fail.
@@ -179,9 +179,6 @@ test('task processes the runner cannot record (its process-group folder is broke
   const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
   t.is(done.status, 'error');
   t.regex(done.error, /cannot record the task's processes/);
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    await waitFor(() => !isProcessAlive(pid), 10_000, { what: 'the unrecorded process to be gone' });
-  }
-  t.pass();
+  await waitFor(() => processesWith(marker).length === 0, 10_000, { what: 'the unrecorded processes to be gone' });
+  t.deepEqual(processesWith(marker), []);
 });

@@ -114,6 +114,11 @@ const ROUTES: Route[] = [
   ...runnerRoutes('/api/project/{pid}/runners', 'prunner'),
   { method: 'GET', path: '/api/runners-all' },
   { method: 'GET', path: '/api/dashboard' },
+  { method: 'GET', path: '/api/project/{pid}/ui/history', badQuery: [{ query: 'status=sleeping', field: 'status' }] },
+  { method: 'GET', path: '/api/project/{pid}/ui/last_tasks' },
+  { method: 'GET', path: '/api/project/{pid}/ui/tasks/{task}' },
+  { method: 'GET', path: '/api/project/{pid}/ui/placement/{tpl}' },
+  { method: 'GET', path: '/api/ui/queues' },
 ];
 
 /** Streams: checked for 401 only (a logged-in call would stay open). */

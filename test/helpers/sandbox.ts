@@ -60,3 +60,29 @@ export function processesWith(marker: string): number[] {
   }
   return found;
 }
+
+export interface Recorder {
+  port: number;
+  /** Bash line that sends one line (the shell words given) to the recorder. */
+  send(words: string): string;
+  /** The lines received so far. */
+  lines(): string[];
+}
+
+/** A loopback recorder: a sandboxed task's side effects, visible to the test (one line per connection). */
+export async function startRecorder(): Promise<Recorder> {
+  const received: string[] = [];
+  const server = createServer((socket) => {
+    let text = '';
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+    socket.on('end', () => {
+      received.push(text.trim());
+      socket.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port, send: (words) => `echo ${words} > /dev/tcp/127.0.0.1/${port}`, lines: () => [...received] };
+}
