@@ -142,7 +142,7 @@ test.serial('a backup restores into a new project with the same records, referen
   await api.json('PUT', `${base}/repositories/${setup.repositoryId}`, { name: 'repo', git_url: repo.path, ssh_key_id: key.id });
   const view = await api.json('POST', `${base}/views`, { title: 'Deploys', position: 2 });
   const template = await api.json('GET', `${base}/templates/${setup.templateId}`);
-  await api.json('PUT', `${base}/templates/${setup.templateId}`, { ...template, view_id: view.id, type: 'deploy', survey_vars: [{ name: 'region', title: 'Region', required: false }] });
+  await api.json('PUT', `${base}/templates/${setup.templateId}`, { ...template, view_id: view.id, type: 'build', start_version: '1.0.0', survey_vars: [{ name: 'region', title: 'Region', required: false }] });
 
   const backup = await api.get(`${base}/backup`);
   t.is(backup.status, 200);
@@ -154,7 +154,7 @@ test.serial('a backup restores into a new project with the same records, referen
     api.json('GET', `${copy}/templates`), api.json('GET', `${copy}/repositories`), api.json('GET', `${copy}/keys`), api.json('GET', `${copy}/views`),
   ]);
   t.is(templates.length, 1);
-  t.like(templates[0], { name: template.name, app: 'bash', playbook: 'run.sh', type: 'deploy', view_id: views[0].id, repository_id: repositories[0].id });
+  t.like(templates[0], { name: template.name, app: 'bash', playbook: 'run.sh', type: 'build', start_version: '1.0.0', view_id: views[0].id, repository_id: repositories[0].id });
   t.is(templates[0].survey_vars[0].name, 'region');
   t.is(repositories[0].ssh_key_id, keys.find((k: { name: string }) => k.name === 'deploy').id);
   // The restored project runs (its repository needs no secret).
