@@ -25,6 +25,13 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
 }
 
 /** A positive integer path parameter (at most 2^53 - 1, so it is exact), or 400 naming it. */
+/** The query string through a schema; 400 naming each field that does not fit. */
+export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
+  const result = schema.safeParse(req.query);
+  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return result.data;
+}
+
 export function idParam(req: Request, name: string): number {
   const raw = req.params[name];
   const value = Number(raw);

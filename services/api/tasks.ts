@@ -7,7 +7,7 @@ import { channels } from '../redis/keys.js';
 import { watchStreamAccess } from './stream-access.js';
 import { projectAccess, type Need } from './access.js';
 import { audit } from './audit.js';
-import { HttpError, idParam, notFound } from './http.js';
+import { HttpError, idParam, notFound, parseQuery } from './http.js';
 import { parseInput } from './input.js';
 
 const csv = (list: string[] | undefined) => (list ? list.join(',') : undefined);
@@ -40,12 +40,6 @@ const listQuery = z.object({
 });
 
 const afterId = z.string().regex(/^\d+-\d+$|^0$/, 'expected a stream id such as 12-0, or 0 for the start').default('0');
-
-function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
-  const result = schema.safeParse(req.query);
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  return result.data;
-}
 
 export function taskRouter(ctx: AppContext): Router {
   const router = Router();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { TASK_STATUSES, type Project, type Task, type User } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import { keys } from '../redis/keys.js';
-import { HttpError, idParam, notFound } from './http.js';
+import { HttpError, idParam, notFound, parseQuery } from './http.js';
 import { projectOf } from './projects.js';
 
 /** A task as the UI lists it: with its template's name, who started it, and the branch it cloned. */
@@ -24,12 +24,6 @@ const historyQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
-
-function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
-  const result = schema.safeParse(req.query);
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  return result.data;
-}
 
 /** Names of templates, users and branches, loaded once per request to decorate many tasks. */
 async function decorator(ctx: AppContext, projectId: number): Promise<(t: Task) => TaskRow> {
