@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type {
-  ClaimedJob, HeartbeatAnswer, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, registerSchema, RunnerState, TaskResult,
+  ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, registerSchema, RunnerState, TaskResult,
 } from './wire.js';
 
 /**
@@ -23,6 +23,12 @@ export interface Peer {
   running(job: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<{ stop: boolean }>;
   /** Appends numbered output lines; answers the highest line number the server holds. */
   log(job: JobRef, lines: OutputLine[]): Promise<number>;
+  /**
+   * A plan is ready and waits for confirmation: the first call moves the task to
+   * `waiting_confirmation`; each call is a long-poll answered as soon as someone confirms or
+   * rejects it, or `pending` when the poll ran out (ask again). Leases keep running on heartbeats.
+   */
+  awaitConfirmation(job: JobRef, signal: AbortSignal): Promise<ConfirmationAnswer>;
   done(job: JobRef, result: TaskResult): Promise<void>;
 }
 

@@ -6,10 +6,11 @@
 export const APPS = ['ansible', 'terraform', 'tofu', 'bash', 'powershell', 'python'] as const;
 export type App = (typeof APPS)[number];
 
-export const TASK_STATUSES = ['waiting', 'starting', 'running', 'stopping', 'stopped', 'success', 'error'] as const;
+export const TASK_STATUSES = ['waiting', 'starting', 'running', 'waiting_confirmation', 'stopping', 'stopped', 'success', 'error', 'rejected'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error'];
-export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'stopping'];
+export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error', 'rejected'];
+/** `waiting_confirmation`: a Terraform/OpenTofu plan waits for confirm or reject; its runner still holds it (and its lease). */
+export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'waiting_confirmation', 'stopping'];
 
 export const PROJECT_ROLES = ['owner', 'manager', 'task_runner', 'guest'] as const;
 export type ProjectRole = (typeof PROJECT_ROLES)[number];
@@ -75,4 +76,8 @@ export interface Task {
   version?: string; build_task_id?: number | null;
   /** Where this task's notification results are (GET), once it has ended and notifications were sent. */
   notifications_url?: string;
+  /** Terraform/OpenTofu: this run's `auto_approve` (Semaphore's task param; absent: the template's), `destroy` plans a destroy. */
+  auto_approve?: boolean | null; destroy?: boolean;
+  /** The answer to a plan waiting for confirmation (set by confirm/reject, read by the executing side). */
+  confirmation?: '' | 'confirmed' | 'rejected';
 }

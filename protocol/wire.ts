@@ -17,6 +17,8 @@ export interface JobPayload {
   playbook: string;
   arguments: string[];
   auto_approve: boolean;
+  /** Terraform/OpenTofu: plan (and apply) a destroy (absent from older servers). */
+  destroy?: boolean;
   repository: { git_url: string; git_branch: string; auth: KeyMaterial };
   inventory: { type: 'static' | 'static-yaml' | 'file' | 'terraform-workspace'; inventory: string; ssh: KeyMaterial | null; become: KeyMaterial | null } | null;
   extra_vars: Record<string, unknown>;
@@ -34,7 +36,8 @@ export interface JobPayload {
 export interface OutputLine { seq: number; time: string; output: string }
 
 export interface TaskResult {
-  status: 'success' | 'error' | 'stopped';
+  /** `rejected`: a Terraform/OpenTofu plan was rejected, nothing was applied. */
+  status: 'success' | 'error' | 'stopped' | 'rejected';
   exit_code: number | null;
   error: string;
   commit_hash: string;
@@ -66,7 +69,7 @@ export const runningSchema = jobRefSchema.extend({
 });
 
 export const resultSchema = jobRefSchema.extend({
-  status: z.enum(['success', 'error', 'stopped']),
+  status: z.enum(['success', 'error', 'stopped', 'rejected']),
   exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().default(null),
   error: z.string().max(4096).default(''),
   commit_hash: z.string().max(64).default(''),
@@ -109,6 +112,12 @@ export const registerSchema = z
     replaces_token: z.string().max(200).optional(),
   })
   .strict();
+
+/**
+ * The answer to "this plan waits for confirmation": `pending` when the long-poll ended with no
+ * decision yet (ask again), else the decision someone took in the UI or API.
+ */
+export interface ConfirmationAnswer { decision: 'confirmed' | 'rejected' | 'pending' }
 
 export interface HeartbeatAnswer { stop: number[]; lost: number[] }
 export interface ClaimAnswer { task_id: number; attempt: number; sealed_payload: string }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
 import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
@@ -160,6 +161,29 @@ export class Agent extends EventEmitter {
     if (session.lost) throw new Error('the server gave this task to another runner before it started here');
   }
 
+  /**
+   * Long-polls the server for the decision on this task's plan until there is one. Heartbeats go
+   * on meanwhile, so the lease stays alive; a stop (or the duration limit) aborts `signal`.
+   */
+  private async awaitConfirmation(session: Session, ref: JobRef, signal: AbortSignal): Promise<'confirmed' | 'rejected'> {
+    for (let failures = 0; ;) {
+      if (signal.aborted) throw new Error('no longer waiting for confirmation');
+      try {
+        const answer = await this.options.peer.awaitConfirmation(ref, signal);
+        if (answer.decision !== 'pending') return answer.decision;
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        if (isRefusal(err)) {
+          this.notOurs(session, `confirmation refused: ${(err as Error).message}`);
+          throw err;
+        }
+        if (failures++ % 10 === 0) log.warn('waiting for confirmation failed; retrying', { task_id: ref.task_id, error: (err as Error).message });
+        await delay(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal }).catch(() => {});
+      }
+    }
+  }
+
   private async runSession(session: Session): Promise<void> {
     const { job } = session;
     const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
@@ -175,6 +199,7 @@ export class Agent extends EventEmitter {
       sandbox: this.options.sandbox,
       onLine: (line) => output.push(line),
       onRunning: (commit) => this.reportRunning(session, ref, commit),
+      awaitConfirmation: (signal) => this.awaitConfirmation(session, ref, signal),
     });
     if (session.lost) {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });

@@ -91,6 +91,8 @@ const DOCS: Record<string, Doc> = {
   [`GET ${P}/tasks/last`]: { summary: 'The newest 200 tasks', response: r.taskResponse, array: true },
   [`GET ${P}/tasks/:task_id`]: { summary: 'Read a task', response: r.taskResponse },
   [`DELETE ${P}/tasks/:task_id`]: { summary: 'Delete a finished task and its output', status: 204 },
+  [`POST ${P}/tasks/:task_id/confirm`]: { summary: 'Confirm the plan of a Terraform/OpenTofu task in waiting_confirmation: that plan is applied (409 otherwise)', status: 204 },
+  [`POST ${P}/tasks/:task_id/reject`]: { summary: 'Reject the plan of a task in waiting_confirmation: it ends rejected, nothing applied (409 otherwise)', status: 204 },
   [`POST ${P}/tasks/:task_id/stop`]: { summary: 'Stop a task (waiting: at once; running: within a heartbeat)', status: 204, body: input.stopInput },
   [`GET ${P}/tasks/:task_id/output`]: { summary: 'Output lines (?after=stream id)', response: r.outputLineResponse, array: true },
   [`GET ${P}/tasks/:task_id/raw_output`]: { summary: 'Output as plain text', produces: 'text/plain' },
@@ -195,6 +197,7 @@ const runnerProtocol: Record<string, string> = {
   [`POST ${RUNNER_PROTOCOL}/jobs/next`]: 'Long-poll for a job, answered sealed to the runner\'s key',
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/running`]: 'The runner started the job',
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/output`]: 'A numbered batch of output lines',
+  [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/confirmation`]: 'Long-poll: a plan waits for confirmation; answers confirmed, rejected or pending',
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/result`]: 'The job\'s result',
 };
 for (const [key, summary] of Object.entries(runnerProtocol)) DOCS[key] = { summary: `Runner protocol (X-Runner-Token): ${summary}` };

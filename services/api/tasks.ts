@@ -28,7 +28,8 @@ function effectiveInput(input: z.infer<typeof taskInput>, template: Template): z
   }
   const p = input.params ?? {};
   return {
-    ...input, template_id: template.id, debug: p.debug ?? input.debug, dry_run: p.dry_run ?? input.dry_run, diff: p.diff ?? input.diff,
+    ...input, template_id: template.id, debug: p.debug ?? input.debug, dry_run: p.dry_run ?? p.plan ?? input.dry_run,
+    auto_approve: p.auto_approve ?? input.auto_approve, destroy: p.destroy ?? input.destroy, diff: p.diff ?? input.diff,
     limit: csv(p.limit) ?? input.limit, tags: csv(p.tags) ?? input.tags, skip_tags: csv(p.skip_tags) ?? input.skip_tags,
   };
 }
@@ -115,6 +116,27 @@ export function taskRouter(ctx: AppContext): Router {
     await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} stopped` });
     res.status(204).end();
   });
+
+  /**
+   * Semaphore's answer to a Terraform/OpenTofu plan: confirm applies exactly the saved plan, reject
+   * ends the task `rejected` with nothing applied. The executing side (local worker or runner)
+   * long-polls for this and is woken by the task event the change publishes.
+   */
+  const decide = (decision: 'confirmed' | 'rejected') => async (req: Request, res: Response) => {
+    const { task, project } = await taskOf(req, 'run');
+    const patch: Partial<Task> = decision === 'confirmed' ? { status: 'running', confirmation: 'confirmed' } : { confirmation: 'rejected' };
+    const changed = !task.confirmation && await tasks.transition(task.id, { from: ['waiting_confirmation'], attempt: task.attempt }, patch);
+    if (!changed) {
+      const now = (await tasks.get(task.id)) ?? task;
+      const why = now.status === 'waiting_confirmation' && now.confirmation ? `its plan was already ${now.confirmation}` : `it is ${now.status}`;
+      throw new HttpError(409, `task ${task.id} is not waiting for confirmation: ${why}; only a task in waiting_confirmation can be confirmed or rejected`);
+    }
+    const verb = decision === 'confirmed' ? 'confirmed (applying its plan)' : 'rejected (nothing applied)';
+    await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} ${verb}` });
+    res.status(204).end();
+  };
+  router.post('/project/:project_id/tasks/:task_id/confirm', decide('confirmed'));
+  router.post('/project/:project_id/tasks/:task_id/reject', decide('rejected'));
 
   router.post('/project/:project_id/templates/:template_id/stop_all_tasks', async (req, res) => {
     const project = await projectAccess(ctx, req, 'run');

@@ -283,6 +283,9 @@ export const taskInput = z
     git_branch: z.string().max(255).default(''),
     message: z.string().max(4096).default(''),
     arguments: argumentsText.default(null),
+    /** Terraform/OpenTofu (also as Semaphore's `params.auto_approve` / `params.destroy`): apply without confirmation; plan a destroy. */
+    auto_approve: z.boolean().nullable().optional(),
+    destroy: z.boolean().default(false),
     /** Deploy tasks: the build task whose version to deploy (default: the build template's last successful build). */
     build_task_id: z.number().int().positive().nullable().optional(),
   })

@@ -22,7 +22,7 @@ export async function createTask(ctx: AppContext, project: Project, template: Te
     created: new Date().toISOString(), start: null, end: null,
     debug: input.debug, dry_run: input.dry_run, diff: input.diff, playbook: input.playbook, environment: input.environment,
     limit: input.limit, tags: input.tags, skip_tags: input.skip_tags, git_branch: input.git_branch,
-    arguments: input.arguments, message: input.message,
+    arguments: input.arguments, message: input.message, auto_approve: input.auto_approve ?? null, destroy: input.destroy,
     commit_hash: '', commit_message: '', runner_id: null, runner_name: '',
     queue: queueName(scope), runner_tag: template.runner_tag,
     waiting_reason: waitingReason({ project_id: project.id, runner_tag: template.runner_tag }, runners),
@@ -42,6 +42,6 @@ export async function stopTask(ctx: AppContext, task: Task): Promise<Task> {
     await ctx.queues.queue(task.queue).remove(`task-${task.id}`).catch(() => 0);
     return stopped;
   }
-  const stopping = await ctx.stores.tasks.transition(task.id, { from: ['starting', 'running'] }, { status: 'stopping', stop_requested: true });
+  const stopping = await ctx.stores.tasks.transition(task.id, { from: ['starting', 'running', 'waiting_confirmation'] }, { status: 'stopping', stop_requested: true });
   return stopping ?? (await ctx.stores.tasks.get(task.id)) ?? task;
 }

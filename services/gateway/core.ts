@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { logger } from '../../protocol/log.js';
 import { StatusError } from '../../protocol/peer.js';
-import type { HeartbeatAnswer, OutputLine, RunnerState, TaskResult } from '../../protocol/wire.js';
+import type { ConfirmationAnswer, HeartbeatAnswer, OutputLine, RunnerState, TaskResult } from '../../protocol/wire.js';
 import { ACTIVE_STATUSES, type Task } from '../common/model.js';
 import type { TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
@@ -62,7 +62,10 @@ export class GatewayCore {
       }));
   }
 
+  private bus: EventBus | undefined;
+
   attach(bus: EventBus): void {
+    this.bus = bus;
     this.parking.attach(bus, this.options.sweepMs ?? 1000);
   }
 
@@ -99,6 +102,46 @@ export class GatewayCore {
     // Refused unless this attempt is now running here (a repeated report is answered the same).
     if (!current || current.attempt !== attempt || !['running', 'stopping'].includes(current.status)) return this.refuse(claimant, taskId, attempt);
     return { stop: Boolean(current.stop_requested) };
+  }
+
+  /**
+   * The executing side's plan is ready: the task moves to `waiting_confirmation` (once), then this
+   * waits until confirm or reject changes the task record (a task event wakes it at once) or
+   * `timeoutMs` passes (`pending`: the caller asks again). The lease is not touched here: the
+   * runner's heartbeats keep it, so a waiting task is never judged lost while its runner lives.
+   */
+  async awaitConfirmation(claimant: Claimant, taskId: number, attempt: number, timeoutMs: number, signal?: AbortSignal): Promise<ConfirmationAnswer> {
+    await this.ownLease(claimant, taskId, attempt);
+    const decided = (task: Task | undefined): ConfirmationAnswer | undefined => {
+      if (!task || task.attempt !== attempt || !ACTIVE_STATUSES.includes(task.status)) {
+        throw new StatusError(409, `task ${taskId} attempt ${attempt} is no longer active here (status ${task?.status ?? 'deleted'}): end it`);
+      }
+      return task.confirmation ? { decision: task.confirmation } : undefined;
+    };
+    const first = await this.stores.tasks.get(taskId);
+    // Confirm moves the task back to running together with the decision, so a task running with no decision has not been asked yet.
+    if (!decided(first)) await this.stores.tasks.transition(taskId, { from: ['running'], attempt }, { status: 'waiting_confirmation', confirmation: '' });
+    const until = Date.now() + timeoutMs;
+    let wake: () => void = () => {};
+    const off = this.bus?.on(channels.taskEvents, (message) => {
+      if ((message as { id?: number }).id === taskId) wake();
+    });
+    try {
+      while (!signal?.aborted && Date.now() < until) {
+        const changed = new Promise<void>((resolve) => (wake = resolve));
+        const answer = decided(await this.stores.tasks.get(taskId));
+        if (answer) return answer;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, until - Date.now()));
+          const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
+          signal?.addEventListener('abort', done, { once: true });
+          void changed.then(done);
+        });
+      }
+      return { decision: 'pending' };
+    } finally {
+      off?.();
+    }
   }
 
   /**

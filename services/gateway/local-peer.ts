@@ -43,6 +43,10 @@ export class LocalPeer implements Peer {
     return refusalsOnly(() => this.core.log(this.claimant, job.task_id, job.attempt, lines));
   }
 
+  awaitConfirmation(job: JobRef, signal: AbortSignal) {
+    return refusalsOnly(() => this.core.awaitConfirmation(this.claimant, job.task_id, job.attempt, this.pollMs, signal));
+  }
+
   done(job: JobRef, result: TaskResult) {
     return refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result));
   }

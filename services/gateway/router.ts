@@ -4,7 +4,7 @@ import { logger } from '../../protocol/log.js';
 import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
-  helloSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
+  helloSchema, jobRefSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
   type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
@@ -156,6 +156,15 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const input = parseBody(outputBatchSchema, req.body);
     const acked = await core.log(claimant(req), idParam(req, 'task_id'), input.attempt, input.lines);
     res.json({ acked });
+  });
+
+  // Long-poll: answered when the plan is confirmed or rejected, or `pending` after long_poll_sec.
+  router.post('/jobs/:task_id/confirmation', async (req, res) => {
+    const input = parseBody(jobRefSchema, req.body);
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const answer = await core.awaitConfirmation(claimant(req), idParam(req, 'task_id'), input.attempt, ctx.config.long_poll_sec * 1000, abort.signal);
+    if (!abort.signal.aborted) res.json(answer);
   });
 
   router.post('/jobs/:task_id/result', async (req, res) => {

@@ -14,7 +14,7 @@ export interface Task {
 }
 export interface OutputLine { id: string; task_id: number; time: string; output: string }
 
-export const FINAL = ['success', 'error', 'stopped'];
+export const FINAL = ['success', 'error', 'stopped', 'rejected'];
 
 export interface TemplateSetup {
   projectId: number;

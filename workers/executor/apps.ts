@@ -11,6 +11,8 @@ export interface Step {
   mounts?: Mount[];
   /** Runs on this machine, outside the sandbox, after the step succeeded. */
   after?: () => void;
+  /** Runs only once someone confirmed the plan the steps before it made (terraform apply of a saved plan). */
+  confirmFirst?: boolean;
 }
 
 /** The binary each app runs, and so the capability a runner reports when it has it. */
@@ -18,8 +20,8 @@ export const APP_BINARIES: Record<JobPayload['app'], string> = {
   bash: 'bash', python: 'python3', ansible: 'ansible-playbook', terraform: 'terraform', tofu: 'tofu', powershell: 'pwsh',
 };
 
-/** The checkout as the task sees it, and where it is on this machine (to resolve paths in it). */
-export interface Checkout { dir: string; hostDir: string }
+/** The checkout as the task sees it, and where it is on this machine (to resolve paths in it); `taskDir`: the task's own folder as it sees it. */
+export interface Checkout { dir: string; hostDir: string; taskDir: string }
 
 /**
  * Resolves a path a template names (symlinks included) and answers it relative to the checkout,
@@ -89,8 +91,17 @@ function terraformSteps(payload: JobPayload, checkout: Checkout, binary: 'terraf
   // A terraform-workspace inventory names the workspace the task plans and applies in.
   const workspace = payload.inventory?.type === 'terraform-workspace' ? payload.inventory.inventory.trim() : '';
   if (workspace) steps.push({ command: binary, args: [...chdir, 'workspace', 'select', '-or-create', workspace], env });
-  if (payload.task.dry_run || !payload.auto_approve) steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', ...payload.arguments], env });
-  else steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', '-auto-approve', ...payload.arguments], env });
+  const destroy = payload.destroy ? ['-destroy'] : [];
+  if (payload.task.dry_run) {
+    steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', ...destroy, ...payload.arguments], env });
+  } else if (payload.auto_approve) {
+    steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', '-auto-approve', ...destroy, ...payload.arguments], env });
+  } else {
+    // Plan into the task's own folder, wait for confirm or reject, then apply exactly that plan.
+    const planFile = join(checkout.taskDir, 'forge.tfplan');
+    steps.push({ command: binary, args: [...chdir, 'plan', '-input=false', `-out=${planFile}`, ...destroy, ...payload.arguments], env });
+    steps.push({ command: binary, args: [...chdir, 'apply', '-input=false', planFile], env, confirmFirst: true });
+  }
   return steps;
 }
 

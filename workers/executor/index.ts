@@ -6,6 +6,7 @@ import { stepsFor } from './apps.js';
 import { gitAuthEnv, SecretFiles, secretsDirFor } from './credentials.js';
 import { baseEnvironment } from './environment.js';
 import { checkout, type CheckoutResult } from './git.js';
+import { awaitDecision, type AskConfirmation } from './confirmation.js';
 import { createMasker } from './mask.js';
 import type { ProcessGroups } from './process-groups.js';
 import { runProcess } from './process.js';
@@ -18,6 +19,8 @@ export interface ExecuteContext {
   onLine: (line: { time: string; output: string }) => void | Promise<void>;
   /** Called once the repository is checked out and the app is about to run. */
   onRunning: (commit: CheckoutResult) => Promise<void>;
+  /** A Terraform/OpenTofu plan waits for confirm or reject (tasks run without auto_approve). */
+  awaitConfirmation?: AskConfirmation;
   signal: AbortSignal;
   graceMs?: number;
   groups?: ProcessGroups;
@@ -111,8 +114,16 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     const files = new SecretFiles(secretsDirFor(workDir, ''), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, ''), user);
     secretFolders.push(files);
     const repoDir = join(seen, 'repository');
-    const steps = stepsFor(payload, { dir: repoDir, hostDir: join(workDir, 'repository') }, files);
+    const steps = stepsFor(payload, { dir: repoDir, hostDir: join(workDir, 'repository'), taskDir: seen }, files);
     for (const step of steps) {
+      if (step.confirmFirst) {
+        say('[forge] the plan is ready: waiting for confirmation (confirm or reject the task)');
+        const decision = await awaitDecision(ctx.awaitConfirmation, ctx.signal, deadline);
+        if (decision === 'stopped') return result('stopped', null, 'stopped while waiting for confirmation');
+        if (decision === 'timeout') return result('error', null, `${overTime}, while waiting for confirmation`);
+        if (decision === 'rejected') return result('rejected', null, 'the plan was rejected: nothing was applied');
+        say('[forge] the plan was confirmed: applying it');
+      }
       say(`$ ${step.command} ${step.args.join(' ')}`);
       const outcome = await runProcess(step.command, step.args, {
         ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount, ...(step.mounts ?? [])] },

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { open, type BoxKeyPair } from '../../protocol/sealed-box.js';
 import type {
-  ClaimAnswer, ClaimedJob, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
+  ClaimAnswer, ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
   RunnerState, TaskResult,
 } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
@@ -18,6 +18,7 @@ const paths = {
   running: (id: number) => `${BASE}/jobs/${id}/running`,
   output: (id: number) => `${BASE}/jobs/${id}/output`,
   result: (id: number) => `${BASE}/jobs/${id}/result`,
+  confirmation: (id: number) => `${BASE}/jobs/${id}/confirmation`,
 };
 
 /**
@@ -82,6 +83,15 @@ export class HttpPeer implements Peer {
 
   async log(job: JobRef, lines: OutputLine[]): Promise<number> {
     return (await this.call<{ acked: number }>('POST', paths.output(job.task_id), { attempt: job.attempt, lines })).acked;
+  }
+
+  async awaitConfirmation(job: JobRef, signal: AbortSignal): Promise<ConfirmationAnswer> {
+    try {
+      const answer = await this.client.request<ConfirmationAnswer>('POST', paths.confirmation(job.task_id), { attempt: job.attempt }, { signal, timeoutMs: (this.longPollSec + 15) * 1000 });
+      return answer.body;
+    } catch (err) {
+      throw retryableUnlessRefused(err);
+    }
   }
 
   async done(job: JobRef, result: TaskResult): Promise<void> {
