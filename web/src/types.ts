@@ -7,7 +7,7 @@ import type {
 export { APPS, FINAL_STATUSES, PROJECT_ROLES, TASK_STATUSES } from '../../protocol/records.js';
 export type { App, Inventory, KeyType, Project, ProjectRole, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
 import type { ProjectRole } from '../../protocol/records.js';
-export type { SurveyVar } from '../../protocol/records.js';
+export type { SurveyType, SurveyVar } from '../../protocol/records.js';
 
 /** The API never returns secrets: these are the stored records less their secret fields; the login is `username`, as in Semaphore. */
 export type User = Omit<StoredUser, 'password_hash' | 'login'> & { username: string };

@@ -6,6 +6,7 @@ import { FINAL_STATUSES, type OutputLine, type Project, type Task, type TaskRow,
 import { duration, ErrorBox, Loading, notify, StatusBadge, Time, useNow } from '../ui';
 import { RunDialog, runValuesOf } from './templates';
 import { TaskNotifications } from './notifications';
+import { PlanConfirmBar } from './plan-confirm';
 
 /** Stream ids are "seq-n"; compares them as numbers. */
 function after(a: string, b: string): boolean {
@@ -240,6 +241,12 @@ export function TaskPage({ projectId, taskId }: { projectId: number; taskId: num
           </dl>
           {task.status === 'waiting' && task.waiting_reason && (
             <p class="notice" role="status" data-testid="waiting-reason">Waiting: {task.waiting_reason === 'queued' ? 'queued for the next free runner' : task.waiting_reason}</p>
+          )}
+          {task.status === 'waiting_confirmation' && !task.confirmation && (
+            <PlanConfirmBar base={base} taskId={taskId} lines={output.lines} onDecided={async () => {
+              const fresh = await api<Task>('GET', base);
+              setTask((cur) => (cur ? { ...cur, ...fresh } : cur));
+            }} />
           )}
           {task.error && <div class="error-box" role="alert"><strong>Error:</strong> {task.error}</div>}
           <TaskNotifications task={task} />

@@ -7,6 +7,8 @@ import { Dialog, ErrorBox, Field, notify, useAsync } from '../ui';
 import { TAG_RE, validateArgs, validateJsonObject, validateName } from '../validate';
 import type { Lookups } from './projects';
 import { SurveyFields, surveyDefaults, surveyErrors } from './survey';
+import { SurveyEditor, surveyVarErrors } from './survey-editor';
+import type { SurveyVar } from '../types';
 
 const APP_LABELS: Record<string, string> = { ansible: 'Ansible playbook', terraform: 'Terraform', tofu: 'OpenTofu', bash: 'Bash script', powershell: 'PowerShell script', python: 'Python script' };
 const isTerraform = (app: unknown) => app === 'terraform' || app === 'tofu';
@@ -43,14 +45,27 @@ export function templateSpec(pid: number, l: Lookups, onChanged: () => void): Re
         hint: 'Tasks of this template run only on runners with this tag. Empty: any runner of this project or a global one.',
         validate: (x) => (String(x ?? '') && !TAG_RE.test(String(x)) ? '1-63 letters, digits, ".", "_" or "-", starting with a letter or digit' : undefined),
       },
-      { key: 'auto_approve', label: 'Apply without a plan review (Terraform/OpenTofu)', kind: 'checkbox', visible: (v) => isTerraform(v.app) },
+      {
+        key: 'auto_approve', label: 'Apply without a plan review (Terraform/OpenTofu)', kind: 'checkbox', visible: (v) => isTerraform(v.app),
+        hint: 'Unticked: each run plans, waits for Confirm or Reject on the task page, then applies exactly that plan.',
+      },
+      {
+        key: 'survey_vars', label: 'Survey variables', kind: 'custom',
+        validate: (x) => (Object.keys(surveyVarErrors(x as SurveyVar[])).length ? 'fix the survey variables marked below' : undefined),
+        render: (x, set, _editing, error) => (
+          <>
+            <SurveyEditor vars={x as SurveyVar[]} onChange={set} errors={surveyVarErrors(x as SurveyVar[])} showErrors={Boolean(error)} />
+            {error && <div class="field-error" role="alert">{error}</div>}
+          </>
+        ),
+      },
     ],
     initial: (t) => ({
       name: t?.name ?? '', description: t?.description ?? '', app: t?.app ?? 'bash', repository_id: t ? String(t.repository_id) : l.repositories.length === 1 ? String(l.repositories[0]!.id) : '',
       git_branch: t?.git_branch ?? '', playbook: t?.playbook ?? '', arguments: t?.arguments && t.arguments !== '[]' ? t.arguments : '',
       allow_override_args_in_task: t?.allow_override_args_in_task ?? false, inventory_id: t?.inventory_id ? String(t.inventory_id) : '',
       environment_id: t?.environment_id ? String(t.environment_id) : '', vault_key_id: t?.vault_key_id ? String(t.vault_key_id) : '',
-      runner_tag: t?.runner_tag ?? '', auto_approve: t?.auto_approve ?? true,
+      runner_tag: t?.runner_tag ?? '', auto_approve: t?.auto_approve ?? true, survey_vars: t?.survey_vars ?? [],
     }),
     toBody: (v) => ({
       name: String(v.name).trim(), description: String(v.description ?? ''), app: v.app, repository_id: Number(v.repository_id),
@@ -60,6 +75,7 @@ export function templateSpec(pid: number, l: Lookups, onChanged: () => void): Re
       environment_id: v.environment_id ? Number(v.environment_id) : null,
       vault_key_id: v.app === 'ansible' && v.vault_key_id ? Number(v.vault_key_id) : null,
       runner_tag: String(v.runner_tag ?? '').trim(), auto_approve: Boolean(v.auto_approve),
+      survey_vars: (v.survey_vars as SurveyVar[]).map((x) => ({ ...x, values: x.type === 'enum' ? x.values : [] })),
     }),
     columns: [
       { label: 'Name', render: (t) => <a href={`/project/${pid}/templates/${t.id}`}>{t.name}</a> },
