@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cleanup, FINAL, type Forge, getTask, makeBareRepo, outputText, setupTemplate, startForge, startTask, waitForTask } from './helpers/index.js';
+import { ApiClient, cleanup, FINAL, type Forge, getTask, makeBareRepo, outputText, setupTemplate, startForge, startTask, waitForTask } from './helpers/index.js';
 import { startRunner } from './helpers/runner.js';
 
 const LEASE_SEC = 2;
@@ -85,7 +85,21 @@ for (const target of where) {
     const forge = target.forge();
     const run = await planTask(forge, target.template);
     t.is(run.task.status, 'waiting_confirmation', await run.text());
-    t.is((await forge.api.post(`${run.base}/reject`, {})).status, 204);
+    if (target.name === 'local worker') {
+      // A guest reads the task but may not decide; a task_runner may.
+      const member = async (role: string) => {
+        const name = `${role.replace('_', '-')}-${run.task.id}`;
+        const user = await forge.api.json('POST', '/api/users', { username: name, password: 'password-1234' });
+        await forge.api.json('POST', `/api/project/${run.setup.projectId}/users`, { user_id: user.id, role });
+        return new ApiClient(forge.url).login(name, 'password-1234');
+      };
+      const guest = await (await member('guest')).post(`${run.base}/reject`, {});
+      t.is(guest.status, 403, guest.text);
+      t.is((await getTask(forge.api, run.setup.projectId, run.task.id)).status, 'waiting_confirmation');
+      t.is((await (await member('task_runner')).post(`${run.base}/reject`, {})).status, 204);
+    } else {
+      t.is((await forge.api.post(`${run.base}/reject`, {})).status, 204);
+    }
     const done = await waitForTask(forge.api, run.setup.projectId, run.task.id, FINAL, 120_000);
     const text = await run.text();
     t.is(done.status, 'rejected', text);
