@@ -6,11 +6,14 @@
 export const APPS = ['ansible', 'terraform', 'tofu', 'bash', 'powershell', 'python'] as const;
 export type App = (typeof APPS)[number];
 
-export const TASK_STATUSES = ['waiting', 'starting', 'running', 'waiting_confirmation', 'stopping', 'stopped', 'success', 'error', 'rejected'] as const;
+export const TASK_STATUSES = ['waiting', 'starting', 'running', 'waiting_confirmation', 'confirmed', 'stopping', 'stopped', 'success', 'error', 'rejected'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: TaskStatus[] = ['stopped', 'success', 'error', 'rejected'];
-/** `waiting_confirmation`: a Terraform/OpenTofu plan waits for confirm or reject; its runner still holds it (and its lease). */
-export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'waiting_confirmation', 'stopping'];
+/**
+ * `waiting_confirmation`: a Terraform/OpenTofu plan waits for confirm or reject; its runner still holds it (and its lease).
+ * `confirmed`: confirmed, until the executing side takes the decision and the task is `running` (applying) again.
+ */
+export const ACTIVE_STATUSES: TaskStatus[] = ['starting', 'running', 'waiting_confirmation', 'confirmed', 'stopping'];
 
 export const PROJECT_ROLES = ['owner', 'manager', 'task_runner', 'guest'] as const;
 export type ProjectRole = (typeof PROJECT_ROLES)[number];

@@ -124,7 +124,7 @@ export function taskRouter(ctx: AppContext): Router {
    */
   const decide = (decision: 'confirmed' | 'rejected') => async (req: Request, res: Response) => {
     const { task, project } = await taskOf(req, 'run');
-    const patch: Partial<Task> = decision === 'confirmed' ? { status: 'running', confirmation: 'confirmed' } : { confirmation: 'rejected' };
+    const patch: Partial<Task> = decision === 'confirmed' ? { status: 'confirmed', confirmation: 'confirmed' } : { confirmation: 'rejected' };
     const changed = !task.confirmation && await tasks.transition(task.id, { from: ['waiting_confirmation'], attempt: task.attempt }, patch);
     if (!changed) {
       const now = (await tasks.get(task.id)) ?? task;

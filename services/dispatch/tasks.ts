@@ -42,6 +42,6 @@ export async function stopTask(ctx: AppContext, task: Task): Promise<Task> {
     await ctx.queues.queue(task.queue).remove(`task-${task.id}`).catch(() => 0);
     return stopped;
   }
-  const stopping = await ctx.stores.tasks.transition(task.id, { from: ['starting', 'running', 'waiting_confirmation'] }, { status: 'stopping', stop_requested: true });
+  const stopping = await ctx.stores.tasks.transition(task.id, { from: ['starting', 'running', 'waiting_confirmation', 'confirmed'] }, { status: 'stopping', stop_requested: true });
   return stopping ?? (await ctx.stores.tasks.get(task.id)) ?? task;
 }

@@ -112,15 +112,19 @@ export class GatewayCore {
    */
   async awaitConfirmation(claimant: Claimant, taskId: number, attempt: number, timeoutMs: number, signal?: AbortSignal): Promise<ConfirmationAnswer> {
     await this.ownLease(claimant, taskId, attempt);
-    const decided = (task: Task | undefined): ConfirmationAnswer | undefined => {
+    const decided = async (task: Task | undefined): Promise<ConfirmationAnswer | undefined> => {
       if (!task || task.attempt !== attempt || !ACTIVE_STATUSES.includes(task.status)) {
         throw new StatusError(409, `task ${taskId} attempt ${attempt} is no longer active here (status ${task?.status ?? 'deleted'}): end it`);
       }
-      return task.confirmation ? { decision: task.confirmation } : undefined;
+      if (!task.confirmation) return undefined;
+      // Taking the decision: a confirmed task is running (applying) again.
+      if (task.status === 'confirmed') await this.stores.tasks.transition(taskId, { from: ['confirmed'], attempt }, { status: 'running' });
+      return { decision: task.confirmation };
     };
-    const first = await this.stores.tasks.get(taskId);
-    // Confirm moves the task back to running together with the decision, so a task running with no decision has not been asked yet.
-    if (!decided(first)) await this.stores.tasks.transition(taskId, { from: ['running'], attempt }, { status: 'waiting_confirmation', confirmation: '' });
+    // Confirm and reject set `confirmation` together with their status, so a running task with none has not been asked yet.
+    if (!(await decided(await this.stores.tasks.get(taskId)))) {
+      await this.stores.tasks.transition(taskId, { from: ['running'], attempt }, { status: 'waiting_confirmation', confirmation: '' });
+    }
     const until = Date.now() + timeoutMs;
     let wake: () => void = () => {};
     const off = this.bus?.on(channels.taskEvents, (message) => {
@@ -129,7 +133,7 @@ export class GatewayCore {
     try {
       while (!signal?.aborted && Date.now() < until) {
         const changed = new Promise<void>((resolve) => (wake = resolve));
-        const answer = decided(await this.stores.tasks.get(taskId));
+        const answer = await decided(await this.stores.tasks.get(taskId));
         if (answer) return answer;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.max(0, until - Date.now()));

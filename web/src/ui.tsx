@@ -97,7 +97,7 @@ export function Time({ iso }: { iso: string | null | undefined }) {
 export const formatTime = (iso: string | null | undefined) => isoTime(iso);
 
 const STATUS_LABEL: Record<TaskStatus, string> = {
-  waiting: 'Waiting', starting: 'Starting', running: 'Running', waiting_confirmation: 'Waiting for confirmation', stopping: 'Stopping',
+  waiting: 'Waiting', starting: 'Starting', running: 'Running', waiting_confirmation: 'Waiting for confirmation', confirmed: 'Confirmed', stopping: 'Stopping',
   stopped: 'Stopped', success: 'Success', error: 'Failed', rejected: 'Rejected',
 };
 export function StatusBadge({ status }: { status: TaskStatus }) {

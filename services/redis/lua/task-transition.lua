@@ -41,7 +41,7 @@ redis.call('SET', KEYS[1], out)
 local s = task.status
 local id = tostring(task.id)
 if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) else redis.call('ZREM', KEYS[3], id) end
-if s == 'starting' or s == 'running' or s == 'waiting_confirmation' or s == 'stopping' then
+if s == 'starting' or s == 'running' or s == 'waiting_confirmation' or s == 'confirmed' or s == 'stopping' then
   redis.call('SADD', KEYS[2], id)
   redis.call('SADD', KEYS[5] .. task.project_id, id)
 else

@@ -7,7 +7,7 @@ import { duration, Empty, ErrorBox, Loading, Pagination, StatusBadge, TimeAgo, u
 
 const LIMIT = 20;
 const FILTERS: Array<[string, string, TaskStatus[]]> = [
-  ['all', 'All', []], ['waiting', 'Waiting', ['waiting']], ['active', 'Running', ['starting', 'running', 'waiting_confirmation', 'stopping']], ['waiting_confirmation', 'Needs confirmation', ['waiting_confirmation']],
+  ['all', 'All', []], ['waiting', 'Waiting', ['waiting']], ['active', 'Running', ['starting', 'running', 'waiting_confirmation', 'confirmed', 'stopping']], ['waiting_confirmation', 'Needs confirmation', ['waiting_confirmation']],
   ['success', 'Succeeded', ['success']], ['error', 'Failed', ['error']], ['stopped', 'Stopped', ['stopped']], ['rejected', 'Rejected', ['rejected']],
 ];
 /** Query keys the history keeps in the address. */
