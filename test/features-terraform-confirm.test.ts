@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ApiClient, cleanup, FINAL, type Forge, getTask, makeBareRepo, outputText, setupTemplate, startForge, startTask, waitForTask } from './helpers/index.js';
+import { ApiClient, cleanup, FINAL, type Forge, getTask, makeBareRepo, outputText, taskOutput, setupTemplate, startForge, startTask, waitForTask } from './helpers/index.js';
 import { startRunner } from './helpers/runner.js';
 
 const LEASE_SEC = 2;
@@ -65,8 +65,12 @@ for (const target of where) {
       t.is((await getTask(forge.api, run.setup.projectId, run.task.id)).status, 'waiting_confirmation');
     }
 
+    const confirmedAt = Date.now();
     t.is((await forge.api.post(`${run.base}/confirm`, {})).status, 204);
     const done = await waitForTask(forge.api, run.setup.projectId, run.task.id, FINAL, 180_000);
+    // How long the executing side took to hear the decision (informational; timing goals belong in bench/).
+    const heard = (await taskOutput(forge.api, run.setup.projectId, run.task.id)).find((l) => l.output.includes('the plan was confirmed'));
+    if (heard) t.log(`confirm → executing side applying: ${Date.parse(heard.time) - confirmedAt} ms`);
     const text = await run.text();
     t.is(done.status, 'success', text);
     t.regex(text, /the plan was confirmed/);
