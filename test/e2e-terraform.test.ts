@@ -89,6 +89,15 @@ test('survey variables in the template form; confirm and reject a terraform plan
   t.regex((await first.bar.getByTestId('plan-text').textContent())!, /terraform_data\.demo will be created/);
   t.is(await page.getByTestId('task-status').locator('[data-status]').getAttribute('data-status'), 'waiting_confirmation');
   await browser.shot('04-plan-waiting-for-confirmation');
+  // The dashboard's running tasks show it waiting, and the history's filter finds it.
+  await page.goto(`${forge.url}/`);
+  await page.getByRole('region', { name: 'Running tasks' }).locator('[data-status="waiting_confirmation"]').waitFor();
+  await browser.shot('04b-dashboard-waiting-for-confirmation');
+  await page.goto(`${forge.url}/project/${pid}/tasks`);
+  await page.getByRole('group', { name: 'Filter by status' }).getByRole('button', { name: 'Needs confirmation' }).click();
+  await page.locator(`tr[data-task="${first.taskId}"][data-status="waiting_confirmation"]`).waitFor();
+  await page.goto(`${forge.url}/project/${pid}/tasks/${first.taskId}`);
+  await first.bar.waitFor();
   await first.bar.getByRole('button', { name: 'Confirm and apply' }).click();
   await page.getByTestId('task-status').locator('[data-status="success"]').waitFor({ timeout: 180_000 });
   await page.getByText(/Apply complete! Resources: 1 added/).waitFor();

@@ -59,6 +59,8 @@ for (const target of where) {
     // The list and the dashboard-facing filter show it too.
     const listed = await forge.api.get(`/api/project/${run.setup.projectId}/tasks?status=waiting_confirmation`);
     t.deepEqual((listed.body as Array<{ id: number }>).map((x) => x.id), [run.task.id]);
+    const dashboard = await forge.api.json<{ running: Array<{ id: number; status: string }> }>('GET', '/api/dashboard');
+    t.true(dashboard.running.some((x) => x.id === run.task.id && x.status === 'waiting_confirmation'), 'the dashboard lists the waiting task');
     if (target.name === 'remote runner') {
       // Several leases pass while it waits: the runner's heartbeats keep it; it is not lost.
       await delay(LEASE_SEC * 3 * 1000);
