@@ -9,6 +9,8 @@ import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
 import { deleteExtras } from './task-options/extras.js';
+import { resumeRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
+import { workflowRouter } from './workflows/routes.js';
 
 const log = logger('features');
 
@@ -29,11 +31,11 @@ export function featuresOf(ctx: AppContext): Features {
 
 /** The API routes of the features, mounted behind requireUser. */
 export function featureRouters(ctx: AppContext): Router[] {
-  return [scheduleRouter(ctx), integrationRouter(ctx), notificationRouter(ctx)];
+  return [scheduleRouter(ctx), integrationRouter(ctx), notificationRouter(ctx), workflowRouter(ctx)];
 }
 
 /**
- * Starts the workers (schedule ticks, notification delivery) and hooks task completion: the
+ * Starts the workers (schedule ticks, notification delivery), resumes workflow runs, and hooks task completion: the
  * reconciler emits `finalised` once per task, on the replica that finalised it.
  */
 export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
@@ -42,7 +44,10 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   features.notifier.start();
   finalised.on('finalised', (task) => {
     void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+    // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
+    void workflowTaskEnded(ctx, task).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
+  void resumeRuns(ctx).catch((err) => log.warn('resuming workflow runs failed', { error: (err as Error).message }));
   return async () => {
     await features.scheduler.close();
     await features.notifier.close();
