@@ -5,7 +5,7 @@
  * run's state is in Redis, so a restarted server finishes a run started before it.
  */
 import test from 'ava';
-import { ApiClient, cleanup, type Forge, makeBareRepo, setupTemplate, startForge, waitFor } from './helpers/index.js';
+import { ApiClient, cleanup, type Forge, makeBareRepo, setupTemplate, startForge, startRedis, waitFor } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -172,19 +172,61 @@ test.serial('a failing node follows its failure link (not its success link); wit
   t.regex(nodeOf(failedDone, 1).state, /failed/);
 });
 
-test.serial('a server restart mid-run: the run waits in Redis, and the restarted server approves and finishes it', async (t) => {
-  const own = await startForge();
+test.serial('server restarts mid-run: a node task started before a restart ends on the new server and the run moves on; a pending approval survives another', async (t) => {
+  // No worker at first: A's task waits, in Redis, while the server goes away.
+  const own = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'true' } });
   const mine = await setup(own);
   const workflow = await own.api.json('POST', `/api/project/${mine.pid}/workflows`, gated(mine));
   const run = await own.api.json('POST', `/api/project/${mine.pid}/workflows/${workflow.id}/run`);
-  await waitForRun(own.api, runPath(mine, workflow.id, run.id), ['approval']);
+  t.is((await own.api.json('GET', `/api/project/${mine.pid}/tasks/${run.root_task_id}`)).status, 'waiting');
   t.is((await own.stop()).code, 0);
 
-  const again = await startForge({ dirs: own.dirs });
-  const after = await again.api.json('GET', runPath(mine, workflow.id, run.id));
-  t.is(after.run.status, 'approval', 'the run survived the restart');
-  await again.api.json('POST', `${runPath(mine, workflow.id, run.id)}/approvals/2`, { status: 'approved' });
-  const done = await waitForRun(again.api, runPath(mine, workflow.id, run.id), ['success', 'failed', 'rejected']);
+  // Restarted with its local worker: A runs there, and its end moves the run to the approval.
+  const second = await startForge({ dirs: own.dirs });
+  const waiting = await waitForRun(second.api, runPath(mine, workflow.id, run.id), ['approval', 'success', 'failed', 'rejected']);
+  t.is(waiting.run.status, 'approval');
+  t.is(nodeOf(waiting, 1).task!.status, 'success');
+  t.is((await second.stop()).code, 0);
+
+  const third = await startForge({ dirs: own.dirs });
+  t.is((await third.api.json('GET', runPath(mine, workflow.id, run.id))).run.status, 'approval', 'the pending approval survived');
+  await third.api.json('POST', `${runPath(mine, workflow.id, run.id)}/approvals/2`, { status: 'approved' });
+  const done = await waitForRun(third.api, runPath(mine, workflow.id, run.id), ['success', 'failed', 'rejected']);
   t.is(done.run.status, 'success');
   t.is(nodeOf(done, 3).task!.status, 'success');
+});
+
+test.serial('two replicas on one Redis: concurrent approvals resolve once, parallel branches join, and every node runs exactly once', async (t) => {
+  const redis = await startRedis();
+  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-both-replicas' };
+  const [one, two] = await Promise.all([startForge({ env }), startForge({ env, login: false })]);
+  await two.api.login('admin', 'admin-password-123');
+  const mine = await setup(one);
+  // approval → (B and C in parallel) → A once both succeeded.
+  const workflow = await one.api.json('POST', `/api/project/${mine.pid}/workflows`, {
+    name: 'fan out and join',
+    nodes: [
+      { id: 1, kind: 'approval' }, { id: 2, template_id: mine.templates.b }, { id: 3, template_id: mine.templates.c },
+      { id: 4, template_id: mine.templates.a, convergence_mode: 'all' }, { id: 5, kind: 'note', approval_message: 'a note is never run' },
+    ],
+    edges: [
+      { source_node_id: 1, destination_node_id: 2 }, { source_node_id: 1, destination_node_id: 3 },
+      { source_node_id: 2, destination_node_id: 4 }, { source_node_id: 3, destination_node_id: 4 },
+    ],
+  });
+  const runs = await Promise.all([1, 2, 3].map(() => two.api.json('POST', `/api/project/${mine.pid}/workflows/${workflow.id}/run`)));
+  t.true(runs.every((run) => run.status === 'approval' && run.root_task_id === null));
+  for (const run of runs) {
+    const path = `${runPath(mine, workflow.id, run.id)}/approvals/1`;
+    const answers = await Promise.all([one.api.post(path, { status: 'approved' }), two.api.post(path, { status: 'approved' })]);
+    t.deepEqual(answers.map((a) => a.status).sort(), [200, 409], 'one replica resolves it, the other answers 409');
+  }
+  for (const run of runs) {
+    const done = await waitForRun(one.api, runPath(mine, workflow.id, run.id), ['success', 'failed', 'rejected']);
+    t.is(done.run.status, 'success');
+    t.is(nodeOf(done, 4).task!.status, 'success');
+    t.is(nodeOf(done, 5).state, 'skipped');
+  }
+  const count = async (templateId: number) => (await one.api.json('GET', `/api/project/${mine.pid}/templates/${templateId}/tasks`)).length;
+  t.deepEqual([await count(mine.templates.b), await count(mine.templates.c), await count(mine.templates.a)], [3, 3, 3], 'each node of each run ran exactly once');
 });
