@@ -81,6 +81,9 @@ test.serial('saving checks the graph: unknown template, dangling link and cycle 
   t.is((await runner.put(`${base}/${created.id}`, gated(s))).status, 403, 'a task_runner cannot edit');
   t.is((await forge.api.put(`${base}/${created.id}`, { ...gated(s), name: 'renamed' })).status, 204, 'an owner edits');
   t.is((await forge.api.json('GET', `${base}/${created.id}`)).name, 'renamed');
+  const inUse = await forge.api.delete(`/api/project/${s.pid}/templates/${s.templates.b}`);
+  t.is(inUse.status, 409, 'a template a workflow runs cannot be deleted');
+  t.regex(inUse.body.error, /in use by workflow "renamed"/);
   const outsider = await new ApiClient(forge.url).login((await forge.api.json('POST', '/api/users', { username: 'wf-outsider', password })).username, password);
   t.is((await outsider.get(`${base}/${created.id}`)).status, 404, 'a non-member does not learn it exists');
   const events = await forge.api.json('GET', `/api/project/${s.pid}/events`);
