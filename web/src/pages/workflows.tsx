@@ -1,5 +1,5 @@
 /** A project's workflows: each with its runs, every node's state, and Approve/Reject on a waiting approval. */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { useLiveEvents, useThrottled } from '../events';
 import type { Template } from '../types';
@@ -32,6 +32,13 @@ export function WorkflowsSection({ pid }: { pid: number }) {
   useLiveEvents((e) => {
     if (e.type === 'task' && e.project_id === pid) refresh();
   });
+  // A run moves on just after its task's event (the next node starts, the run ends): while one runs, look again.
+  const unfinished = data.data?.runs.some((list) => list.some((r) => r.run.status === 'running')) ?? false;
+  useEffect(() => {
+    if (!unfinished) return undefined;
+    const timer = setInterval(refresh, 2000);
+    return () => clearInterval(timer);
+  }, [unfinished]);
 
   if (data.error) return <ErrorBox error={data.error} title="Could not load workflows" />;
   if (!data.data) return <Loading what="Loading workflows" />;
