@@ -9,10 +9,12 @@ import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
 import { deleteExtras } from './task-options/extras.js';
-import { resumeRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
+import { sweepRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
 import { workflowRouter } from './workflows/routes.js';
 
 const log = logger('features');
+/** How often each replica looks over unfinished workflow runs (missed task ends, lost claims, approval timeouts). */
+const WORKFLOW_SWEEP_MS = 5000;
 
 /** The per-process parts of schedules, notifications and the other template features. */
 export interface Features { scheduler: Scheduler; notifier: Notifier }
@@ -47,8 +49,11 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
     // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
     void workflowTaskEnded(ctx, task).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
-  void resumeRuns(ctx).catch((err) => log.warn('resuming workflow runs failed', { error: (err as Error).message }));
+  const sweep = () => void sweepRuns(ctx).catch((err) => log.warn('workflow sweep failed', { error: (err as Error).message }));
+  sweep();
+  const sweeper = setInterval(sweep, WORKFLOW_SWEEP_MS);
   return async () => {
+    clearInterval(sweeper);
     await features.scheduler.close();
     await features.notifier.close();
   };

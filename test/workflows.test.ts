@@ -62,6 +62,7 @@ test.serial('saving checks the graph: unknown template, dangling link and cycle 
   await bad({ ...gated(s), edges: [...gated(s).edges, { source_node_id: 3, destination_node_id: 1 }] }, /edges\.\d\.destination_node_id: the link \d → \d closes a cycle/);
   await bad({ ...gated(s), nodes: [{ id: 1, kind: 'task' }] }, /^nodes\.0\.template_id: a task node needs/);
   await bad({ ...gated(s), name: '' }, /^name:/);
+  await bad({ ...gated(s), edges: [gated(s).edges[0]] }, /^nodes: a workflow starts at exactly one node, the one no link leads to; these have none: 1, 3/);
 
   const created = await forge.api.json('POST', base, { ...gated(s), id: 0, unknown_field: true });
   t.deepEqual(Object.keys(created).sort(), ['description', 'edges', 'id', 'name', 'nodes', 'project_id']);
@@ -197,6 +198,44 @@ test.serial('server restarts mid-run: a node task started before a restart ends 
   const done = await waitForRun(third.api, runPath(mine, workflow.id, run.id), ['success', 'failed', 'rejected']);
   t.is(done.run.status, 'success');
   t.is(nodeOf(done, 3).task!.status, 'success');
+});
+
+test.serial('an approval not resolved within its approval_timeout (seconds) is rejected, and the run ends rejected', async (t) => {
+  const workflow = await forge.api.json('POST', `/api/project/${s.pid}/workflows`, {
+    name: 'short gate', nodes: [{ id: 1, kind: 'approval', approval_timeout: 1 }, { id: 2, template_id: s.templates.b }], edges: [{ source_node_id: 1, destination_node_id: 2 }],
+  });
+  const run = await forge.api.json('POST', `/api/project/${s.pid}/workflows/${workflow.id}/run`);
+  t.is(run.status, 'approval');
+  const done = await waitForRun(forge.api, runPath(s, workflow.id, run.id), ['success', 'failed', 'rejected'], 60_000);
+  t.is(done.run.status, 'rejected');
+  t.like(nodeOf(done, 1).approval, { status: 'rejected', resolved_by_user_id: null });
+  t.is(nodeOf(done, 2).task, null);
+});
+
+test.serial('a node whose start was claimed by a replica that died before creating its task is started by another', async (t) => {
+  const redis = await startRedis();
+  const own = await startForge({ env: { FORGE_REDIS_URL: redis.url } });
+  const mine = await setup(own);
+  const workflow = await own.api.json('POST', `/api/project/${mine.pid}/workflows`, gated(mine));
+  const run = await own.api.json('POST', `/api/project/${mine.pid}/workflows/${workflow.id}/run`);
+  await waitForRun(own.api, runPath(mine, workflow.id, run.id), ['approval']);
+  await own.stop();
+  // What a replica leaves behind when it dies between claiming node 3 and creating its task.
+  const key = `{forge}:wf-run:${run.id}`;
+  const record = JSON.parse(await redis.cli(['GET', key]));
+  record.nodes['2'] = { ...record.nodes['2'], state: 'success', approval: { ...record.nodes['2'].approval, status: 'approved', resolved: new Date().toISOString() } };
+  for (const edge of record.graph.edges) if (edge.source_node_id === 2) record.edges[edge.id] = true;
+  record.nodes['3'] = { ...record.nodes['3'], state: 'starting', claimed_at: new Date(Date.now() - 120_000).toISOString() };
+  record.status = 'running';
+  record.version += 1;
+  await redis.cli(['SET', key, JSON.stringify(record)]);
+
+  const again = await startForge({ env: { FORGE_REDIS_URL: redis.url }, dirs: own.dirs });
+  const done = await waitForRun(again.api, runPath(mine, workflow.id, run.id), ['success', 'failed', 'rejected']);
+  t.is(done.run.status, 'success');
+  t.is(nodeOf(done, 3).task!.status, 'success');
+  t.is((await again.api.json('GET', `/api/project/${mine.pid}/templates/${mine.templates.b}/tasks`)).length, 1, 'started once');
+  t.regex(again.logs(), /workflow node claim was lost; starting it again/);
 });
 
 test.serial('two replicas on one Redis: concurrent approvals resolve once, parallel branches join, and every node runs exactly once', async (t) => {

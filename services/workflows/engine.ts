@@ -122,17 +122,45 @@ export async function resolveApproval(ctx: AppContext, runId: number, nodeId: nu
   return run.nodes[nodeId]!.approval!;
 }
 
+/** A claim to start a node older than this was lost (creating a task takes milliseconds): the node is claimed again. */
+const LOST_CLAIM_MS = 60_000;
+
 /**
- * At start-up: a node task that ended while no server was listening (or whose end was not
- * applied before a crash) moves its run on now.
+ * Run at start-up and every few seconds on each replica: a node task that ended while no server
+ * was listening (or whose end was not applied before a crash) moves its run on; a node whose start
+ * was claimed by a replica that died before creating its task is claimed again (by one replica:
+ * compare-and-set) and started; an approval pending longer than its `approval_timeout` is rejected.
  */
-export async function resumeRuns(ctx: AppContext): Promise<void> {
+export async function sweepRuns(ctx: AppContext): Promise<void> {
+  const now = Date.now();
   for (const id of await runsOf(ctx).activeIds()) {
     const run = await runsOf(ctx).get(id);
-    for (const node of Object.values(run?.nodes ?? {})) {
-      if (node.state !== 'running' || !node.task_id) continue;
-      const task = await ctx.stores.tasks.get(node.task_id);
-      if (task && FINAL_STATUSES.includes(task.status)) await taskEnded(ctx, task);
+    for (const node of run?.graph.nodes ?? []) {
+      const state = run!.nodes[node.id]!;
+      if (state.state === 'running' && state.task_id) {
+        const task = await ctx.stores.tasks.get(state.task_id);
+        if (task && FINAL_STATUSES.includes(task.status)) await taskEnded(ctx, task);
+      } else if (state.state === 'starting' && now - Date.parse(state.claimed_at ?? '') > LOST_CLAIM_MS) {
+        const claimed = await runsOf(ctx).change(id, (r) => {
+          const current = r.nodes[node.id]!;
+          if (current.state !== 'starting' || current.claimed_at !== state.claimed_at) return undefined;
+          r.nodes[node.id] = { ...current, claimed_at: new Date().toISOString() };
+          return true;
+        });
+        if (claimed) {
+          log.warn('workflow node claim was lost; starting it again', { run_id: id, node_id: node.id });
+          await launch(ctx, claimed.run, node.id);
+        }
+      } else if (state.state === 'waiting' && state.approval?.status === 'pending' && node.approval_timeout > 0
+        && now - Date.parse(state.approval.created) > node.approval_timeout * 1000) {
+        await advance(ctx, id, (r) => {
+          const current = r.nodes[node.id]!;
+          if (current.state !== 'waiting' || current.approval?.status !== 'pending') return false;
+          r.nodes[node.id] = { ...current, approval: { ...current.approval, status: 'rejected', resolved: new Date().toISOString() } };
+          finishNode(r, node.id, 'rejected', `not approved within approval_timeout (${node.approval_timeout} s)`);
+          return true;
+        });
+      }
     }
   }
 }

@@ -74,6 +74,12 @@ function checkGraph(nodes: NodeIn[], edges: EdgeIn[], templateIds: ReadonlySet<n
     }
     if (edge.source_node_id === edge.destination_node_id) issue(['edges', index, 'destination_node_id'], 'a link cannot lead back to its own node');
   });
+  // As Semaphore's server: a run starts at one node, the only one no link leads to (notes aside).
+  const linked = new Set(edges.map((e) => e.destination_node_id));
+  const roots = nodes.filter((n) => n.kind !== 'note' && (n.id === undefined || !linked.has(n.id)));
+  if (roots.length > 1) {
+    issue(['nodes'], `a workflow starts at exactly one node, the one no link leads to; these have none: ${roots.map((n) => n.id ?? '(no id)').join(', ')}; link them from the start node`);
+  }
   const cycle = edgeInCycle(edges.filter((e) => kinds.has(e.source_node_id) && kinds.has(e.destination_node_id) && e.source_node_id !== e.destination_node_id));
   if (cycle !== undefined) {
     const edge = edges[cycle]!;
@@ -145,7 +151,11 @@ export interface WorkflowApproval {
   created: string; resolved: string | null; resolved_by_user_id: number | null; message: string;
 }
 
-export interface NodeRun { state: NodeState; task_id: number | null; approval: WorkflowApproval | null; error: string }
+export interface NodeRun {
+  state: NodeState; task_id: number | null; approval: WorkflowApproval | null; error: string;
+  /** When a replica claimed the node's start (state `starting`): a claim far older than a task takes to create was lost in a crash. */
+  claimed_at?: string | null;
+}
 
 /** A run, stored whole in one Redis key and changed only by compare-and-set on `version`. */
 export interface WorkflowRunRecord {

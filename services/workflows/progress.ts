@@ -49,7 +49,7 @@ export function settle(run: WorkflowRunRecord, now: string, approvalId: () => nu
             created: now, resolved: null, resolved_by_user_id: null, message: node.approval_message,
           };
           run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'waiting', approval };
-        } else run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'starting' };
+        } else run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'starting', claimed_at: now };
         started.push(node.id);
         changed = true;
       } else if (decided === incoming.length) {
