@@ -37,8 +37,9 @@ export function featureRouters(ctx: AppContext): Router[] {
 }
 
 /**
- * Starts the workers (schedule ticks, notification delivery), resumes workflow runs, and hooks task completion: the
- * reconciler emits `finalised` once per task, on the replica that finalised it.
+ * Starts the workers (schedule ticks, notification delivery, the workflow sweep) and hooks task
+ * completion (notifications, autorun, workflow runs): the reconciler emits `finalised` once per
+ * task, on the replica that finalised it.
  */
 export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
   const features = featuresOf(ctx);
@@ -49,7 +50,12 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
     // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
     void workflowTaskEnded(ctx, task).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
-  const sweep = () => void sweepRuns(ctx).catch((err) => log.warn('workflow sweep failed', { error: (err as Error).message }));
+  let sweeping = false; // a slow sweep is not overlapped by the next
+  const sweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    void sweepRuns(ctx).catch((err) => log.warn('workflow sweep failed', { error: (err as Error).message })).finally(() => (sweeping = false));
+  };
   sweep();
   const sweeper = setInterval(sweep, WORKFLOW_SWEEP_MS);
   return async () => {
