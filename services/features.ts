@@ -9,8 +9,12 @@ import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
 import { deleteExtras } from './task-options/extras.js';
+import { sweepRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
+import { workflowRouter } from './workflows/routes.js';
 
 const log = logger('features');
+/** How often each replica looks over unfinished workflow runs (missed task ends, lost claims, approval timeouts). */
+const WORKFLOW_SWEEP_MS = 5000;
 
 /** The per-process parts of schedules, notifications and the other template features. */
 export interface Features { scheduler: Scheduler; notifier: Notifier }
@@ -29,12 +33,13 @@ export function featuresOf(ctx: AppContext): Features {
 
 /** The API routes of the features, mounted behind requireUser. */
 export function featureRouters(ctx: AppContext): Router[] {
-  return [scheduleRouter(ctx), integrationRouter(ctx), notificationRouter(ctx)];
+  return [scheduleRouter(ctx), integrationRouter(ctx), notificationRouter(ctx), workflowRouter(ctx)];
 }
 
 /**
- * Starts the workers (schedule ticks, notification delivery) and hooks task completion: the
- * reconciler emits `finalised` once per task, on the replica that finalised it.
+ * Starts the workers (schedule ticks, notification delivery, the workflow sweep) and hooks task
+ * completion (notifications, autorun, workflow runs): the reconciler emits `finalised` once per
+ * task, on the replica that finalised it.
  */
 export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
   const features = featuresOf(ctx);
@@ -42,8 +47,19 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   features.notifier.start();
   finalised.on('finalised', (task) => {
     void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+    // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
+    void workflowTaskEnded(ctx, task).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
+  let sweeping = false; // a slow sweep is not overlapped by the next
+  const sweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    void sweepRuns(ctx).catch((err) => log.warn('workflow sweep failed', { error: (err as Error).message })).finally(() => (sweeping = false));
+  };
+  sweep();
+  const sweeper = setInterval(sweep, WORKFLOW_SWEEP_MS);
   return async () => {
+    clearInterval(sweeper);
     await features.scheduler.close();
     await features.notifier.close();
   };

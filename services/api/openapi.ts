@@ -6,6 +6,7 @@ import * as r from './responses.js';
 import { scheduleInput } from '../schedules/routes.js';
 import { integrationInput, matcherInput, valueInput } from '../integrations/routes.js';
 import { channelInput } from '../notifications/routes.js';
+import { approvalResolveInput, workflowInput } from '../workflows/model.js';
 
 /**
  * The OpenAPI 3.1 description of the API, generated at start from the routers themselves (every
@@ -225,6 +226,22 @@ Object.assign(DOCS, {
   [`POST ${I}/aliases`]: { summary: 'Add an alias', status: 201 },
   [`DELETE ${I}/aliases/:alias_id`]: { summary: 'Delete an alias', status: 204 },
   [`GET ${I}/deliveries`]: { summary: 'Recent deliveries: accepted or rejected, and why', array: true, response: z.object({}) },
+});
+// Workflows (services/workflows).
+const W = `${P}/workflows/:workflow_id`;
+const R = `${W}/runs/:run_id`;
+Object.assign(DOCS, {
+  [`GET ${P}/workflows`]: { summary: 'List workflows (graphs of task and approval nodes)', response: r.workflowResponse, array: true },
+  [`POST ${P}/workflows`]: { summary: 'Create a workflow; 400 names an unknown template, a dangling link or a cycle (managers)', status: 201, body: workflowInput(new Set()), response: r.workflowResponse },
+  [`GET ${W}`]: { summary: 'Read a workflow', response: r.workflowResponse },
+  [`PUT ${W}`]: { summary: 'Update a workflow; runs already started keep the graph they started with (managers)', status: 204, body: workflowInput(new Set()) },
+  [`DELETE ${W}`]: { summary: 'Delete a workflow and its finished runs (409 while a run is unfinished; managers)', status: 204 },
+  [`POST ${W}/run`]: { summary: 'Run a workflow: its start nodes\' tasks start at once (task runners)', status: 201, response: r.workflowRunResponse },
+  [`GET ${W}/runs`]: { summary: 'A workflow\'s runs, newest first', response: r.workflowRunResponse, array: true },
+  [`GET ${R}`]: { summary: 'A run with each node\'s state, task and approval', response: r.workflowRunDetailsResponse },
+  [`GET ${R}/approvals`]: { summary: 'A run\'s approvals', response: r.workflowApprovalResponse, array: true },
+  [`GET ${R}/artifacts`]: { summary: 'What each node\'s task produced, keyed by node id: status, commit, version and output links', response: r.workflowArtifactsResponse },
+  [`POST ${R}/approvals/:node_id`]: { summary: 'Approve or reject a waiting approval node (task runners; 409 once resolved)', body: approvalResolveInput, response: r.workflowApprovalResponse },
 });
 Object.assign(DOCS, {
   [`POST ${P}/notifications/test`]: { summary: 'Send a test notification through every active channel (409 when there is none)', status: 204 },

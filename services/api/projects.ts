@@ -12,6 +12,7 @@ import { HttpError, idParam, notFound } from './http.js';
 import { parseInput } from './input.js';
 import { backupProject, restoreProject } from './backup.js';
 import { taskView } from './tasks.js';
+import { workflowsOf } from '../workflows/store.js';
 
 /** The project in the path, if the caller may see it (any role; admins see all). */
 export const projectOf = (ctx: AppContext, req: Request) => projectAccess(ctx, req, 'read');
@@ -166,7 +167,7 @@ export function projectRouter(ctx: AppContext): Router {
   });
   router.delete('/project/:project_id', async (req, res) => {
     const project = await projectAccess(ctx, req, 'own');
-    for (const c of [s.accessKeys(project.id), s.repositories(project.id), s.inventories(project.id), s.environments(project.id), s.templates(project.id), s.views(project.id)]) await c.deleteAll();
+    for (const c of [s.accessKeys(project.id), s.repositories(project.id), s.inventories(project.id), s.environments(project.id), s.templates(project.id), s.views(project.id), workflowsOf(ctx.redis, project.id)]) await c.deleteAll();
     await s.tasks.deleteForProject(project.id);
     await s.projects.delete(project.id);
     await s.audit.deleteProject(project.id);
@@ -279,7 +280,9 @@ export function projectRouter(ctx: AppContext): Router {
         const [last] = (await c.stores.tasks.list({ projectId: pid, templateId: t.id, limit: 1 })).tasks;
         return { ...templateView(t), last_task: last ? taskView(last, t) : null };
       })),
-    inUse: (c, pid, id) => usedBy(c.stores.templates(pid).list(), (t) => t.build_template_id === id, 'template'),
+    inUse: async (c, pid, id) =>
+      (await usedBy(c.stores.templates(pid).list(), (t) => t.build_template_id === id, 'template')) ??
+      (await usedBy(workflowsOf(c.redis, pid).list(), (w) => w.nodes.some((n) => n.template_id === id), 'workflow')),
   });
 
   resourceRoutes<View & { name?: string }, typeof viewInput>(router, ctx, {

@@ -73,3 +73,29 @@ export const infoResponse = z.looseObject({
 export const loginMetadataResponse = z.looseObject({ oidc_providers: z.array(z.object({ id: z.string(), name: z.string() })) });
 export const appResponse = z.looseObject({ id: z.enum(APPS), title: z.string(), active: z.boolean() });
 export const dashboardResponse = z.looseObject({ generated: time, remote_runners: z.boolean(), runners: z.looseObject({}), queues: z.array(z.looseObject({})) });
+
+// Workflows (services/workflows): Semaphore's WorkflowTemplate, WorkflowRun, WorkflowApproval, WorkflowRunDetails.
+const workflowNode = z.looseObject({
+  id: int, workflow_template_id: int, kind: z.enum(['task', 'approval', 'note', 'delay']), template_id: ref, convergence_mode: z.enum(['all', 'any']),
+  approval_timeout: int, approval_message: z.string(), delay_seconds: ref, task_params: z.looseObject({}),
+});
+const workflowEdge = z.looseObject({ id: int, workflow_template_id: int, source_node_id: int, destination_node_id: int, condition: z.enum(['on_success', 'on_failure', 'always']) });
+export const workflowResponse = z.looseObject({ id: int, project_id: int, name: z.string(), description: z.string(), nodes: z.array(workflowNode), edges: z.array(workflowEdge) });
+export const workflowRunResponse = z.looseObject({
+  id: int, project_id: int, workflow_template_id: int, status: z.enum(['running', 'approval', 'success', 'failed', 'rejected']),
+  start: time, end: time.nullable(), root_task_id: ref,
+});
+export const workflowApprovalResponse = z.looseObject({
+  id: int, project_id: int, workflow_run_id: int, workflow_node_id: int, status: z.enum(['pending', 'approved', 'rejected']),
+  created: time, resolved: time.nullable(), resolved_by_user_id: ref,
+});
+export const workflowRunDetailsResponse = z.looseObject({
+  run: workflowRunResponse,
+  nodes: z.array(z.looseObject({
+    node: workflowNode, task: taskResponse.nullable(), approval: workflowApprovalResponse.nullable(),
+    state: z.enum(['pending', 'starting', 'running', 'waiting', 'success', 'failed', 'rejected', 'skipped']), error: z.string(),
+  })),
+});
+export const workflowArtifactsResponse = z.record(z.string(), z.looseObject({
+  node_id: int, template_id: int, task_id: int, status: z.enum(TASK_STATUSES), output: z.string(), raw_output: z.string(),
+}));

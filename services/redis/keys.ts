@@ -35,6 +35,11 @@ export const keys = {
   integrationAliases: () => `${R}:integration-aliases`,
   integrationDeliveries: (integrationId: number) => `${R}:integration-deliveries:${integrationId}`,
   taskNotifications: (taskId: number) => `${R}:task-notifications:${taskId}`,
+  workflowRun: (runId: number) => `${R}:wf-run:${runId}`,
+  workflowRuns: (workflowId: number) => `${R}:wf-runs:w${workflowId}`,
+  workflowRunsActive: () => `${R}:wf-runs:active`,
+  /** Which workflow run and node a task belongs to ("runId:nodeId"). */
+  workflowTask: (taskId: number) => `${R}:wf-task:${taskId}`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

@@ -14,6 +14,7 @@ const SCRIPTS = {
   'lease-heartbeat': 5,
   'lease-check': 3,
   'lease-expired': 4,
+  'workflow-run-step': 2,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;
 

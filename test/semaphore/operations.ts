@@ -39,6 +39,9 @@ const TASK = ['id', 'template_id', 'status', 'playbook', 'environment', 'secret'
 const VIEW = ['id', 'title', 'project_id', 'position', 'hidden', 'type', 'sort_column', 'sort_reverse'] as const;
 const RUNNER = ['id', 'project_id', 'name', 'webhook', 'max_parallel_tasks', 'active', 'is_default', 'tags', 'touched', 'cleaning_requested', 'registered'] as const;
 const RUNNER_TAG = ['tag', 'number_of_runners'] as const;
+const WORKFLOW = ['id', 'project_id', 'name', 'description', 'nodes', 'edges'] as const;
+const WORKFLOW_RUN = ['id', 'project_id', 'workflow_template_id', 'status', 'start', 'end', 'root_task_id'] as const;
+const WORKFLOW_APPROVAL = ['id', 'project_id', 'workflow_run_id', 'workflow_node_id', 'status', 'created', 'resolved', 'resolved_by_user_id'] as const;
 const BACKUP = ['meta', 'templates', 'repositories', 'keys', 'views', 'inventories', 'environments'] as const;
 
 const P = '/project/{project_id}';
@@ -60,6 +63,14 @@ export const BODIES = {
   },
   view: { title: 'Test', project_id: '{project_id}', position: 1 },
   task: { template_id: '{template_id}', debug: false, dry_run: false, diff: false, playbook: '', environment: '', limit: '', git_branch: '', message: '', arguments: '[]' },
+  workflow: {
+    project_id: '{project_id}', name: 'Test', description: 'Approve, then run',
+    nodes: [
+      { id: 1, kind: 'approval', template_id: null, convergence_mode: 'all', approval_timeout: 0, approval_message: 'Go ahead?' },
+      { id: 2, kind: 'task', template_id: '{quick_template_id}', convergence_mode: 'all', task_params: { message: 'from a workflow' } },
+    ],
+    edges: [{ source_node_id: 1, destination_node_id: 2, condition: 'on_success' }],
+  },
   runner: { name: 'runner', webhook: '', max_parallel_tasks: 1, active: true, tags: ['linux'] },
   backup: {
     meta: { name: 'homelab', alert: true, alert_chat: 'Test', max_parallel_tasks: 0, type: null },
@@ -79,7 +90,6 @@ export const BODIES = {
   },
 };
 
-const noWorkflows = { no: 'workflows (task graphs with approvals) are not part of Forge' };
 const noOidc = { no: 'Forge has password and API-token login only, no OIDC' };
 const noHostConfigs = { no: 'credential mappings by host are not part of Forge: each repository and inventory names its key' };
 const crud = (path: string, fields: readonly string[], body: unknown, forge: Support = 'yes', get = true): Operation[] => [
@@ -150,14 +160,18 @@ export const OPERATIONS: Operation[] = [
   ...crud(`${P}/environment`, ENVIRONMENT, BODIES.environment),
   ...crud(`${P}/templates`, TEMPLATE, BODIES.template),
   { method: 'POST', path: `${P}/templates/{template_id}/stop_all_tasks`, status: 204, body: { force: false }, forge: 'yes' },
-  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/workflows`, status: method === 'POST' ? 201 : 200, forge: noWorkflows }) as Operation),
-  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/workflows/{workflow_id}`, status: method === 'GET' ? 200 : 204, forge: noWorkflows }) as Operation),
-  { method: 'POST', path: `${P}/workflows/{workflow_id}/run`, status: 201, forge: noWorkflows },
-  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs`, status: 200, forge: noWorkflows },
-  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}`, status: 200, forge: noWorkflows },
-  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals`, status: 200, forge: noWorkflows },
-  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/artifacts`, status: 200, forge: noWorkflows },
-  { method: 'POST', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals/{node_id}`, status: 200, forge: noWorkflows },
+  // Workflows: the document gives no example body; this one uses its WorkflowTemplate fields (an approval gate, then a task).
+  { method: 'POST', path: `${P}/workflows`, status: 201, fields: WORKFLOW, body: BODIES.workflow, forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows`, status: 200, fields: WORKFLOW, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}`, status: 200, fields: WORKFLOW, forge: 'yes' },
+  { method: 'PUT', path: `${P}/workflows/{workflow_id}`, status: 204, body: BODIES.workflow, forge: 'yes' },
+  { method: 'POST', path: `${P}/workflows/{workflow_id}/run`, status: 201, fields: WORKFLOW_RUN, forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs`, status: 200, fields: WORKFLOW_RUN, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}`, status: 200, fields: ['run', 'nodes'], forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals`, status: 200, fields: WORKFLOW_APPROVAL, array: true, forge: 'yes' },
+  { method: 'POST', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals/{node_id}`, status: 200, fields: WORKFLOW_APPROVAL, body: { status: 'approved' }, forge: 'yes' },
+  { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/artifacts`, status: 200, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/workflows/{workflow_id}`, status: 204, forge: 'yes' },
   { method: 'GET', path: `${P}/schedules/{schedule_id}`, status: 200, forge: 'features' },
   { method: 'DELETE', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },
   { method: 'PUT', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },

@@ -12,6 +12,7 @@ import { IntegrationsSection } from './integrations';
 import { NotificationsSection } from './notifications';
 import { SchedulesSection } from './schedules';
 import { RunDialog, templateSpec } from './templates';
+import { WorkflowsSection } from './workflows';
 import { validateGitUrl, validateJsonObject, validateName } from '../validate';
 
 const projectSpec: ResourceSpec<Project> = {
@@ -64,7 +65,7 @@ export function ProjectsPage() {
 export interface Lookups { keys: AccessKey[]; repositories: Repository[]; inventories: Inventory[]; environments: Environment[] }
 
 const SECTIONS: Array<[string, string]> = [
-  ['templates', 'Templates'], ['tasks', 'Task history'], ['repositories', 'Repositories'], ['inventory', 'Inventories'],
+  ['templates', 'Templates'], ['workflows', 'Workflows'], ['tasks', 'Task history'], ['repositories', 'Repositories'], ['inventory', 'Inventories'],
   ['environment', 'Environments'], ['keys', 'Key store'], ['runners', 'Runners'],
   ['schedules', 'Schedules'], ['integrations', 'Integrations'], ['notifications', 'Notifications'], ['settings', 'Settings'],
 ];
@@ -344,6 +345,7 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
   let body;
   switch (section) {
     case 'templates': body = <TemplatesSection pid={p.id} lookups={l} onChanged={reloadLookups} />; break;
+    case 'workflows': body = <WorkflowsSection pid={p.id} />; break;
     case 'tasks': body = <TaskHistory projectId={p.id} />; break;
     case 'keys': body = <ResourceSection spec={keySpec(p.id, reloadLookups)} />; break;
     case 'repositories': body = <ResourceSection spec={repositorySpec(p.id, l, reloadLookups)} />; break;
