@@ -7,11 +7,31 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { parse } from 'jsonc-parser';
 import { cleanup, makeBareRepo, runTask, setupTemplate, startForge, tempDir } from './helpers/index.js';
 import { spawnRunner, startRunner } from './helpers/runner.js';
 
 test.after.always(cleanup);
+
+/** Every string, hash, list, set and sorted set value in a Redis, as one text. */
+async function everythingInRedis(socket: string): Promise<string> {
+  const redis = new Redis({ path: socket });
+  try {
+    const parts: string[] = [];
+    for (const key of await redis.keys('*')) {
+      const type = await redis.type(key);
+      if (type === 'string') parts.push(String(await redis.get(key)));
+      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'list') parts.push(...(await redis.lrange(key, 0, -1)));
+      else if (type === 'set') parts.push(...(await redis.smembers(key)));
+      else if (type === 'zset') parts.push(...(await redis.zrange(key, '0', '-1')));
+    }
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}
 
 test('a runner re-registers with its one-time registration token and runs tasks; the old token and a reused one are refused', async (t) => {
   // No server-wide registration token: the one-time token alone must be enough.
@@ -66,6 +86,12 @@ test('a runner re-registers with its one-time registration token and runs tasks;
   });
   t.is(reuse.status, 403, 'a used one-time token is just an unknown token (and this server has no server-wide one)');
   t.is((await heartbeat(newToken)).status, 200);
+
+  // Tokens are kept as hashes only: neither appears anywhere in Redis.
+  const stored = await everythingInRedis(join(forge.dirs.data, 'redis', 'redis.sock'));
+  t.true(stored.length > 1000, 'read the records');
+  t.false(stored.includes(registrationToken), 'the registration token is not stored');
+  t.false(stored.includes(newToken), 'the runner token is not stored');
 
   // A guest may not issue one.
   await api.json('POST', '/api/users', { username: 'guest2', password: 'guest-password-2' });
