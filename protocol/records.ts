@@ -75,6 +75,8 @@ export interface Task {
   commit_hash: string; commit_message: string; runner_id: number | null; runner_name: string;
   queue: string; runner_tag: string; waiting_reason: string; attempt: number; exit_code: number | null; error: string;
   lease_until: number; stop_requested: boolean;
+  /** The inventory this task runs on instead of its template's (Semaphore's per-task `inventory_id`). */
+  inventory_id?: number | null;
   /** Build tasks: the version they build; deploy tasks: the version they deploy (build_task_id's). */
   version?: string; build_task_id?: number | null;
   /** Where this task's notification results are (GET), once it has ended and notifications were sent. */

@@ -8,6 +8,7 @@ import type { ServerConfig } from './common/config.js';
 import { logger, setLogLevel } from '../protocol/log.js';
 import { newToken } from './common/secrets.js';
 import { createApp } from './api/app.js';
+import { attachLiveSocket } from './api/live-socket.js';
 import type { AppContext } from './context.js';
 import { TaskQueues } from './dispatch/queues.js';
 import { EventBus } from './events.js';
@@ -144,6 +145,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const server: Server = config.tls_cert_file
     ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, app)
     : createHttpServer(app);
+  const closeLiveSocket = attachLiveSocket(ctx, server);
   server.requestTimeout = 0; // long-polls and SSE outlive the default 5 min
   server.headersTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -162,6 +164,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     (closing ??= (async () => {
       try {
         server.close();
+        closeLiveSocket();
         server.closeAllConnections();
         core.close();
         if (localAgent) {

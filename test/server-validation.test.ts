@@ -53,6 +53,7 @@ const runnerRoutes = (base: string, idName: IdName): Route[] => [
   { method: 'GET', path: `${base}/{${idName}}` },
   { method: 'PUT', path: `${base}/{${idName}}`, body: true, bad: [{ json: { active: 'yes' }, field: 'active' }, { json: { id: 987_654 }, field: 'id' }] },
   { method: 'POST', path: `${base}/{${idName}}/active`, body: true, bad: [{ json: { active: 'yes' }, field: 'active' }] },
+  { method: 'POST', path: `${base}/{${idName}}/registration-token` },
   { method: 'DELETE', path: `${base}/{${idName}}/cache` },
   { method: 'DELETE', path: `${base}/{${idName}}` },
 ];
@@ -122,7 +123,7 @@ const ROUTES: Route[] = [
 ];
 
 /** Streams: checked for 401 only (a logged-in call would stay open). */
-const STREAMS: Route[] = [{ method: 'GET', path: '/api/events/live' }];
+const STREAMS: Route[] = [{ method: 'GET', path: '/api/events/live' }, { method: 'GET', path: '/api/ws' }];
 
 /** Runner-facing routes: they need X-Runner-Token, not a user. */
 const RUNNER_GATEWAY: Route[] = [

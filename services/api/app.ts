@@ -12,6 +12,7 @@ import { securityHeaders } from './security-headers.js';
 import { loginRouter, requireUser } from './auth.js';
 import { errorHandler, HttpError } from './http.js';
 import { dashboardRouter } from './dashboard.js';
+import { liveSocketRouter } from './live-socket.js';
 import { projectRouter } from './projects.js';
 import { QUEUE_BOARD_PATH, queueBoardRouter } from './queue-board.js';
 import { runnerAdminRouter } from './runners.js';
@@ -44,7 +45,7 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   const runner = runnerGatewayRouter(ctx);
   const open = [metaRouter(ctx), loginRouter(ctx)];
   const metrics = metricsRouter(ctx);
-  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), ...featureRouters(ctx),
+  const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), liveSocketRouter(), ...featureRouters(ctx),
     uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx)];
   // Public, and reads its own raw body (signatures are over the exact bytes).
   app.use('/api/integrations', integrationHookRouter(ctx));

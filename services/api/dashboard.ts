@@ -143,13 +143,113 @@ function runnerVisible(user: User, runner: RunnerView | undefined, projects: Map
   return user.admin || runner.project_id === null || visibleProject(user, projects.get(runner.project_id));
 }
 
+/** The transport of a live feed: Server-Sent Events or a WebSocket. */
+export interface LiveSink {
+  send(event: string, data: unknown): void;
+  /** Keeps an idle connection from being cut by proxies. */
+  keepAlive(): void;
+  /** Ends the connection (after an `expired` event). */
+  end(): void;
+}
+
 /**
- * GET /api/dashboard: the summary. GET /api/events/live: Server-Sent Events for live views —
- * `task` ({id, project_id, status}) and `runner` ({id}) as they happen, and with ?summary=1 a
- * `dashboard` event carrying the whole summary on connect, shortly after each change, and every
- * few seconds (a runner going offline sends no message: it just stops heartbeating). When the
- * session or API token behind the stream ends, an `expired` event is sent and the stream closes.
+ * The live events for one caller: `hello`, then `task` ({id, project_id, status}) and `runner`
+ * ({id, status}) as they happen, and with `summary` a `dashboard` event carrying the whole summary
+ * on connect, shortly after each change, and every few seconds (a runner going offline sends no
+ * message: it just stops heartbeating). When the session or API token behind it ends, an `expired`
+ * event is sent and the sink is ended. Answers the function that stops the feed.
  */
+export function startLiveFeed(ctx: AppContext, req: Request, options: { summary: boolean }, sink: LiveSink): () => void {
+  const user = req.user!;
+  const wantsSummary = options.summary;
+  let projects = new Map<number, Project>();
+  let closed = false;
+  const send = (event: string, data: unknown) => {
+    if (!closed) sink.send(event, data);
+  };
+
+  let computing = false;
+  let pending = false;
+  let debounce: NodeJS.Timeout | undefined;
+  const pushSummary = async () => {
+    if (!wantsSummary || closed) return;
+    if (computing) {
+      pending = true;
+      return;
+    }
+    computing = true;
+    try {
+      do {
+        pending = false;
+        send('dashboard', await dashboardSummary(ctx, user));
+      } while (pending && !closed);
+    } catch (err) {
+      send('problem', { error: `dashboard summary failed: ${(err as Error).message}` });
+    } finally {
+      computing = false;
+    }
+  };
+  const soon = () => {
+    if (!wantsSummary || debounce) return;
+    debounce = setTimeout(() => {
+      debounce = undefined;
+      void pushSummary();
+    }, 150);
+  };
+
+  const offTask = ctx.bus.on(channels.taskEvents, (message) => {
+    const m = message as { type?: string; id?: number; project_id?: number; status?: string };
+    if (m.type !== 'task' || typeof m.project_id !== 'number') return; // output batches are for the task page's own stream
+    if (!visibleProject(user, projects.get(m.project_id))) return;
+    send('task', { id: m.id, project_id: m.project_id, status: m.status });
+    soon();
+  });
+  const offRunner = ctx.bus.on(channels.runnerEvents, (message) => {
+    const m = message as { id?: number };
+    void ctx.stores.runners.views((r) => r.id === m.id).then(([view]) => {
+      if (!runnerVisible(user, view, projects)) return;
+      send('runner', { id: m.id, status: view?.status ?? 'deleted' });
+      soon();
+    }).catch(() => {});
+  });
+  const loadProjects = async () => {
+    projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
+  };
+
+  let ticks = 0;
+  const timer = setInterval(() => {
+    void (async () => {
+      ticks++;
+      if (ticks % 10 === 0) await loadProjects();
+      if (wantsSummary) await pushSummary();
+      else if (!closed) sink.keepAlive();
+    })().catch(() => {});
+  }, REFRESH_MS);
+
+  const stopWatching = watchStreamAccess(ctx, req, (reason) => {
+    send('expired', { error: reason });
+    stop();
+    sink.end();
+  });
+  const stop = () => {
+    if (closed) return;
+    closed = true;
+    stopWatching();
+    offTask();
+    offRunner();
+    clearInterval(timer);
+    if (debounce) clearTimeout(debounce);
+  };
+  void loadProjects().then(() => {
+    send('hello', { user: user.login, summary: wantsSummary, refresh_ms: REFRESH_MS });
+    return pushSummary();
+  }).catch(() => {});
+  return stop;
+}
+
+export const wantsSummary = (query: Record<string, unknown>) => query.summary === '1' || query.summary === 'true';
+
+/** GET /api/dashboard: the summary. GET /api/events/live: the live feed (startLiveFeed) as Server-Sent Events. */
 export function dashboardRouter(ctx: AppContext): Router {
   const router = Router();
 
@@ -158,90 +258,15 @@ export function dashboardRouter(ctx: AppContext): Router {
     res.json(await dashboardSummary(ctx, req.user!));
   });
 
-  router.get('/events/live', async (req: Request, res: Response) => {
-    const user = req.user!;
-    const wantsSummary = req.query.summary === '1' || req.query.summary === 'true';
-    let projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
-
+  router.get('/events/live', (req: Request, res: Response) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
-    let closed = false;
-    const send = (event: string, data: unknown) => {
-      if (!closed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-
-    let computing = false;
-    let pending = false;
-    let debounce: NodeJS.Timeout | undefined;
-    const pushSummary = async () => {
-      if (!wantsSummary || closed) return;
-      if (computing) {
-        pending = true;
-        return;
-      }
-      computing = true;
-      try {
-        do {
-          pending = false;
-          send('dashboard', await dashboardSummary(ctx, user));
-        } while (pending && !closed);
-      } catch (err) {
-        send('problem', { error: `dashboard summary failed: ${(err as Error).message}` });
-      } finally {
-        computing = false;
-      }
-    };
-    const soon = () => {
-      if (!wantsSummary || debounce) return;
-      debounce = setTimeout(() => {
-        debounce = undefined;
-        void pushSummary();
-      }, 150);
-    };
-
-    const offTask = ctx.bus.on(channels.taskEvents, (message) => {
-      const m = message as { type?: string; id?: number; project_id?: number; status?: string };
-      if (m.type !== 'task' || typeof m.project_id !== 'number') return; // output batches are for the task page's own stream
-      if (!visibleProject(user, projects.get(m.project_id))) return;
-      send('task', { id: m.id, project_id: m.project_id, status: m.status });
-      soon();
+    const stop = startLiveFeed(ctx, req, { summary: wantsSummary(req.query) }, {
+      send: (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+      keepAlive: () => res.write(': keep-alive\n\n'),
+      end: () => res.end(),
     });
-    const offRunner = ctx.bus.on(channels.runnerEvents, (message) => {
-      const m = message as { id?: number };
-      void ctx.stores.runners.views((r) => r.id === m.id).then(([view]) => {
-        if (!runnerVisible(user, view, projects)) return;
-        send('runner', { id: m.id, status: view?.status ?? 'deleted' });
-        soon();
-      }).catch(() => {});
-    });
-
-    let ticks = 0;
-    const timer = setInterval(() => {
-      void (async () => {
-        ticks++;
-        if (ticks % 10 === 0) projects = new Map((await ctx.stores.projects.list()).map((p) => [p.id, p]));
-        if (wantsSummary) await pushSummary();
-        else if (!closed) res.write(': keep-alive\n\n');
-      })().catch(() => {});
-    }, REFRESH_MS);
-
-    const stopWatching = watchStreamAccess(ctx, req, (reason) => {
-      send('expired', { error: reason });
-      finish();
-    });
-    const finish = () => {
-      if (closed) return;
-      closed = true;
-      stopWatching();
-      offTask();
-      offRunner();
-      clearInterval(timer);
-      if (debounce) clearTimeout(debounce);
-      res.end();
-    };
-    req.on('close', finish);
-    send('hello', { user: user.login, summary: wantsSummary, refresh_ms: REFRESH_MS });
-    await pushSummary();
+    req.on('close', stop);
   });
 
   return router;

@@ -4,7 +4,7 @@ import * as input from '../common/model.js';
 import type { AppContext } from '../context.js';
 import * as r from './responses.js';
 import { scheduleInput } from '../schedules/routes.js';
-import { integrationInput, matcherInput, valueInput } from '../integrations/routes.js';
+import { aliasInput, integrationInput, matcherInput, valueInput } from '../integrations/routes.js';
 import { channelInput } from '../notifications/routes.js';
 import { approvalResolveInput, workflowInput } from '../workflows/model.js';
 
@@ -41,6 +41,10 @@ const runnerDocs = (base: string, scope: string): Record<string, Doc> => ({
   [`DELETE ${base}/:runner_id`]: { summary: `Delete a ${scope} runner (its token stops working at once)`, status: 204 },
   [`POST ${base}/:runner_id/active`]: { summary: `Activate or deactivate a ${scope} runner`, status: 204, body: input.runnerActiveInput },
   [`DELETE ${base}/:runner_id/cache`]: { summary: 'Clear the runner cache (Forge runners keep none between tasks)', status: 204 },
+  [`POST ${base}/:runner_id/registration-token`]: {
+    summary: `Issue a new one-time registration token for a ${scope} runner (valid 1 hour): its current token stops working, and the runner registers again with \`forge runner register\``,
+    response: r.registrationTokenResponse,
+  },
 });
 
 const DOCS: Record<string, Doc> = {
@@ -65,6 +69,7 @@ const DOCS: Record<string, Doc> = {
   'GET /api/events': { summary: 'Audit events of the caller\'s projects, newest first', response: r.eventResponse, array: true },
   'GET /api/events/last': { summary: 'The newest 200 audit events of the caller\'s projects', response: r.eventResponse, array: true },
   'GET /api/events/live': { summary: 'Live task and runner events (Server-Sent Events; ?summary=1 adds the dashboard)', produces: 'text/event-stream' },
+  'GET /api/ws': { summary: 'The events of /api/events/live over a WebSocket (101 Switching Protocols; each message is {event, data}; ?summary=1 adds the dashboard)', status: 101 },
   'GET /api/dashboard': { summary: 'Queues, runners, running tasks and the last hour', response: r.dashboardResponse },
   'GET /api/projects': { summary: 'The caller\'s projects', response: r.projectResponse, array: true },
   'POST /api/projects': { summary: 'Create a project; the caller becomes its owner', status: 201, body: input.projectInput, response: r.projectResponse },
@@ -206,25 +211,28 @@ for (const [key, summary] of Object.entries(runnerProtocol)) DOCS[key] = { summa
 /** crud() with the record's own id parameter name. */
 const crudBy = (param: string, ...args: Parameters<typeof crud>) =>
   Object.fromEntries(Object.entries(crud(...args)).map(([key, doc]) => [key.replace('/:id', `/:${param}`), doc]));
-Object.assign(DOCS, crudBy('schedule_id', `${P}/schedules`, 'schedule', scheduleInput, z.object({})), {
-  [`GET ${P}/templates/:template_id/schedules`]: { summary: 'A template\'s schedules', array: true, response: z.object({}) },
+Object.assign(DOCS, crudBy('schedule_id', `${P}/schedules`, 'schedule', scheduleInput, r.scheduleResponse), {
+  [`GET ${P}/templates/:template_id/schedules`]: { summary: 'A template\'s schedules', array: true, response: r.scheduleResponse },
   [`POST ${P}/schedules/validate`]: { summary: 'Check a cron expression (and time zone): 204, or 400 saying what is wrong', status: 204, body: z.object({ cron_format: z.string(), timezone: z.string().optional() }) },
 });
-Object.assign(DOCS, crudBy('integration_id', `${P}/integrations`, 'integration (inbound webhook)', integrationInput, z.object({})));
+Object.assign(DOCS, crudBy('integration_id', `${P}/integrations`, 'integration (inbound webhook)', integrationInput, r.integrationResponse));
 Object.assign(DOCS, crudBy('notification_id', `${P}/notifications`, 'notification channel', channelInput, z.object({})));
 const I = `${P}/integrations/:integration_id`;
 Object.assign(DOCS, {
-  [`GET ${I}/matchers`]: { summary: 'An integration\'s matchers (header or JSON body conditions a delivery must meet)', array: true, response: z.object({}) },
-  [`POST ${I}/matchers`]: { summary: 'Add a matcher', status: 201, body: matcherInput },
+  [`GET ${I}/matchers`]: { summary: 'An integration\'s matchers (header or JSON body conditions a delivery must meet)', array: true, response: r.matcherResponse },
+  [`POST ${I}/matchers`]: { summary: 'Add a matcher (200, as Semaphore answers)', body: matcherInput, response: r.matcherResponse },
   [`PUT ${I}/matchers/:matcher_id`]: { summary: 'Update a matcher', status: 204, body: matcherInput },
   [`DELETE ${I}/matchers/:matcher_id`]: { summary: 'Delete a matcher', status: 204 },
-  [`GET ${I}/values`]: { summary: 'Values an integration extracts from deliveries into the task', array: true, response: z.object({}) },
-  [`POST ${I}/values`]: { summary: 'Add an extracted value', status: 201, body: valueInput },
+  [`GET ${I}/values`]: { summary: 'Values an integration extracts from deliveries into the task', array: true, response: r.extractValueResponse },
+  [`POST ${I}/values`]: { summary: 'Add an extracted value', status: 201, body: valueInput, response: r.extractValueResponse },
   [`PUT ${I}/values/:extractvalue_id`]: { summary: 'Update an extracted value', status: 204, body: valueInput },
   [`DELETE ${I}/values/:extractvalue_id`]: { summary: 'Delete an extracted value', status: 204 },
-  [`GET ${I}/aliases`]: { summary: 'An integration\'s aliases (the secret part of POST /api/integrations/{alias})', array: true, response: z.object({}) },
-  [`POST ${I}/aliases`]: { summary: 'Add an alias', status: 201 },
-  [`DELETE ${I}/aliases/:alias_id`]: { summary: 'Delete an alias', status: 204 },
+  [`GET ${I}/aliases`]: { summary: 'An integration\'s aliases: the URL is the secret part of POST /api/integrations/{alias}', array: true, response: r.aliasResponse },
+  [`POST ${I}/aliases`]: { summary: 'Add an alias that calls this integration', body: aliasInput, response: r.aliasResponse },
+  [`DELETE ${I}/aliases/:alias_id`]: { summary: 'Delete an alias (its URL stops working at once)', status: 204 },
+  [`GET ${P}/integrations/aliases`]: { summary: 'The project\'s aliases: each calls every searchable integration of the project', array: true, response: r.aliasResponse },
+  [`POST ${P}/integrations/aliases`]: { summary: 'Add a project alias: a call starts each searchable integration whose authentication and matchers pass', body: aliasInput, response: r.aliasResponse },
+  [`DELETE ${P}/integrations/aliases/:alias_id`]: { summary: 'Delete a project alias (its URL stops working at once)', status: 204 },
   [`GET ${I}/deliveries`]: { summary: 'Recent deliveries: accepted or rejected, and why', array: true, response: z.object({}) },
 });
 // Workflows (services/workflows).

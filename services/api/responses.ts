@@ -99,3 +99,24 @@ export const workflowRunDetailsResponse = z.looseObject({
 export const workflowArtifactsResponse = z.record(z.string(), z.looseObject({
   node_id: int, template_id: int, task_id: int, status: z.enum(TASK_STATUSES), output: z.string(), raw_output: z.string(),
 }));
+
+// Schedules, integrations and runner registration (Semaphore's Schedule, Integration*, RunnerRegistrationToken).
+const taskParams = z.looseObject({});
+export const scheduleResponse = z.looseObject({
+  id: int, cron_format: z.string(), project_id: int, template_id: int, name: z.string(), active: z.boolean(),
+  run_at: z.string().nullable(), type: z.enum(['', 'run_at']), task_params: taskParams, timezone: z.string(), next_run: z.string().nullable().optional(),
+});
+export const integrationResponse = z.looseObject({
+  id: int, name: z.string(), project_id: int, template_id: int, auth_method: z.string(), auth_secret_id: ref, auth_header: z.string(),
+  searchable: z.boolean(), task_params: taskParams,
+});
+export const matcherResponse = z.looseObject({
+  id: int, integration_id: int, name: z.string(), match_type: z.enum(['body', 'header']), method: z.enum(['equals', 'unequals', 'contains']),
+  body_data_type: z.string(), key: z.string(), value: z.string(),
+});
+export const extractValueResponse = z.looseObject({
+  id: int, integration_id: int, name: z.string(), value_source: z.enum(['body', 'header']), body_data_type: z.string(), key: z.string(),
+  variable: z.string(), variable_type: z.enum(['environment', 'task']),
+});
+export const aliasResponse = z.looseObject({ id: int, url: z.string() });
+export const registrationTokenResponse = z.object({ registration_token: z.string(), runner_id: int, project_id: ref, expires: time });

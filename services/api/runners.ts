@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { z } from 'zod';
 import { runnerActiveInput, runnerInput } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import type { RunnerView } from '../store/runners.js';
@@ -9,10 +10,12 @@ import { HttpError, idParam, notFound } from './http.js';
 import { parseInput } from './input.js';
 
 const runnerUpdate = runnerInput.partial().omit({ project_id: true });
+/** The registration-token request has no fields (Semaphore's clients send none). */
+export const registrationTokenInput = z.looseObject({});
 
 /** Semaphore's Runner (`active`, `touched`, `registered`) with Forge's live state as extra fields. */
 export const runnerView = ({ enabled, last_seen, ...runner }: RunnerView) => ({
-  ...runner, active: enabled, touched: last_seen, registered: true, is_default: false, cleaning_requested: null,
+  ...runner, active: enabled, touched: last_seen, is_default: false, cleaning_requested: null,
 });
 
 /** Semaphore's RunnerTag: each tag and how many of the runners have it. */
@@ -83,6 +86,16 @@ export function runnerAdminRouter(ctx: AppContext): Router {
       if (active) ctx.queues.markAllMaybeNonEmpty();
       await changed(req, current, active ? 'activated' : 'deactivated');
       res.status(204).end();
+    });
+    // Semaphore's registration-token, in Forge's terms: a new one-time token (valid an hour) that the
+    // runner registers with (`forge runner register`); its current token stops working at once.
+    router.post(`${base}/:runner_id/registration-token`, async (req, res) => {
+      const current = await one(req, 'edit');
+      parseInput(registrationTokenInput, req);
+      const issued = await store.issueRegistrationToken(current.id);
+      if (!issued) throw notFound('runner');
+      await changed(req, current, 'given a new registration token (its old token no longer works)');
+      res.json({ registration_token: issued.token, runner_id: current.id, project_id: current.project_id, expires: new Date(issued.expires).toISOString() });
     });
     // Forge runners keep nothing between tasks (each checks out into a fresh directory): there is no cache to clear.
     router.delete(`${base}/:runner_id/cache`, async (req, res) => {

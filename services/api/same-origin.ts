@@ -13,21 +13,30 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function sameOriginForCookies(ctx: AppContext) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    if (SAFE_METHODS.has(req.method) || bearerToken(req)) return next();
-    const site = req.headers['sec-fetch-site'];
-    if (typeof site === 'string') {
-      if (site === 'same-origin' || site === 'none') return next();
-      throw refused(`Sec-Fetch-Site is "${site}"`);
-    }
-    const origin = req.headers.origin;
-    if (origin === undefined) return next();
-    if (ownOrigins(ctx, req).has(origin)) return next();
-    throw refused(`Origin ${origin} is not this server`);
+    if (SAFE_METHODS.has(req.method)) return next();
+    const why = crossSiteReason(ctx, req, `${req.protocol}://${req.headers.host ?? ''}`);
+    if (why) throw refused(why);
+    next();
   };
 }
 
-function ownOrigins(ctx: AppContext, req: Request): Set<string> {
-  const origins = new Set<string>([`${req.protocol}://${req.headers.host ?? ''}`]);
+/**
+ * Why a request that may carry the session cookie did not come from Forge's own origin, or
+ * undefined when it did (or carries a Bearer token, or comes from no browser page). `self` is the
+ * origin the request was sent to (a WebSocket upgrade gives the bare host: any scheme of it counts).
+ */
+export function crossSiteReason(ctx: AppContext, req: Request, self: string): string | undefined {
+  if (bearerToken(req)) return undefined;
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site is "${site}"`;
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  const own = ownOrigins(ctx, self.includes('://') ? [self] : [`http://${self}`, `https://${self}`]);
+  return own.has(origin) ? undefined : `Origin ${origin} is not this server`;
+}
+
+function ownOrigins(ctx: AppContext, self: string[]): Set<string> {
+  const origins = new Set<string>(self);
   try {
     if (ctx.config.web_host) origins.add(new URL(ctx.config.web_host).origin);
   } catch {

@@ -16,16 +16,13 @@ const list = (text: string) => (text ? text.split(',').map((x) => x.trim()).filt
 /** Semaphore's Task fields next to Forge's: `params` and `inventory_id` as Semaphore shapes them. */
 export const taskView = (task: Task, template?: Template) => ({
   ...task,
-  inventory_id: template?.inventory_id ?? null,
+  inventory_id: task.inventory_id ?? template?.inventory_id ?? null,
   secret: '',
   params: { debug: task.debug, dry_run: task.dry_run, diff: task.diff, limit: list(task.limit), tags: list(task.tags), skip_tags: list(task.skip_tags) },
 });
 
 /** Takes Semaphore's `params` (lists) and Forge's flat fields alike; `params` wins where both are given. */
 function effectiveInput(input: z.infer<typeof taskInput>, template: Template): z.infer<typeof taskInput> {
-  if (input.inventory_id && input.inventory_id !== template.inventory_id) {
-    throw new HttpError(400, `inventory_id: this template runs on inventory ${template.inventory_id ?? 'none'}; overriding it per task is not supported yet, so leave inventory_id out`);
-  }
   const p = input.params ?? {};
   return {
     ...input, template_id: template.id, debug: p.debug ?? input.debug, dry_run: p.dry_run ?? p.plan ?? input.dry_run,

@@ -35,7 +35,9 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   if (!template) throw new Error(`template ${task.template_id} was deleted`);
   const repository = await stores.repositories(pid).get(template.repository_id);
   if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
-  const inventory = template.inventory_id ? await stores.inventories(pid).get(template.inventory_id) : undefined;
+  const inventoryId = task.inventory_id ?? template.inventory_id;
+  const inventory = inventoryId ? await stores.inventories(pid).get(inventoryId) : undefined;
+  if (task.inventory_id && !inventory) throw new Error(`inventory ${task.inventory_id} (chosen for this task) was deleted`);
   const environment = template.environment_id ? await stores.environments(pid).get(template.environment_id) : undefined;
 
   const repoAuth = await stores.keyMaterial(pid, repository.ssh_key_id);

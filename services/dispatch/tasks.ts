@@ -23,6 +23,7 @@ export async function createTask(ctx: AppContext, project: Project, template: Te
     debug: input.debug, dry_run: input.dry_run, diff: input.diff, playbook: input.playbook, environment: input.environment,
     limit: input.limit, tags: input.tags, skip_tags: input.skip_tags, git_branch: input.git_branch,
     arguments: input.arguments, message: input.message, auto_approve: input.auto_approve ?? null, destroy: input.destroy,
+    inventory_id: input.inventory_id ?? null,
     commit_hash: '', commit_message: '', runner_id: null, runner_name: '',
     queue: queueName(scope), runner_tag: template.runner_tag,
     waiting_reason: waitingReason({ project_id: project.id, runner_tag: template.runner_tag }, runners),

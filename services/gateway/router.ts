@@ -44,8 +44,18 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
 
   router.post('/', registrationLimit, async (req, res) => {
     const input = parseBody(registerSchema, req.body);
+    // A one-time token issued for one runner (POST /api/runners/{id}/registration-token) registers that runner.
+    if (await stores.runners.isRegistrationToken(input.registration_token)) {
+      if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
+      const issued = await stores.runners.registerWithToken(input.registration_token, input.public_key);
+      if (!issued) throw new HttpError(401, 'this one-time registration token was used or has expired: issue a new one (POST /api/runners/{id}/registration-token)');
+      log.info('runner registered with its one-time token', { id: issued.runner.id, name: issued.runner.name });
+      const answer: RegisterAnswer = { id: issued.runner.id, token: issued.token };
+      res.status(201).json(answer);
+      return;
+    }
     const expected = ctx.config.runner_registration_token;
-    if (!expected) throw new HttpError(403, 'registration by token is off on this server: set runner_registration_token (FORGE_RUNNER_REGISTRATION_TOKEN), or add the runner in the web UI and use its token');
+    if (!expected) throw new HttpError(403, 'registration by token is off on this server: set runner_registration_token (FORGE_RUNNER_REGISTRATION_TOKEN), add the runner in the web UI and use its token, or issue it a one-time registration token (POST /api/runners/{id}/registration-token)');
     if (!constantTimeEqual(input.registration_token, expected)) throw new HttpError(401, 'wrong registration token');
     if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
     if (input.project_id && !(await stores.projects.get(input.project_id))) throw new HttpError(400, `project_id: no project ${input.project_id}`);

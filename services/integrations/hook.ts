@@ -78,10 +78,16 @@ function matches(matcher: Matcher, actual: string | undefined): boolean {
   return actual !== undefined && actual.includes(matcher.value);
 }
 
+/** What one integration did with a call: started a task, or refused it with an HTTP status and reason. */
+type Outcome = { integration_id: number; delivery_id: string } & ({ task_id: number } | { status: number; error: string });
+
 /**
  * `POST /api/integrations/:alias`: anyone may call it, so it reads the raw body itself (signatures
  * are over the exact bytes), authenticates, applies the matchers, extracts values and starts the
- * template. Every call that names a known alias is recorded as a delivery, with the reason when refused.
+ * template. An integration's alias calls that integration; a project's alias (Semaphore's
+ * project-level alias) calls each of the project's searchable integrations, and those whose
+ * authentication and matchers pass start their templates. Every call that reaches an integration
+ * is recorded as one of its deliveries, with the reason when refused.
  */
 export function integrationHookRouter(ctx: AppContext): Router {
   const router = Router();
@@ -92,36 +98,14 @@ export function integrationHookRouter(ctx: AppContext): Router {
     keyGenerator: (req) => `${ipKeyGenerator(req.ip ?? '')}|${req.params.alias}`,
     handler: (_req, res) => res.status(429).json({ error: 'too many calls to this integration from this address; wait a minute and try again' }),
   });
-  router.post('/:alias', limit, express.raw({ type: () => true, limit: ctx.config.max_body_bytes }), async (req: Request, res: Response) => {
-    const target = await store.aliasTarget(String(req.params.alias));
-    if (!target) {
-      res.status(404).json({ error: 'no integration has this alias' });
-      return;
-    }
-    const integration = await store.integrations(target.project_id).get(target.integration_id);
-    if (!integration) {
-      res.status(404).json({ error: 'the integration of this alias was deleted' });
-      return;
-    }
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let parsed: unknown;
-    let parsedOnce = false;
-    const json = () => {
-      if (!parsedOnce) {
-        parsedOnce = true;
-        try {
-          parsed = JSON.parse(raw.toString('utf8'));
-        } catch {
-          parsed = undefined;
-        }
-      }
-      return parsed;
-    };
+
+  /** Runs one integration over the call: authenticate, match, extract, start its template. */
+  async function deliver(integration: Integration, req: Request, raw: Buffer, json: () => unknown): Promise<Outcome> {
     const event = header(req, 'X-GitHub-Event') ?? header(req, 'X-Event-Key') ?? header(req, 'X-Gitlab-Event') ?? '';
-    const refuse = async (status: number, reason: string) => {
+    const refuse = async (status: number, reason: string): Promise<Outcome> => {
       const delivery = await store.record({ integration_id: integration.id, status: 'rejected', reason, task_id: null, http_status: status, event });
       log.info('integration delivery rejected', { integration_id: integration.id, reason });
-      res.status(status).json({ error: reason, delivery_id: delivery.id });
+      return { integration_id: integration.id, delivery_id: delivery.id, status, error: reason };
     };
     try {
       await authenticate(ctx, integration, req, raw);
@@ -146,12 +130,57 @@ export function integrationHookRouter(ctx: AppContext): Router {
       });
       const task = await createTask(ctx, project, template, input, null, { env });
       const delivery = await store.record({ integration_id: integration.id, status: 'accepted', reason: '', task_id: task.id, http_status: 201, event });
-      res.status(201).json({ task_id: task.id, delivery_id: delivery.id });
+      return { integration_id: integration.id, delivery_id: delivery.id, task_id: task.id };
     } catch (err) {
-      if (err instanceof Refusal) await refuse(err.status, err.message);
-      else if (err instanceof ValidationError) await refuse(400, `the task was refused: ${err.message}`);
-      else throw err;
+      if (err instanceof Refusal) return refuse(err.status, err.message);
+      if (err instanceof ValidationError) return refuse(400, `the task was refused: ${err.message}`);
+      throw err;
     }
+  }
+
+  router.post('/:alias', limit, express.raw({ type: () => true, limit: ctx.config.max_body_bytes }), async (req: Request, res: Response) => {
+    const target = await store.aliasTarget(String(req.params.alias));
+    if (!target) {
+      res.status(404).json({ error: 'no integration has this alias' });
+      return;
+    }
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let parsed: unknown;
+    let parsedOnce = false;
+    const json = () => {
+      if (!parsedOnce) {
+        parsedOnce = true;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          parsed = undefined;
+        }
+      }
+      return parsed;
+    };
+
+    if (target.integration_id === null) {
+      if (!(await ctx.stores.projects.get(target.project_id))) {
+        res.status(404).json({ error: 'the project of this alias was deleted' });
+        return;
+      }
+      const searchable = (await store.integrations(target.project_id).list()).filter((i) => i.searchable);
+      const outcomes: Outcome[] = [];
+      for (const integration of searchable) outcomes.push(await deliver(integration, req, raw, json));
+      const started = outcomes.filter((o) => 'task_id' in o);
+      const rejected = outcomes.filter((o) => !('task_id' in o));
+      const error = searchable.length === 0 ? 'the project has no searchable integration: set searchable on the integrations this alias should reach' : 'no searchable integration of the project accepted this call';
+      res.status(started.length > 0 ? 201 : 200).json({ ...(started.length > 0 ? {} : { error }), started, rejected });
+      return;
+    }
+    const integration = await store.integrations(target.project_id).get(target.integration_id);
+    if (!integration) {
+      res.status(404).json({ error: 'the integration of this alias was deleted' });
+      return;
+    }
+    const outcome = await deliver(integration, req, raw, json);
+    if ('task_id' in outcome) res.status(201).json({ task_id: outcome.task_id, delivery_id: outcome.delivery_id });
+    else res.status(outcome.status).json({ error: outcome.error, delivery_id: outcome.delivery_id });
   });
   return router;
 }

@@ -7,7 +7,8 @@ import { HttpError, idParam, notFound, parseBody } from '../api/http.js';
 import { editorsChange } from '../api/access.js';
 import { projectOf } from '../api/projects.js';
 import type { Collection } from '../store/collection.js';
-import { AUTH_METHODS, integrationStores, type Integration } from './store.js';
+import { audit } from '../api/audit.js';
+import { AUTH_METHODS, integrationStores, type Alias, type Integration } from './store.js';
 
 const common = { id: z.number().int().optional(), project_id: z.number().int().optional(), integration_id: z.number().int().optional() };
 
@@ -52,6 +53,9 @@ export const valueInput = z
   })
   .strict();
 
+/** Creating an alias takes no fields (Semaphore's clients send none, or an empty object). */
+export const aliasInput = z.looseObject({});
+
 /** Semaphore's integration API: integrations, their matchers, extracted values and aliases, plus Forge's delivery log. */
 export function integrationRouter(ctx: AppContext): Router {
   const router = Router();
@@ -72,6 +76,18 @@ export function integrationRouter(ctx: AppContext): Router {
   const urlOf = (alias: string) => `${ctx.config.web_host.replace(/\/$/, '')}/api/integrations/${alias}`;
 
   router.use(base, editorsChange(ctx));
+  // Before the /:integration_id routes, which would take "aliases" for an id.
+  router.get(`${base}/aliases`, async (req, res) => {
+    res.json((await aliasesOf((await projectOf(ctx, req)).id, null)).map(aliasView));
+  });
+  router.post(`${base}/aliases`, async (req, res) => {
+    parseBody(aliasInput, req.body ?? {});
+    res.status(200).json(aliasView(await addAlias(req, (await projectOf(ctx, req)).id, null)));
+  });
+  router.delete(`${base}/aliases/:alias_id`, async (req, res) => {
+    await removeAlias(req, (await projectOf(ctx, req)).id, null);
+    res.status(204).end();
+  });
   router.get(base, async (req, res) => {
     res.json(await store.integrations((await projectOf(ctx, req)).id).list());
   });
@@ -106,14 +122,14 @@ export function integrationRouter(ctx: AppContext): Router {
   /** Matchers and extracted values: the same list / add / change / remove routes over their own collections. */
   type Child = { id: number; integration_id: number } & Record<string, unknown>;
   const withoutIds = ({ id: _i, project_id: _p, integration_id: _n, ...rest }: Record<string, unknown>) => rest;
-  function childRoutes(path: string, param: string, what: string, schema: z.ZodType<Record<string, unknown>>, collection: (id: number) => Collection<Child>) {
+  function childRoutes(path: string, param: string, what: string, created: number, schema: z.ZodType<Record<string, unknown>>, collection: (id: number) => Collection<Child>) {
     router.get(`${one}/${path}`, async (req, res) => {
       res.json(await collection((await integrationOf(req)).id).list());
     });
     router.post(`${one}/${path}`, async (req, res) => {
       const integration = await integrationOf(req);
       const input = withoutIds(parseBody(schema, req.body));
-      res.status(201).json(await collection(integration.id).create({ ...input, integration_id: integration.id }));
+      res.status(created).json(await collection(integration.id).create({ ...input, integration_id: integration.id }));
     });
     router.put(`${one}/${path}/:${param}`, async (req, res) => {
       const integration = await integrationOf(req);
@@ -129,27 +145,41 @@ export function integrationRouter(ctx: AppContext): Router {
       res.status(204).end();
     });
   }
-  childRoutes('matchers', 'matcher_id', 'matcher', matcherInput, (id) => store.matchers(id) as never);
-  childRoutes('values', 'extractvalue_id', 'extracted value', valueInput, (id) => store.values(id) as never);
+  // Semaphore answers 200 to a new matcher and 201 to a new extracted value.
+  childRoutes('matchers', 'matcher_id', 'matcher', 200, matcherInput, (id) => store.matchers(id) as never);
+  childRoutes('values', 'extractvalue_id', 'extracted value', 201, valueInput, (id) => store.values(id) as never);
 
+  // Aliases: an integration's own, and the project's (Semaphore's project-level aliases, which reach
+  // every searchable integration of the project). The alias is the only thing a caller needs to
+  // know: long and random, like a token. Semaphore answers 200 to their creation.
+  const aliasView = (a: Alias) => ({ id: a.id, url: urlOf(a.alias) });
+  const aliasesOf = async (projectId: number, integrationId: number | null) =>
+    (await store.aliases(projectId).list()).filter((a) => (a.integration_id ?? null) === integrationId);
+  async function addAlias(req: Request, projectId: number, integrationId: number | null): Promise<Alias> {
+    const alias = await store.aliases(projectId).create({ project_id: projectId, integration_id: integrationId, alias: randomBytes(18).toString('base64url') });
+    await store.indexAlias(alias);
+    await audit(ctx, req, { project_id: projectId, object_type: 'integration', object_id: integrationId, description: `alias ${alias.id} added to ${integrationId === null ? 'the project' : `integration ${integrationId}`}` });
+    return alias;
+  }
+  async function removeAlias(req: Request, projectId: number, integrationId: number | null): Promise<void> {
+    const alias = await store.aliases(projectId).get(idParam(req, 'alias_id'));
+    if (!alias || (alias.integration_id ?? null) !== integrationId) throw notFound('alias');
+    await store.unindexAlias(alias.alias);
+    await store.aliases(projectId).delete(alias.id);
+    await audit(ctx, req, { project_id: projectId, object_type: 'integration', object_id: integrationId, description: `alias ${alias.id} removed from ${integrationId === null ? 'the project' : `integration ${integrationId}`}` });
+  }
   router.get(`${one}/aliases`, async (req, res) => {
     const integration = await integrationOf(req);
-    const aliases = (await store.aliases(integration.project_id).list()).filter((a) => a.integration_id === integration.id);
-    res.json(aliases.map((a) => ({ id: a.id, url: urlOf(a.alias) })));
+    res.json((await aliasesOf(integration.project_id, integration.id)).map(aliasView));
   });
   router.post(`${one}/aliases`, async (req, res) => {
     const integration = await integrationOf(req);
-    // The alias is the only thing a caller needs to know: long and random, like a token.
-    const alias = await store.aliases(integration.project_id).create({ project_id: integration.project_id, integration_id: integration.id, alias: randomBytes(18).toString('base64url') });
-    await store.indexAlias(alias);
-    res.status(201).json({ id: alias.id, url: urlOf(alias.alias) });
+    parseBody(aliasInput, req.body ?? {});
+    res.status(200).json(aliasView(await addAlias(req, integration.project_id, integration.id)));
   });
   router.delete(`${one}/aliases/:alias_id`, async (req, res) => {
     const integration = await integrationOf(req);
-    const alias = await store.aliases(integration.project_id).get(idParam(req, 'alias_id'));
-    if (!alias || alias.integration_id !== integration.id) throw notFound('alias');
-    await store.unindexAlias(alias.alias);
-    await store.aliases(integration.project_id).delete(alias.id);
+    await removeAlias(req, integration.project_id, integration.id);
     res.status(204).end();
   });
 

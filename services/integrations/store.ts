@@ -22,7 +22,8 @@ export interface ExtractValue {
   /** `environment`: an environment variable of the task; `task`: a task variable (extra var, or a survey answer). */
   variable_type: 'environment' | 'task';
 }
-export interface Alias { id: number; project_id: number; integration_id: number; alias: string }
+/** An integration's alias, or with `integration_id` null a project's (it reaches the project's searchable integrations). */
+export interface Alias { id: number; project_id: number; integration_id: number | null; alias: string }
 
 /** One call of a webhook: accepted (and the task it started) or rejected, and why. */
 export interface Delivery {
@@ -38,7 +39,7 @@ export const integrationStores = (ctx: AppContext) => ({
   values: (integrationId: number) => new Collection<ExtractValue>(ctx.redis, 'integration-values', `i${integrationId}`),
   aliases: (projectId: number) => new Collection<Alias>(ctx.redis, 'integration-aliases', `p${projectId}`),
 
-  async aliasTarget(alias: string): Promise<{ project_id: number; integration_id: number } | undefined> {
+  async aliasTarget(alias: string): Promise<{ project_id: number; integration_id: number | null } | undefined> {
     const raw = await ctx.redis.hget(keys.integrationAliases(), alias);
     return raw ? JSON.parse(raw) : undefined;
   },

@@ -8,13 +8,23 @@ import { Collection } from './collection.js';
 export interface Runner {
   id: number; project_id: number | null; name: string; tags: string[]; max_parallel_tasks: number;
   webhook: string; enabled: boolean; public_key: string; token_hash: string; created: string;
+  /**
+   * A one-time registration token issued for this runner (POST …/registration-token): its hash and
+   * when it stops working. While one is pending the runner has no token (`token_hash` empty).
+   */
+  registration_hash?: string; registration_expires?: number;
 }
+
+/** How long a runner's one-time registration token works. */
+export const REGISTRATION_TOKEN_TTL_MS = 3600_000;
 
 export interface RunnerStatus {
   last_seen: number; version: string; capabilities: string[]; active_tasks: number[]; draining: boolean;
 }
 
-export interface RunnerView extends Omit<Runner, 'token_hash'> {
+export interface RunnerView extends Omit<Runner, 'token_hash' | 'registration_hash' | 'registration_expires'> {
+  /** Whether the runner has working credentials (false while it waits to register with a one-time token). */
+  registered: boolean;
   status: 'online' | 'offline' | 'disabled'; last_seen: string | null; version: string;
   capabilities: string[]; active_tasks: number; active_task_ids: number[]; draining: boolean;
 }
@@ -64,11 +74,54 @@ export class RunnerStore {
     return runner;
   }
 
+  /**
+   * Issues a one-time registration token for a runner (Semaphore's registration-token): its current
+   * token and public key stop working at once, and `forge runner register` with the new token gives
+   * it fresh credentials (registerWithToken). Only the hash is kept; answers the token and its expiry.
+   */
+  async issueRegistrationToken(id: number): Promise<{ token: string; expires: number } | undefined> {
+    const runner = await this.runners.get(id);
+    if (!runner) return undefined;
+    const token = newToken();
+    const expires = Date.now() + REGISTRATION_TOKEN_TTL_MS;
+    const multi = this.redis.multi();
+    if (runner.token_hash) multi.hdel(keys.index('runner-token'), runner.token_hash);
+    if (runner.registration_hash) multi.hdel(keys.index('runner-registration'), runner.registration_hash);
+    await multi.hset(keys.index('runner-registration'), hashToken(token), String(id)).exec();
+    await this.runners.update(id, { token_hash: '', public_key: '', registration_hash: hashToken(token), registration_expires: expires });
+    await this.announce(id);
+    return { token, expires };
+  }
+
+  /** Whether a one-time registration token is pending (looked up by hash). */
+  async isRegistrationToken(token: string): Promise<boolean> {
+    return Boolean(token) && (await this.redis.hexists(keys.index('runner-registration'), hashToken(token))) === 1;
+  }
+
+  /**
+   * Registers the runner a one-time registration token was issued for, with the runner's public key:
+   * answers the runner and its new token, or undefined when the token is unknown, used or expired.
+   * Removing the token from the index is the claim, so two registrations cannot both use it.
+   */
+  async registerWithToken(registrationToken: string, publicKey: string): Promise<{ runner: Runner; token: string } | undefined> {
+    const hash = hashToken(registrationToken);
+    const id = await this.redis.hget(keys.index('runner-registration'), hash);
+    if (!id || (await this.redis.hdel(keys.index('runner-registration'), hash)) !== 1) return undefined;
+    const runner = await this.runners.get(Number(id));
+    if (!runner?.registration_hash || !constantTimeEqual(runner.registration_hash, hash) || (runner.registration_expires ?? 0) < Date.now()) return undefined;
+    const token = newToken();
+    const registered = await this.runners.update(runner.id, { token_hash: hashToken(token), public_key: publicKey, registration_hash: '', registration_expires: 0 });
+    await this.redis.hset(keys.index('runner-token'), hashToken(token), String(runner.id));
+    await this.announce(runner.id);
+    return registered ? { runner: registered, token } : undefined;
+  }
+
   /** Deleting removes the token index first, so the token stops working at once. */
   async delete(id: number): Promise<boolean> {
     const runner = await this.runners.get(id);
     if (!runner) return false;
     await this.redis.hdel(keys.index('runner-token'), runner.token_hash);
+    if (runner.registration_hash) await this.redis.hdel(keys.index('runner-registration'), runner.registration_hash);
     await this.runners.delete(id);
     await this.redis.hdel(keys.runnerStatus(), String(id));
     await this.announce(id);
@@ -114,12 +167,13 @@ export class RunnerStore {
       ? runners.map((r) => (statusOf(r.id)?.active_tasks ?? []).map(String))
       : await Promise.all(runners.map((r) => this.redis.smembers(keys.runnerTasks(r.id))));
     const now = Date.now();
-    return runners.map(({ token_hash: _hidden, ...runner }, index) => {
+    return runners.map(({ token_hash, registration_hash: _hash, registration_expires: _expires, ...runner }, index) => {
       const active = leased[index]!.map(Number);
       const status = statusOf(runner.id);
       const online = Boolean(status && now - status.last_seen <= this.onlineWindowMs);
       return {
         ...runner,
+        registered: Boolean(token_hash),
         status: !runner.enabled ? 'disabled' : online ? 'online' : 'offline',
         last_seen: status?.last_seen ? new Date(status.last_seen).toISOString() : null,
         version: status?.version ?? '', capabilities: status?.capabilities ?? [],

@@ -27,6 +27,10 @@ export async function prepareTask(stores: Stores, template: Template, given: Tas
   if (given.git_branch && !template.allow_override_branch_in_task) {
     throw new ValidationError('git_branch: this template does not allow a branch per task; set allow_override_branch_in_task on the template');
   }
+  // Semaphore's per-task inventory: any inventory of the template's project.
+  if (given.inventory_id && !(await stores.inventories(template.project_id).get(given.inventory_id))) {
+    throw new ValidationError(`inventory_id: no inventory ${given.inventory_id} in this project; leave it out to use the template's`);
+  }
   const defaults = template.task_params ?? {};
   const input: TaskInput = {
     ...given,

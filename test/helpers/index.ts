@@ -16,3 +16,4 @@ export * from './redis.js';
 export * from './sse.js';
 export * from './sshd.js';
 export * from './util.js';
+export * from './websocket.js';

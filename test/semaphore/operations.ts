@@ -5,11 +5,11 @@
  * request body built from the document's examples (placeholders such as "{project_id}" are
  * filled with real ids; a password is added where the document gives none and Forge needs one).
  *
- * `forge` says how Forge answers: 'yes' (implemented, checked by the test), 'features' (owned by
- * the schedules/integrations/notifications work), or the reason it is not implemented.
+ * `forge` says how Forge answers: 'yes' (implemented, checked by the test) or the reason it is not
+ * implemented.
  */
 
-export type Support = 'yes' | 'features' | { no: string };
+export type Support = 'yes' | { no: string };
 
 export interface Operation {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -42,6 +42,12 @@ const RUNNER_TAG = ['tag', 'number_of_runners'] as const;
 const WORKFLOW = ['id', 'project_id', 'name', 'description', 'nodes', 'edges'] as const;
 const WORKFLOW_RUN = ['id', 'project_id', 'workflow_template_id', 'status', 'start', 'end', 'root_task_id'] as const;
 const WORKFLOW_APPROVAL = ['id', 'project_id', 'workflow_run_id', 'workflow_node_id', 'status', 'created', 'resolved', 'resolved_by_user_id'] as const;
+const INTEGRATION = ['id', 'name', 'project_id', 'template_id', 'auth_method', 'auth_secret_id', 'auth_header', 'searchable', 'task_params'] as const;
+const EXTRACT_VALUE = ['id', 'name', 'value_source', 'body_data_type', 'key', 'variable', 'variable_type', 'integration_id'] as const;
+const MATCHER = ['id', 'integration_id', 'name', 'match_type', 'method', 'body_data_type', 'key', 'value'] as const;
+const ALIAS = ['id', 'url'] as const;
+const SCHEDULE = ['id', 'cron_format', 'project_id', 'template_id', 'name', 'active', 'run_at', 'type', 'task_params'] as const;
+const REGISTRATION_TOKEN = ['registration_token', 'runner_id', 'project_id'] as const;
 const BACKUP = ['meta', 'templates', 'repositories', 'keys', 'views', 'inventories', 'environments'] as const;
 
 const P = '/project/{project_id}';
@@ -61,6 +67,10 @@ export const BODIES = {
     suppress_success_alerts: false, suppress_error_alerts: false, app: 'ansible', git_branch: 'main', survey_vars: [], type: '', start_version: null, autorun: false,
     vaults: [], task_params: {},
   },
+  integration: { name: 'deploy', project_id: '{project_id}', template_id: '{template_id}', auth_method: 'none', auth_secret_id: null, auth_header: '', searchable: false, task_params: {} },
+  values: { name: 'extract this value', value_source: 'body', body_data_type: 'json', key: 'key', variable: 'variable', variable_type: 'environment' },
+  matchers: { name: 'deploy', match_type: 'body', method: 'equals', body_data_type: 'json', key: 'key', value: 'value' },
+  schedule: { cron_format: '* * * 1 *', project_id: '{project_id}', template_id: '{template_id}', name: 'Test', active: true, type: '', task_params: {} },
   view: { title: 'Test', project_id: '{project_id}', position: 1 },
   task: { template_id: '{template_id}', debug: false, dry_run: false, diff: false, playbook: '', environment: '', limit: '', git_branch: '', message: '', arguments: '[]' },
   workflow: {
@@ -102,7 +112,8 @@ const crud = (path: string, fields: readonly string[], body: unknown, forge: Sup
 
 export const OPERATIONS: Operation[] = [
   { method: 'GET', path: '/ping', status: 200, forge: 'yes' },
-  { method: 'GET', path: '/ws', status: 200, forge: { no: 'live updates are Server-Sent Events (/api/events/live, task output streams), not a WebSocket' } },
+  // A WebSocket upgrade (101), checked by test/server-websocket.test.ts with a real client rather than by this table.
+  { method: 'GET', path: '/ws', status: 101, forge: 'yes' },
   { method: 'GET', path: '/info', status: 200, fields: ['version', 'ansible', 'web_host', 'use_remote_runner', 'auth_methods', 'git_client', 'schedule_timezone', 'features'], forge: 'yes' },
   { method: 'GET', path: '/auth/login', status: 200, fields: ['oidc_providers'], forge: 'yes' },
   { method: 'POST', path: '/auth/login', status: 204, body: { auth: '{admin_login}', password: '{admin_password}' }, forge: 'yes' },
@@ -136,21 +147,24 @@ export const OPERATIONS: Operation[] = [
   { method: 'POST', path: `${P}/users`, status: 204, body: { user_id: '{user_id}', role: 'owner' }, forge: 'yes' },
   { method: 'DELETE', path: `${P}/users/{user_id}`, status: 204, forge: 'yes' },
   { method: 'PUT', path: `${P}/users/{user_id}`, status: 204, body: { role: 'owner' }, forge: 'yes' },
-  // Integrations (19 operations) and schedules (4): the features work.
-  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/integrations`, status: method === 'POST' ? 201 : 200, forge: 'features' }) as Operation),
-  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/integrations/{integration_id}`, status: method === 'GET' ? 200 : 204, forge: 'features' }) as Operation),
-  ...['values', 'matchers'].flatMap((sub) => [
-    { method: 'GET', path: `${P}/integrations/{integration_id}/${sub}`, status: 200, forge: 'features' },
-    { method: 'POST', path: `${P}/integrations/{integration_id}/${sub}`, status: sub === 'values' ? 201 : 200, forge: 'features' },
-    { method: 'PUT', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, forge: 'features' },
-    { method: 'DELETE', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, forge: 'features' },
+  // Integrations (19 operations). Creates come before the reads that need a record to check.
+  { method: 'POST', path: `${P}/integrations`, status: 201, fields: INTEGRATION, body: BODIES.integration, forge: 'yes' },
+  { method: 'GET', path: `${P}/integrations`, status: 200, fields: INTEGRATION, array: true, forge: 'yes' },
+  { method: 'GET', path: `${P}/integrations/{integration_id}`, status: 200, fields: INTEGRATION, forge: 'yes' },
+  { method: 'PUT', path: `${P}/integrations/{integration_id}`, status: 204, body: { ...BODIES.integration, id: '{integration_id}' }, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/integrations/{integration_id}`, status: 204, forge: 'yes' },
+  ...(['values', 'matchers'] as const).flatMap((sub) => [
+    { method: 'POST', path: `${P}/integrations/{integration_id}/${sub}`, status: sub === 'values' ? 201 : 200, fields: sub === 'values' ? EXTRACT_VALUE : MATCHER, body: BODIES[sub], forge: 'yes' },
+    { method: 'GET', path: `${P}/integrations/{integration_id}/${sub}`, status: 200, fields: sub === 'values' ? EXTRACT_VALUE : MATCHER, array: true, forge: 'yes' },
+    { method: 'PUT', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, body: BODIES[sub], forge: 'yes' },
+    { method: 'DELETE', path: `${P}/integrations/{integration_id}/${sub}/{id}`, status: 204, forge: 'yes' },
   ] as Operation[]),
-  { method: 'GET', path: `${P}/integrations/aliases`, status: 200, forge: 'features' },
-  { method: 'POST', path: `${P}/integrations/aliases`, status: 200, forge: 'features' },
-  { method: 'DELETE', path: `${P}/integrations/aliases/{alias_id}`, status: 204, forge: 'features' },
-  { method: 'GET', path: `${P}/integrations/{integration_id}/aliases`, status: 200, forge: 'features' },
-  { method: 'POST', path: `${P}/integrations/{integration_id}/aliases`, status: 200, forge: 'features' },
-  { method: 'DELETE', path: `${P}/integrations/{integration_id}/aliases/{alias_id}`, status: 204, forge: 'features' },
+  { method: 'POST', path: `${P}/integrations/aliases`, status: 200, fields: ALIAS, forge: 'yes' },
+  { method: 'GET', path: `${P}/integrations/aliases`, status: 200, fields: ALIAS, array: true, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/integrations/aliases/{alias_id}`, status: 204, forge: 'yes' },
+  { method: 'POST', path: `${P}/integrations/{integration_id}/aliases`, status: 200, fields: ALIAS, forge: 'yes' },
+  { method: 'GET', path: `${P}/integrations/{integration_id}/aliases`, status: 200, fields: ALIAS, array: true, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/integrations/{integration_id}/aliases/{alias_id}`, status: 204, forge: 'yes' },
   // Keys: the document has no GET of one key (Forge has it as an extra).
   ...crud(`${P}/keys`, KEY, BODIES.key, 'yes', false),
   ...crud(`${P}/repositories`, REPOSITORY, BODIES.repository),
@@ -172,10 +186,10 @@ export const OPERATIONS: Operation[] = [
   { method: 'POST', path: `${P}/workflows/{workflow_id}/runs/{run_id}/approvals/{node_id}`, status: 200, fields: WORKFLOW_APPROVAL, body: { status: 'approved' }, forge: 'yes' },
   { method: 'GET', path: `${P}/workflows/{workflow_id}/runs/{run_id}/artifacts`, status: 200, forge: 'yes' },
   { method: 'DELETE', path: `${P}/workflows/{workflow_id}`, status: 204, forge: 'yes' },
-  { method: 'GET', path: `${P}/schedules/{schedule_id}`, status: 200, forge: 'features' },
-  { method: 'DELETE', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },
-  { method: 'PUT', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'features' },
-  { method: 'POST', path: `${P}/schedules`, status: 201, forge: 'features' },
+  { method: 'POST', path: `${P}/schedules`, status: 201, fields: SCHEDULE, body: BODIES.schedule, forge: 'yes' },
+  { method: 'GET', path: `${P}/schedules/{schedule_id}`, status: 200, fields: SCHEDULE, forge: 'yes' },
+  { method: 'PUT', path: `${P}/schedules/{schedule_id}`, status: 204, body: { ...BODIES.schedule, id: '{schedule_id}' }, forge: 'yes' },
+  { method: 'DELETE', path: `${P}/schedules/{schedule_id}`, status: 204, forge: 'yes' },
   ...crud(`${P}/views`, VIEW, BODIES.view),
   { method: 'GET', path: `${P}/tasks`, status: 200, fields: TASK, array: true, forge: 'yes' },
   { method: 'POST', path: `${P}/tasks`, status: 201, fields: TASK, body: BODIES.task, forge: 'yes' },
@@ -186,7 +200,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'GET', path: `${P}/tasks/{task_id}/output`, status: 200, fields: ['task_id', 'time', 'output'], array: true, forge: 'yes' },
   { method: 'GET', path: `${P}/tasks/{task_id}/raw_output`, status: 200, forge: 'yes' },
   { method: 'GET', path: '/apps', status: 200, array: true, forge: 'yes' },
-  { method: 'POST', path: `${P}/notifications/test`, status: 409, forge: 'features' },
+  { method: 'POST', path: `${P}/notifications/test`, status: 409, forge: 'yes' },
   ...['/runners', `${P}/runners`].flatMap((base) => [
     { method: 'GET', path: base, status: 200, fields: RUNNER, array: true, forge: 'yes' },
     { method: 'POST', path: base, status: 201, fields: [...RUNNER, 'token'], body: BODIES.runner, forge: 'yes' },
@@ -194,10 +208,7 @@ export const OPERATIONS: Operation[] = [
     { method: 'PUT', path: `${base}/{runner_id}`, status: 204, body: BODIES.runner, forge: 'yes' },
     { method: 'DELETE', path: `${base}/{runner_id}`, status: 204, forge: 'yes' },
     { method: 'POST', path: `${base}/{runner_id}/active`, status: 204, body: { active: false }, forge: 'yes' },
-    {
-      method: 'POST', path: `${base}/{runner_id}/registration-token`, status: 200,
-      forge: { no: 'Forge registers runners with the server-wide registration token or a token shown when the runner is added; no per-runner one-time tokens' },
-    },
+    { method: 'POST', path: `${base}/{runner_id}/registration-token`, status: 200, fields: REGISTRATION_TOKEN, forge: 'yes' },
     { method: 'DELETE', path: `${base}/{runner_id}/cache`, status: 204, forge: 'yes' },
   ] as Operation[]),
   { method: 'GET', path: '/runner_tags', status: 200, fields: RUNNER_TAG, array: true, forge: 'yes' },
