@@ -44,7 +44,9 @@ const runnerDocs = (base: string, scope: string): Record<string, Doc> => ({
 
 const DOCS: Record<string, Doc> = {
   'GET /api/info': { summary: 'Version and features', response: r.infoResponse, open: true },
-  'GET /api/auth/login': { summary: 'Login metadata (no OIDC providers in Forge)', response: r.loginMetadataResponse, open: true },
+  'GET /api/auth/login': { summary: 'Login metadata: the OIDC providers (oidc_providers) and whether password login is on', response: r.loginMetadataResponse, open: true },
+  'GET /api/auth/oidc/:provider_id/login': { summary: 'Start an OIDC login: 302 to the provider (state, nonce, PKCE); ?redirect=/path returns there afterwards', status: 302, open: true },
+  'GET /api/auth/oidc/:provider_id/redirect': { summary: 'The OIDC callback: finds or creates the user, sets the session cookie, 302 to the UI', status: 302, open: true },
   'POST /api/auth/login': { summary: 'Log in: sets the session cookie', status: 204, body: input.loginInput, open: true },
   'POST /api/auth/logout': { summary: 'Log out', status: 204, open: true },
   'GET /api/openapi.json': { summary: 'This description', open: true },
@@ -128,7 +130,7 @@ export function openApiDocument(version: string, routes: RouteRef[]): Record<str
     const doc = DOCS[`${route.method} ${route.path}`];
     const openPath = route.path.replace(/:(\w+)/g, '{$1}');
     const parameters = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({
-      name: m[1], in: 'path', required: true, schema: m[1] === 'token_id' ? { type: 'string' } : { type: 'integer', minimum: 1 },
+      name: m[1], in: 'path', required: true, schema: m[1] === 'token_id' || m[1] === 'provider_id' ? { type: 'string' } : { type: 'integer', minimum: 1 },
     }));
     const status = String(doc?.status ?? 200);
     const success: Record<string, unknown> = { description: doc?.summary ?? 'OK' };
