@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { ApiClient, cleanup, type Forge, freePort, startForge } from './helpers/index.js';
-import { CookieJar, type OidcProvider, startOidcProvider, walkProvider } from './helpers/oidc.js';
+import { CookieJar, oidcLoginUntilCallback, type OidcProvider, startOidcProvider } from './helpers/oidc.js';
 
 let forge: Forge;
 let idp: OidcProvider;
@@ -28,19 +28,13 @@ test.before(async () => {
 });
 test.after.always(cleanup);
 
-/** A browser starting a login at Forge: its cookie jar and the provider URL Forge sent it to. */
-async function startLogin(query = ''): Promise<{ jar: CookieJar; authorizationUrl: string }> {
-  const jar = new CookieJar();
-  const res = await jar.fetch(`${forge.url}/api/auth/oidc/local/login${query}`);
-  if (res.status !== 302) throw new Error(`login answered ${res.status}: ${await res.text()}`);
-  return { jar, authorizationUrl: res.headers.get('location')! };
-}
+/** A browser's login at Forge, walked through the provider up to Forge's callback. */
+const untilCallback = (query = '') => oidcLoginUntilCallback(forge.url, 'local', callbackUrl, query);
 
 /** The whole flow for one account: answers Forge's last answer and a client holding the session. */
 async function loginAs(account: Parameters<OidcProvider['signInAs']>[0], query = '') {
   idp.signInAs(account);
-  const { jar, authorizationUrl } = await startLogin(query);
-  const callback = await walkProvider(authorizationUrl, callbackUrl);
+  const { jar, callback } = await untilCallback(query);
   const res = await jar.fetch(callback);
   const session = jar.get('forge_session');
   const client = new ApiClient(forge.url);
@@ -58,7 +52,8 @@ test.serial('GET /api/auth/login lists the configured providers; /api/info says 
 });
 
 test.serial('the login sends the browser to the provider with state, nonce and an S256 PKCE challenge', async (t) => {
-  const { jar, authorizationUrl } = await startLogin();
+  idp.signInAs({ sub: 'erin' });
+  const { jar, authorizationUrl } = await untilCallback();
   const url = new URL(authorizationUrl);
   t.is(url.origin, idp.issuer);
   const params = url.searchParams;
@@ -109,8 +104,8 @@ test.serial('an unverified e-mail address does not log in or link', async (t) =>
 
 test.serial('a forged state is refused, and so is a real state from another browser; neither logs in', async (t) => {
   idp.signInAs({ sub: 'carol', email: 'carol@example.test', email_verified: true, preferred_username: 'carol' });
-  const { jar, authorizationUrl } = await startLogin();
-  const callback = new URL(await walkProvider(authorizationUrl, callbackUrl));
+  const { jar, callback: callbackHref } = await untilCallback();
+  const callback = new URL(callbackHref);
   const forged = new URL(callback);
   forged.searchParams.set('state', 'forged-state-value');
   const refused = await jar.fetch(forged.href);
@@ -127,8 +122,7 @@ test.serial('a forged state is refused, and so is a real state from another brow
 
 test.serial('a state is good for one login only', async (t) => {
   idp.signInAs({ sub: 'dave', email: 'dave@example.test', email_verified: true, preferred_username: 'dave' });
-  const { jar, authorizationUrl } = await startLogin();
-  const callback = await walkProvider(authorizationUrl, callbackUrl);
+  const { jar, callback } = await untilCallback();
   const state = jar.get('forge_oidc_state')!;
   t.is((await jar.fetch(callback)).status, 302);
   const replay = await fetch(callback, { redirect: 'manual', headers: { cookie: `forge_oidc_state=${state}` } });

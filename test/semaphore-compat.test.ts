@@ -10,11 +10,22 @@ import test from 'ava';
 import {
   ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, OpenApiChecker, runTask, setupTemplate, startForge, waitForTask,
 } from './helpers/index.js';
+import { oidcLoginUntilCallback, type OidcProvider, startOidcProvider } from './helpers/oidc.js';
 import { OPERATIONS, type Operation } from './semaphore/operations.js';
 
 let forge: Forge;
+/** A real OpenID provider for the OIDC login operations, and Forge's callback URL at it. */
+let idp: OidcProvider;
+let oidcCallbackUrl: string;
 test.before(async () => {
-  forge = await startForge({ env: { FORGE_LOG_LEVEL: 'debug' } });
+  idp = await startOidcProvider();
+  forge = await startForge({
+    env: { FORGE_LOG_LEVEL: 'debug' },
+    configFile: { oidc_providers: { mysso: { display_name: 'Sign in with MySSO', provider_url: idp.issuer, client_id: 'forge', client_secret: 'forge-secret' } } },
+  });
+  oidcCallbackUrl = `${(await forge.api.json('GET', '/api/info')).web_host}/api/auth/oidc/mysso/redirect`;
+  idp.registerClient({ client_id: 'forge', client_secret: 'forge-secret', redirect_uris: [oidcCallbackUrl] });
+  idp.signInAs({ sub: 'sso-user', email: 'sso@example.test', email_verified: true, preferred_username: 'sso-user' });
 });
 test.after.always(cleanup);
 
@@ -46,7 +57,7 @@ test.serial('every implemented operation answers as api-docs.yml describes: stat
 
   const values: Record<string, number | string> = {
     project_id: pid, key_id: key.id, repository_id: setup.repositoryId, inventory_id: setup.inventoryId!, environment_id: setup.environmentId,
-    view_id: view.id, template_id: setup.templateId, task_id: finished.id, admin_login: ADMIN_LOGIN, admin_password: ADMIN_PASSWORD,
+    view_id: view.id, template_id: setup.templateId, task_id: finished.id, admin_login: ADMIN_LOGIN, admin_password: ADMIN_PASSWORD, provider_id: 'mysso',
   };
   const created = new Map<string, number | string>();
   const placeholder = (op: Operation, name: string): number | string => {
@@ -71,9 +82,16 @@ test.serial('every implemented operation answers as api-docs.yml describes: stat
 
   const openapi = await OpenApiChecker.load(api);
   const run = async (op: Operation, client: ApiClient) => {
-    const path = fillPath(op);
+    let path = fillPath(op);
+    const headers: Record<string, string> = {};
+    if (op.path === '/auth/oidc/{provider_id}/redirect') {
+      // The callback as the provider sends the browser to it, with the state cookie of that browser.
+      const { jar, callback } = await oidcLoginUntilCallback(forge.url, 'mysso', oidcCallbackUrl);
+      path = callback.slice(callback.indexOf('/api/'));
+      headers.cookie = jar.header();
+    }
     if (op.method === 'DELETE' && /\/tasks\/\{task_id\}$/.test(op.path)) await waitForTask(api, pid, Number(placeholder(op, 'task_id')), FINAL, 60_000);
-    const res = await client.request(op.method, path, op.body === undefined ? {} : { json: fillBody(op, op.body) });
+    const res = await client.request(op.method, path, { headers, redirect: 'manual', ...(op.body === undefined ? {} : { json: fillBody(op, op.body) }) });
     const label = `${op.method} ${op.path} (${path})`;
     t.is(res.status, op.status, `${label} → ${res.status} ${res.text.slice(0, 300)}`);
     t.deepEqual(openapi.problems(op.method, `/api${op.path}`, res), [], `${label} matches /api/openapi.json`);

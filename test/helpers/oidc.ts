@@ -117,3 +117,16 @@ export async function walkProvider(authorizationUrl: string, until: string, jar 
   }
   throw new Error(`more than 20 redirects from ${authorizationUrl}`);
 }
+
+/**
+ * A browser's OIDC login at Forge, walked through the provider and stopped just before Forge's
+ * callback: the browser's cookies (with Forge's state cookie), where Forge sent it, and the
+ * callback URL the provider sends it back to.
+ */
+export async function oidcLoginUntilCallback(forgeUrl: string, providerId: string, callbackUrl: string, query = '') {
+  const jar = new CookieJar();
+  const res = await jar.fetch(`${forgeUrl}/api/auth/oidc/${providerId}/login${query}`);
+  if (res.status !== 302) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  const authorizationUrl = res.headers.get('location')!;
+  return { jar, authorizationUrl, callback: await walkProvider(authorizationUrl, callbackUrl) };
+}

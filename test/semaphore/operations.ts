@@ -80,7 +80,6 @@ export const BODIES = {
 };
 
 const noWorkflows = { no: 'workflows (task graphs with approvals) are not part of Forge' };
-const noOidc = { no: 'Forge has password and API-token login only, no OIDC' };
 const noHostConfigs = { no: 'credential mappings by host are not part of Forge: each repository and inventory names its key' };
 const crud = (path: string, fields: readonly string[], body: unknown, forge: Support = 'yes', get = true): Operation[] => [
   { method: 'GET', path, status: 200, fields, array: true, forge },
@@ -97,8 +96,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'GET', path: '/auth/login', status: 200, fields: ['oidc_providers'], forge: 'yes' },
   { method: 'POST', path: '/auth/login', status: 204, body: { auth: '{admin_login}', password: '{admin_password}' }, forge: 'yes' },
   { method: 'POST', path: '/auth/logout', status: 204, forge: 'yes' },
-  { method: 'GET', path: '/auth/oidc/{provider_id}/login', status: 302, forge: noOidc },
-  { method: 'GET', path: '/auth/oidc/{provider_id}/redirect', status: 302, forge: noOidc },
+  // The redirect is the callback a browser makes after the provider: the test walks a real provider to it.
+  { method: 'GET', path: '/auth/oidc/{provider_id}/login', status: 302, forge: 'yes' },
+  { method: 'GET', path: '/auth/oidc/{provider_id}/redirect', status: 302, forge: 'yes' },
   { method: 'GET', path: '/user/', status: 200, fields: USER, forge: 'yes' },
   { method: 'GET', path: '/user/tokens', status: 200, fields: TOKEN, array: true, forge: 'yes' },
   { method: 'POST', path: '/user/tokens', status: 201, fields: TOKEN, body: { name: 'my CI token' }, forge: 'yes' },
