@@ -24,9 +24,10 @@ export const oidcProviderSchema = z
   .strict();
 export type OidcProviderConfig = z.infer<typeof oidcProviderSchema>;
 
-/** An environment variable holds JSON text where the file holds an object. */
+/** An environment variable holds JSON text where the file holds an object (empty: none). */
 const jsonText = (value: unknown) => {
   if (typeof value !== 'string') return value;
+  if (value.trim() === '') return {};
   try {
     return JSON.parse(value) as unknown;
   } catch {
