@@ -74,7 +74,7 @@ export function oidcRouter(ctx: AppContext): Router {
     }
   };
 
-  router.get('/auth/oidc/:provider_id/login', async (req, res) => {
+  router.get('/auth/oidc/:provider_id/login', forBrowsers(async (req, res) => {
     const [id, provider] = providerOf(req);
     const query = loginQuery.safeParse(req.query);
     if (!query.success) throw new HttpError(400, `redirect: ${query.error.issues[0]!.message}`);
@@ -92,9 +92,9 @@ export function oidcRouter(ctx: AppContext): Router {
       code_challenge: await client.calculatePKCECodeChallenge(pending.verifier), code_challenge_method: 'S256',
     });
     res.redirect(302, target.href);
-  });
+  }));
 
-  router.get('/auth/oidc/:provider_id/redirect', async (req, res) => {
+  router.get('/auth/oidc/:provider_id/redirect', forBrowsers(async (req, res) => {
     const [id, provider] = providerOf(req);
     const query = callbackQuery.safeParse(req.query);
     if (!query.success) throw new HttpError(400, query.error.issues[0]!.message);
@@ -121,8 +121,23 @@ export function oidcRouter(ctx: AppContext): Router {
     const user = await userForClaims(ctx, req, id, provider, claims);
     await startSession(ctx, req, res, user);
     res.redirect(302, pending.return_to);
-  });
+  }));
   return router;
+}
+
+/**
+ * A browser finds itself on these paths by navigation, so it gets an error as the login page with
+ * the message (302 /login?oidc_error=…); API clients get the JSON error with its status.
+ */
+function forBrowsers(handler: (req: Request, res: Response) => Promise<void>) {
+  return async (req: Request, res: Response) => {
+    try {
+      await handler(req, res);
+    } catch (err) {
+      if (!(err instanceof HttpError) || req.accepts(['json', 'html']) !== 'html') throw err;
+      res.redirect(302, `/login?oidc_error=${encodeURIComponent(err.message)}`);
+    }
+  };
 }
 
 /** The login the state names, once: it must also be the state this browser's cookie holds (no login CSRF). */

@@ -11,14 +11,15 @@ function safeNext(next: string | null): string {
 
 interface LoginMetadata { oidc_providers: Array<{ id: string; name: string }> }
 
-export function LoginPage({ next }: { next: string | null }) {
+export function LoginPage({ next, oidcError }: { next: string | null; oidcError?: string | null }) {
   const [providers, setProviders] = useState<LoginMetadata['oidc_providers']>([]);
   useEffect(() => {
     get<LoginMetadata>('/api/auth/login').then((meta) => setProviders(meta.oidc_providers), () => undefined);
   }, []);
   const [auth, setAuth] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>();
+  // A single sign-on that failed comes back here with the server's message.
+  const [error, setError] = useState<unknown>(() => (oidcError ? new Error(`Single sign-on failed: ${oidcError}`) : undefined));
   const [busy, setBusy] = useState(false);
   const [expired] = useState(() => Boolean(takeNavState<{ expired?: boolean }>()?.expired) || Boolean(next && next !== '/'));
   const first = useRef<HTMLInputElement>(null);
