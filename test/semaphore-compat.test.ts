@@ -7,8 +7,10 @@
  * against the path, nulls accepted).
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, OpenApiChecker, runTask, setupTemplate, startForge, waitForTask,
+  ADMIN_LOGIN, ADMIN_PASSWORD, type ApiClient, cleanup, type Forge, FINAL, makeBareRepo, OpenApiChecker, runOk, runTask, setupTemplate, startForge, tempDir, waitForTask,
 } from './helpers/index.js';
 import { oidcLoginUntilCallback, type OidcProvider, startOidcProvider } from './helpers/oidc.js';
 import { OPERATIONS, type Operation } from './semaphore/operations.js';
@@ -49,6 +51,10 @@ test.serial('every implemented operation answers as api-docs.yml describes: stat
   const quick = await api.json('POST', `/api/project/${pid}/templates`, { name: 'quick', app: 'bash', playbook: 'quick.sh', repository_id: setup.repositoryId });
   const finished = await runTask(api, { ...setup, templateId: quick.id });
   const key = await api.json('POST', `/api/project/${pid}/keys`, { name: 'shared', type: 'none' });
+  const keyDir = tempDir('forge-compat-key-');
+  await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'key')]);
+  const sshKey = await api.json('POST', `/api/project/${pid}/keys`, { name: 'ssh', type: 'ssh', ssh: { login: 'git', private_key: readFileSync(join(keyDir, 'key'), 'utf8') } });
+  await api.json('POST', `/api/project/${pid}/host_configs`, { type: 'url', host: 'ssh://git@git.example.com/', ssh_key_id: sshKey.id });
   const view = await api.json('POST', `/api/project/${pid}/views`, { title: 'Shared' });
   const member = await api.json('POST', '/api/users', { username: 'member', password: 'member-password-1' });
   await api.json('POST', '/api/user/tokens', { name: 'listed' });
@@ -57,7 +63,7 @@ test.serial('every implemented operation answers as api-docs.yml describes: stat
 
   const values: Record<string, number | string> = {
     project_id: pid, key_id: key.id, repository_id: setup.repositoryId, inventory_id: setup.inventoryId!, environment_id: setup.environmentId,
-    view_id: view.id, template_id: setup.templateId, task_id: finished.id, admin_login: ADMIN_LOGIN, admin_password: ADMIN_PASSWORD, provider_id: 'mysso',
+    view_id: view.id, ssh_key_id: sshKey.id, template_id: setup.templateId, task_id: finished.id, admin_login: ADMIN_LOGIN, admin_password: ADMIN_PASSWORD, provider_id: 'mysso',
   };
   const created = new Map<string, number | string>();
   const placeholder = (op: Operation, name: string): number | string => {

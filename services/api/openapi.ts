@@ -86,6 +86,7 @@ const DOCS: Record<string, Doc> = {
   ...crud(`${P}/environment`, 'environment (password and secrets are write-only)', input.environmentInput, r.environmentResponse),
   ...crud(`${P}/templates`, 'template', input.templateInput, r.templateResponse, r.templateListItem),
   ...crud(`${P}/views`, 'view', input.viewInput, r.viewResponse),
+  ...crud(`${P}/host_configs`, 'host config (the ssh key for repositories without one, by git URL prefix or ssh host)', input.hostConfigInput, r.hostConfigResponse),
   [`POST ${P}/templates/:template_id/stop_all_tasks`]: { summary: 'Stop every waiting or running task of a template', status: 204, body: input.stopInput },
   [`GET ${P}/templates/:template_id/tasks`]: { summary: 'A template\'s tasks, newest first (X-Total-Count)', response: r.taskResponse, array: true },
   [`GET ${P}/tasks`]: { summary: 'Tasks, newest first (?status=a,b&offset=&limit=, X-Total-Count)', response: r.taskResponse, array: true },

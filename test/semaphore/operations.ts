@@ -36,6 +36,7 @@ const TEMPLATE = [
   'start_version', 'build_template_id', 'autorun', 'survey_vars', 'vaults', 'task_params', 'executor_image',
 ] as const;
 const TASK = ['id', 'template_id', 'status', 'playbook', 'environment', 'secret', 'arguments', 'git_branch', 'message', 'inventory_id', 'params', 'limit'] as const;
+const HOST_CONFIG = ['id', 'project_id', 'type', 'host', 'ssh_key_id'] as const;
 const VIEW = ['id', 'title', 'project_id', 'position', 'hidden', 'type', 'sort_column', 'sort_reverse'] as const;
 const RUNNER = ['id', 'project_id', 'name', 'webhook', 'max_parallel_tasks', 'active', 'is_default', 'tags', 'touched', 'cleaning_requested', 'registered'] as const;
 const RUNNER_TAG = ['tag', 'number_of_runners'] as const;
@@ -59,6 +60,7 @@ export const BODIES = {
     vaults: [], task_params: {},
   },
   view: { title: 'Test', project_id: '{project_id}', position: 1 },
+  hostConfig: { project_id: '{project_id}', type: 'host', host: 'github.com', ssh_key_id: '{ssh_key_id}' },
   task: { template_id: '{template_id}', debug: false, dry_run: false, diff: false, playbook: '', environment: '', limit: '', git_branch: '', message: '', arguments: '[]' },
   runner: { name: 'runner', webhook: '', max_parallel_tasks: 1, active: true, tags: ['linux'] },
   backup: {
@@ -80,7 +82,6 @@ export const BODIES = {
 };
 
 const noWorkflows = { no: 'workflows (task graphs with approvals) are not part of Forge' };
-const noHostConfigs = { no: 'credential mappings by host are not part of Forge: each repository and inventory names its key' };
 const crud = (path: string, fields: readonly string[], body: unknown, forge: Support = 'yes', get = true): Operation[] => [
   { method: 'GET', path, status: 200, fields, array: true, forge },
   { method: 'POST', path, status: 201, fields, body, forge },
@@ -144,8 +145,7 @@ export const OPERATIONS: Operation[] = [
   // Keys: the document has no GET of one key (Forge has it as an extra).
   ...crud(`${P}/keys`, KEY, BODIES.key, 'yes', false),
   ...crud(`${P}/repositories`, REPOSITORY, BODIES.repository),
-  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/host_configs`, status: method === 'POST' ? 201 : 200, forge: noHostConfigs }) as Operation),
-  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/host_configs/{host_config_id}`, status: method === 'GET' ? 200 : 204, forge: noHostConfigs }) as Operation),
+  ...crud(`${P}/host_configs`, HOST_CONFIG, BODIES.hostConfig),
   ...crud(`${P}/inventory`, INVENTORY, BODIES.inventory),
   ...crud(`${P}/environment`, ENVIRONMENT, BODIES.environment),
   ...crud(`${P}/templates`, TEMPLATE, BODIES.template),
