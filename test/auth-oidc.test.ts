@@ -5,7 +5,7 @@
  * a redirect to another site).
  */
 import test from 'ava';
-import { ApiClient, cleanup, type Forge, freePort, startForge } from './helpers/index.js';
+import { ApiClient, cleanup, type Forge, forgeDirs, forgeEnv, freePort, runForgeCli, startForge } from './helpers/index.js';
 import { CookieJar, oidcLoginUntilCallback, type OidcProvider, startOidcProvider } from './helpers/oidc.js';
 
 let forge: Forge;
@@ -145,4 +145,13 @@ test.serial('errors a user can hit answer clearly: unknown provider 404, unreach
   const noState = await fetch(`${forge.url}/api/auth/oidc/local/redirect?code=abc`, { redirect: 'manual' });
   t.is(noState.status, 400);
   t.regex((await noState.json()).error, /^state: missing/);
+});
+
+test.serial('FORGE_OIDC_PROVIDERS takes the providers as JSON; a provider without client_id stops the server naming the key', async (t) => {
+  const fromEnv = await startForge({ env: { FORGE_OIDC_PROVIDERS: JSON.stringify({ envsso: { provider_url: idp.issuer, client_id: 'forge' } }) } });
+  t.deepEqual((await fromEnv.api.anonymous().get('/api/auth/login')).body.oidc_providers, [{ id: 'envsso', name: 'envsso' }]);
+  await fromEnv.stop();
+  const bad = await runForgeCli(['server'], { env: forgeEnv(forgeDirs(), { FORGE_OIDC_PROVIDERS: JSON.stringify({ sso: { provider_url: idp.issuer } }) }), timeoutMs: 30_000 });
+  t.not(bad.code, 0);
+  t.regex(bad.stdout + bad.stderr, /oidc_providers\.sso\.client_id/);
 });
