@@ -20,11 +20,12 @@ test.before(async () => {
       oidc_providers: {
         local: { display_name: 'Sign in with Local SSO', provider_url: idp.issuer, client_id: 'forge', client_secret: 'forge-client-secret' },
         down: { provider_url: `http://127.0.0.1:${closedPort}`, client_id: 'forge' },
+        byname: { display_name: 'By login', provider_url: idp.issuer, client_id: 'forge', client_secret: 'forge-client-secret', match_claim: 'username', username_claim: 'nickname' },
       },
     },
   });
   callbackUrl = `${(await forge.api.json('GET', '/api/info')).web_host}/api/auth/oidc/local/redirect`;
-  idp.registerClient({ client_id: 'forge', client_secret: 'forge-client-secret', redirect_uris: [callbackUrl] });
+  idp.registerClient({ client_id: 'forge', client_secret: 'forge-client-secret', redirect_uris: [callbackUrl, callbackUrl.replace('/local/', '/byname/')] });
 });
 test.after.always(cleanup);
 
@@ -36,17 +37,20 @@ async function loginAs(account: Parameters<OidcProvider['signInAs']>[0], query =
   idp.signInAs(account);
   const { jar, callback } = await untilCallback(query);
   const res = await jar.fetch(callback);
+  return { res, client: sessionOf(jar), text: await res.text() };
+}
+
+/** An API client with the browser's session cookie (none if the login did not set one). */
+function sessionOf(jar: CookieJar): ApiClient {
   const session = jar.get('forge_session');
-  const client = new ApiClient(forge.url);
-  if (session) (client as unknown as { cookie: string }).cookie = `forge_session=${session}`;
-  return { res, client, text: await res.text() };
+  return new ApiClient(forge.url, session ? { cookie: `forge_session=${session}` } : {});
 }
 
 test.serial('GET /api/auth/login lists the configured providers; /api/info says OIDC is on', async (t) => {
   const anonymous = forge.api.anonymous();
   const meta = await anonymous.get('/api/auth/login');
   t.is(meta.status, 200);
-  t.deepEqual(meta.body.oidc_providers, [{ id: 'local', name: 'Sign in with Local SSO' }, { id: 'down', name: 'down' }]);
+  t.deepEqual(meta.body.oidc_providers, [{ id: 'local', name: 'Sign in with Local SSO' }, { id: 'down', name: 'down' }, { id: 'byname', name: 'By login' }]);
   t.true(meta.body.login_with_password);
   t.true((await anonymous.get('/api/info')).body.auth_methods.oidc);
 });
@@ -93,6 +97,14 @@ test.serial('an existing user with the e-mail address is linked (and marked exte
   t.is(me.id, local.id);
   t.is(me.username, 'bob');
   t.true(me.external);
+});
+
+test.serial('match_claim "username" finds the user by the configured username claim, not by e-mail', async (t) => {
+  const local = await forge.api.json('POST', '/api/users', { username: 'gina', email: 'gina@corp.test', password: 'gina-password-1' });
+  idp.signInAs({ sub: 'gina-sub', email: 'someone-else@example.test', email_verified: true, preferred_username: 'not-gina', nickname: 'gina' });
+  const { jar, callback } = await oidcLoginUntilCallback(forge.url, 'byname', callbackUrl.replace('/local/', '/byname/'));
+  t.is((await jar.fetch(callback)).status, 302);
+  t.like((await sessionOf(jar).get('/api/user')).body, { id: local.id, username: 'gina', email: 'gina@corp.test', external: true });
 });
 
 test.serial('an unverified e-mail address does not log in or link', async (t) => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import { onCleanup } from './util.js';
 
-export interface OidcAccount { sub: string; email?: string; email_verified?: boolean; preferred_username?: string; name?: string }
+export interface OidcAccount { sub: string; email?: string; email_verified?: boolean; preferred_username?: string; nickname?: string; name?: string }
 
 export interface OidcProvider {
   /** The issuer URL (provider_url in Forge's config). */
@@ -56,7 +56,7 @@ export async function startOidcProvider(): Promise<OidcProvider> {
       provider = new Provider(issuer, {
         clients: [{ ...client, grant_types: ['authorization_code'], response_types: ['code'] }],
         cookies: { keys: ['forge-test-cookie-key'] },
-        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
+        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'nickname'] },
         findAccount: (_ctx: unknown, sub: string) => {
           const found = accounts.get(sub);
           return found && { accountId: sub, claims: () => found };
