@@ -216,6 +216,7 @@ export function projectRouter(ctx: AppContext): Router {
       if (key.type !== 'ssh') throw new HttpError(400, `ssh_key_id: key ${key.id} is a "${key.type}" key; a host config needs an ssh key`);
       return { project_id: pid, type: input.type, host: input.host, ssh_key_id: input.ssh_key_id };
     },
+    view: (h) => ({ ...h, name: `${h.type} ${h.host}` }),
   });
 
   resourceRoutes<Repository, typeof repositoryInput>(router, ctx, {
