@@ -82,7 +82,7 @@ export function oidcRouter(ctx: AppContext): Router {
     const state = client.randomState();
     const pending: PendingLogin = {
       provider: id, verifier: client.randomPKCECodeVerifier(), nonce: client.randomNonce(),
-      redirect_uri: provider.redirect_url || `${ownOrigin(ctx, req)}/api/auth/oidc/${id}/redirect`,
+      redirect_uri: provider.redirect_url || `${publicBase(ctx, req)}/api/auth/oidc/${id}/redirect`,
       return_to: query.data.redirect ?? '/',
     };
     await ctx.redis.set(keys.oidcState(hashToken(state)), JSON.stringify(pending), 'EX', STATE_TTL_SEC);
@@ -187,6 +187,6 @@ async function userForClaims(ctx: AppContext, req: Request, id: string, provider
 }
 
 /** Where browsers reach this server: web_host (without a trailing slash), else the address of this request. */
-function ownOrigin(ctx: AppContext, req: Request): string {
+function publicBase(ctx: AppContext, req: Request): string {
   return ctx.config.web_host ? ctx.config.web_host.replace(/\/+$/, '') : `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 }
