@@ -49,6 +49,11 @@ export interface Template {
   max_task_duration_sec?: number;
 }
 export interface TemplateVault { id?: number; name: string; type: 'password' | 'script'; vault_key_id: number | null; script: string }
+/**
+ * Which key reaches a git host, for repositories without a key of their own: `url` matches a
+ * prefix of the git URL, `host` the ssh host name in it (Semaphore's HostConfig).
+ */
+export interface HostConfig { id: number; project_id: number; type: 'host' | 'url'; host: string; ssh_key_id: number }
 export interface View {
   id: number; project_id: number; title: string; position: number; hidden: boolean; type: '' | 'all';
   sort_column: string; sort_reverse: boolean;

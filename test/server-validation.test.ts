@@ -9,12 +9,12 @@ import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type ApiClient, type ApiResponse, cleanup, type Forge, makeBareRepo, projectRoot, setupTemplate, startForge, startTask, type TemplateSetup,
+  type ApiClient, type ApiResponse, cleanup, type Forge, makeBareRepo, projectRoot, runOk, setupTemplate, startForge, startTask, tempDir, type TemplateSetup,
 } from './helpers/index.js';
 
 const MAX_BODY = 2048;
 
-interface Ids { pid: number; key: number; repo: number; inv: number; env: number; tpl: number; task: number; grunner: number; prunner: number; token: string; user: number; view: number }
+interface Ids { pid: number; key: number; repo: number; inv: number; env: number; tpl: number; task: number; grunner: number; prunner: number; token: string; user: number; view: number; hc: number }
 type IdName = keyof Ids;
 
 interface Route {
@@ -36,7 +36,7 @@ interface Route {
 /** The path parameter each placeholder stands for (named in 400 answers). */
 const PARAM: Record<IdName, string> = {
   pid: 'project_id', key: 'id', repo: 'id', inv: 'id', env: 'id', tpl: 'template_id', task: 'task_id',
-  grunner: 'runner_id', prunner: 'runner_id', token: 'token_id', user: 'user_id', view: 'id',
+  grunner: 'runner_id', prunner: 'runner_id', token: 'token_id', user: 'user_id', view: 'id', hc: 'id',
 };
 
 const resource = (name: string, idName: IdName, bad: { json: unknown; field: string }): Route[] => [
@@ -96,6 +96,11 @@ const ROUTES: Route[] = [
   ...resource('inventory', 'inv', { json: { name: 'i', type: 'dynamic' }, field: 'type' }),
   ...resource('environment', 'env', { json: { name: 'e', json: '[1, 2]' }, field: 'json' }),
   ...resource('templates', 'tpl', { json: { name: 't', repository_id: 'one' }, field: 'repository_id' }),
+  { method: 'GET', path: '/api/project/{pid}/host_configs' },
+  { method: 'POST', path: '/api/project/{pid}/host_configs', body: true, bad: [{ json: { type: 'dns', host: 'x', ssh_key_id: 1 }, field: 'type' }, { json: { type: 'host', host: 'x', ssh_key_id: 'one' }, field: 'ssh_key_id' }] },
+  { method: 'GET', path: '/api/project/{pid}/host_configs/{hc}', params: { hc: 'id' } },
+  { method: 'PUT', path: '/api/project/{pid}/host_configs/{hc}', body: true, bad: [{ json: { type: 'host', host: 'has spaces', ssh_key_id: 1 }, field: 'host' }], params: { hc: 'id' } },
+  { method: 'DELETE', path: '/api/project/{pid}/host_configs/{hc}', params: { hc: 'id' } },
   { method: 'GET', path: '/api/project/{pid}/users' },
   { method: 'POST', path: '/api/project/{pid}/users', body: true, bad: [{ json: { user_id: 'me' }, field: 'user_id' }, { json: { user_id: 999_999 }, field: 'user_id' }, { json: { user_id: 1, role: 'boss' }, field: 'role' }] },
   { method: 'PUT', path: '/api/project/{pid}/users/{user}', body: true, bad: [{ json: { role: 'boss' }, field: 'role' }] },
@@ -174,7 +179,11 @@ test.before(async () => {
   const token = (await api.json<Array<{ id: string }>>('GET', '/api/user/tokens'))[0]!.id;
   const user = (await api.json('GET', '/api/user')).id;
   const view = (await api.json('POST', `/api/project/${pid}/views`, { title: 'all' })).id;
-  ids = { pid, key, repo: setup.repositoryId, inv: setup.inventoryId!, env: setup.environmentId, tpl: setup.templateId, task, grunner, prunner, token, user, view };
+  const keyDir = tempDir('forge-validation-key-');
+  await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'key')]);
+  const sshKey = (await api.json('POST', `/api/project/${pid}/keys`, { name: 'ssh', type: 'ssh', ssh: { private_key: readFileSync(join(keyDir, 'key'), 'utf8') } })).id;
+  const hc = (await api.json('POST', `/api/project/${pid}/host_configs`, { type: 'host', host: 'git.example.com', ssh_key_id: sshKey })).id;
+  ids = { pid, key, repo: setup.repositoryId, inv: setup.inventoryId!, env: setup.environmentId, tpl: setup.templateId, task, grunner, prunner, token, user, view, hc };
 });
 test.after.always(cleanup);
 
@@ -183,7 +192,7 @@ test.serial('the route table has a row for every route declared in services/api'
   // routers; the resource and runner routers build their paths from names, checked by name.
   const normal = (path: string) => path.replace(/:\w+|\{\w+\}/g, '{}');
   const covered = new Set([...ROUTES, ...STREAMS].map((r) => `${r.method} ${normal(r.path)}`));
-  const open = new Set(['POST /api/auth/login', 'POST /api/auth/logout', 'GET /api/auth/login', 'GET /api/info', 'GET /api/openapi.json', 'GET /api/docs']);
+  const open = new Set(['POST /api/auth/login', 'POST /api/auth/logout', 'GET /api/auth/login', 'GET /api/info', 'GET /api/openapi.json', 'GET /api/docs', 'GET /api/auth/oidc/{}/login', 'GET /api/auth/oidc/{}/redirect']);
   const missing: string[] = [];
   const dir = join(projectRoot, 'services', 'api');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {

@@ -10,6 +10,7 @@ import { rangeCheckedQuery } from './number-ranges.js';
 import { sameOriginForCookies } from './same-origin.js';
 import { securityHeaders } from './security-headers.js';
 import { loginRouter, requireUser } from './auth.js';
+import { oidcRouter } from './oidc.js';
 import { errorHandler, HttpError } from './http.js';
 import { dashboardRouter } from './dashboard.js';
 import { liveSocketRouter } from './live-socket.js';
@@ -43,7 +44,7 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
     res.type('text/plain').send('pong');
   });
   const runner = runnerGatewayRouter(ctx);
-  const open = [metaRouter(ctx), loginRouter(ctx)];
+  const open = [metaRouter(ctx), loginRouter(ctx), oidcRouter(ctx)];
   const metrics = metricsRouter(ctx);
   const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), liveSocketRouter(), ...featureRouters(ctx),
     uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx)];

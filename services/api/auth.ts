@@ -51,6 +51,12 @@ export function secureCookies(ctx: AppContext, req: Request): boolean {
   return req.secure || Boolean(ctx.config.tls_cert_file) || ctx.config.web_host.startsWith('https:');
 }
 
+/** Starts a login session for the user: the session cookie every login method sets. */
+export async function startSession(ctx: AppContext, req: Request, res: Response, user: User): Promise<void> {
+  const session = await ctx.stores.users.createSession(user.id, ctx.config.session_ttl_sec);
+  res.cookie(SESSION_COOKIE, session, { httpOnly: true, sameSite: 'lax', secure: secureCookies(ctx, req), maxAge: ctx.config.session_ttl_sec * 1000, path: '/' });
+}
+
 /** Login (throttled: see LoginThrottle) and logout, open to anyone. */
 export function loginRouter(ctx: AppContext): Router {
   const router = Router();
@@ -71,10 +77,8 @@ export function loginRouter(ctx: AppContext): Router {
       await throttle.failed(address, input.auth, trustedDevice);
       throw new HttpError(401, 'wrong login or password');
     }
-    const secure = secureCookies(ctx, req);
-    const session = await ctx.stores.users.createSession(user.id, ctx.config.session_ttl_sec);
-    res.cookie(SESSION_COOKIE, session, { httpOnly: true, sameSite: 'lax', secure, maxAge: ctx.config.session_ttl_sec * 1000, path: '/' });
-    await throttle.issueDeviceCookie(res, input.auth, secure);
+    await startSession(ctx, req, res, user);
+    await throttle.issueDeviceCookie(res, input.auth, secureCookies(ctx, req));
     res.status(204).end();
   });
   router.post('/auth/logout', async (req, res) => {

@@ -49,7 +49,9 @@ const runnerDocs = (base: string, scope: string): Record<string, Doc> => ({
 
 const DOCS: Record<string, Doc> = {
   'GET /api/info': { summary: 'Version and features', response: r.infoResponse, open: true },
-  'GET /api/auth/login': { summary: 'Login metadata (no OIDC providers in Forge)', response: r.loginMetadataResponse, open: true },
+  'GET /api/auth/login': { summary: 'Login metadata: the OIDC providers (oidc_providers) and whether password login is on', response: r.loginMetadataResponse, open: true },
+  'GET /api/auth/oidc/:provider_id/login': { summary: 'Start an OIDC login: 302 to the provider (state, nonce, PKCE); ?redirect=/path returns there afterwards', status: 302, open: true },
+  'GET /api/auth/oidc/:provider_id/redirect': { summary: 'The OIDC callback: finds or creates the user, sets the session cookie, 302 to the UI', status: 302, open: true },
   'POST /api/auth/login': { summary: 'Log in: sets the session cookie', status: 204, body: input.loginInput, open: true },
   'POST /api/auth/logout': { summary: 'Log out', status: 204, open: true },
   'GET /api/openapi.json': { summary: 'This description', open: true },
@@ -90,6 +92,7 @@ const DOCS: Record<string, Doc> = {
   ...crud(`${P}/environment`, 'environment (password and secrets are write-only)', input.environmentInput, r.environmentResponse),
   ...crud(`${P}/templates`, 'template', input.templateInput, r.templateResponse, r.templateListItem),
   ...crud(`${P}/views`, 'view', input.viewInput, r.viewResponse),
+  ...crud(`${P}/host_configs`, 'host config (the ssh key for repositories without one, by git URL prefix or ssh host)', input.hostConfigInput, r.hostConfigResponse),
   [`POST ${P}/templates/:template_id/stop_all_tasks`]: { summary: 'Stop every waiting or running task of a template', status: 204, body: input.stopInput },
   [`GET ${P}/templates/:template_id/tasks`]: { summary: 'A template\'s tasks, newest first (X-Total-Count)', response: r.taskResponse, array: true },
   [`GET ${P}/tasks`]: { summary: 'Tasks, newest first (?status=a,b&offset=&limit=, X-Total-Count)', response: r.taskResponse, array: true },
@@ -136,7 +139,7 @@ export function openApiDocument(version: string, routes: RouteRef[]): Record<str
     const doc = DOCS[`${route.method} ${route.path}`];
     const openPath = route.path.replace(/:(\w+)/g, '{$1}');
     const parameters = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({
-      name: m[1], in: 'path', required: true, schema: m[1] === 'token_id' ? { type: 'string' } : { type: 'integer', minimum: 1 },
+      name: m[1], in: 'path', required: true, schema: m[1] === 'token_id' || m[1] === 'provider_id' ? { type: 'string' } : { type: 'integer', minimum: 1 },
     }));
     const status = String(doc?.status ?? 200);
     const success: Record<string, unknown> = { description: doc?.summary ?? 'OK' };

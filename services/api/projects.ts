@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
 import type { z } from 'zod';
 import {
-  environmentInput, inventoryInput, keyInput, keyUpdateInput, projectInput, projectMemberInput, projectRoleInput, repositoryInput, templateInput, viewInput,
-  type AccessKey, type Environment, type KeySecret, type Inventory, type Project, type ProjectRole, type Repository, type Template, type View,
+  environmentInput, hostConfigInput, inventoryInput, keyInput, keyUpdateInput, projectInput, projectMemberInput, projectRoleInput, repositoryInput, templateInput, viewInput,
+  type AccessKey, type Environment, type HostConfig, type KeySecret, type Inventory, type Project, type ProjectRole, type Repository, type Template, type View,
 } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import type { Collection } from '../store/collection.js';
@@ -107,6 +107,9 @@ function resourceRoutes<T extends { id: number; project_id: number; name?: strin
   });
 }
 
+/** Host configs with a name for usedBy's message: their type and host. */
+const hostConfigsNamed = async (configs: Promise<HostConfig[]>) => (await configs).map((h) => ({ ...h, name: `${h.type} ${h.host}` }));
+
 const usedBy = async <R extends { id: number; name: string }>(records: Promise<R[]>, uses: (r: R) => boolean, kind: string) => {
   const user = (await records).find(uses);
   return user ? `${kind} "${user.name}" (id ${user.id})` : undefined;
@@ -167,7 +170,7 @@ export function projectRouter(ctx: AppContext): Router {
   });
   router.delete('/project/:project_id', async (req, res) => {
     const project = await projectAccess(ctx, req, 'own');
-    for (const c of [s.accessKeys(project.id), s.repositories(project.id), s.inventories(project.id), s.environments(project.id), s.templates(project.id), s.views(project.id), workflowsOf(ctx.redis, project.id)]) await c.deleteAll();
+    for (const c of [s.accessKeys(project.id), s.repositories(project.id), s.inventories(project.id), s.environments(project.id), s.templates(project.id), s.views(project.id), s.hostConfigs(project.id), workflowsOf(ctx.redis, project.id)]) await c.deleteAll();
     await s.tasks.deleteForProject(project.id);
     await s.projects.delete(project.id);
     await s.audit.deleteProject(project.id);
@@ -201,7 +204,20 @@ export function projectRouter(ctx: AppContext): Router {
     inUse: async (c, pid, id) =>
       (await usedBy(c.stores.repositories(pid).list(), (r) => r.ssh_key_id === id, 'repository')) ??
       (await usedBy(c.stores.inventories(pid).list(), (i) => i.ssh_key_id === id || i.become_key_id === id, 'inventory')) ??
-      (await usedBy(c.stores.templates(pid).list(), (t) => t.vault_key_id === id || (t.vaults ?? []).some((v) => v.vault_key_id === id), 'template')),
+      (await usedBy(c.stores.templates(pid).list(), (t) => t.vault_key_id === id || (t.vaults ?? []).some((v) => v.vault_key_id === id), 'template')) ??
+      (await usedBy(hostConfigsNamed(c.stores.hostConfigs(pid).list()), (h) => h.ssh_key_id === id, 'host config')),
+  });
+
+  resourceRoutes<HostConfig, typeof hostConfigInput>(router, ctx, {
+    path: 'host_configs', what: 'host config', kind: 'host_config', schema: hostConfigInput,
+    collection: (c, pid) => c.stores.hostConfigs(pid),
+    toRecord: async (c, pid, input) => {
+      const key = await c.stores.accessKeys(pid).get(input.ssh_key_id);
+      if (!key) throw new HttpError(400, `ssh_key_id: no such record in this project (id ${input.ssh_key_id})`);
+      if (key.type !== 'ssh') throw new HttpError(400, `ssh_key_id: key ${key.id} is a "${key.type}" key; a host config needs an ssh key`);
+      return { project_id: pid, type: input.type, host: input.host, ssh_key_id: input.ssh_key_id };
+    },
+    view: (h) => ({ ...h, name: `${h.type} ${h.host}` }),
   });
 
   resourceRoutes<Repository, typeof repositoryInput>(router, ctx, {

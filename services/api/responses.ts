@@ -49,6 +49,7 @@ export const outputLineResponse = z.object({ id: z.string(), task_id: int, time:
 export const viewResponse = z.looseObject({
   id: int, project_id: int, title: z.string(), position: int, hidden: z.boolean(), type: z.enum(['', 'all']), sort_column: z.string(), sort_reverse: z.boolean(),
 });
+export const hostConfigResponse = z.looseObject({ id: int, project_id: int, type: z.enum(['host', 'url']), host: z.string(), ssh_key_id: int, name: z.string() });
 export const runnerResponse = z.looseObject({
   id: int, project_id: ref, name: z.string(), webhook: z.string(), max_parallel_tasks: int, active: z.boolean(), is_default: z.boolean(),
   tags: z.array(z.string()), touched: time.nullable(), cleaning_requested: z.null(), registered: z.boolean(),

@@ -7,6 +7,7 @@ import { audit } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { HttpError, idParam, notFound } from './http.js';
 import { parseInput } from './input.js';
+import { oidcProviderList } from './oidc.js';
 import { sortedBy } from './projects.js';
 
 /** A token's public id (16 hex characters, as listed) or the token itself (as creation answered it). */
@@ -129,12 +130,12 @@ export function metaRouter(ctx: AppContext): Router {
   router.get('/info', (_req, res) => {
     res.json({
       version: ctx.version, ansible: '', web_host: ctx.config.web_host, use_remote_runner: ctx.config.use_remote_runner,
-      git_client: ctx.config.git_client, schedule_timezone: 'UTC', auth_methods: { password: true, oidc: false },
+      git_client: ctx.config.git_client, schedule_timezone: 'UTC', auth_methods: { password: true, oidc: oidcProviderList(ctx).length > 0 },
       features: { runner_tags: true, project_runners: true },
     });
   });
   router.get('/auth/login', (_req, res) => {
-    res.json({ oidc_providers: [], login_with_password: true });
+    res.json({ oidc_providers: oidcProviderList(ctx), login_with_password: true });
   });
   return router;
 }

@@ -5,6 +5,36 @@ import { z } from 'zod';
 import { readJsoncFile } from '../../protocol/jsonc.js';
 import { envBoolean, envInt, parseOrThrow } from '../../protocol/validation.js';
 
+/** One OpenID Connect provider (keys and defaults as Semaphore's `oidc_providers`, plus `match_claim`). */
+export const oidcProviderSchema = z
+  .object({
+    display_name: z.string().trim().max(100).default(''),
+    provider_url: z.string().url('expected the issuer URL, under which /.well-known/openid-configuration is served'),
+    client_id: z.string().min(1, 'expected the client id registered at the provider'),
+    client_secret: z.string().default(''),
+    /** Empty: web_host (or the address the browser used) + /api/auth/oidc/<id>/redirect. */
+    redirect_url: z.string().url().or(z.literal('')).default(''),
+    scopes: z.array(z.string().min(1)).default(['openid', 'profile', 'email']),
+    username_claim: z.string().min(1).default('preferred_username'),
+    email_claim: z.string().min(1).default('email'),
+    name_claim: z.string().min(1).default('preferred_username'),
+    /** Which claim finds an existing Forge user: the e-mail claim (against e-mail addresses) or the username claim (against logins). */
+    match_claim: z.enum(['email', 'username']).default('email'),
+  })
+  .strict();
+export type OidcProviderConfig = z.infer<typeof oidcProviderSchema>;
+
+/** An environment variable holds JSON text where the file holds an object (empty: none). */
+const jsonText = (value: unknown) => {
+  if (typeof value !== 'string') return value;
+  if (value.trim() === '') return {};
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+};
+
 /**
  * The server's options. Each key is also read from the environment as FORGE_<KEY> (upper case);
  * the environment overrides the file. Defaults here are the ones the README documents.
@@ -58,6 +88,8 @@ export const serverConfigSchema = z
     telegram_api_url: z.string().url().default('https://api.telegram.org'),
     notification_attempts: envInt(1, 50).default(8),
     notification_backoff_ms: envInt(10, 3_600_000).default(2000),
+    /** OpenID Connect login providers by id (the id is part of the login and redirect paths); FORGE_OIDC_PROVIDERS takes the same object as JSON. */
+    oidc_providers: z.preprocess(jsonText, z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a provider id is 1-64 letters, digits, "_" or "-"'), oidcProviderSchema)).default({}),
   })
   .strict();
 

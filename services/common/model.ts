@@ -302,6 +302,13 @@ export const viewInput = z.object({
   sort_reverse: z.boolean().default(false),
 });
 
+export const hostConfigInput = z.object({
+  project_id: z.number().int().optional(),
+  type: z.enum(['host', 'url'], { message: 'expected "host" (an ssh host name such as github.com) or "url" (a git URL prefix such as ssh://git@git.example.com/team/)' }),
+  host: z.string().trim().min(1, 'must not be empty').max(500).refine((host) => !/\s/.test(host), 'must not contain spaces'),
+  ssh_key_id: z.number({ message: 'expected the id of the ssh key that reaches this host' }).int().positive(),
+});
+
 export const runnerInput = z
   .object({
     name: name.default('runner'),

@@ -2,6 +2,7 @@ import type { Task } from '../common/model.js';
 import type { JobPayload, KeyMaterial } from '../../protocol/wire.js';
 import type { Stores } from '../store/stores.js';
 import { completePayload } from '../task-options/index.js';
+import { hostConfigFor } from './host-configs.js';
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (!text) return {};
@@ -40,7 +41,10 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   if (task.inventory_id && !inventory) throw new Error(`inventory ${task.inventory_id} (chosen for this task) was deleted`);
   const environment = template.environment_id ? await stores.environments(pid).get(template.environment_id) : undefined;
 
-  const repoAuth = await stores.keyMaterial(pid, repository.ssh_key_id);
+  // A repository without a key of its own (none, or a "none" key) uses the project's host config for its URL.
+  const ownAuth = await stores.keyMaterial(pid, repository.ssh_key_id);
+  const mapped = ownAuth.type === 'none' ? hostConfigFor(await stores.hostConfigs(pid).list(), repository.git_url) : undefined;
+  const repoAuth = mapped ? await stores.keyMaterial(pid, mapped.ssh_key_id) : ownAuth;
   const inventorySsh = inventory?.ssh_key_id ? await stores.keyMaterial(pid, inventory.ssh_key_id) : null;
   const become = inventory?.become_key_id ? await stores.keyMaterial(pid, inventory.become_key_id) : null;
   const vault = template.vault_key_id ? await stores.keyMaterial(pid, template.vault_key_id) : null;

@@ -17,6 +17,7 @@ export const keys = {
   tasksFinished: () => `${R}:tasks:finished`,
   projectActive: (projectId: number) => `${R}:tasks:active:p${projectId}`,
   session: (tokenHash: string) => `${R}:session:${tokenHash}`,
+  oidcState: (stateHash: string) => `${R}:oidc-state:${stateHash}`,
   apiTokens: () => `${R}:api-tokens`,
   runnerStatus: () => `${R}:runner-status`,
   queueRegistry: () => `${R}:queues`,

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
-import type { AccessKey, Environment, Inventory, KeySecret, Project, Repository, Template, View } from '../common/model.js';
+import type { AccessKey, Environment, HostConfig, Inventory, KeySecret, Project, Repository, Template, View } from '../common/model.js';
 import type { KeyMaterial } from '../../protocol/wire.js';
 import { SecretBox } from '../common/secrets.js';
 import { AuditLog } from './audit.js';
@@ -49,6 +49,10 @@ export class Stores {
   templates(projectId: number) {
     return new Collection<Template>(this.redis, 'templates', `p${projectId}`);
   }
+  hostConfigs(projectId: number) {
+    return new Collection<HostConfig>(this.redis, 'host-configs', `p${projectId}`);
+  }
+
   views(projectId: number) {
     return new Collection<View>(this.redis, 'views', `p${projectId}`);
   }

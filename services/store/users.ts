@@ -42,7 +42,7 @@ export class UserStore {
   }
 
   /** Changes profile fields, keeping the login and e-mail indexes in step. */
-  async update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert'>>): Promise<User | undefined> {
+  async update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert' | 'external'>>): Promise<User | undefined> {
     const user = await this.users.get(id);
     if (!user) return undefined;
     await this.requireFree(patch.login, patch.email, id);
@@ -91,6 +91,12 @@ export class UserStore {
 
   list() {
     return this.users.list();
+  }
+
+  /** The user with this login or e-mail address (case-insensitive). */
+  async findBy(field: 'login' | 'email', value: string): Promise<User | undefined> {
+    const id = await this.redis.hget(keys.index(`user-${field}`), value.toLowerCase());
+    return id ? this.users.get(Number(id)) : undefined;
   }
 
   async count(): Promise<number> {

@@ -21,6 +21,8 @@ export interface RequestOptions {
   contentType?: string;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** 'manual' answers a redirect itself (status 3xx, Location) instead of following it. */
+  redirect?: RequestRedirect;
 }
 
 export class ApiError extends Error {
@@ -83,7 +85,7 @@ export class ApiClient {
       body = options.body;
       headers['content-type'] = options.contentType ?? 'application/json';
     }
-    const res = await fetch(this.baseUrl + path, { method, headers, body, signal: options.signal });
+    const res = await fetch(this.baseUrl + path, { method, headers, body, signal: options.signal, redirect: options.redirect });
     const text = await res.text();
     let parsed: unknown;
     if (text && (res.headers.get('content-type') ?? '').includes('json')) {

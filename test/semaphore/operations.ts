@@ -36,6 +36,7 @@ const TEMPLATE = [
   'start_version', 'build_template_id', 'autorun', 'survey_vars', 'vaults', 'task_params', 'executor_image',
 ] as const;
 const TASK = ['id', 'template_id', 'status', 'playbook', 'environment', 'secret', 'arguments', 'git_branch', 'message', 'inventory_id', 'params', 'limit'] as const;
+const HOST_CONFIG = ['id', 'project_id', 'type', 'host', 'ssh_key_id'] as const;
 const VIEW = ['id', 'title', 'project_id', 'position', 'hidden', 'type', 'sort_column', 'sort_reverse'] as const;
 const RUNNER = ['id', 'project_id', 'name', 'webhook', 'max_parallel_tasks', 'active', 'is_default', 'tags', 'touched', 'cleaning_requested', 'registered'] as const;
 const RUNNER_TAG = ['tag', 'number_of_runners'] as const;
@@ -72,6 +73,7 @@ export const BODIES = {
   matchers: { name: 'deploy', match_type: 'body', method: 'equals', body_data_type: 'json', key: 'key', value: 'value' },
   schedule: { cron_format: '* * * 1 *', project_id: '{project_id}', template_id: '{template_id}', name: 'Test', active: true, type: '', task_params: {} },
   view: { title: 'Test', project_id: '{project_id}', position: 1 },
+  hostConfig: { project_id: '{project_id}', type: 'host', host: 'github.com', ssh_key_id: '{ssh_key_id}' },
   task: { template_id: '{template_id}', debug: false, dry_run: false, diff: false, playbook: '', environment: '', limit: '', git_branch: '', message: '', arguments: '[]' },
   workflow: {
     project_id: '{project_id}', name: 'Test', description: 'Approve, then run',
@@ -100,8 +102,6 @@ export const BODIES = {
   },
 };
 
-const noOidc = { no: 'Forge has password and API-token login only, no OIDC' };
-const noHostConfigs = { no: 'credential mappings by host are not part of Forge: each repository and inventory names its key' };
 const crud = (path: string, fields: readonly string[], body: unknown, forge: Support = 'yes', get = true): Operation[] => [
   { method: 'GET', path, status: 200, fields, array: true, forge },
   { method: 'POST', path, status: 201, fields, body, forge },
@@ -118,8 +118,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'GET', path: '/auth/login', status: 200, fields: ['oidc_providers'], forge: 'yes' },
   { method: 'POST', path: '/auth/login', status: 204, body: { auth: '{admin_login}', password: '{admin_password}' }, forge: 'yes' },
   { method: 'POST', path: '/auth/logout', status: 204, forge: 'yes' },
-  { method: 'GET', path: '/auth/oidc/{provider_id}/login', status: 302, forge: noOidc },
-  { method: 'GET', path: '/auth/oidc/{provider_id}/redirect', status: 302, forge: noOidc },
+  // The redirect is the callback a browser makes after the provider: the test walks a real provider to it.
+  { method: 'GET', path: '/auth/oidc/{provider_id}/login', status: 302, forge: 'yes' },
+  { method: 'GET', path: '/auth/oidc/{provider_id}/redirect', status: 302, forge: 'yes' },
   { method: 'GET', path: '/user/', status: 200, fields: USER, forge: 'yes' },
   { method: 'GET', path: '/user/tokens', status: 200, fields: TOKEN, array: true, forge: 'yes' },
   { method: 'POST', path: '/user/tokens', status: 201, fields: TOKEN, body: { name: 'my CI token' }, forge: 'yes' },
@@ -168,8 +169,7 @@ export const OPERATIONS: Operation[] = [
   // Keys: the document has no GET of one key (Forge has it as an extra).
   ...crud(`${P}/keys`, KEY, BODIES.key, 'yes', false),
   ...crud(`${P}/repositories`, REPOSITORY, BODIES.repository),
-  ...['GET', 'POST'].map((method) => ({ method, path: `${P}/host_configs`, status: method === 'POST' ? 201 : 200, forge: noHostConfigs }) as Operation),
-  ...['GET', 'PUT', 'DELETE'].map((method) => ({ method, path: `${P}/host_configs/{host_config_id}`, status: method === 'GET' ? 200 : 204, forge: noHostConfigs }) as Operation),
+  ...crud(`${P}/host_configs`, HOST_CONFIG, BODIES.hostConfig),
   ...crud(`${P}/inventory`, INVENTORY, BODIES.inventory),
   ...crud(`${P}/environment`, ENVIRONMENT, BODIES.environment),
   ...crud(`${P}/templates`, TEMPLATE, BODIES.template),

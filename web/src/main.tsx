@@ -124,7 +124,7 @@ function App() {
 
   if (!checked) return <Loading what="Loading Forge" />;
   if (bootError) return <main class="page"><ErrorBox error={bootError} title="Forge did not answer" /></main>;
-  if (loc.path === '/login') return <LoginPage next={loc.query.get('next')} />;
+  if (loc.path === '/login') return <LoginPage next={loc.query.get('next')} oidcError={loc.query.get('oidc_error')} />;
   if (!user) {
     navigate(`/login?next=${encodeURIComponent(loc.path + location.search)}`, { replace: true });
     return null;

@@ -6,6 +6,9 @@ import type {
 
 export { APPS, FINAL_STATUSES, PROJECT_ROLES, TASK_STATUSES } from '../../protocol/records.js';
 export type { App, Inventory, KeyType, Project, ProjectRole, Repository, Task, TaskStatus, Template } from '../../protocol/records.js';
+import type { HostConfig as StoredHostConfig } from '../../protocol/records.js';
+/** A host config as listed: `name` (its type and host) is for display. */
+export type HostConfig = StoredHostConfig & { name: string };
 import type { ProjectRole } from '../../protocol/records.js';
 export type { SurveyType, SurveyVar } from '../../protocol/records.js';
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, login } from '../api';
+import { ApiError, get, login } from '../api';
 import { navigate, takeNavState } from '../router';
 import { ErrorBox } from '../ui';
 
@@ -9,10 +9,17 @@ function safeNext(next: string | null): string {
   return next;
 }
 
-export function LoginPage({ next }: { next: string | null }) {
+interface LoginMetadata { oidc_providers: Array<{ id: string; name: string }> }
+
+export function LoginPage({ next, oidcError }: { next: string | null; oidcError?: string | null }) {
+  const [providers, setProviders] = useState<LoginMetadata['oidc_providers']>([]);
+  useEffect(() => {
+    get<LoginMetadata>('/api/auth/login').then((meta) => setProviders(meta.oidc_providers), () => undefined);
+  }, []);
   const [auth, setAuth] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>();
+  // A single sign-on that failed comes back here with the server's message.
+  const [error, setError] = useState<unknown>(() => (oidcError ? new Error(`Single sign-on failed: ${oidcError}`) : undefined));
   const [busy, setBusy] = useState(false);
   const [expired] = useState(() => Boolean(takeNavState<{ expired?: boolean }>()?.expired) || Boolean(next && next !== '/'));
   const first = useRef<HTMLInputElement>(null);
@@ -53,6 +60,14 @@ export function LoginPage({ next }: { next: string | null }) {
         </div>
         <ErrorBox error={error} />
         <button type="submit" class="primary wide" disabled={busy}>{busy ? 'Logging in…' : 'Log in'}</button>
+        {providers.length > 0 && (
+          <div class="login-providers" role="group" aria-label="Single sign-on">
+            {/* A full page load: the server sends the browser on to the provider. */}
+            {providers.map((p) => (
+              <a key={p.id} class="button wide" href={`/api/auth/oidc/${encodeURIComponent(p.id)}/login?redirect=${encodeURIComponent(safeNext(next))}`}>{p.name}</a>
+            ))}
+          </div>
+        )}
         <p class="hint">First start? The server printed the admin password (also in <code>data/initial_admin_password</code>).</p>
       </form>
     </main>

@@ -3,7 +3,7 @@ import { api, endpoints, get } from '../api';
 import { useLiveEvents, useThrottled } from '../events';
 import { ResourceForm, ResourceSection, type ResourceSpec, type Values } from '../resource';
 import { navigate } from '../router';
-import type { AccessKey, Environment, Inventory, LastTask as LastTaskRow, Project, Repository, Template } from '../types';
+import type { AccessKey, Environment, HostConfig, Inventory, LastTask as LastTaskRow, Project, Repository, Template } from '../types';
 import { ConfirmDialog, Dialog, Empty, ErrorBox, Loading, notify, StatusBadge, Time, TimeAgo, useAsync, useNow } from '../ui';
 import { TaskHistory } from './history';
 import { MembersPanel } from './members';
@@ -138,6 +138,32 @@ function repositorySpec(pid: number, l: Lookups, onChanged: () => void): Resourc
       { label: 'URL', render: (r) => <code class="url">{r.git_url}</code> },
       { label: 'Branch', render: (r) => r.git_branch || <span class="muted">default</span> },
       { label: 'Key', render: (r) => l.keys.find((k) => k.id === r.ssh_key_id)?.name ?? <span class="muted">none</span> },
+    ],
+  };
+}
+
+function hostConfigSpec(pid: number, l: Lookups, onChanged: () => void): ResourceSpec<HostConfig> {
+  const sshKeys = l.keys.filter((k) => k.type === 'ssh');
+  return {
+    api: `/api/project/${pid}/host_configs`, title: 'Host configs', singular: 'Host config', onChanged,
+    empty: 'Map an SSH host or a git URL prefix to an SSH key: repositories without a key of their own then clone with it.',
+    fields: [
+      { key: 'type', label: 'Match', kind: 'select', options: [['host', 'SSH host name'], ['url', 'Git URL prefix']] },
+      {
+        key: 'host', label: 'Host or URL prefix', kind: 'text', mono: true, placeholder: 'github.com',
+        validate: (x) => (!String(x ?? '').trim() ? 'enter a host name or a URL prefix' : /\s/.test(String(x).trim()) ? 'must not contain spaces' : undefined),
+      },
+      {
+        key: 'ssh_key_id', label: 'SSH key', kind: 'select', options: [['', 'Choose an SSH key'], ...sshKeys.map((k): [string, string] => [String(k.id), k.name])],
+        validate: (x) => (x ? undefined : 'choose an SSH key (add one to the key store first)'),
+      },
+    ],
+    initial: (h) => ({ type: h?.type ?? 'host', host: h?.host ?? '', ssh_key_id: h ? String(h.ssh_key_id) : '' }),
+    toBody: (v) => ({ type: v.type, host: String(v.host).trim(), ssh_key_id: Number(v.ssh_key_id) }),
+    columns: [
+      { label: 'Match', render: (h) => (h.type === 'url' ? 'Git URL prefix' : 'SSH host') },
+      { label: 'Host or URL prefix', render: (h) => <code class="url">{h.host}</code> },
+      { label: 'SSH key', render: (h) => l.keys.find((k) => k.id === h.ssh_key_id)?.name ?? `#${h.ssh_key_id}` },
     ],
   };
 }
@@ -347,7 +373,7 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
     case 'templates': body = <TemplatesSection pid={p.id} lookups={l} onChanged={reloadLookups} />; break;
     case 'workflows': body = <WorkflowsSection pid={p.id} />; break;
     case 'tasks': body = <TaskHistory projectId={p.id} />; break;
-    case 'keys': body = <ResourceSection spec={keySpec(p.id, reloadLookups)} />; break;
+    case 'keys': body = <><ResourceSection spec={keySpec(p.id, reloadLookups)} /><ResourceSection spec={hostConfigSpec(p.id, l, reloadLookups)} /></>; break;
     case 'repositories': body = <ResourceSection spec={repositorySpec(p.id, l, reloadLookups)} />; break;
     case 'inventory': body = <ResourceSection spec={inventorySpec(p.id, l, reloadLookups)} />; break;
     case 'environment': body = <ResourceSection spec={environmentSpec(p.id, reloadLookups)} />; break;
