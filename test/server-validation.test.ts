@@ -112,6 +112,8 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/api/project/{pid}/tasks/{task}' },
   { method: 'DELETE', path: '/api/project/{pid}/tasks/{task}' },
   { method: 'POST', path: '/api/project/{pid}/tasks/{task}/stop', body: true, bad: [{ json: { force: 'yes' }, field: 'force' }] },
+  { method: 'POST', path: '/api/project/{pid}/tasks/{task}/confirm' },
+  { method: 'POST', path: '/api/project/{pid}/tasks/{task}/reject' },
   { method: 'POST', path: '/api/project/{pid}/templates/{tpl}/stop_all_tasks', body: true, bad: [{ json: { force: 1 }, field: 'force' }] },
   { method: 'GET', path: '/api/project/{pid}/tasks/{task}/output', badQuery: [{ query: 'after=yesterday', field: 'after' }] },
   { method: 'GET', path: '/api/project/{pid}/tasks/{task}/raw_output' },
