@@ -105,6 +105,11 @@ test('survey answers are checked on the server, and each refusal names the varia
   });
   t.is(bad.status, 400);
   t.regex(bad.body.error, /survey_vars\.0\.values: an enum survey variable needs values/);
+  const secretDefault = await forge.api.post(`/api/project/${setup.projectId}/templates`, {
+    name: 'leaky', repository_id: setup.repositoryId, app: 'bash', playbook: 'run.sh', survey_vars: [{ name: 'token', type: 'secret', default_value: 'hunter2' }],
+  });
+  t.is(secretDefault.status, 400, 'a secret default would be stored and shown in clear with the template');
+  t.regex(secretDefault.body.error, /survey_vars\.0\.default_value: a secret survey variable cannot have a default/);
   t.is((await post(answers)).status, 201);
 });
 

@@ -191,6 +191,8 @@ export const surveyVarInput = z
   })
   .superRefine((v, ctx) => {
     if (v.type === 'enum' && v.values.length === 0) ctx.addIssue({ code: 'custom', path: ['values'], message: 'an enum survey variable needs values: [{name, value}]' });
+    // A template is readable by every member: a secret kept there would be stored and shown in clear.
+    if (v.type === 'secret' && v.default_value) ctx.addIssue({ code: 'custom', path: ['default_value'], message: 'a secret survey variable cannot have a default (templates are stored and shown in clear): leave it empty so it is asked at each run, or put the value in an environment\'s secrets' });
     if (v.type === 'int' && v.default_value && !/^-?\d+$/.test(v.default_value)) ctx.addIssue({ code: 'custom', path: ['default_value'], message: 'an int survey variable needs a whole-number default' });
   });
 

@@ -49,16 +49,18 @@ export function SurveyEditor({ vars, onChange, errors, showErrors }: {
             <Field label="Title">{(p) => <input {...p} name={`survey-title-${i}`} value={v.title} onInput={(e) => set(i, { title: e.currentTarget.value })} />}</Field>
             <Field label="Type">
               {(p) => (
-                <select {...p} name={`survey-type-${i}`} value={v.type} onChange={(e) => set(i, { type: e.currentTarget.value as SurveyType })}>
+                <select {...p} name={`survey-type-${i}`} value={v.type} onChange={(e) => { const type = e.currentTarget.value as SurveyType; set(i, type === 'secret' ? { type, default_value: '' } : { type }); }}>
                   {TYPES.map(([value, label]) => <option key={value} value={value}>{label}</option>)}
                 </select>
               )}
             </Field>
-            <Field label="Default value" error={err(i, 'default_value')} hint={v.type === 'secret' ? 'Stored with the template; leave empty to ask every time.' : undefined}>
-              {(p) => v.type === 'secret'
-                ? <input {...p} name={`survey-default-${i}`} type="password" autoComplete="off" value={v.default_value} onInput={(e) => set(i, { default_value: e.currentTarget.value })} />
-                : <input {...p} name={`survey-default-${i}`} type="text" value={v.default_value} onInput={(e) => set(i, { default_value: e.currentTarget.value })} />}
-            </Field>
+            {v.type === 'secret'
+              ? <p class="hint">A secret has no default: it is asked at each run (or kept in an environment's secrets), never stored with the template.</p>
+              : (
+                <Field label="Default value" error={err(i, 'default_value')}>
+                  {(p) => <input {...p} name={`survey-default-${i}`} type="text" value={v.default_value} onInput={(e) => set(i, { default_value: e.currentTarget.value })} />}
+                </Field>
+              )}
           </div>
           {v.type === 'enum' && (
             <Field label="Values, one per line (label = value, or just value)" error={err(i, 'values')}>
