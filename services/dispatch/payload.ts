@@ -33,15 +33,19 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   const pid = task.project_id;
   const template = await stores.templates(pid).get(task.template_id);
   if (!template) throw new Error(`template ${task.template_id} was deleted`);
-  const repository = await stores.repositories(pid).get(template.repository_id);
+  // The records a claim waits for are read together (one round trip per level, not per record).
+  const [repository, inventory, environment, vault] = await Promise.all([
+    stores.repositories(pid).get(template.repository_id),
+    template.inventory_id ? stores.inventories(pid).get(template.inventory_id) : undefined,
+    template.environment_id ? stores.environments(pid).get(template.environment_id) : undefined,
+    template.vault_key_id ? stores.keyMaterial(pid, template.vault_key_id) : null,
+  ]);
   if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
-  const inventory = template.inventory_id ? await stores.inventories(pid).get(template.inventory_id) : undefined;
-  const environment = template.environment_id ? await stores.environments(pid).get(template.environment_id) : undefined;
-
-  const repoAuth = await stores.keyMaterial(pid, repository.ssh_key_id);
-  const inventorySsh = inventory?.ssh_key_id ? await stores.keyMaterial(pid, inventory.ssh_key_id) : null;
-  const become = inventory?.become_key_id ? await stores.keyMaterial(pid, inventory.become_key_id) : null;
-  const vault = template.vault_key_id ? await stores.keyMaterial(pid, template.vault_key_id) : null;
+  const [repoAuth, inventorySsh, become] = await Promise.all([
+    stores.keyMaterial(pid, repository.ssh_key_id),
+    inventory?.ssh_key_id ? stores.keyMaterial(pid, inventory.ssh_key_id) : null,
+    inventory?.become_key_id ? stores.keyMaterial(pid, inventory.become_key_id) : null,
+  ]);
 
   const extraVars = {
     ...parseJsonObject(environment?.json ?? '', 'the environment\'s extra variables'),
