@@ -27,6 +27,8 @@ const TOKEN_CACHE_MAX = 10_000;
 export class RunnerStore {
   private readonly runners: Collection<Runner>;
   private readonly tokenCache = new Map<string, { runner: Runner; until: number }>();
+  /** Counts `forget` calls, so a lookup that overlapped one does not keep what it read. */
+  private forgotten = 0;
 
   constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
     this.runners = new Collection<Runner>(redis, 'runners');
@@ -65,10 +67,13 @@ export class RunnerStore {
     const cached = this.tokenCache.get(hash);
     if (cached && cached.until > Date.now()) return cached.runner;
     this.tokenCache.delete(hash);
+    const generation = this.forgotten;
     const id = await this.redis.hget(keys.index('runner-token'), hash);
     if (!id) return undefined;
     const runner = await this.runners.get(Number(id));
     if (!runner || !constantTimeEqual(runner.token_hash, hash)) return undefined;
+    // A change announced while this read was under way may not be in it: used once, not kept.
+    if (generation !== this.forgotten) return runner;
     if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
     this.tokenCache.set(hash, { runner, until: Date.now() + TOKEN_CACHE_MS });
     return runner;
@@ -76,6 +81,7 @@ export class RunnerStore {
 
   /** Drops what this process keeps about a runner that changed (or every runner). */
   forget(id?: number): void {
+    this.forgotten++;
     for (const [hash, entry] of this.tokenCache) if (id === undefined || entry.runner.id === id) this.tokenCache.delete(hash);
   }
 

@@ -97,7 +97,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     const ref = payload.repository.git_branch;
     say(`Cloning ${payload.repository.git_url}${ref ? ` at ${ref}` : ''}`);
     const cloned = await checkout(
-      { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), headFileOnHost: join(workDir, '.head') },
+      { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), dirOnHost: join(workDir, 'repository'), headFileOnHost: join(workDir, '.head') },
       { ...run, cwd: seen, env: { ...env, ...gitEnv }, sandbox: { settings, mounts } },
     );
     cloneFiles.remove();
