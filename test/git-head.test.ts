@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
+import { checkout } from '../workers/executor/git.js';
 import { readHead } from '../workers/executor/git-head.js';
 import { cleanup, makeBareRepo, runOk, tempDir } from './helpers/index.js';
 
@@ -52,4 +53,15 @@ test('a commit checked out by hash (detached HEAD, full clone) is read, or left 
 
 test('a folder that is no clone answers nothing', (t) => {
   t.is(readHead(tempDir('forge-head-')), undefined);
+});
+
+test('the checkout answers the head either way: read from .git, or asked of git when it cannot be read', async (t) => {
+  const repo = await makeBareRepo({ 'a.txt': 'a' }, { message: 'the subject\n\nbody' });
+  const root = tempDir('forge-head-');
+  const options = { cwd: root, env, onLine: () => {} };
+  const read = await checkout({ url: repo.path, ref: 'main', dir: join(root, 'one'), headFile: join(root, '.head1'), dirOnHost: join(root, 'one'), headFileOnHost: join(root, '.head1') }, options);
+  t.deepEqual(read.commit, { commit_hash: repo.commit, commit_message: 'the subject' });
+  // dirOnHost names no clone: Forge cannot read the head itself, so git is asked.
+  const asked = await checkout({ url: repo.path, ref: 'main', dir: join(root, 'two'), headFile: join(root, '.head2'), dirOnHost: join(root, 'elsewhere'), headFileOnHost: join(root, '.head2') }, options);
+  t.deepEqual(asked.commit, { commit_hash: repo.commit, commit_message: 'the subject' });
 });
