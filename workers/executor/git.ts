@@ -7,22 +7,21 @@ export interface CheckoutResult { commit_hash: string; commit_message: string }
 const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
 
 /**
- * The whole checkout in one shell, so it is one process tree that runs where the task runs (in
- * its sandbox, as its user) and that stop and the duration limit end at any moment. Branches and
- * tags are cloned shallow; a commit needs the history. Forge reads the head from .git itself
- * (git-head.ts); only when it cannot does HEAD_SCRIPT ask git, writing it to a file.
+ * The checkout runs where the task runs (in its sandbox, as its user) as one process tree that
+ * stop and the duration limit end at any moment. Branches and tags are cloned shallow by one git
+ * process; a commit needs the history and a checkout after the clone, so a shell runs both.
+ * Forge reads the head from .git itself (git-head.ts); only when it cannot does HEAD_SCRIPT ask
+ * git, writing it to a file.
  */
-const CLONE_SCRIPT = `set -e
-url=$1; dir=$2; ref=$3; mode=$4
-if [ "$mode" = commit ]; then
-  git clone --no-checkout -- "$url" "$dir"
-  git -C "$dir" checkout -q "$ref" --
-elif [ -n "$ref" ]; then
-  git clone --depth 1 --branch "$ref" --single-branch -- "$url" "$dir"
-else
-  git clone --depth 1 --single-branch -- "$url" "$dir"
-fi
+const COMMIT_SCRIPT = `set -e
+git clone --no-checkout -- "$1" "$2"
+git -C "$2" checkout -q "$3" --
 `;
+
+function cloneCommand(target: CloneTarget): [string, string[]] {
+  if (target.ref && looksLikeCommit(target.ref)) return ['sh', ['-c', COMMIT_SCRIPT, 'forge-clone', target.url, target.dir, target.ref]];
+  return ['git', ['clone', '--depth', '1', ...(target.ref ? ['--branch', target.ref] : []), '--single-branch', '--', target.url, target.dir]];
+}
 
 const HEAD_SCRIPT = 'git -C "$1" log -1 --format=%H%n%s > "$2"';
 
@@ -42,9 +41,9 @@ export interface CheckoutOutcome extends ProcessOutcome { commit?: CheckoutResul
 
 /** Clones `target.url` at a branch, tag or commit; says why when it cannot. */
 export async function checkout(target: CloneTarget, options: ProcessOptions): Promise<CheckoutOutcome> {
-  const mode = target.ref && looksLikeCommit(target.ref) ? 'commit' : 'ref';
   const recent: string[] = [];
-  const outcome = await runProcess('sh', ['-c', CLONE_SCRIPT, 'forge-clone', target.url, target.dir, target.ref, mode], {
+  const [command, args] = cloneCommand(target);
+  const outcome = await runProcess(command, args, {
     ...options,
     onLine: (line) => {
       if (line.trim()) recent.push(line.trim());
