@@ -35,6 +35,8 @@ export class Reconciler extends EventEmitter {
   }
 
   start(): void {
+    // A runner's own result is finalised in its request; the queue carries the watchdog's verdicts.
+    this.core.finaliseWith((completion) => this.finalise(completion));
     this.worker = new Worker<Completion>(COMPLETION_QUEUE, (job) => this.finalise(job.data), {
       connection: this.redis, prefix: 'forge', concurrency: 20,
     });

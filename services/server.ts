@@ -116,6 +116,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec, watchdogMs, sweepMs: config.wake_sweep_ms }, metrics.gatewayCounters);
   const bus = new EventBus(redis);
   await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
+  // A runner changed on any server: its record is read afresh on its next request.
+  bus.on(channels.runnerEvents, (message) => stores.runners.forget((message as { id?: number }).id));
   core.attach(bus);
   const version = forgeVersion();
   const ctx: AppContext = { config, redis, stores, queues, core, bus, metrics, version };

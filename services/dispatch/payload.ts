@@ -34,20 +34,24 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   const pid = task.project_id;
   const template = await stores.templates(pid).get(task.template_id);
   if (!template) throw new Error(`template ${task.template_id} was deleted`);
-  const repository = await stores.repositories(pid).get(template.repository_id);
-  if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
+  // The records a claim waits for are read together (one round trip per level, not per record).
   const inventoryId = task.inventory_id ?? template.inventory_id;
-  const inventory = inventoryId ? await stores.inventories(pid).get(inventoryId) : undefined;
+  const [repository, inventory, environment, vault] = await Promise.all([
+    stores.repositories(pid).get(template.repository_id),
+    inventoryId ? stores.inventories(pid).get(inventoryId) : undefined,
+    template.environment_id ? stores.environments(pid).get(template.environment_id) : undefined,
+    template.vault_key_id ? stores.keyMaterial(pid, template.vault_key_id) : null,
+  ]);
+  if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
   if (task.inventory_id && !inventory) throw new Error(`inventory ${task.inventory_id} (chosen for this task) was deleted`);
-  const environment = template.environment_id ? await stores.environments(pid).get(template.environment_id) : undefined;
-
+  const [ownAuth, inventorySsh, become] = await Promise.all([
+    stores.keyMaterial(pid, repository.ssh_key_id),
+    inventory?.ssh_key_id ? stores.keyMaterial(pid, inventory.ssh_key_id) : null,
+    inventory?.become_key_id ? stores.keyMaterial(pid, inventory.become_key_id) : null,
+  ]);
   // A repository without a key of its own (none, or a "none" key) uses the project's host config for its URL.
-  const ownAuth = await stores.keyMaterial(pid, repository.ssh_key_id);
   const mapped = ownAuth.type === 'none' ? hostConfigFor(await stores.hostConfigs(pid).list(), repository.git_url) : undefined;
   const repoAuth = mapped ? await stores.keyMaterial(pid, mapped.ssh_key_id) : ownAuth;
-  const inventorySsh = inventory?.ssh_key_id ? await stores.keyMaterial(pid, inventory.ssh_key_id) : null;
-  const become = inventory?.become_key_id ? await stores.keyMaterial(pid, inventory.become_key_id) : null;
-  const vault = template.vault_key_id ? await stores.keyMaterial(pid, template.vault_key_id) : null;
 
   const extraVars = {
     ...parseJsonObject(environment?.json ?? '', 'the environment\'s extra variables'),

@@ -12,11 +12,13 @@ import type { TaskExtras } from '../task-options/survey.js';
  */
 export async function createTask(ctx: AppContext, project: Project, template: Template, given: z.infer<typeof taskInput>, userId: number | null, extras?: Partial<TaskExtras>): Promise<Task> {
   // Survey answers, per-run overrides and build/deploy versions, as the template allows them.
-  const prepared = await prepareTask(ctx.stores, template, given, extras);
+  // A first reason from a cheap snapshot (read alongside); the watchdog refines it within seconds.
+  const [prepared, runners] = await Promise.all([
+    prepareTask(ctx.stores, template, given, extras),
+    ctx.config.use_remote_runner ? ctx.stores.runners.views(undefined, { reportedActivity: true }) : ('local' as const),
+  ]);
   const input = prepared.input;
   const scope = { project_id: project.id, tag: template.runner_tag };
-  // A first reason from a cheap snapshot; the watchdog refines it within seconds.
-  const runners = ctx.config.use_remote_runner ? await ctx.stores.runners.views(undefined, { reportedActivity: true }) : 'local';
   const task = await ctx.stores.tasks.create({
     project_id: project.id, template_id: template.id, status: 'waiting', user_id: userId,
     created: new Date().toISOString(), start: null, end: null,

@@ -94,7 +94,12 @@ export class Claimer {
         return null;
       }
       const taskId = job.data.task_id;
-      const task = await this.stores.tasks.get(taskId);
+      // The queue names the task's project: its record is read in the same round trip as the task's.
+      const projectId = this.queues.scope(name)?.project_id;
+      const [task, project] = await Promise.all([
+        this.stores.tasks.get(taskId),
+        projectId === undefined ? undefined : this.stores.projects.get(projectId),
+      ]);
       if (!task || isFinal(task.status)) {
         await this.queues.retire(name, taskId, 'dropped'); // stopped while waiting, or already final
         continue;
@@ -110,7 +115,7 @@ export class Claimer {
         continue;
       }
       const attempt = task.attempt + 1;
-      const projectLimit = (await this.stores.projects.get(task.project_id))?.max_parallel_tasks ?? 0;
+      const projectLimit = (project?.id === task.project_id ? project : await this.stores.projects.get(task.project_id))?.max_parallel_tasks ?? 0;
       const started = await this.stores.tasks.transition(
         taskId,
         { from: ['waiting'], attempt: task.attempt, project_limit: projectLimit },

@@ -30,8 +30,15 @@ export interface RunnerView extends Omit<Runner, 'token_hash' | 'registration_ha
 }
 
 /** Runner records, the token index (hashes only), and the liveness each heartbeat refreshes. */
+/** How long a runner found by its token is kept in memory, at most, and how many are kept. */
+const TOKEN_CACHE_MS = 5000;
+const TOKEN_CACHE_MAX = 10_000;
+
 export class RunnerStore {
   private readonly runners: Collection<Runner>;
+  private readonly tokenCache = new Map<string, { runner: Runner; until: number }>();
+  /** Counts `forget` calls, so a lookup that overlapped one does not keep what it read. */
+  private forgotten = 0;
 
   constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
     this.runners = new Collection<Runner>(redis, 'runners');
@@ -58,14 +65,34 @@ export class RunnerStore {
     return this.runners.list();
   }
 
-  /** The runner a token belongs to: looked up by hash, then compared in constant time. */
+  /**
+   * The runner a token belongs to: looked up by hash, then compared in constant time. Every
+   * runner request asks, so found runners are kept for TOKEN_CACHE_MS; a change to a runner
+   * (`forget`, on this process at once and on the others by its runner event) drops its entry.
+   * The time limit bounds how long a missed event can leave a stale record in use.
+   */
   async byToken(token: string): Promise<Runner | undefined> {
     if (!token) return undefined;
     const hash = hashToken(token);
+    const cached = this.tokenCache.get(hash);
+    if (cached && cached.until > Date.now()) return cached.runner;
+    this.tokenCache.delete(hash);
+    const generation = this.forgotten;
     const id = await this.redis.hget(keys.index('runner-token'), hash);
     if (!id) return undefined;
     const runner = await this.runners.get(Number(id));
-    return runner && constantTimeEqual(runner.token_hash, hash) ? runner : undefined;
+    if (!runner || !constantTimeEqual(runner.token_hash, hash)) return undefined;
+    // A change announced while this read was under way may not be in it: used once, not kept.
+    if (generation !== this.forgotten) return runner;
+    if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
+    this.tokenCache.set(hash, { runner, until: Date.now() + TOKEN_CACHE_MS });
+    return runner;
+  }
+
+  /** Drops what this process keeps about a runner that changed (or every runner). */
+  forget(id?: number): void {
+    this.forgotten++;
+    for (const [hash, entry] of this.tokenCache) if (id === undefined || entry.runner.id === id) this.tokenCache.delete(hash);
   }
 
   async update(id: number, patch: Partial<Omit<Runner, 'id' | 'token_hash'>>): Promise<Runner | undefined> {
@@ -185,6 +212,7 @@ export class RunnerStore {
   }
 
   private async announce(id: number): Promise<void> {
+    this.forget(id);
     await this.redis.publish(channels.runnerEvents, JSON.stringify({ type: 'runner', id }));
   }
 }

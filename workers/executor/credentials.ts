@@ -25,25 +25,33 @@ export function secretsDirFor(workDir: string, part: string): string {
  * A private folder (0700, owned by the task's user) for one task's key files, vault password and
  * extra vars, on tmpfs where possible. Files are written 0600; paths are answered as the task
  * sees them (inside the sandbox the folder is mounted read-only at `visibleAt`). The folder is
- * removed when the task ends, whatever the outcome.
+ * made on the first write (most tasks have no secret files: no folder, no mount) and removed when
+ * the task ends, whatever the outcome.
  */
 export class SecretFiles {
-  constructor(readonly dir: string, private readonly visibleAt: string, private readonly owner?: TaskUser) {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { mode: 0o700 }); // fails if someone else created it in between
-    this.own(dir);
-  }
+  private made = false;
+
+  constructor(readonly dir: string, private readonly visibleAt: string, private readonly owner?: TaskUser) {}
 
   private own(path: string): void {
     if (this.owner) chownSync(path, this.owner.uid, this.owner.gid);
   }
 
-  /** The folder as a mount for the sandbox. */
-  get mount(): Mount {
-    return { host: this.dir, inside: this.visibleAt };
+  private make(): void {
+    if (this.made) return;
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { mode: 0o700 }); // fails if someone else created it in between
+    this.own(this.dir);
+    this.made = true;
+  }
+
+  /** The folder as sandbox mounts: none while nothing was written. */
+  get mounts(): Mount[] {
+    return this.made ? [{ host: this.dir, inside: this.visibleAt }] : [];
   }
 
   write(name: string, content: string, mode = 0o600): string {
+    this.make();
     const path = join(this.dir, name);
     writeFileSync(path, content.endsWith('\n') || name.endsWith('.json') ? content : content + '\n', { mode });
     this.own(path);
@@ -61,7 +69,8 @@ export class SecretFiles {
   }
 
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.made) rmSync(this.dir, { recursive: true, force: true });
+    this.made = false;
   }
 }
 
@@ -104,9 +113,11 @@ export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, gitUrl: string
     : ['ssh', ...sshOptions];
   env.GIT_SSH_COMMAND = command.map(shellQuote).join(' ');
   const config: Array<[string, string]> = [['credential.helper', '']];
-  // safe.directory counts only in protected (e.g. global) configuration: a global config of the clone's own.
+  // safe.directory counts only in protected (e.g. global) configuration, and the local transport
+  // drops GIT_CONFIG_COUNT for upload-pack: a global config file of the clone's own, for a local
+  // repository only. Otherwise no global config at all (and no secrets folder for it).
   const quoted = (paths.localRepository ?? '').replace(/["\\]/g, '\\$&');
-  env.GIT_CONFIG_GLOBAL = files.write('gitconfig', paths.localRepository ? `[safe]\n\tdirectory = "${quoted}"\n` : '');
+  env.GIT_CONFIG_GLOBAL = paths.localRepository ? files.write('gitconfig', `[safe]\n\tdirectory = "${quoted}"\n`) : '/dev/null';
   const origin = httpOrigin(gitUrl);
   if (auth.type === 'login_password' && auth.password && origin) {
     if (/[\n\0]/.test(`${auth.login ?? ''}${auth.password}`)) throw new Error('the repository key\'s login or password contains a line break');

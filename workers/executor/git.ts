@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readHead } from './git-head.js';
 import { runProcess, type ProcessOptions, type ProcessOutcome } from './process.js';
 
 export interface CheckoutResult { commit_hash: string; commit_message: string }
@@ -6,22 +7,23 @@ export interface CheckoutResult { commit_hash: string; commit_message: string }
 const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
 
 /**
- * The whole checkout in one shell, so it is one process tree that runs where the task runs (in
- * its sandbox, as its user) and that stop and the duration limit end at any moment. Branches and
- * tags are cloned shallow; a commit needs the history. The head is written to a file for Forge.
+ * The checkout runs where the task runs (in its sandbox, as its user) as one process tree that
+ * stop and the duration limit end at any moment. Branches and tags are cloned shallow by one git
+ * process; a commit needs the history and a checkout after the clone, so a shell runs both.
+ * Forge reads the head from .git itself (git-head.ts); only when it cannot does HEAD_SCRIPT ask
+ * git, writing it to a file.
  */
-const CLONE_SCRIPT = `set -e
-url=$1; dir=$2; ref=$3; mode=$4; head=$5
-if [ "$mode" = commit ]; then
-  git clone --no-checkout -- "$url" "$dir"
-  git -C "$dir" checkout -q "$ref" --
-elif [ -n "$ref" ]; then
-  git clone --depth 1 --branch "$ref" --single-branch -- "$url" "$dir"
-else
-  git clone --depth 1 --single-branch -- "$url" "$dir"
-fi
-git -C "$dir" log -1 --format=%H%n%s > "$head"
+const COMMIT_SCRIPT = `set -e
+git clone --no-checkout -- "$1" "$2"
+git -C "$2" checkout -q "$3" --
 `;
+
+function cloneCommand(target: CloneTarget): [string, string[]] {
+  if (target.ref && looksLikeCommit(target.ref)) return ['sh', ['-c', COMMIT_SCRIPT, 'forge-clone', target.url, target.dir, target.ref]];
+  return ['git', ['clone', '--depth', '1', ...(target.ref ? ['--branch', target.ref] : []), '--single-branch', '--', target.url, target.dir]];
+}
+
+const HEAD_SCRIPT = 'git -C "$1" log -1 --format=%H%n%s > "$2"';
 
 export interface CloneTarget {
   /** The URL as git sees it (a local repository is mounted into the sandbox). */
@@ -30,7 +32,8 @@ export interface CloneTarget {
   /** The checkout folder and the head file, as the clone process sees them. */
   dir: string;
   headFile: string;
-  /** The head file on the host, read once the clone is done. */
+  /** The same on the host, read once the clone is done. */
+  dirOnHost: string;
   headFileOnHost: string;
 }
 
@@ -38,9 +41,9 @@ export interface CheckoutOutcome extends ProcessOutcome { commit?: CheckoutResul
 
 /** Clones `target.url` at a branch, tag or commit; says why when it cannot. */
 export async function checkout(target: CloneTarget, options: ProcessOptions): Promise<CheckoutOutcome> {
-  const mode = target.ref && looksLikeCommit(target.ref) ? 'commit' : 'ref';
   const recent: string[] = [];
-  const outcome = await runProcess('sh', ['-c', CLONE_SCRIPT, 'forge-clone', target.url, target.dir, target.ref, mode, target.headFile], {
+  const [command, args] = cloneCommand(target);
+  const outcome = await runProcess(command, args, {
     ...options,
     onLine: (line) => {
       if (line.trim()) recent.push(line.trim());
@@ -53,6 +56,11 @@ export async function checkout(target: CloneTarget, options: ProcessOptions): Pr
     const reason = recent.find((line) => /^(fatal|error):/i.test(line)) ?? recent.at(-1) ?? `git exited with code ${outcome.exitCode}`;
     return { ...outcome, error: reason };
   }
+  const head = readHead(target.dirOnHost);
+  if (head) return { ...outcome, commit: head };
+  const asked = await runProcess('sh', ['-c', HEAD_SCRIPT, 'forge-head', target.dir, target.headFile], options);
+  if (asked.spawnError || asked.ended !== 'exit') return asked;
+  if (asked.exitCode !== 0) return { ...asked, error: `git log exited with code ${asked.exitCode}` };
   const [hash = '', ...message] = readFileSync(target.headFileOnHost, 'utf8').split('\n');
   return { ...outcome, commit: { commit_hash: hash.trim(), commit_message: message.join('\n').trim() } };
 }

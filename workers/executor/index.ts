@@ -1,4 +1,5 @@
 import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobPayload, TaskResult } from '../../protocol/wire.js';
@@ -78,7 +79,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     const knownHosts = join(ctx.tmpPath, 'known_hosts');
     if (!existsSync(knownHosts)) writeFileSync(knownHosts, '', { mode: 0o600 });
     if (user) chownSync(knownHosts, user.uid, user.gid);
-    const mounts: Mount[] = [workMount, ...homeMounts, cloneFiles.mount, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
+    const mounts: Mount[] = [workMount, ...homeMounts, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
     if (ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
     let url = payload.repository.git_url;
     const local = localRepository(url);
@@ -95,10 +96,11 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     } catch (err) {
       return result('error', null, `cannot clone the repository: ${mask((err as Error).message)}`);
     }
+    mounts.push(...cloneFiles.mounts); // once its files are written: none when it has none
     const ref = payload.repository.git_branch;
     say(`Cloning ${payload.repository.git_url}${ref ? ` at ${ref}` : ''}`);
     const cloned = await checkout(
-      { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), headFileOnHost: join(workDir, '.head') },
+      { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), dirOnHost: join(workDir, 'repository'), headFileOnHost: join(workDir, '.head') },
       { ...run, cwd: seen, env: { ...env, ...gitEnv }, sandbox: { settings, mounts } },
     );
     cloneFiles.remove();
@@ -126,7 +128,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
       }
       say(`$ ${step.command} ${step.args.join(' ')}`);
       const outcome = await runProcess(step.command, step.args, {
-        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, files.mount, ...(step.mounts ?? [])] },
+        ...run, cwd: repoDir, sandbox: { settings, mounts: [workMount, ...homeMounts, ...files.mounts, ...(step.mounts ?? [])] },
         env: { ...env, ...payload.env, ...payload.secret_env, ...step.env, FORGE_TASK_ID: String(payload.task.id) },
       });
       if (outcome.spawnError) return result('error', null, outcome.spawnError);
@@ -140,10 +142,9 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     return result('error', null, mask((err as Error).message));
   } finally {
     for (const folder of secretFolders) folder.remove();
-    try {
-      rmSync(workDir, { recursive: true, force: true });
-    } catch {
-      // a task left files its own user cannot remove; the next run of this task id starts by removing the folder again
-    }
+    // Off the hot path: the checkout's many small files go in the background (the result is not
+    // held back by it). A task may leave files its own user cannot remove; the next run of this
+    // task id starts by removing the folder again.
+    void rm(workDir, { recursive: true, force: true, maxRetries: 2 }).catch(() => {});
   }
 }

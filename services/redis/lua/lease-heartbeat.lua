@@ -2,7 +2,8 @@
   One heartbeat of one runner, for all its tasks in one step: records the runner as seen,
   extends every lease it still holds and answers which of its tasks should stop and which are
   no longer its own. Task records are only read, never written: a heartbeat changes nothing a
-  viewer sees.
+  viewer sees. Its cost is flat in the runner's task count: one command per kind of read or
+  write for all of them (HMGET, SMISMEMBER, ZADD, MGET), not one per task.
 
   KEYS[1] leases hash (task id -> lease JSON)
   KEYS[2] lease expiry zset
@@ -22,17 +23,31 @@ local t = redis.call('TIME')
 local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[3]) end
 local stop, lost = {}, {}
+local ids, attempts = {}, {}
 for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
-  local attempt = tonumber(ARGV[i + 1])
-  local raw = redis.call('HGET', KEYS[1], id)
-  local lease = raw and cjson.decode(raw)
-  if lease and lease.runner_id == runner and lease.attempt == attempt and redis.call('SISMEMBER', KEYS[3], id) == 0 then
-    redis.call('ZADD', KEYS[2], 'XX', expiry, id)
-    local task = redis.call('GET', KEYS[5] .. id)
-    if task and cjson.decode(task).stop_requested then stop[#stop + 1] = tonumber(id) end
+  ids[#ids + 1] = ARGV[i]
+  attempts[#attempts + 1] = tonumber(ARGV[i + 1])
+end
+if #ids == 0 then return {stop, lost} end
+local leases = redis.call('HMGET', KEYS[1], unpack(ids))
+local judged = redis.call('SMISMEMBER', KEYS[3], unpack(ids))
+local held, extend, records = {}, {}, {}
+for n, id in ipairs(ids) do
+  local lease = leases[n] and cjson.decode(leases[n])
+  if lease and lease.runner_id == runner and lease.attempt == attempts[n] and judged[n] == 0 then
+    held[#held + 1] = id
+    extend[#extend + 1] = expiry
+    extend[#extend + 1] = id
+    records[#records + 1] = KEYS[5] .. id
   else
     lost[#lost + 1] = tonumber(id)
+  end
+end
+if #held > 0 then
+  redis.call('ZADD', KEYS[2], 'XX', unpack(extend))
+  -- Records are compact JSON (JSON.stringify, cjson.encode): a plain search, no decode.
+  for n, raw in ipairs(redis.call('MGET', unpack(records))) do
+    if raw and string.find(raw, '"stop_requested":true', 1, true) then stop[#stop + 1] = tonumber(held[n]) end
   end
 end
 return {stop, lost}

@@ -16,18 +16,17 @@
 
   Returns {highest line number acknowledged (the runner's numbering), lines added}.
 ]]
-local last = tonumber(redis.call('HGET', KEYS[2], 'last_seq') or '0')
-local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
-local truncated = redis.call('HGET', KEYS[2], 'truncated') == '1'
-local current = tonumber(redis.call('HGET', KEYS[2], 'attempt') or '0')
-local base = tonumber(redis.call('HGET', KEYS[2], 'base') or '0')
+local meta = redis.call('HMGET', KEYS[2], 'last_seq', 'bytes', 'truncated', 'attempt', 'base')
+local last = tonumber(meta[1] or '0')
+local bytes = tonumber(meta[2] or '0')
+local truncated = meta[3] == '1'
+local current = tonumber(meta[4] or '0')
+local base = tonumber(meta[5] or '0')
 local cap = tonumber(ARGV[1])
 local attempt = tonumber(ARGV[2])
 if attempt < current then return {0, 0} end
-if attempt > current then
-  base = last
-  redis.call('HSET', KEYS[2], 'attempt', attempt, 'base', base)
-end
+local newAttempt = attempt > current
+if newAttempt then base = last end
 local added = 0
 for i = 3, #ARGV, 3 do
   local seq = base + tonumber(ARGV[i])
@@ -48,5 +47,9 @@ for i = 3, #ARGV, 3 do
     last = seq
   end
 end
-redis.call('HSET', KEYS[2], 'last_seq', last, 'bytes', bytes)
+if newAttempt then
+  redis.call('HSET', KEYS[2], 'last_seq', last, 'bytes', bytes, 'attempt', attempt, 'base', base)
+else
+  redis.call('HSET', KEYS[2], 'last_seq', last, 'bytes', bytes)
+end
 return {last - base, added}

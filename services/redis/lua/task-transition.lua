@@ -34,21 +34,27 @@ if cond.from then
 end
 if cond.attempt and cond.attempt ~= task.attempt then return false end
 if cond.project_limit and cond.project_limit > 0 and redis.call('SCARD', KEYS[5] .. task.project_id) >= cond.project_limit then return false end
+local prev = task.status
 local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do task[k] = v end
 local out = cjson.encode(task)
 redis.call('SET', KEYS[1], out)
 local s = task.status
 local id = tostring(task.id)
-if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) else redis.call('ZREM', KEYS[3], id) end
-if s == 'starting' or s == 'running' or s == 'waiting_confirmation' or s == 'confirmed' or s == 'stopping' then
-  redis.call('SADD', KEYS[2], id)
-  redis.call('SADD', KEYS[5] .. task.project_id, id)
-else
-  redis.call('SREM', KEYS[2], id)
-  redis.call('SREM', KEYS[5] .. task.project_id, id)
+-- The status indexes follow the status (only this script and TaskStore.create write them), so
+-- they change only when the status does, and only the ones the move enters or leaves.
+local function active(status) return status == 'starting' or status == 'running' or status == 'waiting_confirmation' or status == 'confirmed' or status == 'stopping' end
+if s ~= prev then
+  if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) elseif prev == 'waiting' then redis.call('ZREM', KEYS[3], id) end
+  if active(s) and not active(prev) then
+    redis.call('SADD', KEYS[2], id)
+    redis.call('SADD', KEYS[5] .. task.project_id, id)
+  elseif active(prev) and not active(s) then
+    redis.call('SREM', KEYS[2], id)
+    redis.call('SREM', KEYS[5] .. task.project_id, id)
+  end
+  if s == 'success' or s == 'error' or s == 'stopped' or s == 'rejected' then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 end
-if s == 'success' or s == 'error' or s == 'stopped' or s == 'rejected' then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 
 local lease = cjson.decode(ARGV[5])
 if lease.drop then
