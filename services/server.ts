@@ -150,6 +150,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const closeLiveSocket = attachLiveSocket(ctx, server);
   server.requestTimeout = 0; // long-polls and SSE outlive the default 5 min
   server.headersTimeout = 60_000;
+  // Idle keep-alive connections outlive a load balancer's (60 s is the common default): if the server
+  // closed first, a proxy could send a request on a socket being closed and answer 502 (ECONNRESET).
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

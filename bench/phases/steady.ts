@@ -23,6 +23,8 @@ export interface SteadyResult {
   long_poll_answers_in_window: Record<string, number>;
   /** Running phase: task statuses when the window began and when it ended (tasks lost show as error). */
   statuses_before?: Record<string, number>;
+  /** Running phase: why tasks ended `error` (message → count); none is expected. */
+  errors?: Record<string, number>;
   statuses_after?: Record<string, number>;
   machine_cpu: ReturnType<CpuWindow['end']>;
   setup_s: number;
@@ -144,8 +146,11 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
     const setup = (now() - t0) / 1000;
     const before = await statusesOf();
     log(`running: ${before.running ?? 0} tasks running after ${setup.toFixed(0)} s (${JSON.stringify(before)}); measuring ${cfg.running.windowSec} s`);
+    const errors = before.error ? await errorsOf(env, ids) : {};
+    if (before.error) log(`running: why tasks ended error: ${JSON.stringify(errors)}`);
     const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: before.running ?? 0, setup_s: +setup.toFixed(1) });
     result.statuses_before = { ...before, not_placed_in_time: unplaced.length };
+    result.errors = errors;
     result.statuses_after = await statusesOf();
     log('running: stopping every task through the API');
     await stopTasks(ids);
@@ -157,4 +162,18 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
   } finally {
     await env.stop();
   }
+}
+
+/** The tasks that ended `error`, counted by their error message (a task should never end so here). */
+async function errorsOf(env: { redis: { mget(...keys: string[]): Promise<(string | null)[]> } }, ids: number[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const raw of await env.redis.mget(...ids.slice(i, i + 500).map((id) => `{forge}:task:${id}`))) {
+      const task = raw ? (JSON.parse(raw) as { status: string; error?: string }) : undefined;
+      if (task?.status !== 'error') continue;
+      const why = (task.error ?? '(no message)').slice(0, 160);
+      counts[why] = (counts[why] ?? 0) + 1;
+    }
+  }
+  return counts;
 }
