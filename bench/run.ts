@@ -39,9 +39,9 @@ const WATCHDOG_MS = 90 * 60_000;
 interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
-  floor?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
+  floor?: FloorResult; floor_sandboxed?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
-  ratios?: { to_floor?: number; to_bare_bullmq?: number };
+  ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_bare_bullmq?: number };
   profiles?: string[];
   runner_rejections: string[];
   failures: string[];
@@ -84,7 +84,9 @@ function markdown(r: Report): string {
     if (r.floor) L.push(`| work floor: clone + \`bash run.sh\`, ${r.floor.parallel} at once, no Forge (median of ${r.floor.runs.length}) | ${fmt(r.floor.tasks_per_s_median, 1)} | ${r.floor.cpu.machine_busy_pct} % / ${r.floor.cpu.other_processes_pct} % |`);
     if (tp) L.push(`| Forge end to end: ${tp.tasks} tasks, ${tp.runners} runners × ${tp.max_parallel_tasks}, first POST → last record final | ${fmt(tp.tasks_per_s, 1)} | ${tp.machine_cpu.machine_busy_pct} % / ${tp.machine_cpu.other_processes_pct} % |`);
     if (r.bare_bullmq) L.push(`| bare BullMQ add → no-op process, concurrency ${r.bare_bullmq.concurrency} (median of ${r.bare_bullmq.runs.length}) | ${fmt(r.bare_bullmq.jobs_per_s_median, 0)} | ${r.bare_bullmq.cpu.machine_busy_pct} % / ${r.bare_bullmq.cpu.other_processes_pct} % |`);
+    if (r.floor_sandboxed) L.push(`| work floor in the task sandbox: the same, clone and app each started in bubblewrap as the executor starts them (median of ${r.floor_sandboxed.runs.length}) | ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} | ${r.floor_sandboxed.cpu.machine_busy_pct} % / ${r.floor_sandboxed.cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
+    if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| **Forge ÷ sandboxed work floor** | **${fmt(r.ratios.to_floor_sandboxed, 3)}** | |`);
     if (r.ratios?.to_bare_bullmq !== undefined) L.push(`| Forge ÷ bare BullMQ | ${fmt(r.ratios.to_bare_bullmq, 4)} | |`);
     L.push('');
     if (r.floor) L.push(`Work floor CPU per task (git + bash + its Node driver): ${fmt(r.floor.cpu_ms_per_task, 1)} ms.`, '');
@@ -132,10 +134,10 @@ function markdown(r: Report): string {
 
 function printSummary(r: Report): void {
   const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}${r.quick ? ' (quick)' : ''}`];
-  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s`);
+  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}`);
   if (r.throughput) {
     const t = r.throughput;
-    out.push(`  Forge ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(r.ratios?.to_floor ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(r.ratios?.to_bare_bullmq ?? Number.NaN, 4)}`);
+    out.push(`  Forge ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(r.ratios?.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(r.ratios?.to_floor_sandboxed ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(r.ratios?.to_bare_bullmq ?? Number.NaN, 4)}`);
     out.push(`  CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
@@ -206,6 +208,8 @@ async function main(): Promise<void> {
     if (ctx && has('floor')) {
       report.floor = await floor(ctx, repo, join(root, 'floor-tmp'), logDir);
       log(`work floor: ${fmt(report.floor.tasks_per_s_median, 1)} tasks/s`);
+      report.floor_sandboxed = await floor(ctx, repo, join(root, 'floor-tmp'), logDir, true);
+      log(`work floor in the task sandbox: ${fmt(report.floor_sandboxed.tasks_per_s_median, 1)} tasks/s`);
     }
     if (ctx && has('throughput')) {
       report.throughput = await throughput(ctx);
@@ -218,6 +222,7 @@ async function main(): Promise<void> {
     if (report.throughput) {
       report.ratios = {
         to_floor: report.floor ? report.throughput.tasks_per_s / report.floor.tasks_per_s_median : undefined,
+        to_floor_sandboxed: report.floor_sandboxed ? report.throughput.tasks_per_s / report.floor_sandboxed.tasks_per_s_median : undefined,
         to_bare_bullmq: report.bare_bullmq ? report.throughput.tasks_per_s / report.bare_bullmq.jobs_per_s_median : undefined,
       };
     }

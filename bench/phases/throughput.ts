@@ -148,19 +148,19 @@ export async function bareBullmq(ctx: Ctx, logDir: string): Promise<BareResult> 
 export interface FloorResult { tasks: number; parallel: number; runs: Array<{ seconds: number; tasks_per_s: number }>; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']> }
 
 /** Runs bench/floor.ts: the same clone + `bash run.sh` as a Forge task, at the throughput phase's parallelism. */
-export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string): Promise<FloorResult> {
+export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string, sandboxed = false): Promise<FloorResult> {
   const t = ctx.cfg.throughput;
   const parallel = t.runners * t.maxParallel;
   const reps = ctx.cfg.quick ? 1 : 3;
-  log(`work floor: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s), without Forge`);
+  log(`work floor${sandboxed ? ' (sandboxed)' : ''}: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s), without Forge`);
   const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), repo, 'main', 'run.sh', tmp, String(t.tasks), String(parallel), String(reps)], {
-    cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLOOR_SANDBOX: sandboxed ? '1' : '0' },
   });
   const cpuWindow = new CpuWindow(() => ownCpu(ctx) + cpuSeconds(process.pid, true) - cpuSeconds(process.pid));
   const cpu0 = cpuSeconds(process.pid, true) - cpuSeconds(process.pid);
   let stdout = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.pipe(createWriteStream(join(logDir, 'floor.log')));
+  child.stderr!.pipe(createWriteStream(join(logDir, sandboxed ? 'floor-sandboxed.log' : 'floor.log')));
   const { code } = await exitOf(child);
   await sleep(50);
   const cpuChildren = cpuSeconds(process.pid, true) - cpuSeconds(process.pid) - cpu0;
