@@ -35,6 +35,7 @@ test('deleting a project leaves no key of it in Redis, and its project alias ans
   const key = await api.json('POST', `${base}/keys`, { name: 'git host', type: 'ssh', ssh: { private_key: '-----BEGIN OPENSSH PRIVATE KEY-----\nnot used\n-----END OPENSSH PRIVATE KEY-----\n' } });
   await api.json('POST', `${base}/host_configs`, { type: 'host', host: 'git.example.com', ssh_key_id: key.id });
   await api.json('POST', `${base}/views`, { title: 'Deploys', position: 1 });
+  const runner = await api.json('POST', `${base}/runners`, { name: 'project runner' });
   // Once a year: the scheduler exists in BullMQ, and no tick fires during the test.
   const schedule = await api.json('POST', `${base}/schedules`, { template_id: setup.templateId, name: 'yearly', cron_format: '0 0 1 1 *', timezone: 'UTC', active: true });
   await api.json('POST', `${base}/notifications`, { name: 'hook', type: 'webhook', url: 'http://127.0.0.1:9/unreachable', on_success: true, on_failure: true });
@@ -99,6 +100,7 @@ test('deleting a project leaves no key of it in Redis, and its project alias ans
     t.is(await ask(['SISMEMBER', '{forge}:tasks:active', String(task.id)]), '0');
   }
   t.deepEqual(otherKeys.filter((k) => !after.includes(k)), [], "the other project's keys stay");
+  t.false((await api.json<Array<{ id: number }>>('GET', '/api/runners-all')).some((r) => r.id === runner.id), 'its project runner is gone');
 
   const late = await fetch(hookUrl, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ service: 'web' }) });
   t.is(late.status, 404);

@@ -9,7 +9,8 @@ import { workflowsOf } from '../workflows/store.js';
 /**
  * Removes everything a project owns from Redis: each per-project key family of
  * services/redis/keys.ts, the entries it left in shared indexes (integration aliases, active
- * workflow runs, task status sets) and its schedules' BullMQ schedulers, then the project record.
+ * workflow runs, task status sets), its schedules' BullMQ schedulers and its project runners,
+ * then the project record.
  * A new per-project family must be added here (test/server-project-delete checks with SCAN).
  */
 export async function deleteProjectData(ctx: AppContext, projectId: number): Promise<void> {
@@ -27,6 +28,9 @@ export async function deleteProjectData(ctx: AppContext, projectId: number): Pro
 
   const workflows = workflowsOf(ctx.redis, projectId);
   for (const workflow of await workflows.list()) await runsOf(ctx).deleteForWorkflow(workflow.id);
+
+  // Project runners can only ever take this project's tasks: they go too (their tokens stop working).
+  for (const runner of await s.runners.views((r) => r.project_id === projectId)) await s.runners.delete(runner.id);
 
   const templates = s.templates(projectId);
   await s.tasks.deleteForProject(projectId, (await templates.list()).map((t) => t.id));
