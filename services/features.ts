@@ -9,11 +9,11 @@ import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
 import { deleteExtras } from './task-options/extras.js';
-import { sweepRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
+import { stopDelayTimers, sweepRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
 import { workflowRouter } from './workflows/routes.js';
 
 const log = logger('features');
-/** How often each replica looks over unfinished workflow runs (missed task ends, lost claims, approval timeouts). */
+/** How often each replica looks over unfinished workflow runs (missed task ends, lost claims, approval timeouts, due delays). */
 const WORKFLOW_SWEEP_MS = 5000;
 
 /** The per-process parts of schedules, notifications and the other template features. */
@@ -60,6 +60,7 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   const sweeper = setInterval(sweep, WORKFLOW_SWEEP_MS);
   return async () => {
     clearInterval(sweeper);
+    stopDelayTimers(ctx);
     await features.scheduler.close();
     await features.notifier.close();
   };

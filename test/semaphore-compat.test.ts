@@ -175,7 +175,7 @@ test.serial('input as Semaphore sends it: unknown fields ignored (debug log), id
   t.is(viaLogin.username, 'old-style');
 });
 
-test.serial('a backup restores into a new project with the same records, references by name, and no secrets', async (t) => {
+test.serial('a backup restores into a new project with the same records (host configs and workflows too), references by name, and no secrets', async (t) => {
   const api = forge.api;
   const repo = await makeBareRepo({ 'run.sh': 'echo restored\n' });
   const setup = await setupTemplate(api, { gitUrl: repo.path, app: 'bash', playbook: 'run.sh', inventory: 'localhost', secrets: [{ name: 'TOKEN', secret: 'never-in-a-backup' }] });
@@ -185,10 +185,36 @@ test.serial('a backup restores into a new project with the same records, referen
   const view = await api.json('POST', `${base}/views`, { title: 'Deploys', position: 2 });
   const template = await api.json('GET', `${base}/templates/${setup.templateId}`);
   await api.json('PUT', `${base}/templates/${setup.templateId}`, { ...template, view_id: view.id, type: 'build', start_version: '1.0.0', survey_vars: [{ name: 'region', title: 'Region', required: false }] });
+  const sshKey = await api.json('POST', `${base}/keys`, { name: 'git host', type: 'ssh', ssh: { private_key: '-----BEGIN OPENSSH PRIVATE KEY-----\nnever-as-well\n-----END OPENSSH PRIVATE KEY-----\n' } });
+  await api.json('POST', `${base}/host_configs`, { type: 'url', host: 'ssh://git@git.example.com/team/', ssh_key_id: sshKey.id });
+  await api.json('POST', `${base}/workflows`, {
+    name: 'gated', description: 'build, then a human says yes',
+    nodes: [{ id: 1, kind: 'task', template_id: setup.templateId, task_params: { message: 'built by the workflow' } }, { id: 2, kind: 'approval', approval_message: 'Ship it?', approval_timeout: 60 }],
+    edges: [{ source_node_id: 1, destination_node_id: 2, condition: 'on_success' }],
+  });
 
   const backup = await api.get(`${base}/backup`);
   t.is(backup.status, 200);
-  t.false(/never-in-a-backup|never-either/.test(backup.text), 'no secret in the backup');
+  t.false(/never-in-a-backup|never-either|never-as-well/.test(backup.text), 'no secret in the backup');
+  t.like(backup.body.host_configs[0], { type: 'url', host: 'ssh://git@git.example.com/team/', ssh_key: 'git host' });
+  t.like(backup.body.workflows[0].nodes[0], { id: 1, kind: 'task', template: template.name });
+
+  // A backup whose workflow names a template it does not have, or whose host config's key is no ssh key, restores nothing.
+  const projectsBefore = (await api.json('GET', '/api/projects')).length;
+  const badWorkflow = await api.post('/api/projects/restore', { ...backup.body, workflows: [{ ...backup.body.workflows[0], nodes: [{ id: 1, kind: 'task', template: 'no such template' }] }] });
+  t.is(badWorkflow.status, 400);
+  t.regex(badWorkflow.body.error, /^workflows\.0\.nodes\.0\.template: no template named "no such template"/);
+  const badHost = await api.post('/api/projects/restore', { ...backup.body, host_configs: [{ type: 'url', host: 'ssh://x/', ssh_key: 'deploy' }] });
+  t.is(badHost.status, 400);
+  t.regex(badHost.body.error, /^host_configs\.0\.ssh_key: key "deploy" is a "login_password" key/);
+  t.is((await api.json('GET', '/api/projects')).length, projectsBefore);
+
+  // Semaphore's own backups have neither: they restore as before.
+  const { host_configs: _h, workflows: _w, ...semaphoreBackup } = backup.body;
+  const plain = await api.json('POST', '/api/projects/restore', semaphoreBackup);
+  t.deepEqual(await api.json('GET', `/api/project/${plain.id}/host_configs`), []);
+  t.deepEqual(await api.json('GET', `/api/project/${plain.id}/workflows`), []);
+
   const restored = await api.json('POST', '/api/projects/restore', backup.body);
   t.not(restored.id, setup.projectId);
   const copy = `/api/project/${restored.id}`;
@@ -199,6 +225,14 @@ test.serial('a backup restores into a new project with the same records, referen
   t.like(templates[0], { name: template.name, app: 'bash', playbook: 'run.sh', type: 'build', start_version: '1.0.0', view_id: views[0].id, repository_id: repositories[0].id });
   t.is(templates[0].survey_vars[0].name, 'region');
   t.is(repositories[0].ssh_key_id, keys.find((k: { name: string }) => k.name === 'deploy').id);
+  const [hostConfigs, workflows] = await Promise.all([api.json('GET', `${copy}/host_configs`), api.json('GET', `${copy}/workflows`)]);
+  t.is(hostConfigs.length, 1);
+  t.like(hostConfigs[0], { type: 'url', host: 'ssh://git@git.example.com/team/', ssh_key_id: keys.find((k: { name: string }) => k.name === 'git host').id });
+  t.is(workflows.length, 1);
+  t.like(workflows[0], { name: 'gated', description: 'build, then a human says yes', project_id: restored.id });
+  t.like(workflows[0].nodes[0], { id: 1, kind: 'task', template_id: templates[0].id, task_params: { message: 'built by the workflow' } });
+  t.like(workflows[0].nodes[1], { id: 2, kind: 'approval', approval_message: 'Ship it?', approval_timeout: 60, workflow_template_id: workflows[0].id });
+  t.like(workflows[0].edges[0], { source_node_id: 1, destination_node_id: 2, condition: 'on_success' });
   // The restored project runs (its repository needs no secret).
   await api.json('PUT', `${copy}/repositories/${repositories[0].id}`, { ...repositories[0], ssh_key_id: null });
   const task = await runTask(api, { projectId: restored.id, templateId: templates[0].id });

@@ -1,8 +1,8 @@
 /**
  * Workflows (Semaphore's task graphs with approvals), for real: bash templates in a real git
  * repository run as the nodes of a run through the normal task path; an approval node holds the
- * run until a member approves or rejects it through the API; failure links are followed; the
- * run's state is in Redis, so a restarted server finishes a run started before it.
+ * run until a member approves or rejects it through the API; a delay node holds it for its
+ * delay_seconds; failure links are followed; the run's state is in Redis, so a restarted server finishes a run started before it.
  */
 import test from 'ava';
 import { ApiClient, cleanup, type Forge, makeBareRepo, setupTemplate, startForge, startRedis, waitFor } from './helpers/index.js';
@@ -271,4 +271,65 @@ test.serial('two replicas on one Redis: concurrent approvals resolve once, paral
   }
   const count = async (templateId: number) => (await one.api.json('GET', `/api/project/${mine.pid}/templates/${templateId}/tasks`)).length;
   t.deepEqual([await count(mine.templates.b), await count(mine.templates.c), await count(mine.templates.a)], [3, 3, 3], 'each node of each run ran exactly once');
+});
+
+/** A → delay → B, as Semaphore's WorkflowTemplate body. */
+const delayed = (s: Setup, seconds: number) => ({
+  name: `B ${seconds} s after A`,
+  nodes: [{ id: 1, kind: 'task', template_id: s.templates.a }, { id: 2, kind: 'delay', delay_seconds: seconds }, { id: 3, kind: 'task', template_id: s.templates.b }],
+  edges: [{ source_node_id: 1, destination_node_id: 2 }, { source_node_id: 2, destination_node_id: 3 }],
+});
+
+type Details = Awaited<ReturnType<typeof waitForRun>>;
+/** When A ended, when the delay was due, when B's task was created: all recorded by the server. */
+const delayTimes = (details: Details) => ({
+  aEnd: Date.parse(String((nodeOf(details, 1).task as unknown as { end: string }).end)),
+  due: Date.parse(String(details.nodes.find((n: { node: { id: number } }) => n.node.id === 2).due_at)),
+  bCreated: Date.parse(String((nodeOf(details, 3).task as unknown as { created: string }).created)),
+});
+
+test.serial('A → delay 2 s → B: B starts only after the delay; a delay node needs delay_seconds', async (t) => {
+  const base = `/api/project/${s.pid}/workflows`;
+  const bad = await forge.api.post(base, { ...delayed(s, 2), nodes: [delayed(s, 2).nodes[0], { id: 2, kind: 'delay' }, delayed(s, 2).nodes[2]] });
+  t.is(bad.status, 400);
+  t.regex(bad.body.error, /^nodes\.1\.delay_seconds: a delay node needs delay_seconds/);
+
+  const workflow = await forge.api.json('POST', base, delayed(s, 2));
+  const run = await forge.api.json('POST', `${base}/${workflow.id}/run`);
+  const waiting = await waitFor(async () => {
+    const details = await forge.api.json('GET', runPath(s, workflow.id, run.id));
+    return nodeOf(details, 2).state === 'running' ? details : undefined;
+  }, 90_000, { what: 'the delay node to begin' });
+  t.is(waiting.run.status, 'running', 'a run in a delay is running, not waiting for an approval');
+  t.is(nodeOf(waiting, 3).state, 'pending');
+
+  const done = await waitForRun(forge.api, runPath(s, workflow.id, run.id), ['success', 'failed', 'rejected']);
+  t.is(done.run.status, 'success');
+  t.like(nodeOf(done, 2), { state: 'success', task: null });
+  t.is(nodeOf(done, 3).task!.status, 'success');
+  const { aEnd, due, bCreated } = delayTimes(done);
+  t.true(due - aEnd >= 2000, `the delay is due 2 s after A ended (A ended ${new Date(aEnd).toISOString()}, due ${new Date(due).toISOString()})`);
+  t.true(bCreated >= due, `B's task was created after the delay was due (created ${new Date(bCreated).toISOString()})`);
+  const bTasks = (await forge.api.json('GET', `/api/project/${s.pid}/templates/${s.templates.b}/tasks`)) as Array<{ message: string }>;
+  t.is(bTasks.filter((task) => task.message === `workflow run ${run.id}, node 3`).length, 1, 'B ran once');
+});
+
+test.serial('two replicas, one stopped mid-delay: the other ends the delay once, not before it is due', async (t) => {
+  const redis = await startRedis();
+  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-both-replicas' };
+  const [one, two] = await Promise.all([startForge({ env }), startForge({ env, login: false })]);
+  await two.api.login('admin', 'admin-password-123');
+  const mine = await setup(one);
+  const workflow = await one.api.json('POST', `/api/project/${mine.pid}/workflows`, delayed(mine, 3));
+  const run = await one.api.json('POST', `/api/project/${mine.pid}/workflows/${workflow.id}/run`);
+  const path = runPath(mine, workflow.id, run.id);
+  await waitFor(async () => nodeOf(await two.api.json('GET', path), 2).state === 'running' || undefined, 90_000, { what: 'the delay node to begin' });
+  await one.stop(); // if `one` began the delay (and armed its timer), `two` must end it from the run record
+
+  const done = await waitForRun(two.api, path, ['success', 'failed', 'rejected']);
+  t.is(done.run.status, 'success');
+  const { aEnd, due, bCreated } = delayTimes(done);
+  t.true(due - aEnd >= 3000);
+  t.true(bCreated >= due, 'B started only after the delay was due');
+  t.is((await two.api.json('GET', `/api/project/${mine.pid}/templates/${mine.templates.b}/tasks`)).length, 1, 'B ran exactly once');
 });

@@ -1,19 +1,24 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { APPS, INVENTORY_TYPES, surveyVar, type Project } from '../common/model.js';
+import { describeZodError } from '../../protocol/validation.js';
+import { APPS, INVENTORY_TYPES, hostConfigInput, surveyVar, type Project } from '../common/model.js';
 import type { AppContext } from '../context.js';
+import { workflowInput } from '../workflows/model.js';
+import { createWorkflow, workflowsOf } from '../workflows/store.js';
 import { HttpError } from './http.js';
 import { parseInput } from './input.js';
 
 /**
  * Semaphore's project backup: the project's records with references by name instead of id, and
  * no secrets (keys come back with their type only; set their secrets again after a restore).
+ * Forge adds the project's host configs (their key by name) and workflows (templates by name).
  */
 export async function backupProject(ctx: AppContext, project: Project) {
   const s = ctx.stores;
   const pid = project.id;
-  const [keys, repositories, inventories, environments, templates, views] = await Promise.all([
+  const [keys, repositories, inventories, environments, templates, views, hostConfigs, workflows] = await Promise.all([
     s.accessKeys(pid).list(), s.repositories(pid).list(), s.inventories(pid).list(), s.environments(pid).list(), s.templates(pid).list(), s.views(pid).list(),
+    s.hostConfigs(pid).list(), workflowsOf(ctx.redis, pid).list(),
   ]);
   const nameOf = <T extends { id: number }>(list: T[], name: (r: T) => string) => (id: number | null | undefined) => {
     const found = id ? list.find((r) => r.id === id) : undefined;
@@ -40,6 +45,13 @@ export async function backupProject(ctx: AppContext, project: Project) {
       type: t.type ?? '', start_version: t.start_version ?? null, autorun: t.autorun ?? false, survey_vars: t.survey_vars ?? [],
       suppress_success_alerts: t.suppress_success_alerts ?? false, suppress_error_alerts: t.suppress_error_alerts ?? false,
       working_directory: t.working_directory ?? null,
+    })),
+    // Forge's additions (Semaphore's backups have neither; a restore takes backups without them).
+    host_configs: hostConfigs.map((h) => ({ type: h.type, host: h.host, ssh_key: keyName(h.ssh_key_id) })),
+    workflows: workflows.map((w) => ({
+      name: w.name, description: w.description,
+      nodes: w.nodes.map(({ workflow_template_id: _w, template_id, ...node }) => ({ ...node, template: nameOf(templates, (x) => x.name)(template_id) })),
+      edges: w.edges.map(({ workflow_template_id: _w, ...edge }) => edge),
     })),
   };
 }
@@ -70,6 +82,16 @@ const backupInput = z.object({
     suppress_success_alerts: z.boolean().nullable().optional(), suppress_error_alerts: z.boolean().nullable().optional(),
     working_directory: z.string().nullable().optional(),
   })).nullable().default([]),
+  host_configs: z.array(z.object({ type: z.string(), host: z.string(), ssh_key: z.string().min(1, 'a host config needs its ssh key') })).nullable().default([]),
+  /** Each workflow as POST /workflows takes it, with `template` (a template's name) in place of `template_id`; checked as a graph below. */
+  workflows: z.array(z.object({
+    name: z.string(), nodes: z.array(z.looseObject({ template: ref })), edges: z.array(z.looseObject({})).nullable().optional(),
+  }).loose()).nullable().default([]),
+});
+
+/** A backup's workflow as POST /workflows takes it, its template names turned into ids. */
+const workflowBody = ({ nodes, ...workflow }: { nodes: Array<{ template?: string | null }> }, templateId: (name: string | null | undefined) => number | null) => ({
+  ...workflow, nodes: nodes.map(({ template, ...node }) => ({ ...node, template_id: templateId(template) })),
 });
 
 /** Creates a new project from a backup; the caller becomes its owner. */
@@ -95,6 +117,20 @@ export async function restoreProject(ctx: AppContext, req: Request): Promise<Pro
     check('key', t.vault_key, `templates.${i}.vault_key`);
     check('view', t.view, `templates.${i}.view`);
     check('template', t.build_template, `templates.${i}.build_template`);
+  }
+  for (const [i, h] of (backup.host_configs ?? []).entries()) {
+    check('key', h.ssh_key, `host_configs.${i}.ssh_key`);
+    const key = backup.keys?.find((k) => k.name === h.ssh_key);
+    if (key?.type !== 'ssh') throw new HttpError(400, `host_configs.${i}.ssh_key: key "${h.ssh_key}" is a "${key?.type}" key; a host config needs an ssh key`);
+    const valid = hostConfigInput.safeParse({ type: h.type, host: h.host, ssh_key_id: 1 });
+    if (!valid.success) throw new HttpError(400, describeZodError(valid.error, `host_configs.${i}`));
+  }
+  // Workflows are checked as graphs against the backup's templates (by position, as their ids do not exist yet).
+  const templatePlace = (name: string | null | undefined) => (name ? (backup.templates ?? []).findIndex((t) => t.name === name) + 1 || null : null);
+  for (const [i, w] of (backup.workflows ?? []).entries()) {
+    for (const [j, node] of w.nodes.entries()) check('template', node.template, `workflows.${i}.nodes.${j}.template`);
+    const valid = workflowInput(new Set((backup.templates ?? []).map((_, place) => place + 1))).safeParse(workflowBody(w, templatePlace));
+    if (!valid.success) throw new HttpError(400, describeZodError(valid.error, `workflows.${i}`));
   }
 
   const meta = backup.meta;
@@ -135,5 +171,11 @@ export async function restoreProject(ctx: AppContext, req: Request): Promise<Pro
   }
   const templateId = ids(created.map(([name, id]) => [name, id]));
   for (const [, id, buildTemplate] of created) if (buildTemplate) await s.templates(pid).update(id, { build_template_id: templateId(buildTemplate) });
+  for (const h of backup.host_configs ?? []) {
+    const { type, host } = hostConfigInput.parse({ type: h.type, host: h.host, ssh_key_id: 1 });
+    await s.hostConfigs(pid).create({ project_id: pid, type, host, ssh_key_id: keyId(h.ssh_key)! });
+  }
+  const templateIds = new Set(created.map(([, id]) => id));
+  for (const w of backup.workflows ?? []) await createWorkflow(ctx.redis, pid, workflowInput(templateIds).parse(workflowBody(w, templateId)));
   return project;
 }

@@ -12,6 +12,7 @@ import { HttpError, idParam, notFound } from './http.js';
 import { parseInput } from './input.js';
 import { backupProject, restoreProject } from './backup.js';
 import { taskView } from './tasks.js';
+import { deleteProjectData } from './project-delete.js';
 import { workflowsOf } from '../workflows/store.js';
 
 /** The project in the path, if the caller may see it (any role; admins see all). */
@@ -170,10 +171,7 @@ export function projectRouter(ctx: AppContext): Router {
   });
   router.delete('/project/:project_id', async (req, res) => {
     const project = await projectAccess(ctx, req, 'own');
-    for (const c of [s.accessKeys(project.id), s.repositories(project.id), s.inventories(project.id), s.environments(project.id), s.templates(project.id), s.views(project.id), s.hostConfigs(project.id), workflowsOf(ctx.redis, project.id)]) await c.deleteAll();
-    await s.tasks.deleteForProject(project.id);
-    await s.projects.delete(project.id);
-    await s.audit.deleteProject(project.id);
+    await deleteProjectData(ctx, project.id);
     await audit(ctx, req, { project_id: null, object_type: 'project', object_id: project.id, description: `project ${project.name} deleted` });
     res.status(204).end();
   });

@@ -66,6 +66,8 @@ export const backupResponse = z.object({
   meta: z.looseObject({ name: z.string(), alert: z.boolean(), alert_chat: z.string().nullable(), max_parallel_tasks: int, type: z.string().nullable() }),
   keys: z.array(named), repositories: z.array(named), inventories: z.array(named), environments: z.array(named),
   views: z.array(z.looseObject({ title: z.string(), position: int })), templates: z.array(named),
+  host_configs: z.array(z.looseObject({ type: z.enum(['host', 'url']), host: z.string(), ssh_key: z.string().nullable() })),
+  workflows: z.array(named),
 });
 export const infoResponse = z.looseObject({
   version: z.string(), ansible: z.string(), web_host: z.string(), use_remote_runner: z.boolean(), git_client: z.string(),
@@ -95,6 +97,7 @@ export const workflowRunDetailsResponse = z.looseObject({
   nodes: z.array(z.looseObject({
     node: workflowNode, task: taskResponse.nullable(), approval: workflowApprovalResponse.nullable(),
     state: z.enum(['pending', 'starting', 'running', 'waiting', 'success', 'failed', 'rejected', 'skipped']), error: z.string(),
+    due_at: time.nullable(),
   })),
 });
 export const workflowArtifactsResponse = z.record(z.string(), z.looseObject({

@@ -56,6 +56,9 @@ export const integrationStores = (ctx: AppContext) => ({
     await ctx.redis.multi().lpush(key, JSON.stringify(full)).ltrim(key, 0, KEEP_DELIVERIES - 1).exec();
     return full;
   },
+  async deleteDeliveries(integrationId: number): Promise<void> {
+    await ctx.redis.del(keys.integrationDeliveries(integrationId));
+  },
   async deliveries(integrationId: number, limit = 100): Promise<Delivery[]> {
     return (await ctx.redis.lrange(keys.integrationDeliveries(integrationId), 0, limit - 1)).map((raw) => JSON.parse(raw) as Delivery);
   },

@@ -133,14 +133,24 @@ export class TaskStore {
     await this.redis.del(keys.output(id), keys.outputMeta(id));
   }
 
-  async deleteForProject(projectId: number): Promise<void> {
+  /**
+   * Deletes every task of a project (its project is being deleted): records, output, what is kept
+   * per task elsewhere (extras, notification results, workflow link), their places in the shared
+   * status indexes, and the project's and its templates' task indexes.
+   */
+  async deleteForProject(projectId: number, templateIds: number[]): Promise<void> {
     const ids = await this.redis.zrange(keys.tasksByProject(projectId), '0', '-1');
     for (const id of ids.map(Number)) {
       // Records and output live in different Cluster slots: one DEL per slot.
-      await this.redis.del(keys.task(id));
+      await this.redis.multi()
+        .del(keys.task(id), keys.taskExtras(id), keys.taskNotifications(id), keys.workflowTask(id))
+        .zrem(keys.tasksFinished(), String(id))
+        .zrem(keys.tasksWaiting(), String(id))
+        .srem(keys.tasksActive(), String(id))
+        .exec();
       await this.redis.del(keys.output(id), keys.outputMeta(id));
     }
-    await this.redis.del(keys.tasksByProject(projectId));
+    await this.redis.del(keys.tasksByProject(projectId), keys.projectActive(projectId), ...templateIds.map((id) => keys.tasksByTemplate(id)));
   }
 
   /**

@@ -31,7 +31,7 @@ export async function startRun(ctx: AppContext, project: Project, workflow: Work
     nodes: Object.fromEntries(workflow.nodes.map((n) => [n.id, { state: 'pending' as const, task_id: null, approval: null, error: '' }])),
     edges: {},
   }, (fresh) => settle(fresh, now, approvalIds(fresh)));
-  await launchAll(ctx, run, Object.entries(run.nodes).filter(([, n]) => n.state === 'starting').map(([id]) => Number(id)));
+  await launchAll(ctx, run, Object.keys(run.nodes).map(Number));
   return (await runsOf(ctx).get(run.id)) ?? run;
 }
 
@@ -48,12 +48,55 @@ async function advance(ctx: AppContext, runId: number, change: (run: WorkflowRun
     await ctx.stores.audit.record({ project_id: run.project_id, user_id: null, object_type: 'workflow', object_id: run.workflow_template_id, description: `workflow run ${run.id} ended: ${run.status}` });
     log.info('workflow run ended', { run_id: run.id, status: run.status });
   }
-  await launchAll(ctx, run, result.started.filter((id) => run.nodes[id]!.state === 'starting'));
+  await launchAll(ctx, run, result.started);
   return run;
 }
 
+/** Starts the tasks of the nodes this replica claimed and arms the timers of the delays it began. */
 async function launchAll(ctx: AppContext, run: WorkflowRunRecord, nodeIds: number[]): Promise<void> {
-  for (const nodeId of nodeIds) await launch(ctx, run, nodeId);
+  for (const nodeId of nodeIds) {
+    const state = run.nodes[nodeId]!;
+    if (state.state === 'starting') await launch(ctx, run, nodeId);
+    else if (state.state === 'running' && state.due_at) armDelay(ctx, run.id, nodeId, state.due_at);
+  }
+}
+
+/** setTimeout's longest wait; a longer delay is ended by the sweep. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const delayTimers = new WeakMap<AppContext, Map<string, NodeJS.Timeout>>();
+
+/**
+ * Ends a delay node on time on this replica. Every replica that sees the delay (the one that began
+ * it, and each sweep) may arm one; the compare-and-set in endDelay lets only the first end it.
+ */
+function armDelay(ctx: AppContext, runId: number, nodeId: number, dueAt: string): void {
+  let timers = delayTimers.get(ctx);
+  if (!timers) delayTimers.set(ctx, (timers = new Map()));
+  const key = `${runId}:${nodeId}`;
+  const wait = Math.max(0, Date.parse(dueAt) - Date.now()) + 5; // +5 ms: a timer may fire a millisecond early
+  if (timers.has(key) || wait > MAX_TIMER_MS) return;
+  const timer = setTimeout(() => {
+    timers.delete(key);
+    void endDelay(ctx, runId, nodeId).catch((err) => log.warn('workflow delay could not end', { run_id: runId, node_id: nodeId, error: (err as Error).message }));
+  }, wait);
+  timer.unref();
+  timers.set(key, timer);
+}
+
+/** Stops this replica's delay timers (server shutdown); the delays end on whichever server sweeps next. */
+export function stopDelayTimers(ctx: AppContext): void {
+  for (const timer of delayTimers.get(ctx)?.values() ?? []) clearTimeout(timer);
+  delayTimers.delete(ctx);
+}
+
+/** A delay node whose due time has passed ends with success (once: compare-and-set) and the run moves on. */
+async function endDelay(ctx: AppContext, runId: number, nodeId: number): Promise<void> {
+  await advance(ctx, runId, (run) => {
+    const node = run.nodes[nodeId];
+    if (!node || node.state !== 'running' || !node.due_at || Date.parse(node.due_at) > Date.now()) return false;
+    finishNode(run, nodeId, 'success');
+    return true;
+  });
 }
 
 /**
@@ -129,7 +172,8 @@ const LOST_CLAIM_MS = 60_000;
  * Run at start-up and every few seconds on each replica: a node task that ended while no server
  * was listening (or whose end was not applied before a crash) moves its run on; a node whose start
  * was claimed by a replica that died before creating its task is claimed again (by one replica:
- * compare-and-set) and started; an approval pending longer than its `approval_timeout` is rejected.
+ * compare-and-set) and started; an approval pending longer than its `approval_timeout` is rejected;
+ * a delay node past its due time ends (and one not yet due gets a timer on this replica).
  */
 export async function sweepRuns(ctx: AppContext): Promise<void> {
   const now = Date.now();
@@ -137,7 +181,10 @@ export async function sweepRuns(ctx: AppContext): Promise<void> {
     const run = await runsOf(ctx).get(id);
     for (const node of run?.graph.nodes ?? []) {
       const state = run!.nodes[node.id]!;
-      if (state.state === 'running' && state.task_id) {
+      if (state.state === 'running' && node.kind === 'delay' && state.due_at) {
+        if (Date.parse(state.due_at) <= now) await endDelay(ctx, id, node.id);
+        else armDelay(ctx, id, node.id, state.due_at); // e.g. a delay begun before this server started
+      } else if (state.state === 'running' && state.task_id) {
         const task = await ctx.stores.tasks.get(state.task_id);
         if (task && FINAL_STATUSES.includes(task.status)) await taskEnded(ctx, task);
       } else if (state.state === 'starting' && now - Date.parse(state.claimed_at ?? '') > LOST_CLAIM_MS) {

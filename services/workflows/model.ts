@@ -3,13 +3,16 @@ import { taskParamsInput } from '../common/model.js';
 
 /**
  * Semaphore's workflows (api-docs.yml: WorkflowTemplate, WorkflowNode, WorkflowEdge, WorkflowRun,
- * WorkflowApproval): a graph of nodes — a template to run, an approval gate, a note — joined by
+ * WorkflowApproval): a graph of nodes — a template to run, an approval gate, a delay, a note — joined by
  * edges that are followed on the source's success, on its failure, or always.
  */
 export const NODE_KINDS = ['task', 'approval', 'note', 'delay'] as const;
 export const EDGE_CONDITIONS = ['on_success', 'on_failure', 'always'] as const;
 export const RUN_STATUSES = ['running', 'approval', 'success', 'failed', 'rejected'] as const;
 export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected'] as const;
+
+/** A delay node waits at most 30 days (Semaphore sets no limit; a run far longer is more likely a typo). */
+const MAX_DELAY_SECONDS = 30 * 24 * 3600;
 
 const nodeId = z.number({ error: 'expected a numeric node id' }).int().positive();
 
@@ -23,7 +26,7 @@ const nodeInput = z.object({
   convergence_mode: z.enum(['all', 'any']).nullable().default('all').transform((mode) => mode ?? 'all'),
   approval_timeout: z.number().int().min(0).nullable().default(0).transform((value) => value ?? 0),
   approval_message: z.string().max(4096).nullable().default('').transform((value) => value ?? ''),
-  delay_seconds: z.number().int().min(1).nullable().default(null),
+  delay_seconds: z.number().int().min(1).max(MAX_DELAY_SECONDS, `at most ${MAX_DELAY_SECONDS} (30 days)`).nullable().default(null),
   task_params: nodeTaskParams.nullable().default({}).transform((params) => params ?? {}),
 });
 
@@ -63,7 +66,7 @@ function checkGraph(nodes: NodeIn[], edges: EdgeIn[], templateIds: ReadonlySet<n
     if (node.kind === 'task' && node.template_id !== null && !templateIds.has(node.template_id)) {
       issue(['nodes', index, 'template_id'], `no template ${node.template_id} in this project`);
     }
-    if (node.kind === 'delay') issue(['nodes', index, 'kind'], 'delay nodes are not supported by Forge yet; use an approval node to pause a run');
+    if (node.kind === 'delay' && node.delay_seconds === null) issue(['nodes', index, 'delay_seconds'], 'a delay node needs delay_seconds: how long the run waits there (1 or more)');
   });
   const unnamed = nodes.filter((node) => node.id === undefined).length;
   edges.forEach((edge, index) => {
@@ -155,6 +158,8 @@ export interface NodeRun {
   state: NodeState; task_id: number | null; approval: WorkflowApproval | null; error: string;
   /** When a replica claimed the node's start (state `starting`): a claim far older than a task takes to create was lost in a crash. */
   claimed_at?: string | null;
+  /** A delay node (state `running`): when it ends with success and the run moves on. */
+  due_at?: string | null;
 }
 
 /** A run, stored whole in one Redis key and changed only by compare-and-set on `version`. */

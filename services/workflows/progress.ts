@@ -25,8 +25,8 @@ export function finishNode(run: WorkflowRunRecord, nodeId: number, outcome: Node
 
 /**
  * Starts or skips every pending node whose incoming links allow it, until nothing changes. The
- * nodes it moves to `starting` (task nodes) or `waiting` (approvals) are returned: whoever stores
- * this record first owns their start.
+ * nodes it moves to `starting` (task nodes), `waiting` (approvals) or `running` with a due time
+ * (delays) are returned: whoever stores this record first owns their start.
  */
 export function settle(run: WorkflowRunRecord, now: string, approvalId: () => number): number[] {
   const started: number[] = [];
@@ -49,6 +49,8 @@ export function settle(run: WorkflowRunRecord, now: string, approvalId: () => nu
             created: now, resolved: null, resolved_by_user_id: null, message: node.approval_message,
           };
           run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'waiting', approval };
+        } else if (node.kind === 'delay') {
+          run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'running', due_at: new Date(Date.parse(now) + (node.delay_seconds ?? 0) * 1000).toISOString() };
         } else run.nodes[node.id] = { ...run.nodes[node.id]!, state: 'starting', claimed_at: now };
         started.push(node.id);
         changed = true;

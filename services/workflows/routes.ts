@@ -7,7 +7,7 @@ import { parseInput } from '../api/input.js';
 import { taskView } from '../api/tasks.js';
 import { ApprovalConflict, resolveApproval, runsOf, startRun } from './engine.js';
 import { approvalResolveInput, toWorkflow, workflowInput, type WorkflowRunRecord } from './model.js';
-import { workflowsOf } from './store.js';
+import { createWorkflow, workflowsOf } from './store.js';
 
 const BASE = '/project/:project_id/workflows';
 
@@ -47,10 +47,8 @@ export function workflowRouter(ctx: AppContext): Router {
   router.post(BASE, async (req, res) => {
     const project = await projectAccess(ctx, req, 'edit');
     const input = await inputOf(req, project.id);
-    const workflows = workflowsOf(ctx.redis, project.id);
-    const { id } = await workflows.create(toWorkflow(input, project.id, 0));
-    const workflow = await workflows.put(toWorkflow(input, project.id, id));
-    await audit(ctx, req, { project_id: project.id, object_type: 'workflow', object_id: id, description: `workflow ${workflow.name} created` });
+    const workflow = await createWorkflow(ctx.redis, project.id, input);
+    await audit(ctx, req, { project_id: project.id, object_type: 'workflow', object_id: workflow.id, description: `workflow ${workflow.name} created` });
     res.status(201).json(workflow);
   });
   router.get(`${BASE}/:workflow_id`, async (req, res) => {
@@ -95,7 +93,7 @@ export function workflowRouter(ctx: AppContext): Router {
       nodes: run.graph.nodes.map((node) => {
         const state = run.nodes[node.id]!;
         const task = state.task_id ? tasks.get(state.task_id) : undefined;
-        return { node, task: task ? taskView(task, templates.get(task.template_id)) : null, approval: state.approval, state: state.state, error: state.error };
+        return { node, task: task ? taskView(task, templates.get(task.template_id)) : null, approval: state.approval, state: state.state, error: state.error, due_at: state.due_at ?? null };
       }),
     });
   });

@@ -2,10 +2,17 @@ import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
 import { Collection } from '../store/collection.js';
-import type { Workflow, WorkflowRunRecord } from './model.js';
+import { toWorkflow, type Workflow, type WorkflowInput, type WorkflowRunRecord } from './model.js';
 import { isActive } from './progress.js';
 
 export const workflowsOf = (redis: RedisClient, projectId: number) => new Collection<Workflow>(redis, 'workflows', `p${projectId}`);
+
+/** Stores a new workflow: its id is known only once created, and its nodes and edges carry it. */
+export async function createWorkflow(redis: RedisClient, projectId: number, input: WorkflowInput): Promise<Workflow> {
+  const workflows = workflowsOf(redis, projectId);
+  const { id } = await workflows.create(toWorkflow(input, projectId, 0));
+  return workflows.put(toWorkflow(input, projectId, id));
+}
 
 /**
  * Workflow runs in Redis: one JSON record per run (changed only through the compare-and-set
@@ -80,6 +87,9 @@ export class WorkflowRuns {
   async deleteForWorkflow(workflowId: number): Promise<void> {
     const runs = await this.list(workflowId);
     const taskKeys = runs.flatMap((run) => Object.values(run.nodes).flatMap((n) => (n.task_id ? [keys.workflowTask(n.task_id)] : [])));
-    await this.redis.del(keys.workflowRuns(workflowId), ...runs.map((run) => keys.workflowRun(run.id)), ...taskKeys);
+    await this.redis.multi()
+      .del(keys.workflowRuns(workflowId), ...runs.map((run) => keys.workflowRun(run.id)), ...taskKeys)
+      .srem(keys.workflowRunsActive(), ...runs.map((run) => String(run.id)), '0')
+      .exec();
   }
 }
