@@ -35,11 +35,18 @@ export interface AgentOptions {
 interface Session { job: ClaimedJob; abort: AbortController; lost: boolean; done: Promise<void> }
 
 /**
+ * Sessions are keyed by task and attempt: a task taken away before it started (its lease ran out)
+ * may come back to this same runner as the next attempt while the old session still winds down,
+ * and the two must not be mistaken for each other.
+ */
+const sessionKey = (job: JobRef) => `${job.task_id}:${job.attempt}`;
+
+/**
  * The executor loop (Woodpecker's agent shape): claim jobs from a Peer up to `maxParallel`,
  * run each with the shared executor, stream output, heartbeat leases, honour stop, report.
  */
 export class Agent extends EventEmitter {
-  private readonly sessions = new Map<number, Session>();
+  private readonly sessions = new Map<string, Session>();
   private claiming = true;
   private pollAbort = new AbortController();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -100,15 +107,19 @@ export class Agent extends EventEmitter {
   private start(job: ClaimedJob): void {
     this.claimedCount++;
     if (this.options.oneOff) this.stopClaiming();
+    // This runner was given a later attempt of a task it still runs: the earlier one is no longer ours.
+    for (const old of this.sessions.values()) {
+      if (old.job.task_id === job.task_id && old.job.attempt < job.attempt) this.notOurs(old, `attempt ${job.attempt} of this task was claimed here`);
+    }
     const abort = new AbortController();
     const session: Session = { job, abort, lost: false, done: Promise.resolve() };
     session.done = this.runSession(session).finally(() => {
-      this.sessions.delete(job.task_id);
+      this.sessions.delete(sessionKey(job));
       this.slotFreed?.();
       this.slotFreed = undefined;
       this.emit('finished', job.task_id);
     });
-    this.sessions.set(job.task_id, session);
+    this.sessions.set(sessionKey(job), session);
     this.emit('started', job.task_id);
   }
 
@@ -219,16 +230,16 @@ export class Agent extends EventEmitter {
     const state = this.state();
     try {
       const answer = await this.options.peer.heartbeat(state);
-      for (const id of answer.stop) this.sessions.get(id)?.abort.abort();
-      for (const id of answer.lost) {
-        const session = this.sessions.get(id);
-        if (session) this.notOurs(session, 'the heartbeat answered lost');
-      }
+      // The answer names tasks; it is about the attempts this heartbeat listed, not a later
+      // attempt of the same task claimed while it was in flight.
+      const listed = (ids: number[]) => state.active.filter((a) => ids.includes(a.task_id)).map((a) => this.sessions.get(sessionKey(a)));
+      for (const session of listed(answer.stop)) session?.abort.abort();
+      for (const session of listed(answer.lost)) if (session) this.notOurs(session, 'the heartbeat answered lost');
     } catch (err) {
       if (isRefusal(err)) {
         // The server refuses this runner's heartbeat (e.g. the runner was deleted): none of the tasks it listed are ours.
-        for (const { task_id } of state.active) {
-          const session = this.sessions.get(task_id);
+        for (const ref of state.active) {
+          const session = this.sessions.get(sessionKey(ref));
           if (session) this.notOurs(session, `heartbeat refused: ${(err as Error).message}`);
         }
       } else log.debug('heartbeat failed', { error: (err as Error).message });
