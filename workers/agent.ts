@@ -210,7 +210,11 @@ export class Agent extends EventEmitter {
       sandbox: this.options.sandbox,
       onLine: (line) => output.push(line),
       onRunning: (commit) => this.reportRunning(session, ref, commit),
-      awaitConfirmation: (signal) => this.awaitConfirmation(session, ref, signal),
+      // The plan is in the output: stored before the task says it waits for its confirmation.
+      awaitConfirmation: async (signal) => {
+        await output.settle();
+        return this.awaitConfirmation(session, ref, signal);
+      },
     });
     if (session.lost) {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });

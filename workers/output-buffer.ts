@@ -165,6 +165,20 @@ export class OutputBuffer {
     this.space = undefined;
   }
 
+  /**
+   * Sends every line queued so far and waits until the server has them, while the task goes on:
+   * before a task waits for confirmation, the plan it shows must be stored.
+   */
+  async settle(): Promise<void> {
+    await persist('sending output', async () => {
+      while (this.pending.length > 0 && !this.rejected) {
+        const first = this.pending[0]!.seq;
+        await this.flush();
+        if (this.pending.length > 0 && this.pending[0]!.seq === first) throw new Error(`${this.pending.length} output lines not yet acknowledged`);
+      }
+    });
+  }
+
   /** Adds the truncation line if output was dropped, then flushes until every line is acknowledged (or the job is no longer ours). */
   async drain(): Promise<void> {
     this.draining = true;
