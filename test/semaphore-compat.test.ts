@@ -40,7 +40,7 @@ test.serial('the table holds all 132 operations of api-docs.yml 2.16.14, each on
   const keys = OPERATIONS.map((o) => `${o.method} ${o.path.replace(/\?.*/, '')}`);
   t.is(new Set(keys).size, keys.length, 'no operation twice');
   const implemented = OPERATIONS.filter((o) => o.forge === 'yes').length;
-  t.log(`Forge implements ${implemented} of 132; not implemented: ${OPERATIONS.filter((o) => typeof o.forge === 'object').length}`);
+  t.log(`Forge implements ${implemented} of 132`);
   t.is(implemented, 132, `only ${implemented} implemented`);
 });
 
