@@ -56,6 +56,8 @@ export async function startOidcProvider(): Promise<OidcProvider> {
       provider = new Provider(issuer, {
         clients: [{ ...client, grant_types: ['authorization_code'], response_types: ['code'] }],
         cookies: { keys: ['forge-test-cookie-key'] },
+        // Explicit lifetimes: without them the provider prints a notice per artifact kind into the suite's output.
+        ttl: { Session: 3600, Grant: 3600, Interaction: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
         claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'nickname'] },
         findAccount: (_ctx: unknown, sub: string) => {
           const found = accounts.get(sub);
