@@ -4,7 +4,7 @@
  * a "runner lost" verdict. Faults are injected with signals (SIGSTOP/SIGCONT) and by stopping
  * processes; how long a fault lasts is part of the scenario, every other wait awaits an event.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -36,6 +36,29 @@ async function waitStarted(api: Parameters<typeof outputText>[0], projectId: num
   await waitFor(async () => (await outputText(api, projectId, taskId)).includes('started'), 30_000, { what: `task ${taskId} to start` });
 }
 
+type Forge = Awaited<ReturnType<typeof startForge>>;
+type Api = Forge['api'];
+
+/** Two runners, each running one task of a gated repository, both past "started". */
+async function twoLiveTasks(forge: Forge) {
+  const { gate, repo } = await gatedRepo();
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  await startRunner(forge);
+  await startRunner(forge);
+  const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
+  for (const task of tasks) await waitStarted(forge.api, setup.projectId, task.id);
+  return { gate, projectId: setup.projectId, tasks };
+}
+
+/** Each task ends `success` on its first attempt. */
+async function eachSucceededOnce(t: ExecutionContext, api: Api, projectId: number, tasks: Array<{ id: number }>, timeoutMs: number): Promise<void> {
+  for (const task of tasks) {
+    const done = await waitForTask(api, projectId, task.id, FINAL, timeoutMs);
+    t.is(done.status, 'success', done.error);
+    t.is(done.attempt, 1);
+  }
+}
+
 test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
   const forge = await startForge({ env: remote });
   const { gate, repo } = await gatedRepo();
@@ -55,63 +78,36 @@ test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
 
 test('the server frozen longer than BullMQ\'s lock and shorter than the lease loses nothing', async (t) => {
   const forge = await startForge({ env: remote });
-  const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  await startRunner(forge);
-  await startRunner(forge);
-  const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
-  for (const task of tasks) await waitStarted(forge.api, setup.projectId, task.id);
+  const { gate, projectId, tasks } = await twoLiveTasks(forge);
   // BullMQ's lock is half the lease (server.ts): freeze the whole server (event loop and all) for 3/4 of it.
   forge.process.kill('SIGSTOP');
   await faultLasts(LEASE_SEC * 750);
   forge.process.kill('SIGCONT');
   gate.open();
-  for (const task of tasks) {
-    const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
-    t.is(done.status, 'success', done.error);
-    t.is(done.attempt, 1);
-  }
+  await eachSucceededOnce(t, forge.api, projectId, tasks, 30_000);
 });
 
 test('a server outage (with its embedded Redis) of twice the lease: every live task finishes success', async (t) => {
   const env = { ...remote, FORGE_PORT: String(await freePort()) };
   const first = await startForge({ env });
-  const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(first.api, { gitUrl: repo.path });
-  await startRunner(first);
-  await startRunner(first);
-  const tasks = [await startTask(first.api, setup.projectId, setup.templateId), await startTask(first.api, setup.projectId, setup.templateId)];
-  for (const task of tasks) await waitStarted(first.api, setup.projectId, task.id);
+  const { gate, projectId, tasks } = await twoLiveTasks(first);
   await first.stop();
   await faultLasts(2 * LEASE_SEC * 1000);
   const second = await startForge({ env, dirs: first.dirs });
   gate.open();
-  for (const task of tasks) {
-    const done = await waitForTask(second.api, setup.projectId, task.id, FINAL, 30_000);
-    t.is(done.status, 'success', done.error);
-    t.is(done.attempt, 1);
-    t.is((await taskOutput(second.api, setup.projectId, task.id)).filter((l) => l.output === 'finished').length, 1);
-  }
+  await eachSucceededOnce(t, second.api, projectId, tasks, 30_000);
+  for (const task of tasks) t.is((await taskOutput(second.api, projectId, task.id)).filter((l) => l.output === 'finished').length, 1);
 });
 
 test('a Redis outage of twice the lease under a running server: every live task finishes success', async (t) => {
   const redis = await startRedis();
   const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url } });
-  const { gate, repo } = await gatedRepo();
-  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
-  await startRunner(forge);
-  await startRunner(forge);
-  const tasks = [await startTask(forge.api, setup.projectId, setup.templateId), await startTask(forge.api, setup.projectId, setup.templateId)];
-  for (const task of tasks) await waitStarted(forge.api, setup.projectId, task.id);
+  const { gate, projectId, tasks } = await twoLiveTasks(forge);
   await redis.stop();
   await faultLasts(2 * LEASE_SEC * 1000);
   await redis.start();
   gate.open();
-  for (const task of tasks) {
-    const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
-    t.is(done.status, 'success', done.error);
-    t.is(done.attempt, 1);
-  }
+  await eachSucceededOnce(t, forge.api, projectId, tasks, 60_000);
 });
 
 test('a zombie runner whose "running" report is refused never runs the script', async (t) => {
