@@ -2,7 +2,7 @@
  * Redis Cluster: three masters on loopback built with `redis-cli --cluster create`, and Forge on
  * FORGE_REDIS_URL=redis-cluster://… running a bash task end to end. Every multi-key operation
  * must stay in one hash slot (records share {forge}, each task's output its own {out-N}, each
- * BullMQ queue its own tag), or Redis answers CROSSSLOT.
+ * task queue its own tag), or Redis answers CROSSSLOT.
  */
 import test from 'ava';
 import {
