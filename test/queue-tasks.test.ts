@@ -3,11 +3,11 @@
  * through the server's Redis: tasks wait in creation order and run in it, a task requeued after a
  * lost claim goes back to the head, a task is never queued twice, a task stopped while waiting
  * leaves its queue; tasks left in the BullMQ version's keys move into the new queue at start and
- * run; two server replicas hand out each of many tasks exactly once.
+ * run (on a Redis Cluster too); two server replicas hand out each of many tasks exactly once.
  */
 import test from 'ava';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -134,6 +134,31 @@ test('upgrade: task jobs left in the BullMQ version\'s keys (wait, prioritized, 
   }
   t.regex(second.logs(), /left active with no claim; moved back/, 'the job the old server had fetched was moved back by the repair');
   t.deepEqual(await oldKeys(), []);
+});
+
+test('upgrade on a Redis Cluster: the move stays in the queue\'s slot, and the tasks run', async (t) => {
+  const cluster = await startRedis({ cluster: true });
+  const env = { ...remote, FORGE_REDIS_URL: cluster.url };
+  const first = await startForge({ env });
+  const setup = await setupTemplate(first.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'echo upgraded\n' })).path });
+  const tasks = [await startTask(first.api, setup.projectId, setup.templateId), await startTask(first.api, setup.projectId, setup.templateId)];
+  await first.stop();
+  const queue = tasks[0]!.queue as string;
+  const client = new Cluster(cluster.masters.map((node) => ({ host: '127.0.0.1', port: node.port! })), { redisOptions: { maxRetriesPerRequest: null } });
+  onCleanup(() => client.disconnect());
+  await client.del(`${queue}:wait`, `${queue}:active`);
+  const old = new Queue(queue, { connection: client, prefix: 'forge' });
+  for (const task of tasks) await old.add('task', { task_id: task.id }, { jobId: `task-${task.id}`, removeOnComplete: true });
+  await old.close();
+  const oldKeys = async () => (await Promise.all(client.nodes('master').map((node) => node.keys('forge:{tasks-*')))).flat();
+  t.true((await oldKeys()).includes(`forge:${queue}:wait`));
+
+  const second = await startForge({ dirs: first.dirs, env });
+  t.deepEqual(await oldKeys(), []);
+  t.deepEqual((await client.zrange(`${queue}:wait`, '0', '-1')).map(Number), tasks.map((task) => task.id));
+  await startRunner(second);
+  for (const task of tasks) t.is((await waitForTask(second.api, setup.projectId, task.id, FINAL, 60_000)).status, 'success');
+  t.false(/CROSSSLOT/i.test(second.logs()));
 });
 
 test('two server replicas, four runners: each of 40 tasks is claimed exactly once', async (t) => {
