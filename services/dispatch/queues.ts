@@ -115,10 +115,15 @@ export class TaskQueues {
     return name;
   }
 
-  /** The head of the queue, moved to its active set: its task id, or null when it is empty. */
+  /**
+   * The head of the queue, moved to its active set: its task id, or null when it is empty. A
+   * claim that finds the queue empty, or empties it, unmarks it (unless a wake-up marked it since).
+   */
   async claim(name: string): Promise<number | null> {
-    const id = await this.runClaim(keys.queueWait(name), keys.queueActive(name), String(Date.now()));
-    return id === null ? null : Number(id);
+    const seen = this.marks.get(name);
+    const claimed = (await this.runClaim(keys.queueWait(name), keys.queueActive(name), String(Date.now()))) as [string, number] | null;
+    if (!claimed || claimed[1] === 0) this.unmarkIf(name, seen);
+    return claimed ? Number(claimed[0]) : null;
   }
 
   /** The task back at the head of its queue (the lease, not this list, is the claim); `wake`: wake the servers too. */

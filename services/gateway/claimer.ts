@@ -85,12 +85,8 @@ export class Claimer {
 
   private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null> {
     for (;;) {
-      const seen = this.queues.markOf(name);
       const taskId = await this.queues.claim(name);
-      if (taskId === null) {
-        this.queues.unmarkIf(name, seen);
-        return null;
-      }
+      if (taskId === null) return null;
       // The queue names the task's project: its record is read in the same round trip as the task's.
       const projectId = this.queues.scope(name)?.project_id;
       const [task, project] = await Promise.all([

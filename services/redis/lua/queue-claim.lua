@@ -8,9 +8,10 @@
 
   ARGV[1] now (ms)
 
-  Returns the task id, or false when the queue is empty.
+  Returns {task id, tasks still waiting}, or false when the queue is empty. The count lets the
+  server skip this queue once it is drained, rather than find it empty on the next claim.
 ]]
 local head = redis.call('ZPOPMIN', KEYS[1])
 if #head == 0 then return false end
 redis.call('ZADD', KEYS[2], ARGV[1], head[1])
-return head[1]
+return { head[1], redis.call('ZCARD', KEYS[1]) }
