@@ -50,11 +50,11 @@ export class Metrics {
         depth.reset();
         for (const [name, scope] of queues.list()) {
           const labels = { project: String(scope.project_id), tag: scope.tag || 'untagged' };
-          const queue = queues.queue(name);
-          const [counts, oldest] = await Promise.all([queues.counts(name), queue.getJobs(['wait'], 0, 0, true)]);
+          const [counts, head] = await Promise.all([queues.counts(name), queues.head(name)]);
           depth.set(labels, counts.waiting);
-          const job = oldest[0];
-          this.set(labels, job ? (Date.now() - job.timestamp) / 1000 : 0);
+          // The head is the oldest waiting task (FIFO; a requeued one went back to the head).
+          const oldest = head === null ? undefined : await stores.tasks.get(head);
+          this.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.created)) / 1000) : 0);
         }
       },
     });

@@ -107,8 +107,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
     runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS), eventsRetention: config.events_retention,
   });
-  // BullMQ's lock is kept shorter than the lease on purpose: it decides nothing (see gateway/leases.ts).
-  const queues = new TaskQueues(redis, Math.max(1000, Math.floor(leaseMs / 2)));
+  const queues = new TaskQueues(redis);
   await queues.load();
   const completions = completionQueue(redis);
   const metrics = new Metrics(stores, queues);
@@ -178,7 +177,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         }
         await reconciler.stop();
         await stopFeatures();
-        await queues.close();
         await completions.close();
         await bus.stop();
         redis.disconnect();

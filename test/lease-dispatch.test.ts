@@ -114,9 +114,8 @@ test('a job left active with no claim behind it (a server died mid-requeue) goes
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   // The state a server dying between "task back to waiting" and "job back to its queue" leaves:
   // the task waits with no lease, its job sits in the queue's active list, fetched long ago.
-  const queue = `forge:${task.queue}`;
-  t.is((await redis.cli(['LMOVE', `${queue}:wait`, `${queue}:active`, 'RIGHT', 'LEFT'])).trim(), `task-${task.id}`);
-  await redis.cli(['HSET', `${queue}:task-${task.id}`, 'processedOn', '1']);
+  t.is((await redis.cli(['ZREM', `${task.queue}:wait`, String(task.id)])).trim(), '1');
+  t.is((await redis.cli(['ZADD', `${task.queue}:active`, '1', String(task.id)])).trim(), '1');
   await startRunner(forge);
   const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000);
   t.is(done.status, 'success', done.error);

@@ -76,10 +76,10 @@ test('a runner SIGSTOPped for half its lease keeps its task', async (t) => {
   t.false((await outputText(forge.api, setup.projectId, task.id)).includes('runner lost'));
 });
 
-test('the server frozen longer than BullMQ\'s lock and shorter than the lease loses nothing', async (t) => {
+test('the server frozen for 3/4 of the lease loses nothing', async (t) => {
   const forge = await startForge({ env: remote });
   const { gate, projectId, tasks } = await twoLiveTasks(forge);
-  // BullMQ's lock is half the lease (server.ts): freeze the whole server (event loop and all) for 3/4 of it.
+  // Freeze the whole server (event loop and all) for 3/4 of the lease: no heartbeat is answered meanwhile.
   forge.process.kill('SIGSTOP');
   await faultLasts(LEASE_SEC * 750);
   forge.process.kill('SIGCONT');

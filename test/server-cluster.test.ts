@@ -2,7 +2,7 @@
  * Redis Cluster: three masters on loopback built with `redis-cli --cluster create`, and Forge on
  * FORGE_REDIS_URL=redis-cluster://… running a bash task end to end. Every multi-key operation
  * must stay in one hash slot (records share {forge}, each task's output its own {out-N}, each
- * BullMQ queue its own tag), or Redis answers CROSSSLOT.
+ * task queue its own tag), or Redis answers CROSSSLOT.
  */
 import test from 'ava';
 import {
@@ -42,5 +42,7 @@ test('Forge on a 3-master Redis Cluster runs a bash task end to end', async (t) 
   const listed = await forge.api.json('GET', `/api/project/${setup.projectId}/tasks`);
   t.is(listed.length, 4);
   t.false(/CROSSSLOT/i.test(forge.logs()), 'no CROSSSLOT error in the server log');
+  // The wake-up is published from inside queue-add.lua: on a cluster too, no new task waited for the sweep.
+  t.notRegex(forge.logs(), /wake-up sweep/);
   t.is(forge.process.exitCode, null);
 });

@@ -77,13 +77,16 @@ test('deleting a project leaves no key of it in Redis, and its project alias ans
     'integration matchers and values': new RegExp(`^\\{forge\\}:rec:integration-(matchers|values):i${integration.id}$`),
     'integration deliveries': new RegExp(`^\\{forge\\}:integration-deliveries:${integration.id}$`),
     "the schedule's BullMQ scheduler": new RegExp(`:repeat:schedule-${schedule.id}(:|$)`),
+    // Empty queues have no key in Redis: present only while one of its tasks waits or is claimed.
+    'task queues': new RegExp(`^\\{tasks-p${pid}-`),
   };
-  const optional = new Set(['task extras']); // only while a task with extras runs
+  const optional = new Set(['task extras', 'task queues']); // only while a task with extras runs / a task waits
   const before = await allKeys(redis.cli);
   for (const [family, pattern] of Object.entries(families)) {
     if (!optional.has(family)) t.true(before.some((k) => pattern.test(k)), `before the delete, a key of ${family} exists`);
   }
   t.is(await ask(['HEXISTS', '{forge}:integration-aliases', projectAlias]), '1');
+  t.is(await ask(['HEXISTS', '{forge}:queues', `{tasks-p${pid}-_}`]), '1', 'its task queue is registered');
   t.is(await ask(['HEXISTS', '{forge}:integration-aliases', integrationAlias]), '1');
   const otherKeys = before.filter((k) => k.endsWith(`:p${other.projectId}`));
   t.true(otherKeys.length >= 3);
@@ -95,6 +98,7 @@ test('deleting a project leaves no key of it in Redis, and its project alias ans
   t.is(await ask(['HEXISTS', '{forge}:integration-aliases', projectAlias]), '0', 'the project alias left the alias index');
   t.is(await ask(['HEXISTS', '{forge}:integration-aliases', integrationAlias]), '0', "the integration's alias left the alias index");
   t.is(await ask(['SISMEMBER', '{forge}:wf-runs:active', String(run.id)]), '0');
+  t.is(await ask(['HEXISTS', '{forge}:queues', `{tasks-p${pid}-_}`]), '0', 'its task queue left the queue registry');
   for (const task of tasks) {
     t.is(await ask(['ZSCORE', '{forge}:tasks:finished', String(task.id)]), '', `task ${task.id} left the finished index`);
     t.is(await ask(['SISMEMBER', '{forge}:tasks:active', String(task.id)]), '0');

@@ -37,15 +37,16 @@ function classifyPolls(ctx: Ctx, polls: PollRecord[]) {
 }
 
 /**
- * Records claim attempts on the task queue while `fn` runs: BullMQ's moveToActive script does one
- * RPOPLPUSH wait→active per getNextJob, found or not. MONITOR gives each one a Redis timestamp.
+ * Records claim attempts on the task queue while `fn` runs: queue-claim.lua does one ZPOPMIN on
+ * the waiting set per claim, found or not. MONITOR (which shows commands run inside scripts)
+ * gives each one a Redis timestamp.
  */
 async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; fetchTimes: number[] }> {
   const monitor = await ctx.redis.monitor();
   const fetchTimes: number[] = [];
   const waitKey = `${ctx.queueKey}:wait`;
   monitor.on('monitor', (time: string, args: string[]) => {
-    if (args[0]?.toUpperCase() === 'RPOPLPUSH' && args[1] === waitKey) fetchTimes.push(Number(time) * 1000);
+    if (args[0]?.toUpperCase() === 'ZPOPMIN' && args[1] === waitKey) fetchTimes.push(Number(time) * 1000);
   });
   await sleep(50);
   try {

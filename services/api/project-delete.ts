@@ -9,8 +9,8 @@ import { workflowsOf } from '../workflows/store.js';
 /**
  * Removes everything a project owns from Redis: each per-project key family of
  * services/redis/keys.ts, the entries it left in shared indexes (integration aliases, active
- * workflow runs, task status sets), its schedules' BullMQ schedulers and its project runners,
- * then the project record.
+ * workflow runs, task status sets), its schedules' BullMQ schedulers, its task queues and its
+ * project runners, then the project record.
  * A new per-project family must be added here (test/server-project-delete checks with SCAN).
  */
 export async function deleteProjectData(ctx: AppContext, projectId: number): Promise<void> {
@@ -34,6 +34,7 @@ export async function deleteProjectData(ctx: AppContext, projectId: number): Pro
 
   const templates = s.templates(projectId);
   await s.tasks.deleteForProject(projectId, (await templates.list()).map((t) => t.id));
+  await ctx.queues.deleteProject(projectId);
 
   for (const collection of [
     s.accessKeys(projectId), s.repositories(projectId), s.inventories(projectId), s.environments(projectId), templates, s.views(projectId),

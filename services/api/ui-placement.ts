@@ -35,8 +35,7 @@ export function uiPlacementRouter(ctx: AppContext): Router {
     const template = await ctx.stores.templates(project.id).get(idParam(req, 'template_id'));
     if (!template) throw notFound('template');
     const scope = { project_id: project.id, tag: template.runner_tag };
-    const counts = await ctx.queues.queue(queueName(scope)).getJobCounts('waiting', 'prioritized');
-    const ahead = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+    const [ahead = 0] = await ctx.queues.waitingCounts([queueName(scope)]);
     const projectFull = project.max_parallel_tasks > 0 && (await ctx.stores.tasks.activeCountInProject(project.id)) >= project.max_parallel_tasks;
     let out: Placement;
     if (!ctx.config.use_remote_runner) {

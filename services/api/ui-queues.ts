@@ -17,9 +17,10 @@ export interface QueueRow {
 }
 
 /**
- * GET /api/ui/queues (admins): every BullMQ queue with its job counts, in Forge's own words — a
- * task queue is "project · runner tag" and runners *claim* jobs (they are not BullMQ workers, so
- * no worker count is shown). The raw Bull Board stays at /admin/queues.
+ * GET /api/ui/queues (admins): every task queue and the completion queue with their job counts,
+ * in Forge's own words — a task queue is "project · runner tag" and runners *claim* jobs (no
+ * worker count is shown). Task queues are Forge's own (dispatch/queues.ts): they keep no finished
+ * jobs and delay none. The raw Bull Board at /admin/queues shows the BullMQ queues.
  */
 export function uiQueuesRouter(ctx: AppContext): Router {
   const router = Router();
@@ -30,6 +31,10 @@ export function uiQueuesRouter(ctx: AppContext): Router {
     for (const [name, raw] of Object.entries(await ctx.redis.hgetall(keys.queueRegistry()))) if (!scopes.has(name)) scopes.set(name, JSON.parse(raw) as QueueScope);
     const [projects, views] = await Promise.all([ctx.stores.projects.list(), ctx.stores.runners.views()]);
     const projectName = new Map(projects.map((p) => [p.id, p.name]));
+    const taskCount = async (name: string) => {
+      const c = await ctx.queues.counts(name);
+      return { waiting: c.waiting, claimed: c.active, delayed: 0, completed: 0, failed: 0 };
+    };
     const count = async (queue: Queue) => {
       const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
       return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), claimed: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
@@ -41,7 +46,7 @@ export function uiQueuesRouter(ctx: AppContext): Router {
       const reason = ctx.config.use_remote_runner ? waitingReason({ project_id: scope.project_id, runner_tag: scope.tag }, views) : 'queued';
       rows.push({
         name, kind: 'tasks', project_id: scope.project_id, project_name: projectName.get(scope.project_id)!, tag: scope.tag,
-        ...(await count(ctx.queues.queue(name))), reason: reason === 'queued' ? '' : reason,
+        ...(await taskCount(name)), reason: reason === 'queued' ? '' : reason,
         runners_online: eligible.filter((r) => r.status === 'online').length,
       });
     }

@@ -1,15 +1,12 @@
-import { Job, Queue, Worker } from 'bullmq';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
+import { script } from '../redis/scripts.js';
 
 /** Where a queue's tasks may go: the project they belong to and the runner tag they require. */
 export interface QueueScope { project_id: number; tag: string }
 
-export const JOB_NAME = 'task';
-const PREFIX = 'forge';
-
 /**
- * One BullMQ queue per (project, runner tag). The queue *is* the partition: nothing else decides
+ * One queue per (project, runner tag). The queue *is* the partition: nothing else decides
  * placement. The name carries its own hash tag, so in Redis Cluster every queue's keys share one
  * slot and different queues land on different slots.
  */
@@ -17,41 +14,60 @@ export function queueName(scope: QueueScope): string {
   return `{tasks-p${scope.project_id}-${scope.tag || '_'}}`;
 }
 
-export interface TaskJobData { task_id: number }
-
-const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: { count: 1000 } };
-/** BullMQ's token for "move without checking the lock". */
-const NO_LOCK = '0';
+/** Where the BullMQ version kept a task queue (`forge:<name>:…`), moved from once at load(). */
+const BULLMQ_PREFIX = 'forge';
+/** BullMQ's per-queue keys besides wait, paused, prioritized and active (its QueueKeys). */
+const BULLMQ_SUFFIXES = ['', 'waiting-children', 'id', 'delayed', 'stalled-check', 'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de'];
 
 /**
- * The set of task queues, their BullMQ handles, and the wake-up channel. A mark per queue lets a
- * claim skip queues known to be empty without a Redis round trip: a queue is marked when a
- * wake-up names it, and unmarked after a fetch that found nothing only if no wake-up came in
- * meanwhile (each mark has its own number), so a claim racing a wake-up never hides work.
+ * The task queues: per queue a waiting zset (FIFO by task id; a requeue goes to the head) and an
+ * active zset (claimed tasks, scored by when), each step one Lua script (services/redis/lua/
+ * queue-*.lua). Forge's own rather than BullMQ's: the gateway's lease decides a task's fate
+ * (gateway/leases.ts), so BullMQ's locks, stalled checks, events stream and markers were ~35
+ * Redis commands per task doing nothing; this costs about 9 (add, claim, retire).
  *
- * BullMQ is only the list of jobs here: its lock and stalled checker never decide a task's fate
- * (the gateway's lease does; see gateway/leases.ts), so no stalled checker runs and the gateway
- * moves jobs without lock tokens.
+ * A mark per queue lets a claim skip queues known to be empty without a Redis round trip: a
+ * queue is marked when a wake-up names it, and unmarked after a claim that found nothing only if
+ * no wake-up came in meanwhile (each mark has its own number), so a claim racing a wake-up never
+ * hides work.
  */
 export class TaskQueues {
   private readonly scopes = new Map<string, QueueScope>();
-  private readonly queues = new Map<string, Queue<TaskJobData>>();
-  private readonly workers = new Map<string, Worker<TaskJobData>>();
   private readonly marks = new Map<string, number>();
   private markCount = 0;
+  private readonly runAdd;
+  private readonly runClaim;
+  private readonly runRequeue;
+  private readonly runRetire;
+  private readonly runMigrate;
 
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly lockDurationMs: number,
-  ) {}
+  constructor(private readonly redis: RedisClient) {
+    this.runAdd = script(redis, 'queue-add');
+    this.runClaim = script(redis, 'queue-claim');
+    this.runRequeue = script(redis, 'queue-requeue');
+    this.runRetire = script(redis, 'queue-retire');
+    this.runMigrate = script(redis, 'queue-migrate');
+  }
 
-  /** Loads every queue ever used, so a restarted server serves jobs left in any of them. */
+  /**
+   * Loads every queue ever used, so a restarted server serves jobs left in any of them; tasks a
+   * BullMQ version of Forge left in its keys move into the queue first (see queue-migrate.lua).
+   */
   async load(): Promise<void> {
     const all = await this.redis.hgetall(keys.queueRegistry());
     for (const [name, raw] of Object.entries(all)) {
+      await this.migrateFromBullMQ(name);
       this.scopes.set(name, JSON.parse(raw) as QueueScope);
       this.mark(name);
     }
+  }
+
+  private async migrateFromBullMQ(name: string): Promise<number> {
+    const old = (suffix: string) => `${BULLMQ_PREFIX}:${name}:${suffix}`;
+    return Number(await this.runMigrate(
+      old('wait'), old('paused'), old('prioritized'), old('active'), keys.queueWait(name), keys.queueActive(name),
+      old(''), String(Date.now()), ...BULLMQ_SUFFIXES,
+    ));
   }
 
   /** Called for wake-ups from any server process: learn the queue and mark it as having work. */
@@ -75,7 +91,7 @@ export class TaskQueues {
     return this.marks.get(name);
   }
 
-  /** A fetch that began at mark `seen` found nothing: unmark unless a wake-up marked it since. */
+  /** A claim that began at mark `seen` found nothing: unmark unless a wake-up marked it since. */
   unmarkIf(name: string, seen: number | undefined): void {
     if (this.marks.get(name) === seen) this.marks.delete(name);
   }
@@ -88,79 +104,81 @@ export class TaskQueues {
     return this.scopes.get(name);
   }
 
-  queue(name: string): Queue<TaskJobData> {
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = new Queue<TaskJobData>(name, { connection: this.redis, prefix: PREFIX });
-      this.queues.set(name, queue);
-    }
-    return queue;
-  }
-
-  /** A manual-fetch worker per queue (no processor): the gateway hands jobs out itself. */
-  async worker(name: string): Promise<Worker<TaskJobData>> {
-    let worker = this.workers.get(name);
-    if (!worker) {
-      worker = new Worker<TaskJobData>(name, null, {
-        connection: this.redis, prefix: PREFIX, lockDuration: this.lockDurationMs,
-        skipStalledCheck: true, skipLockRenewal: true, autorun: false,
-      });
-      worker.on('error', () => {});
-      this.workers.set(name, worker);
-    }
-    return worker;
-  }
-
-  /** A handle on a task's job, without fetching it, for state moves. */
-  job(name: string, taskId: number): Job<TaskJobData> {
-    return new Job<TaskJobData>(this.queue(name), JOB_NAME, { task_id: taskId }, JOB_OPTIONS, `task-${taskId}`);
-  }
-
-  /** The task's job back at the head of its queue (no lock token: the lease is the claim). */
-  async requeue(name: string, taskId: number): Promise<void> {
-    await this.job(name, taskId).moveToWait(NO_LOCK);
-  }
-
-  /** The task's job leaves its queue for good. */
-  async retire(name: string, taskId: number, outcome: string): Promise<void> {
-    await this.job(name, taskId).moveToCompleted(outcome, NO_LOCK, false).catch(() => {});
-  }
-
-  /** The queue's active jobs: task id and when the job was fetched (ms). */
-  async activeJobs(name: string): Promise<Array<{ taskId: number; fetchedAt: number }>> {
-    const jobs = await this.queue(name).getActive(0, -1);
-    return jobs.map((job) => ({ taskId: (job.data as TaskJobData).task_id, fetchedAt: job.processedOn ?? 0 }));
-  }
-
-  /** Jobs waiting in each of these queues, one round trip per queue, sent together. */
-  async waitingCounts(names: string[]): Promise<number[]> {
-    return Promise.all(names.map((name) => this.redis.llen(`${PREFIX}:${name}:wait`)));
-  }
-
+  /** Queues a new task at the tail and wakes the servers, in one step; a task is never queued twice. */
   async add(scope: QueueScope, taskId: number): Promise<string> {
     const name = queueName(scope);
     if (!this.scopes.has(name)) {
       await this.redis.hset(keys.queueRegistry(), name, JSON.stringify(scope));
       this.scopes.set(name, scope);
     }
-    await this.queue(name).add(JOB_NAME, { task_id: taskId }, { jobId: `task-${taskId}`, ...JOB_OPTIONS });
-    await this.wake(name);
+    await this.runAdd(keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, this.wakeMessage(name));
     return name;
+  }
+
+  /**
+   * The head of the queue, moved to its active set: its task id, or null when it is empty. A
+   * claim that finds the queue empty, or empties it, unmarks it (unless a wake-up marked it since).
+   */
+  async claim(name: string): Promise<number | null> {
+    const seen = this.marks.get(name);
+    const claimed = (await this.runClaim(keys.queueWait(name), keys.queueActive(name), String(Date.now()))) as [string, number] | null;
+    if (!claimed || claimed[1] === 0) this.unmarkIf(name, seen);
+    return claimed ? Number(claimed[0]) : null;
+  }
+
+  /** The task back at the head of its queue (the lease, not this list, is the claim); `wake`: wake the servers too. */
+  async requeue(name: string, taskId: number, options: { wake?: boolean } = {}): Promise<void> {
+    await this.runRequeue(keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, options.wake ? this.wakeMessage(name) : '');
+  }
+
+  /** The task leaves its queue for good, whether claimed or still waiting. */
+  async retire(name: string, taskId: number): Promise<void> {
+    await this.runRetire(keys.queueWait(name), keys.queueActive(name), String(taskId));
+  }
+
+  /** The queue's claimed tasks: task id and when it was claimed (ms). */
+  async activeJobs(name: string): Promise<Array<{ taskId: number; fetchedAt: number }>> {
+    const flat = await this.redis.zrange(keys.queueActive(name), '0', '-1', 'WITHSCORES');
+    const jobs: Array<{ taskId: number; fetchedAt: number }> = [];
+    for (let i = 0; i < flat.length; i += 2) jobs.push({ taskId: Number(flat[i]), fetchedAt: Number(flat[i + 1]) });
+    return jobs;
+  }
+
+  /** Tasks waiting in each of these queues, one round trip per queue, sent together. */
+  async waitingCounts(names: string[]): Promise<number[]> {
+    return Promise.all(names.map((name) => this.redis.zcard(keys.queueWait(name))));
+  }
+
+  async counts(name: string): Promise<{ waiting: number; active: number }> {
+    const [waiting, active] = await Promise.all([this.redis.zcard(keys.queueWait(name)), this.redis.zcard(keys.queueActive(name))]);
+    return { waiting, active };
+  }
+
+  /** The task at the head of the queue (the next to be claimed), or null. */
+  async head(name: string): Promise<number | null> {
+    const [id] = await this.redis.zrange(keys.queueWait(name), '0', '0');
+    return id === undefined ? null : Number(id);
   }
 
   /** Tells every server process that `name` has work; each wakes at most one parked runner. */
   async wake(name: string): Promise<void> {
-    const scope = this.scopes.get(name);
-    await this.redis.publish(channels.wake, JSON.stringify({ queue: name, scope }));
+    await this.redis.publish(channels.wake, this.wakeMessage(name));
   }
 
-  async counts(name: string): Promise<{ waiting: number; active: number }> {
-    const counts = await this.queue(name).getJobCounts('waiting', 'active', 'prioritized');
-    return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0 };
+  private wakeMessage(name: string): string {
+    return JSON.stringify({ queue: name, scope: this.scopes.get(name) });
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.workers.values()].map((worker) => worker.close(true).catch(() => {})));
-    await Promise.all([...this.queues.values()].map((queue) => queue.close().catch(() => {})));
+  /** A deleted project's queues: their keys and registry entries go. */
+  async deleteProject(projectId: number): Promise<void> {
+    const registry = await this.redis.hgetall(keys.queueRegistry());
+    for (const [name, raw] of Object.entries(registry)) {
+      if ((JSON.parse(raw) as QueueScope).project_id !== projectId) continue;
+      await this.migrateFromBullMQ(name); // drops keys a BullMQ version left, if any
+      await this.redis.del(keys.queueWait(name), keys.queueActive(name));
+      await this.redis.hdel(keys.queueRegistry(), name);
+      this.scopes.delete(name);
+      this.marks.delete(name);
+    }
   }
 }

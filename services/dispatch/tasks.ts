@@ -42,7 +42,7 @@ export async function stopTask(ctx: AppContext, task: Task): Promise<Task> {
   const now = new Date().toISOString();
   const stopped = await ctx.stores.tasks.transition(task.id, { from: ['waiting'] }, { status: 'stopped', stop_requested: true, end: now, waiting_reason: '' });
   if (stopped) {
-    await ctx.queues.queue(task.queue).remove(`task-${task.id}`).catch(() => 0);
+    await ctx.queues.retire(task.queue, task.id);
     return stopped;
   }
   const stopping = await ctx.stores.tasks.transition(task.id, { from: ['starting', 'running', 'waiting_confirmation', 'confirmed'] }, { status: 'stopping', stop_requested: true });

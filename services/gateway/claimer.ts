@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { logger } from '../../protocol/log.js';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { Task } from '../common/model.js';
@@ -85,15 +84,9 @@ export class Claimer {
   }
 
   private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null> {
-    const worker = await this.queues.worker(name);
     for (;;) {
-      const seen = this.queues.markOf(name);
-      const job = await worker.getNextJob(`${claimant.runnerId}:${randomUUID()}`, { block: false });
-      if (!job) {
-        this.queues.unmarkIf(name, seen);
-        return null;
-      }
-      const taskId = job.data.task_id;
+      const taskId = await this.queues.claim(name);
+      if (taskId === null) return null;
       // The queue names the task's project: its record is read in the same round trip as the task's.
       const projectId = this.queues.scope(name)?.project_id;
       const [task, project] = await Promise.all([
@@ -101,17 +94,17 @@ export class Claimer {
         projectId === undefined ? undefined : this.stores.projects.get(projectId),
       ]);
       if (!task || isFinal(task.status)) {
-        await this.queues.retire(name, taskId, 'dropped'); // stopped while waiting, or already final
+        await this.queues.retire(name, taskId); // stopped while waiting, or already final
         continue;
       }
       if (task.status !== 'waiting') {
-        // Held under a lease by another claim (a job moved back by hand): its holder finishes it.
+        // Held under a lease by another claim (a job moved back by hand): its holder finishes it and retires the job.
         log.warn('a queued job belongs to a task that is already claimed; left to its lease', { task_id: taskId, status: task.status });
         continue;
       }
       if (task.stop_requested) {
         await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { status: 'stopped', end: new Date().toISOString() });
-        await this.queues.retire(name, taskId, 'dropped');
+        await this.queues.retire(name, taskId);
         continue;
       }
       const attempt = task.attempt + 1;
@@ -125,7 +118,7 @@ export class Claimer {
       if (!started) {
         const current = await this.stores.tasks.get(taskId);
         if (current && isFinal(current.status)) {
-          await this.queues.retire(name, taskId, 'dropped');
+          await this.queues.retire(name, taskId);
           continue;
         }
         if (current?.status === 'waiting' && current.attempt === task.attempt) {

@@ -171,7 +171,7 @@ export class GatewayCore {
     const lease = await this.ownLease(claimant, taskId, attempt);
     const completion = { task_id: taskId, attempt, result };
     await (this.finaliser ? this.finaliser(completion) : this.complete(completion));
-    await this.queues.retire(lease.queue, taskId, result.status);
+    await this.queues.retire(lease.queue, taskId);
   }
 
   private finaliser: ((completion: Completion) => Promise<unknown>) | undefined;
@@ -202,13 +202,13 @@ export class GatewayCore {
     }
     log.warn('runner lost', { task_id: taskId, runner: task.runner_name, attempt: task.attempt });
     await this.complete({ task_id: task.id, attempt: task.attempt, result: lostResult(task) });
-    await this.queues.retire(lease.queue, taskId, 'runner lost');
+    await this.queues.retire(lease.queue, taskId);
   }
 
   /**
    * Puts a claimed task that never started back at the head of its queue: the task is `waiting`
-   * again and its lease gone in one atomic step, then the job moves back and one wake-up follows
-   * the move. A server dying between the two steps leaves the job active under no lease:
+   * again and its lease gone in one atomic step, then the job moves back to the head with one
+   * wake-up (one script). A server dying between the two steps leaves the job active under no lease:
    * `repairOrphans` moves it back later.
    */
   async requeueUnstarted(task: Task, reason: string): Promise<void> {
@@ -218,8 +218,7 @@ export class GatewayCore {
     }, { drop: true });
     if (!requeued) return;
     const queue = lease?.queue ?? task.queue;
-    await this.queues.requeue(queue, task.id).catch((err: Error) => log.warn('cannot move a requeued job back to its queue', { task_id: task.id, error: err.message }));
-    await this.queues.wake(queue);
+    await this.queues.requeue(queue, task.id, { wake: true }).catch((err: Error) => log.warn('cannot move a requeued job back to its queue', { task_id: task.id, error: err.message }));
     if (lease) await this.slotFreed(lease.runner_id);
   }
 
@@ -235,11 +234,10 @@ export class GatewayCore {
         if (Date.now() - fetchedAt < this.options.leaseMs) continue;
         const task = await this.stores.tasks.get(taskId);
         if (!task || isFinal(task.status)) {
-          await this.queues.retire(name, taskId, 'dropped');
+          await this.queues.retire(name, taskId);
         } else if (task.status === 'waiting' && !(await this.leases.get(taskId))) {
           log.warn('a waiting task\'s job was left active with no claim; moved back to its queue', { task_id: taskId });
-          await this.queues.requeue(name, taskId);
-          await this.queues.wake(name);
+          await this.queues.requeue(name, taskId, { wake: true });
         }
       }
     }

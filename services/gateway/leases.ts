@@ -83,7 +83,7 @@ export class Leases {
 /**
  * The one judge of leases. Each pass looks at Redis's clock once (Leases.pass): after an outage
  * every lease is renewed; otherwise each lease that ran out gets its verdict from `judge`.
- * BullMQ's lock and stalled checker decide nothing (see dispatch/queues.ts).
+ * The task queues are only lists (see dispatch/queues.ts).
  */
 export class Watchdog {
   private readonly stallMs: number;

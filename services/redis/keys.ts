@@ -1,7 +1,7 @@
 /**
  * Every Redis key Forge writes, in one place. Records share the `{forge}` hash tag so multi-key
  * transactions stay in one Cluster slot; each task's output has its own tag so output spreads
- * across shards; each BullMQ queue name carries its own tag (see dispatch/queues.ts).
+ * across shards; each task queue name carries its own tag (see dispatch/queues.ts).
  */
 const R = '{forge}';
 
@@ -41,6 +41,9 @@ export const keys = {
   workflowRunsActive: () => `${R}:wf-runs:active`,
   /** Which workflow run and node a task belongs to ("runId:nodeId"). */
   workflowTask: (taskId: number) => `${R}:wf-task:${taskId}`,
+  /** A task queue's waiting tasks (score = order) and claimed ones (score = claimed-at ms); `name` carries its hash tag. */
+  queueWait: (name: string) => `${name}:wait`,
+  queueActive: (name: string) => `${name}:active`,
   output: (taskId: number) => `{out-${taskId}}:lines`,
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };

@@ -15,6 +15,11 @@ const SCRIPTS = {
   'lease-check': 3,
   'lease-expired': 4,
   'workflow-run-step': 2,
+  'queue-add': 2,
+  'queue-claim': 2,
+  'queue-requeue': 2,
+  'queue-retire': 2,
+  'queue-migrate': 6,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;
 
