@@ -30,8 +30,13 @@ export interface RunnerView extends Omit<Runner, 'token_hash' | 'registration_ha
 }
 
 /** Runner records, the token index (hashes only), and the liveness each heartbeat refreshes. */
-/** How long a runner found by its token is kept in memory, at most, and how many are kept. */
-const TOKEN_CACHE_MS = 5000;
+/**
+ * How long a runner found by its token is kept in memory, at most, and how many are kept. Longer
+ * than a parked runner's long-poll (25 s by default), so a parked fleet's renewals are answered
+ * from memory; changes drop entries at once (`forget`: on runner events, and everything when the
+ * event subscription comes back after a disconnect), so the limit only bounds a missed event.
+ */
+const TOKEN_CACHE_MS = 60_000;
 const TOKEN_CACHE_MAX = 10_000;
 
 export class RunnerStore {
