@@ -13,7 +13,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Api } from './lib/api.js';
+import { commandStats, commandsDelta } from './lib/env.js';
 import { ADMIN, makeRepo, setupProject, startForge } from './lib/forge.js';
 import { cleanup, projectRoot, run, startRedis, tempDir } from './lib/procs.js';
 import { cpuSeconds } from './lib/stats.js';
@@ -36,9 +38,10 @@ function post(url: string, body: unknown, headers: Record<string, string>): Prom
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** Sends `count` requests one after another; answers server CPU ms per request and the latency p50. */
-async function measure(pid: number, count: number, send: () => Promise<void>): Promise<{ cpu: number; p50: number }> {
+/** Sends `count` requests one after another; answers server CPU ms, Redis commands per request and the latency p50. */
+async function measure(pid: number, redis: Redis, count: number, send: () => Promise<void>): Promise<{ cpu: number; p50: number; commands: string }> {
   for (let i = 0; i < 50; i++) await send(); // warm-up
+  const commandsBefore = await commandStats(redis);
   const before = cpuSeconds(pid);
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -46,7 +49,9 @@ async function measure(pid: number, count: number, send: () => Promise<void>): P
     await send();
     times.push(performance.now() - start);
   }
-  return { cpu: ((cpuSeconds(pid) - before) * 1000) / count, p50: median(times) };
+  const cpu = ((cpuSeconds(pid) - before) * 1000) / count;
+  const commands = commandsDelta(commandsBefore, await commandStats(redis), count);
+  return { cpu, p50: median(times), commands: `${commands.total} (${Object.entries(commands.top).map(([name, n]) => `${name} ${n}`).join(', ')})` };
 }
 
 async function main(): Promise<void> {
@@ -80,14 +85,17 @@ async function main(): Promise<void> {
   // PROBE_KINDS=heartbeat,tasks measures only the kinds whose names contain one of the words.
   const only = (process.env.PROBE_KINDS ?? '').split(',').filter(Boolean);
   const chosen = Object.entries(kinds).filter(([name]) => only.length === 0 || only.some((word) => name.includes(word)));
-  const results: Record<string, Array<{ cpu: number; p50: number }>> = {};
+  const results: Record<string, Array<{ cpu: number; p50: number; commands: string }>> = {};
+  const redisClient = new Redis(redis.url);
   for (let round = 0; round < rounds; round++) {
-    for (const [name, send] of chosen) (results[name] ??= []).push(await measure(forge.pid, perKind, send));
+    for (const [name, send] of chosen) (results[name] ??= []).push(await measure(forge.pid, redisClient, perKind, send));
   }
   console.log(`${join(projectRoot)}: ${perKind} requests per kind, ${rounds} rounds (median of rounds)`);
   for (const [name, list] of Object.entries(results)) {
     console.log(`  ${name.padEnd(30)} server CPU ${median(list.map((r) => r.cpu)).toFixed(3)} ms/request   p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms   (rounds: ${list.map((r) => r.cpu.toFixed(3)).join(', ')})`);
+    console.log(`  ${''.padEnd(30)} Redis commands per request ${list.at(-1)!.commands}`);
   }
+  redisClient.disconnect();
   api.close();
   agent.destroy();
 }
