@@ -6,6 +6,7 @@ type Handler = (message: unknown) => void;
 export class EventBus {
   private readonly handlers = new Map<string, Set<Handler>>();
   private subscriber: RedisClient | undefined;
+  private readonly reconnectHandlers = new Set<() => void>();
 
   constructor(private readonly redis: RedisClient) {}
 
@@ -13,6 +14,13 @@ export class EventBus {
     const subscriber: RedisClient = (this.redis as { duplicate(): RedisClient }).duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => {});
+    // Messages published while the connection was down are lost: listeners that keep state
+    // derived from them hear when it is back (ioredis resubscribes on its own).
+    let connected = false;
+    subscriber.on('ready', () => {
+      if (connected) for (const handler of this.reconnectHandlers) handler();
+      connected = true;
+    });
     subscriber.on('message', (channel: string, text: string) => {
       let message: unknown;
       try {
@@ -30,6 +38,12 @@ export class EventBus {
     set.add(handler);
     this.handlers.set(channel, set);
     return () => set.delete(handler);
+  }
+
+  /** Called each time the subscription is back after a disconnect (events may have been missed meanwhile). */
+  onReconnect(handler: () => void): () => void {
+    this.reconnectHandlers.add(handler);
+    return () => this.reconnectHandlers.delete(handler);
   }
 
   async stop(): Promise<void> {

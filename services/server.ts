@@ -8,6 +8,7 @@ import type { ServerConfig } from './common/config.js';
 import { logger, setLogLevel } from '../protocol/log.js';
 import { newToken } from './common/secrets.js';
 import { createApp } from './api/app.js';
+import { runnerGateway, splitByArea } from './gateway/app.js';
 import { attachLiveSocket } from './api/live-socket.js';
 import type { AppContext } from './context.js';
 import { TaskQueues } from './dispatch/queues.js';
@@ -117,6 +118,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
   // A runner changed on any server: its record is read afresh on its next request.
   bus.on(channels.runnerEvents, (message) => stores.runners.forget((message as { id?: number }).id));
+  bus.onReconnect(() => stores.runners.forget());
   core.attach(bus);
   const version = forgeVersion();
   const ctx: AppContext = { config, redis, stores, queues, core, bus, metrics, version };
@@ -142,10 +144,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     agentDone = localAgent.run();
   }
 
-  const app = createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist') });
+  const gateway = runnerGateway(ctx);
+  const handler = splitByArea(gateway.app, createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist'), gateway }));
   const server: Server = config.tls_cert_file
-    ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, app)
-    : createHttpServer(app);
+    ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, handler)
+    : createHttpServer(handler);
   const closeLiveSocket = attachLiveSocket(ctx, server);
   server.requestTimeout = 0; // long-polls and SSE outlive the default 5 min
   server.headersTimeout = 60_000;

@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type Express } from 'express';
 import type { AppContext } from '../context.js';
-import { runnerGatewayRouter } from '../gateway/router.js';
-import { runnerRequestGuard } from '../gateway/runner-auth.js';
+import { RUNNER_API_PATH, runnerGateway, type RunnerGateway } from '../gateway/app.js';
 import { auditRouter } from './audit.js';
 import { declaredLengthLimit, jsonBody } from './body-limits.js';
 import { rangeCheckedQuery } from './number-ranges.js';
@@ -32,7 +31,7 @@ import { uiQueuesRouter } from './ui-queues.js';
  * headers and number ranges first, then for each area its own body limit (413 on a declared
  * length over it), authentication, and only then the JSON body parser.
  */
-export function createApp(ctx: AppContext, options: { webRoot?: string; extraRouters?: Array<(ctx: AppContext) => express.Router> } = {}): Express {
+export function createApp(ctx: AppContext, options: { webRoot?: string; extraRouters?: Array<(ctx: AppContext) => express.Router>; gateway?: RunnerGateway } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   // X-Forwarded-For/-Proto are believed only from configured proxies (none by default).
@@ -43,14 +42,17 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   app.get('/api/ping', (_req, res) => {
     res.type('text/plain').send('pong');
   });
-  const runner = runnerGatewayRouter(ctx);
+  // The HTTP server hands runner requests to the gateway's own app (services/gateway/app.ts); it is
+  // mounted here too, so this app alone still serves the whole protocol.
+  const gateway = options.gateway ?? runnerGateway(ctx);
+  const runner = gateway.routes;
   const open = [metaRouter(ctx), loginRouter(ctx), oidcRouter(ctx)];
   const metrics = metricsRouter(ctx);
   const authenticated = [userRouter(ctx), projectRouter(ctx), taskRouter(ctx), runnerAdminRouter(ctx), auditRouter(ctx), dashboardRouter(ctx), liveSocketRouter(), ...featureRouters(ctx),
     uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx)];
   // Public, and reads its own raw body (signatures are over the exact bytes).
   app.use('/api/integrations', integrationHookRouter(ctx));
-  app.use('/api/internal/runners', ...runnerRequestGuard(ctx), runner);
+  app.use(RUNNER_API_PATH, gateway.guarded);
   app.use(['/api', QUEUE_BOARD_PATH], sameOriginForCookies(ctx));
   app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: [runner], root: [metrics] }));
   app.use(metrics);

@@ -76,15 +76,22 @@ export function taskRouter(ctx: AppContext): Router {
   });
 
   router.post('/project/:project_id/tasks', async (req, res) => {
+    // The template is read alongside the project: both are keyed by the path's project id, and
+    // nothing of it is used (or answered) unless the caller may run tasks there.
+    const projectId = idParam(req, 'project_id');
+    const templates = ctx.stores.templates(projectId);
+    const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
+    const early = typeof templateId === 'number' && Number.isSafeInteger(templateId) && templateId > 0 ? templates.get(templateId) : undefined;
+    early?.catch(() => {}); // awaited below, unless the access check throws first
     const project = await projectAccess(ctx, req, 'run');
     const input = parseInput(taskInput, req, { projectId: project.id });
-    const templates = ctx.stores.templates(project.id);
     const template = input.template_id !== undefined
-      ? await templates.get(input.template_id)
+      ? await (input.template_id === templateId && early ? early : templates.get(input.template_id))
       : (await templates.list()).find((t) => t.name === input.template_name);
     if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
-    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id);
-    await audit(ctx, req, { project_id: project.id, object_type: 'task', object_id: task.id, description: `task ${task.id} of template ${template.name} started` });
+    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id, undefined, (created) => ({
+      project_id: project.id, object_type: 'task', object_id: created.id, description: `task ${created.id} of template ${template.name} started`, user_id: req.user!.id,
+    }));
     res.status(201).json(taskView(task, template));
   });
 

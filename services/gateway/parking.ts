@@ -6,6 +6,14 @@ import type { Claimant } from './claimant.js';
 
 const log = logger('gateway');
 
+/**
+ * How often a claimant parked because it is full looks at its slots again without a wake-up, in
+ * sweeps. Its freed slot wakes it (pub/sub); this only repairs a wake-up that was lost, and a lost
+ * subscription (a reconnect) makes every full claimant look at once. Every sweep would be one
+ * Redis round trip per second for every busy runner.
+ */
+const FULL_RECHECK_SWEEPS = 5;
+
 /** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
 interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
 
@@ -16,7 +24,8 @@ interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
  * (a reconnect, a claim racing a park), so a sweep every `sweepMs` wakes one claimant for each
  * queue that held waiting jobs on two sweeps in a row while claimants that may serve it were
  * parked here (one sighting may be a wake-up still on its way). A claimant parked because it is
- * full looks again at its own slots every `sweepMs`.
+ * full looks again at its own slots every FULL_RECHECK_SWEEPS × `sweepMs`, and at once when the
+ * wake-up subscription comes back after a disconnect.
  */
 export class Parking {
   private readonly waiters: Waiter[] = [];
@@ -44,6 +53,10 @@ export class Parking {
         this.wakeOne(scope);
       }),
     );
+    // Slot-freed wake-ups published while the subscription was down are lost: full claimants look again.
+    this.unsubscribe.push(bus.onReconnect(() => {
+      for (const waiter of this.waiters.filter((w) => w.full)) waiter.wake();
+    }));
     this.sweepMs = sweepMs;
     this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
     this.sweepTimer.unref();
@@ -51,13 +64,14 @@ export class Parking {
 
   /**
    * Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes
-   * it, and it looks again every `sweepMs` (answering 'recheck') in case that wake-up was missed.
+   * it, and it looks again every FULL_RECHECK_SWEEPS sweeps (answering 'recheck') in case that wake-up was missed.
    */
   park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<'woken' | 'recheck' | 'ended'> {
     return new Promise((resolve) => {
       const waiter: Waiter = { claimant, full, wake: () => done('woken') };
-      const recheck = full && Date.now() + this.sweepMs < deadline;
-      const timer = setTimeout(() => done(recheck ? 'recheck' : 'ended'), Math.max(0, (recheck ? Date.now() + this.sweepMs : deadline) - Date.now()));
+      const recheckMs = this.sweepMs * FULL_RECHECK_SWEEPS;
+      const recheck = full && Date.now() + recheckMs < deadline;
+      const timer = setTimeout(() => done(recheck ? 'recheck' : 'ended'), Math.max(0, (recheck ? Date.now() + recheckMs : deadline) - Date.now()));
       const onAbort = () => done('ended');
       const done = (why: 'woken' | 'recheck' | 'ended') => {
         clearTimeout(timer);

@@ -107,7 +107,8 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const runner = req.runner!;
     const state = parseBody(runnerStateSchema, req.body);
     if (!runner.public_key) throw new HttpError(409, 'this runner has no public key yet: POST /hello with public_key first');
-    await stores.runners.touch(new Map([[runner.id, state]]));
+    // Seen: recorded with the state it reports by the parked runners' touch (every 2 s, well inside
+    // the online window), not by a write per poll.
     // The poll ends early when the client goes away or the runner's record changes (deleted,
     // disabled, edited): then the answer reflects the record as it is now.
     const abort = new AbortController();
@@ -119,8 +120,11 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
         if (state.active.length === 0) void stores.runners.markOffline(runner.id);
       }
     });
+    let runnerChanged = false;
     const offRunnerEvents = ctx.bus.on(channels.runnerEvents, (message) => {
-      if ((message as { id?: number }).id === runner.id) abort.abort();
+      if ((message as { id?: number }).id !== runner.id) return;
+      runnerChanged = true;
+      abort.abort();
     });
     parked.set(runner.id, state);
     let claimed;
@@ -140,7 +144,9 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     }
     if (!claimed) {
       if (clientGone.signal.aborted) return;
-      if (!(await stores.runners.get(runner.id))) throw new HttpError(401, 'unknown runner token: this runner was deleted');
+      // Only a change ends a poll early; one that just ran out answers 204 without a read (a
+      // deletion whose event was missed is refused on the next request: the token cache is cleared on reconnect).
+      if (runnerChanged && !(await stores.runners.get(runner.id))) throw new HttpError(401, 'unknown runner token: this runner was deleted');
       res.status(204).end();
       return;
     }

@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
 import type { AuditEvent } from '../common/model.js';
@@ -12,12 +13,26 @@ export class AuditLog {
   constructor(private readonly redis: RedisClient, private readonly retention: number) {}
 
   async record(fields: NewAuditEvent): Promise<AuditEvent> {
-    const event: AuditEvent = { id: await this.redis.incr(keys.seq('event')), created: new Date().toISOString(), ...fields };
-    const text = JSON.stringify(event);
-    const multi = this.redis.multi().lpush(keys.events(), text).ltrim(keys.events(), 0, this.retention - 1);
-    if (event.project_id !== null) multi.lpush(keys.events(event.project_id), text).ltrim(keys.events(event.project_id), 0, this.retention - 1);
-    await multi.exec();
+    const event = this.event(await this.reserveId(), fields);
+    await this.writeIn(this.redis.multi(), event).exec();
     return event;
+  }
+
+  /** An event id taken ahead, so the event can be written in the same MULTI as what it records. */
+  reserveId(): Promise<number> {
+    return this.redis.incr(keys.seq('event'));
+  }
+
+  event(id: number, fields: NewAuditEvent): AuditEvent {
+    return { id, created: new Date().toISOString(), ...fields };
+  }
+
+  /** Adds the writes that store `event` to a MULTI (every audit key is in the {forge} slot). */
+  writeIn(multi: ChainableCommander, event: AuditEvent): ChainableCommander {
+    const text = JSON.stringify(event);
+    multi.lpush(keys.events(), text).ltrim(keys.events(), 0, this.retention - 1);
+    if (event.project_id !== null) multi.lpush(keys.events(event.project_id), text).ltrim(keys.events(event.project_id), 0, this.retention - 1);
+    return multi;
   }
 
   /** Newest first; `projectId` limits to one project's list, `limit` to the newest so many. */

@@ -30,8 +30,13 @@ export interface RunnerView extends Omit<Runner, 'token_hash' | 'registration_ha
 }
 
 /** Runner records, the token index (hashes only), and the liveness each heartbeat refreshes. */
-/** How long a runner found by its token is kept in memory, at most, and how many are kept. */
-const TOKEN_CACHE_MS = 5000;
+/**
+ * How long a runner found by its token is kept in memory, at most, and how many are kept. Longer
+ * than a parked runner's long-poll (25 s by default), so a parked fleet's renewals are answered
+ * from memory; changes drop entries at once (`forget`: on runner events, and everything when the
+ * event subscription comes back after a disconnect), so the limit only bounds a missed event.
+ */
+const TOKEN_CACHE_MS = 300_000;
 const TOKEN_CACHE_MAX = 10_000;
 
 export class RunnerStore {
@@ -160,14 +165,22 @@ export class RunnerStore {
     if (seen.size === 0) return;
     const now = Date.now();
     const fields: Record<string, string> = {};
-    for (const [id, state] of seen) {
-      const status: RunnerStatus = {
-        last_seen: now, version: state.version, capabilities: state.capabilities,
-        active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
-      };
-      fields[String(id)] = JSON.stringify(status);
-    }
+    for (const [id, state] of seen) fields[String(id)] = `{"last_seen":${now},${this.reportedJson(state)}`;
     await this.redis.hset(keys.runnerStatus(), fields);
+  }
+
+  /** A RunnerStatus's JSON after last_seen, kept per reported state: a parked fleet is touched every 2 s with the same states. */
+  private readonly reported = new WeakMap<RunnerState, string>();
+  private reportedJson(state: RunnerState): string {
+    let json = this.reported.get(state);
+    if (json === undefined) {
+      const rest: Omit<RunnerStatus, 'last_seen'> = {
+        version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
+      };
+      json = JSON.stringify(rest).slice(1);
+      this.reported.set(state, json);
+    }
+    return json;
   }
 
   async status(id: number): Promise<RunnerStatus | undefined> {

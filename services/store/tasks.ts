@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
@@ -26,19 +27,28 @@ export class TaskStore {
     this.runTransition = script(redis, 'task-transition');
   }
 
-  async create(fields: NewTask): Promise<Task> {
-    const id = await this.redis.incr(keys.seq('task'));
+  /**
+   * Stores a new task under `id` (from reserveId; taken here when not given). `alongside` adds
+   * writes that belong with it (its audit entry) to the same MULTI; the task event goes in it too.
+   */
+  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => void } = {}): Promise<Task> {
+    const id = options.id ?? (await this.reserveId());
     const task: Task = { ...fields, id };
     const now = Date.now();
-    await this.redis
+    const multi = this.redis
       .multi()
       .set(keys.task(id), JSON.stringify(task))
       .zadd(keys.tasksByProject(task.project_id), id, String(id))
       .zadd(keys.tasksByTemplate(task.template_id), id, String(id))
-      .zadd(keys.tasksWaiting(), now, String(id))
-      .exec();
-    this.publish(task);
+      .zadd(keys.tasksWaiting(), now, String(id));
+    options.alongside?.(multi, task);
+    await multi.publish(channels.taskEvents, taskEvent(task)).exec();
     return task;
+  }
+
+  /** A task id taken ahead (read alongside other lookups, one round trip less when creating). */
+  reserveId(): Promise<number> {
+    return this.redis.incr(keys.seq('task'));
   }
 
   async get(id: number): Promise<Task | undefined> {
@@ -159,11 +169,10 @@ export class TaskStore {
    * move already made into an error.
    */
   private publish(task: Task): void {
-    void this.redis.publish(
-      channels.taskEvents,
-      JSON.stringify({ type: 'task', id: task.id, project_id: task.project_id, status: task.status }),
-    ).catch(() => {});
+    void this.redis.publish(channels.taskEvents, taskEvent(task)).catch(() => {});
   }
 }
+
+const taskEvent = (task: Task) => JSON.stringify({ type: 'task', id: task.id, project_id: task.project_id, status: task.status });
 
 export const isFinal = (status: TaskStatus) => FINAL_STATUSES.includes(status);
