@@ -1,7 +1,7 @@
 /**
  * The work floor: the same work a Forge task does on a runner, without Forge. For each of `n`
  * tasks, at most `parallel` at once: a private 0700 work folder, `git clone --depth 1 --branch B
- * --single-branch URL` (the flags the executor gives git), then the app started the way the
+ * --single-branch --template= URL` (the flags the executor gives git), then the app started the way the
  * executor starts it (`bash PLAYBOOK` in the checkout, its own process group, stdout and stderr
  * piped and read to the end), then the folder removed. Prints one JSON line per repetition:
  * tasks per second from the first clone to the last task done.
@@ -52,7 +52,7 @@ async function oneSandboxedTask(workDir: string): Promise<void> {
     const outcome = await runProcess(command, args, { cwd, env, onLine: () => {}, sandbox: { settings: sandbox!, mounts } });
     if (outcome.spawnError || outcome.exitCode !== 0) throw new Error(`${command} ${args.join(' ')}: ${outcome.spawnError ?? `exit ${outcome.exitCode}`}`);
   };
-  await run('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task);
+  await run('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task);
   await run('bash', [playbook!], `${INSIDE.task}/repository`);
 }
 
@@ -63,7 +63,7 @@ async function oneTask(id: string): Promise<void> {
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   try {
     if (sandbox) return await oneSandboxedTask(workDir);
-    const cloned = await runToEnd('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', url!, repoDir], { cwd: workDir, detached: false });
+    const cloned = await runToEnd('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--template=', url!, repoDir], { cwd: workDir, detached: false });
     if (cloned !== 0) throw new Error(`git clone exited with ${cloned}`);
     const code = await runToEnd('bash', [playbook!], { cwd: repoDir, detached: true });
     if (code !== 0) throw new Error(`bash ${playbook} exited with ${code}`);

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type {
-  ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, registerSchema, RunnerState, TaskResult,
+  ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, registerSchema, RunnerState, RunningAnswer,
+  TaskResult,
 } from './wire.js';
 
 /**
@@ -19,8 +20,11 @@ export interface Peer {
   next(state: RunnerState, signal: AbortSignal): Promise<ClaimedJob | null>;
   /** Extends the leases of running jobs; answers which to stop and which are no longer ours. */
   heartbeat(state: RunnerState): Promise<HeartbeatAnswer>;
-  /** The checkout is done and the app starts; answers whether a stop is already requested. */
-  running(job: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<{ stop: boolean }>;
+  /**
+   * The checkout is done and the app starts; answers whether a stop is already requested. `lines`
+   * (only to a server of protocol revision 2) are output stored before the start takes effect.
+   */
+  running(job: JobRef, commit: { commit_hash: string; commit_message: string }, lines?: OutputLine[]): Promise<RunningAnswer>;
   /** Appends numbered output lines; answers the highest line number the server holds. */
   log(job: JobRef, lines: OutputLine[]): Promise<number>;
   /**
@@ -29,7 +33,8 @@ export interface Peer {
    * rejects it, or `pending` when the poll ran out (ask again). Leases keep running on heartbeats.
    */
   awaitConfirmation(job: JobRef, signal: AbortSignal): Promise<ConfirmationAnswer>;
-  done(job: JobRef, result: TaskResult): Promise<void>;
+  /** The result; `lines` (only to a server of protocol revision 2) are the last output, stored before the task is final. */
+  done(job: JobRef, result: TaskResult, lines?: OutputLine[]): Promise<void>;
 }
 
 /**

@@ -60,12 +60,24 @@ export const outputLineSchema = z.object({
 
 export const jobRefSchema = z.object({ attempt: z.number().int().positive().max(1e9) });
 
-/** Batches are bounded in bytes too: by the output route's body limit (OUTPUT_BODY_BYTES on the server). */
-export const outputBatchSchema = jobRefSchema.extend({ lines: z.array(outputLineSchema).max(5000) });
+/**
+ * Revisions of the runner protocol. A server names the one it speaks in its hello answer; a runner
+ * uses a feature only when the server's revision has it, so either side may be the older one.
+ * 1: the first (no `protocol` in the hello answer).
+ * 2: output lines may also travel inside the start report and the result (`lines`), stored before
+ *    the report takes effect, in order and under the same lease check; both answer `acked`.
+ */
+export const PROTOCOL_REVISION = 2;
+
+/** Batches are bounded in bytes too: by the output routes' body limit (OUTPUT_BODY_BYTES on the server). */
+const outputLinesSchema = z.array(outputLineSchema).max(5000);
+
+export const outputBatchSchema = jobRefSchema.extend({ lines: outputLinesSchema });
 
 export const runningSchema = jobRefSchema.extend({
   commit_hash: z.string().max(64).default(''),
   commit_message: z.string().max(4096).default(''),
+  lines: outputLinesSchema.default([]),
 });
 
 export const resultSchema = jobRefSchema.extend({
@@ -76,6 +88,7 @@ export const resultSchema = jobRefSchema.extend({
   commit_message: z.string().max(4096).default(''),
   start: z.string().nullable().default(null),
   end: z.string().default(() => new Date().toISOString()),
+  lines: outputLinesSchema.default([]),
 });
 
 /** The apps an executor can run, and `no-sandbox` when its tasks run without isolation (sandbox: none). */
@@ -96,6 +109,8 @@ export type HelloRequest = z.input<typeof helloSchema>;
 export interface HelloAnswer {
   id: number; name: string; tags: string[]; project_id: number | null; max_parallel_tasks: number; enabled: boolean;
   lease_sec: number; heartbeat_ms: number; long_poll_sec: number;
+  /** The runner protocol revision this server speaks (PROTOCOL_REVISION); absent from servers of revision 1. */
+  protocol?: number;
 }
 
 export interface RegisterAnswer { id: number; token: string }
@@ -120,4 +135,6 @@ export const registerSchema = z
 export interface ConfirmationAnswer { decision: 'confirmed' | 'rejected' | 'pending' }
 
 export interface HeartbeatAnswer { stop: number[]; lost: number[] }
+/** The answer to the start report; `acked` (revision 2) is the highest output line number the server holds. */
+export interface RunningAnswer { stop: boolean; acked?: number }
 export interface ClaimAnswer { task_id: number; attempt: number; sealed_payload: string }

@@ -102,18 +102,21 @@ test('SIGTERM drains: no new claims, the running task finishes and is reported, 
 
 test('no output line is lost or duplicated when requests and answers are lost on the way', async (t) => {
   const forge = await startForge({ env: remote });
-  const repo = await makeBareRepo({ 'run.sh': 'for i in $(seq 1 400); do echo "line $i"; if [ $((i % 50)) = 0 ]; then sleep 0.1; fi; done\n' });
+  const repo = await makeBareRepo({ 'run.sh': 'for i in $(seq 1 400); do echo "line $i"; if [ $((i % 50)) = 0 ]; then sleep 0.4; fi; done\n' });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  // Lines travel in output batches and, since protocol revision 2, inside the start report and the result.
+  const carriesLines = (path: string) => /\/(output|running|result)$/.test(path);
   let outputCalls = 0;
   const proxy = await startProxy(forge.url, {
-    beforeForward: ({ path }) => (path.endsWith('/output') && ++outputCalls % 3 === 1 ? 'drop' : 'forward'),
-    afterForward: ({ path }) => (path.endsWith('/output') && outputCalls % 3 === 2 ? 'lose' : undefined),
+    beforeForward: ({ path }) => (carriesLines(path) && ++outputCalls % 3 === 1 ? 'drop' : 'forward'),
+    afterForward: ({ path }) => (carriesLines(path) && outputCalls % 3 === 2 ? 'lose' : undefined),
   });
   await startRunner(forge, { webHost: proxy.url });
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
   t.is(done.status, 'success');
-  t.true(outputCalls >= 3, `only ${outputCalls} output calls`);
+  t.true(proxy.count('/output') >= 2, `only ${proxy.count('/output')} output batches`);
+  t.true(outputCalls >= 5, `only ${outputCalls} requests carrying lines`);
   const lines = (await taskOutput(forge.api, setup.projectId, task.id)).map((l) => l.output).filter((l) => l.startsWith('line '));
   t.deepEqual(lines, Array.from({ length: 400 }, (_, i) => `line ${i + 1}`));
 });

@@ -2,14 +2,20 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
-import type { ClaimedJob, JobRef, RunnerState, TaskResult } from '../protocol/wire.js';
+import { PROTOCOL_REVISION, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
 import type { SandboxSettings } from './executor/sandbox.js';
 import { isRefusal, StatusError, type Peer } from '../protocol/peer.js';
-import { OutputBuffer, persist, wait } from './output-buffer.js';
+import { OutputBuffer, wait } from './output-buffer.js';
 
 const log = logger('agent');
+
+/**
+ * Output goes out at most this long after a line is printed. Lines printed within the window go
+ * together; a task shorter than it sends its output inside the start report and the result only.
+ */
+const FLUSH_MS = 1000;
 
 export interface AgentOptions {
   peer: Peer;
@@ -24,15 +30,17 @@ export interface AgentOptions {
   sandbox?: SandboxSettings;
   oneOff?: boolean;
   graceMs?: number;
-  /** Flush output at least this often while a task writes. */
+  /** Flush output at least this often while a task writes (the window a burst of lines is batched in). */
   flushMs?: number;
+  /** The runner protocol revision the server speaks (its hello answer); default this build's. */
+  protocol?: number;
   hooks?: {
     onStart?: (job: ClaimedJob) => Promise<void>;
     onFinish?: (job: ClaimedJob, result: TaskResult) => Promise<void>;
   };
 }
 
-interface Session { job: ClaimedJob; abort: AbortController; lost: boolean; done: Promise<void> }
+interface Session { job: ClaimedJob; abort: AbortController; lost: boolean; done: Promise<void>; since: number }
 
 /**
  * Sessions are keyed by task and attempt: a task taken away before it started (its lease ran out)
@@ -55,9 +63,12 @@ export class Agent extends EventEmitter {
   private draining = false;
 
   private readonly groups: ProcessGroups;
+  /** Output may travel inside the start report and the result (protocol revision 2). */
+  private readonly carriesOutput: boolean;
 
   constructor(private readonly options: AgentOptions) {
     super();
+    this.carriesOutput = (options.protocol ?? PROTOCOL_REVISION) >= 2;
     // Processes a previous run of this executor left behind (it was killed) are ended first.
     this.groups = new ProcessGroups(join(options.tmpPath, '.process-groups', options.identity));
     const reaped = this.groups.reapLeftovers();
@@ -112,7 +123,7 @@ export class Agent extends EventEmitter {
       if (old.job.task_id === job.task_id && old.job.attempt < job.attempt) this.notOurs(old, `attempt ${job.attempt} of this task was claimed here`);
     }
     const abort = new AbortController();
-    const session: Session = { job, abort, lost: false, done: Promise.resolve() };
+    const session: Session = { job, abort, lost: false, done: Promise.resolve(), since: Date.now() };
     session.done = this.runSession(session).finally(() => {
       this.sessions.delete(sessionKey(job));
       this.slotFreed?.();
@@ -153,10 +164,12 @@ export class Agent extends EventEmitter {
    * Reports the start, retrying while the server is unreachable. A refusal means another runner
    * may have the job by now: the app must not run here, so this throws and the executor stops.
    */
-  private async reportRunning(session: Session, ref: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<void> {
+  private async reportRunning(session: Session, ref: JobRef, commit: { commit_hash: string; commit_message: string }, output: OutputBuffer): Promise<void> {
+    const peer = this.options.peer;
     for (let attempt = 0; !session.abort.signal.aborted; attempt++) {
       try {
-        const answer = await this.options.peer.running(ref, commit);
+        // The lines so far (the clone's) go with the start report when the server takes them there.
+        const answer = this.carriesOutput ? await output.carry((lines) => peer.running(ref, commit, lines)) : await peer.running(ref, commit);
         if (answer.stop) session.abort.abort();
         return;
       } catch (err) {
@@ -198,7 +211,7 @@ export class Agent extends EventEmitter {
   private async runSession(session: Session): Promise<void> {
     const { job } = session;
     const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
-    const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? 100, job.payload.max_output_bytes);
+    const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? FLUSH_MS, job.payload.max_output_bytes);
     log.info('task started', { task_id: job.task_id, attempt: job.attempt, app: job.payload.app });
     await this.options.hooks?.onStart?.(job).catch(() => {});
     const result = await executeTask(job.payload, {
@@ -209,7 +222,7 @@ export class Agent extends EventEmitter {
       groups: this.groups,
       sandbox: this.options.sandbox,
       onLine: (line) => output.push(line),
-      onRunning: (commit) => this.reportRunning(session, ref, commit),
+      onRunning: (commit) => this.reportRunning(session, ref, commit, output),
       // The plan is in the output: stored before the task says it waits for its confirmation.
       awaitConfirmation: async (signal) => {
         await output.settle();
@@ -220,16 +233,18 @@ export class Agent extends EventEmitter {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });
       return;
     }
-    await output.drain();
-    await persist('reporting the result', () => this.options.peer.done(ref, result));
+    await output.finish((lines) => this.options.peer.done(ref, result, lines), this.carriesOutput);
     await this.options.hooks?.onFinish?.(job, result).catch(() => {});
     log.info('task finished', { task_id: job.task_id, status: result.status });
   }
 
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
   private heartbeatsInFlight = 0;
-  async heartbeat(): Promise<void> {
+  async heartbeat(force = false): Promise<void> {
     if (this.heartbeatsInFlight >= 2 || this.sessions.size === 0) return;
+    // The claim took each lease moments ago and a stop requested before the start is answered by
+    // the start report: a runner whose tasks are all that young skips a beat (short tasks need none).
+    if (!force && !this.anySessionOlderThan(this.options.heartbeatMs / 2)) return;
     this.heartbeatsInFlight++;
     const state = this.state();
     try {
@@ -252,6 +267,12 @@ export class Agent extends EventEmitter {
     }
   }
 
+  private anySessionOlderThan(ms: number): boolean {
+    const now = Date.now();
+    for (const session of this.sessions.values()) if (now - session.since >= ms) return true;
+    return false;
+  }
+
   stopClaiming(): void {
     this.claiming = false;
     this.pollAbort.abort();
@@ -265,7 +286,7 @@ export class Agent extends EventEmitter {
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.stopClaiming();
-    void this.heartbeat();
+    void this.heartbeat(true);
     const all = Promise.all([...this.sessions.values()].map((s) => s.done));
     const timer = setTimeout(() => {
       for (const session of this.sessions.values()) session.abort.abort();

@@ -39,7 +39,7 @@ const NOTICE_RESERVE_BYTES = 512;
  * Output of one task: numbered lines kept until the server acknowledges them, then dropped.
  * At most one send is in flight; while it is, new lines wait and go in the next batch. Memory is
  * bounded: above HIGH_WATER_BYTES (or _LINES) unacknowledged, push() answers a promise the reader awaits
- * (backpressure), and past `maxBytes` lines are counted, not kept; drain() then adds one line
+ * (backpressure), and past `maxBytes` lines are counted, not kept; finish() then adds one line
  * saying how much was dropped.
  */
 export class OutputBuffer {
@@ -128,9 +128,44 @@ export class OutputBuffer {
       }
       // A small remainder waits for the timer, so a trickle of lines goes out in batches, not one by one.
       if (!this.again && !this.draining && !this.batchReady()) {
-        if (this.pending.length > 0 && !this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+        this.scheduleRest();
         return;
       }
+    }
+  }
+
+  /** Lines left after a send: at once when a batch is ready or someone asked, else when the window closes. */
+  private scheduleRest(): void {
+    if (this.pending.length === 0 || this.rejected || this.flushing) return;
+    if (this.again || this.draining || this.batchReady()) void this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /**
+   * Sends the queued lines (up to one batch) inside another request of the task, `report` (the
+   * start report or the result, protocol revision 2), instead of an output request of their own.
+   * It waits for a send in flight and is the one send in flight itself, so lines keep their order;
+   * the server stores them before it answers, so success acknowledges them. Throws what `report` throws.
+   */
+  async carry<T>(report: (lines: OutputLine[]) => Promise<T>): Promise<T> {
+    while (this.flushing) await this.flushing;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.again = false;
+    const batch = this.rejected ? [] : this.nextBatch();
+    let sent = () => {};
+    this.flushing = new Promise<void>((resolve) => (sent = resolve));
+    try {
+      const answer = await report(batch);
+      if (batch.length > 0) this.acknowledge(batch[batch.length - 1]!.seq);
+      return answer;
+    } catch (err) {
+      if (err instanceof PeerRejection) this.reject();
+      throw err;
+    } finally {
+      this.flushing = undefined;
+      sent();
+      this.scheduleRest();
     }
   }
 
@@ -179,8 +214,13 @@ export class OutputBuffer {
     });
   }
 
-  /** Adds the truncation line if output was dropped, then flushes until every line is acknowledged (or the job is no longer ours). */
-  async drain(): Promise<void> {
+  /**
+   * The task's end: adds the truncation line if output was dropped, then sends the rest of the
+   * output and the result (`report`), retrying until the server has both or refuses. With `carry`
+   * the last batch travels inside the result; otherwise, or when more than a batch is left, the
+   * lines are all acknowledged first.
+   */
+  async finish(report: (lines: OutputLine[]) => Promise<void>, carry: boolean): Promise<void> {
     this.draining = true;
     if (this.dropped.lines > 0 && !this.rejected) {
       // Lines a task prints after this are not expected; they would be dropped and counted again.
@@ -191,9 +231,12 @@ export class OutputBuffer {
       }, 0);
       this.dropped = { bytes: 0, lines: 0 };
     }
-    await persist('sending output', async () => {
-      await this.flush();
-      if (this.pending.length > 0 && !this.rejected) throw new Error(`${this.pending.length} output lines not yet acknowledged`);
-    });
+    if (!carry || this.nextBatch().length < this.pending.length) {
+      await persist('sending output', async () => {
+        await this.flush();
+        if (this.pending.length > 0 && !this.rejected) throw new Error(`${this.pending.length} output lines not yet acknowledged`);
+      });
+    }
+    await persist('reporting the result', () => (carry ? this.carry(report) : report([])));
   }
 }

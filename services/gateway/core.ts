@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { logger } from '../../protocol/log.js';
 import { StatusError } from '../../protocol/peer.js';
-import type { ConfirmationAnswer, HeartbeatAnswer, OutputLine, RunnerState, TaskResult } from '../../protocol/wire.js';
+import type { ConfirmationAnswer, HeartbeatAnswer, OutputLine, RunnerState, RunningAnswer, TaskResult } from '../../protocol/wire.js';
 import { ACTIVE_STATUSES, type Task } from '../common/model.js';
 import type { TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
@@ -93,15 +93,20 @@ export class GatewayCore {
     return this.leases.heartbeat(claimant.runnerId, state);
   }
 
-  async running(claimant: Claimant, taskId: number, attempt: number, commit: { commit_hash: string; commit_message: string }): Promise<{ stop: boolean }> {
+  /**
+   * The start report. Lines printed before it (revision 2) are stored first, under the same lease
+   * check, so they precede the app's output and the status change; answers the highest line held.
+   */
+  async running(claimant: Claimant, taskId: number, attempt: number, commit: { commit_hash: string; commit_message: string }, lines: OutputLine[] = []): Promise<RunningAnswer> {
     await this.ownLease(claimant, taskId, attempt, true);
+    const acked = lines.length > 0 ? await this.appendOutput(taskId, attempt, lines) : undefined;
     const task = await this.stores.tasks.transition(taskId, { from: ['starting'], attempt }, {
       status: 'running', start: new Date().toISOString(), commit_hash: commit.commit_hash, commit_message: commit.commit_message,
     });
     const current = task ?? (await this.stores.tasks.get(taskId));
     // Refused unless this attempt is now running here (a repeated report is answered the same).
     if (!current || current.attempt !== attempt || !['running', 'stopping'].includes(current.status)) return this.refuse(claimant, taskId, attempt);
-    return { stop: Boolean(current.stop_requested) };
+    return acked === undefined ? { stop: Boolean(current.stop_requested) } : { stop: Boolean(current.stop_requested), acked };
   }
 
   /**
@@ -153,11 +158,21 @@ export class GatewayCore {
    * judged lost are still kept (they are what that run printed), as long as no other attempt began.
    */
   async log(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
-    if (!(await this.leases.held(taskId, claimant.runnerId, attempt))) {
+    const held = await this.leases.held(taskId, claimant.runnerId, attempt);
+    return this.storeOutput(claimant, taskId, attempt, lines, Boolean(held));
+  }
+
+  /** `log` once the lease is checked: refused unless held, or late lines of this claimant's run. */
+  private async storeOutput(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[], held: boolean): Promise<number> {
+    if (!held) {
       const task = await this.stores.tasks.get(taskId);
       const lateLinesOfThisRun = task && (task.runner_id ?? 0) === claimant.runnerId && task.attempt === attempt && task.start !== null;
       if (!lateLinesOfThisRun) return this.refuse(claimant, taskId, attempt);
     }
+    return this.appendOutput(taskId, attempt, lines);
+  }
+
+  private appendOutput(taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
     this.counters.outputBytes(lines.reduce((sum, line) => sum + Buffer.byteLength(line.output), 0));
     return this.stores.output.append(taskId, attempt, lines);
   }
@@ -165,10 +180,14 @@ export class GatewayCore {
   /**
    * The runner's result for an attempt it holds, finalised before the answer: the runner retries
    * until it is answered, so the request itself is the durable hand-over (no completion job, and
-   * its ~40 Redis commands, on this path). Without a finaliser it goes through the queue.
+   * its ~40 Redis commands, on this path). Without a finaliser it goes through the queue. Its last
+   * output lines (revision 2) are stored first, as `log` would store them, so none lands after the
+   * task is final.
    */
-  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult): Promise<void> {
-    const lease = await this.ownLease(claimant, taskId, attempt);
+  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult, lines: OutputLine[] = []): Promise<void> {
+    const lease = await this.leases.held(taskId, claimant.runnerId, attempt);
+    if (lines.length > 0) await this.storeOutput(claimant, taskId, attempt, lines, Boolean(lease));
+    if (!lease) return this.refuse(claimant, taskId, attempt);
     const completion = { task_id: taskId, attempt, result };
     await (this.finaliser ? this.finaliser(completion) : this.complete(completion));
     await this.queues.retire(lease.queue, taskId);

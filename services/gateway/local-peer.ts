@@ -1,4 +1,4 @@
-import type { ClaimedJob, HelloAnswer, HelloRequest, JobRef, OutputLine, RegisterAnswer, RunnerState, TaskResult } from '../../protocol/wire.js';
+import { PROTOCOL_REVISION, type ClaimedJob, type HelloAnswer, type HelloRequest, type JobRef, type OutputLine, type RegisterAnswer, type RunnerState, type TaskResult } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
 import type { Claimant } from './claimant.js';
 import type { GatewayCore } from './core.js';
@@ -23,6 +23,7 @@ export class LocalPeer implements Peer {
     return {
       id: 0, name: this.claimant.name, tags: [], project_id: null, max_parallel_tasks: this.claimant.maxParallel, enabled: true,
       lease_sec: this.core.leases.leaseMs / 1000, heartbeat_ms: 1000, long_poll_sec: this.pollMs / 1000,
+      protocol: PROTOCOL_REVISION,
     };
   }
 
@@ -35,8 +36,8 @@ export class LocalPeer implements Peer {
     return this.core.heartbeat(this.claimant, state);
   }
 
-  running(job: JobRef, commit: { commit_hash: string; commit_message: string }) {
-    return refusalsOnly(() => this.core.running(this.claimant, job.task_id, job.attempt, commit));
+  running(job: JobRef, commit: { commit_hash: string; commit_message: string }, lines?: OutputLine[]) {
+    return refusalsOnly(() => this.core.running(this.claimant, job.task_id, job.attempt, commit, lines));
   }
 
   log(job: JobRef, lines: OutputLine[]) {
@@ -47,8 +48,8 @@ export class LocalPeer implements Peer {
     return refusalsOnly(() => this.core.awaitConfirmation(this.claimant, job.task_id, job.attempt, this.pollMs, signal));
   }
 
-  done(job: JobRef, result: TaskResult) {
-    return refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result));
+  done(job: JobRef, result: TaskResult, lines?: OutputLine[]) {
+    return refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result, lines));
   }
 }
 

@@ -4,7 +4,7 @@ import { logger } from '../../protocol/log.js';
 import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
-  helloSchema, jobRefSchema, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
+  helloSchema, jobRefSchema, PROTOCOL_REVISION, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
   type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
@@ -94,6 +94,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const answer: HelloAnswer = {
       id: runner.id, name: runner.name, tags: runner.tags, project_id: runner.project_id, max_parallel_tasks: runner.max_parallel_tasks,
       enabled: runner.enabled, lease_sec: ctx.config.runner_lease_sec, heartbeat_ms: HEARTBEAT_MS, long_poll_sec: ctx.config.long_poll_sec,
+      protocol: PROTOCOL_REVISION,
     };
     res.json(answer);
   });
@@ -164,8 +165,8 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
   const claimant = (req: Request) => runnerClaimant(req.runner!);
 
   router.post('/jobs/:task_id/running', async (req, res) => {
-    const input = parseBody(runningSchema, req.body);
-    res.json(await core.running(claimant(req), idParam(req, 'task_id'), input.attempt, input));
+    const { attempt, lines, ...commit } = parseBody(runningSchema, req.body);
+    res.json(await core.running(claimant(req), idParam(req, 'task_id'), attempt, commit, lines));
   });
 
   router.post('/jobs/:task_id/output', async (req, res) => {
@@ -185,8 +186,8 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
 
   router.post('/jobs/:task_id/result', async (req, res) => {
     const input = parseBody(resultSchema, req.body);
-    const { attempt, ...result } = input;
-    await core.done(claimant(req), idParam(req, 'task_id'), attempt, result);
+    const { attempt, lines, ...result } = input;
+    await core.done(claimant(req), idParam(req, 'task_id'), attempt, result, lines);
     res.json({ ok: true });
   });
 

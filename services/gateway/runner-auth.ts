@@ -5,8 +5,8 @@ import type { AppContext } from '../context.js';
 
 export const RUNNER_TOKEN_HEADER = 'x-runner-token';
 
-/** Output batches may be larger than the other runner requests. */
-const OUTPUT_PATH = /^\/jobs\/[^/]+\/output$/;
+/** Requests that may carry output lines (batches, and since revision 2 the start report and the result) may be larger than the others. */
+const OUTPUT_PATH = /^\/jobs\/[^/]+\/(?:output|running|result)$/;
 /** Registration is the one runner request without a runner token (it carries the registration token). */
 const isRegistration = (req: Request) => req.method === 'POST' && req.path === '/';
 

@@ -16,9 +16,13 @@ function secretsBase(): string {
   }
 }
 
+/** Looked up once per process: twice per task it was a system call for the same answer. */
+let base: string | undefined;
+const secretsBaseOnce = () => (base ??= secretsBase());
+
 /** The folder holding a task's secrets: named after its work folder, so each task has its own. */
 export function secretsDirFor(workDir: string, part: string): string {
-  return join(secretsBase(), `forge-secrets-${createHash('sha256').update(workDir).digest('hex').slice(0, 16)}${part ? `-${part}` : ''}`);
+  return join(secretsBaseOnce(), `forge-secrets-${createHash('sha256').update(workDir).digest('hex').slice(0, 16)}${part ? `-${part}` : ''}`);
 }
 
 /**

@@ -4,6 +4,12 @@ import { runProcess, type ProcessOptions, type ProcessOutcome } from './process.
 
 export interface CheckoutResult { commit_hash: string; commit_message: string }
 
+/**
+ * No template folder: git would copy its sample hooks and info files into every checkout (18 of a
+ * small checkout's 46 files), which the task never uses and the runner then has to remove.
+ */
+const NO_TEMPLATE = '--template=';
+
 const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
 
 /**
@@ -14,13 +20,13 @@ const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
  * git, writing it to a file.
  */
 const COMMIT_SCRIPT = `set -e
-git clone --no-checkout -- "$1" "$2"
+git clone --no-checkout ${NO_TEMPLATE} -- "$1" "$2"
 git -C "$2" checkout -q "$3" --
 `;
 
 function cloneCommand(target: CloneTarget): [string, string[]] {
   if (target.ref && looksLikeCommit(target.ref)) return ['sh', ['-c', COMMIT_SCRIPT, 'forge-clone', target.url, target.dir, target.ref]];
-  return ['git', ['clone', '--depth', '1', ...(target.ref ? ['--branch', target.ref] : []), '--single-branch', '--', target.url, target.dir]];
+  return ['git', ['clone', '--depth', '1', ...(target.ref ? ['--branch', target.ref] : []), '--single-branch', NO_TEMPLATE, '--', target.url, target.dir]];
 }
 
 const HEAD_SCRIPT = 'git -C "$1" log -1 --format=%H%n%s > "$2"';

@@ -36,6 +36,23 @@ function localRepository(url: string): string | undefined {
 }
 
 /**
+ * A new, empty work folder (0700). Made first and removed only when one was left behind (an
+ * earlier run of this task id that was killed): the common case costs one system call, not a
+ * look for leftovers and a recursive make.
+ */
+function makeWorkFolder(workDir: string, tmpPath: string): void {
+  try {
+    mkdirSync(workDir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') rmSync(workDir, { recursive: true, force: true });
+    else if (code === 'ENOENT') mkdirSync(tmpPath, { recursive: true, mode: 0o700 });
+    else throw err;
+    mkdirSync(workDir, { mode: 0o700 });
+  }
+}
+
+/**
  * Runs one task: a private work folder, a checkout of the repository, then the app's commands.
  * The same code runs in the server's local worker and in every remote runner. With the sandbox
  * every process of the task, the clone included, sees only the task's own folder (its checkout
@@ -67,11 +84,9 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const overTime = `ended after exceeding the task duration limit of ${payload.max_duration_sec} s (max_task_duration_sec)`;
 
   try {
-    rmSync(workDir, { recursive: true, force: true });
-    for (const dir of [workDir, join(workDir, 'home')]) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      if (user) chownSync(dir, user.uid, user.gid);
-    }
+    makeWorkFolder(workDir, ctx.tmpPath);
+    mkdirSync(join(workDir, 'home'), { mode: 0o700 });
+    if (user) for (const dir of [workDir, join(workDir, 'home')]) chownSync(dir, user.uid, user.gid);
 
     // The clone: its own secrets folder, gone before the app starts.
     const cloneFiles = new SecretFiles(secretsDirFor(workDir, 'clone'), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, 'clone'), user);

@@ -43,8 +43,11 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export interface Masker {
   /** Replaces every secret in a piece of text with ********. */
   (text: string): string;
-  /** A stream masking a process's raw output, also where a secret is split across chunks. */
-  stream(): Transform;
+  /**
+   * A stream masking a process's raw output, also where a secret is split across chunks; absent
+   * when there is nothing to mask (the output is then read straight from the pipe).
+   */
+  stream?: () => Transform;
 }
 
 /** Masks secrets before output leaves the executor. */
@@ -52,7 +55,7 @@ export function createMasker(secrets: string[]): Masker {
   const forms = secretForms(secrets);
   const pattern = forms.length ? new RegExp(forms.map(escape).join('|'), 'g') : undefined;
   const mask = ((text: string) => (pattern ? text.replace(pattern, MASK) : text)) as Masker;
-  mask.stream = () => maskingStream(forms, pattern, mask);
+  if (pattern) mask.stream = () => maskingStream(forms, pattern, mask);
   return mask;
 }
 
@@ -70,13 +73,12 @@ function heldBack(text: string, forms: string[]): number {
   return held;
 }
 
-function maskingStream(forms: string[], pattern: RegExp | undefined, mask: (text: string) => string): Transform {
+function maskingStream(forms: string[], pattern: RegExp, mask: (text: string) => string): Transform {
   const decoder = new StringDecoder('utf8');
   let carry = '';
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       const text = carry + decoder.write(chunk);
-      if (!pattern) return done(null, text || undefined);
       // Keep back a possible start of a secret; never cut through a secret found whole.
       let cut = text.length - heldBack(text, forms);
       for (const match of text.matchAll(pattern)) {

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { open, type BoxKeyPair } from '../../protocol/sealed-box.js';
 import type {
   ClaimAnswer, ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
-  RunnerState, TaskResult,
+  RunnerState, RunningAnswer, TaskResult,
 } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
 import type { ForgeHttpClient } from './http-client.js';
@@ -77,8 +77,8 @@ export class HttpPeer implements Peer {
     return this.call<HeartbeatAnswer>('POST', paths.heartbeat, state);
   }
 
-  async running(job: JobRef, commit: { commit_hash: string; commit_message: string }): Promise<{ stop: boolean }> {
-    return this.call<{ stop: boolean }>('POST', paths.running(job.task_id), { attempt: job.attempt, ...commit });
+  async running(job: JobRef, commit: { commit_hash: string; commit_message: string }, lines?: OutputLine[]): Promise<RunningAnswer> {
+    return this.call<RunningAnswer>('POST', paths.running(job.task_id), { attempt: job.attempt, ...commit, ...(lines?.length ? { lines } : {}) });
   }
 
   async log(job: JobRef, lines: OutputLine[]): Promise<number> {
@@ -94,8 +94,8 @@ export class HttpPeer implements Peer {
     }
   }
 
-  async done(job: JobRef, result: TaskResult): Promise<void> {
-    await this.call('POST', paths.result(job.task_id), { attempt: job.attempt, ...result });
+  async done(job: JobRef, result: TaskResult, lines?: OutputLine[]): Promise<void> {
+    await this.call('POST', paths.result(job.task_id), { attempt: job.attempt, ...result, ...(lines?.length ? { lines } : {}) });
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

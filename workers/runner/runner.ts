@@ -75,6 +75,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
     heartbeatMs: hello.heartbeat_ms, identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
+    protocol: hello.protocol ?? 1,
     hooks: {
       onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),
       onFinish: (job, result) => callWebhook(config.runner.webhook, 'task_finished', job, result),
