@@ -204,10 +204,10 @@ const runnerProtocol: Record<string, string> = {
   [`POST ${RUNNER_PROTOCOL}/hello`]: 'A runner announces itself (version, capabilities, public key on first contact)',
   [`POST ${RUNNER_PROTOCOL}/heartbeat`]: 'Liveness and lease extension; answers stop requests',
   [`POST ${RUNNER_PROTOCOL}/jobs/next`]: 'Long-poll for a job, answered sealed to the runner\'s key',
-  [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/running`]: 'The runner started the job',
+  [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/running`]: 'The runner started the job (protocol 2: may carry the output lines printed so far)',
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/output`]: 'A numbered batch of output lines',
   [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/confirmation`]: 'Long-poll: a plan waits for confirmation; answers confirmed, rejected or pending',
-  [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/result`]: 'The job\'s result',
+  [`POST ${RUNNER_PROTOCOL}/jobs/:task_id/result`]: 'The job\'s result (protocol 2: may carry its last output lines, stored first)',
 };
 for (const [key, summary] of Object.entries(runnerProtocol)) DOCS[key] = { summary: `Runner protocol (X-Runner-Token): ${summary}` };
 // Schedules, integrations and notifications (services/schedules, services/integrations, services/notifications).
