@@ -63,6 +63,10 @@ async function main(): Promise<void> {
   await api.login(ADMIN.login, ADMIN.password);
   const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
   const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  // Tasks created here wait for a tag no runner has: their waiting reason stays the same, so the
+  // watchdog does not rewrite thousands of them whenever the probe's runner goes on or offline.
+  const templatePath = `/api/project/${projectId}/templates/${templates['run.sh']}`;
+  await api.json('PUT', templatePath, { ...(await api.json('GET', templatePath)), runner_tag: 'probe-no-such-runner' });
   const runner = await api.json<{ id: number; token: string }>('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
   const publicKey = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
   const runnerHeaders = { 'x-runner-token': runner.token };
