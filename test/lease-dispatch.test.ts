@@ -11,20 +11,11 @@ import {
   FINAL, type Forge, cleanup, getTask, makeBareRepo, onCleanup, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
 } from './helpers/index.js';
 import { startProxy, type TestProxy } from './helpers/proxy.js';
-import { addRunner, startRunner } from './helpers/runner.js';
+import { addRunner, asRunner, startRunner } from './helpers/runner.js';
 
 test.after.always(cleanup);
 
 const remote = { FORGE_USE_REMOTE_RUNNER: 'True' };
-
-/** A runner's request as its own HTTP client would send it. */
-async function asRunner(forge: Forge, token: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${forge.url}/api/internal/runners${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': token }, body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Long-polls of this runner that the proxy has passed on and the server has not answered yet. */
 const pendingPolls = (proxy: TestProxy) =>

@@ -14,19 +14,11 @@ import { join } from 'node:path';
 import {
   cleanup, FINAL, type Forge, getTask, makeBareRepo, onCleanup, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
 } from './helpers/index.js';
-import { addRunner, startRunner } from './helpers/runner.js';
+import { addRunner, asRunner, startRunner } from './helpers/runner.js';
 
 test.after.always(cleanup);
 
 const remote = { FORGE_USE_REMOTE_RUNNER: 'True' };
-
-async function asRunner(forge: Forge, token: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${forge.url}/api/internal/runners${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': token }, body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 const lines = (text: string) => text.split('\n').map((line) => line.trim()).filter(Boolean);
 

@@ -56,6 +56,15 @@ export async function addRunner(forge: Forge, options: RunnerOptions = {}): Prom
 }
 
 /** Writes a runner config file for `token` and starts `forge runner start` with it. */
+/** A runner's request as its own HTTP client would send it. */
+export async function asRunner(forge: Forge, token: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${forge.url}/api/internal/runners${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': token }, body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
 export async function startRunner(forge: Forge, options: RunnerOptions = {}): Promise<TestRunner> {
   const added = options.token ? { id: 0, token: options.token, name: options.name ?? `runner-${++counter}` } : await addRunner(forge, options);
   const dir = tempDir('forge-runner-');
