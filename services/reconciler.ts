@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { logger } from '../protocol/log.js';
 import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { Completion, GatewayCore } from './gateway/core.js';
-import { refreshWaitingReasons } from './dispatch/waiting.js';
+import { WaitingReasons } from './dispatch/waiting.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Stores } from './store/stores.js';
 
@@ -24,6 +24,7 @@ export class Reconciler extends EventEmitter {
   private worker: Worker<Completion> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private readonly waitingReasons: WaitingReasons;
 
   constructor(
     private readonly redis: RedisClient,
@@ -32,6 +33,7 @@ export class Reconciler extends EventEmitter {
     private readonly options: { watchdogMs: number; localMode: boolean; localBusy: () => boolean },
   ) {
     super();
+    this.waitingReasons = new WaitingReasons(stores, core.queues);
   }
 
   start(): void {
@@ -50,7 +52,7 @@ export class Reconciler extends EventEmitter {
     this.ticking = true;
     try {
       await this.core.watchdog.pass();
-      await refreshWaitingReasons(this.stores, { local: this.options.localMode, localBusy: this.options.localBusy() });
+      await this.waitingReasons.refresh({ local: this.options.localMode, localBusy: this.options.localBusy() });
     } catch (err) {
       log.warn('watchdog pass failed', { error: (err as Error).message });
     } finally {

@@ -149,6 +149,11 @@ export class TaskQueues {
     return Promise.all(names.map((name) => this.redis.zcard(keys.queueWait(name))));
   }
 
+  /** The first `limit` task ids waiting in a queue, head first. */
+  async waitingIds(name: string, limit: number): Promise<number[]> {
+    return (await this.redis.zrange(keys.queueWait(name), '0', String(limit - 1))).map(Number);
+  }
+
   async counts(name: string): Promise<{ waiting: number; active: number }> {
     const [waiting, active] = await Promise.all([this.redis.zcard(keys.queueWait(name)), this.redis.zcard(keys.queueActive(name))]);
     return { waiting, active };

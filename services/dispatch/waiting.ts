@@ -2,6 +2,7 @@ import type { Task } from '../common/model.js';
 import type { RunnerView } from '../store/runners.js';
 import type { Stores } from '../store/stores.js';
 import { mayServe } from './eligibility.js';
+import type { TaskQueues } from './queues.js';
 
 export const projectLimitReason = (limit: number) => `the project runs its maximum of ${limit} tasks at once; it starts when one ends`;
 
@@ -21,20 +22,50 @@ export function waitingReason(task: Pick<Task, 'project_id' | 'runner_tag'>, run
   return 'queued';
 }
 
-/** Rewrites the reason on waiting tasks whose reason changed. */
-export async function refreshWaitingReasons(stores: Stores, mode: { local: boolean; localBusy: boolean }): Promise<void> {
-  const ids = (await stores.tasks.waitingIds()).slice(0, 2000);
-  if (ids.length === 0) return;
-  const runners = mode.local ? 'local' : await stores.runners.views();
-  const projectFull = new Map<number, string>();
-  for (const project of await stores.projects.list()) {
-    if (project.max_parallel_tasks > 0 && (await stores.tasks.activeCountInProject(project.id)) >= project.max_parallel_tasks) {
-      projectFull.set(project.id, projectLimitReason(project.max_parallel_tasks));
+/**
+ * Keeps the reason each waiting task gives up to date. A reason depends only on the task's queue
+ * (its project and runner tag) and the project's limit, so a pass works out one reason per queue
+ * holding waiting tasks, and reads that queue's tasks only when its reason changed since the last
+ * pass here: a fleet with thousands of tasks queued costs one ZCARD per queue a pass, not a read of
+ * every waiting record. Every `fullEvery` passes it reads them all, which also corrects a task
+ * created with a reason worked out from runners that changed meanwhile.
+ */
+export class WaitingReasons {
+  private readonly last = new Map<string, string>();
+  private passes = 0;
+
+  constructor(
+    private readonly stores: Stores,
+    private readonly queues: TaskQueues,
+    private readonly fullEvery = 30,
+  ) {}
+
+  async refresh(mode: { local: boolean; localBusy: boolean }): Promise<void> {
+    const full = this.passes++ % this.fullEvery === 0;
+    const all = this.queues.list();
+    const counts = await this.queues.waitingCounts(all.map(([name]) => name));
+    const busy = all.filter((_, i) => (counts[i] ?? 0) > 0);
+    for (const name of [...this.last.keys()]) if (!busy.some(([queue]) => queue === name)) this.last.delete(name);
+    if (busy.length === 0) return;
+    const runners = mode.local ? 'local' : await this.stores.runners.views();
+    const limited = await this.fullProjects([...new Set(busy.map(([, scope]) => scope.project_id))]);
+    for (const [name, scope] of busy) {
+      const reason = limited.get(scope.project_id) ?? waitingReason({ project_id: scope.project_id, runner_tag: scope.tag }, runners, mode.localBusy);
+      if (!full && this.last.get(name) === reason) continue;
+      this.last.set(name, reason);
+      for (const task of await this.stores.tasks.getMany(await this.queues.waitingIds(name, 2000))) {
+        if (task.status === 'waiting' && task.waiting_reason !== reason) await this.stores.tasks.transition(task.id, { from: ['waiting'] }, { waiting_reason: reason });
+      }
     }
   }
-  for (const task of await stores.tasks.getMany(ids)) {
-    if (task.status !== 'waiting') continue;
-    const reason = projectFull.get(task.project_id) ?? waitingReason(task, runners, mode.localBusy);
-    if (reason !== task.waiting_reason) await stores.tasks.transition(task.id, { from: ['waiting'] }, { waiting_reason: reason });
+
+  /** The reason of each of these projects that runs as many tasks as it may. */
+  private async fullProjects(projectIds: number[]): Promise<Map<number, string>> {
+    const reasons = new Map<number, string>();
+    await Promise.all(projectIds.map(async (id) => {
+      const limit = (await this.stores.projects.get(id))?.max_parallel_tasks ?? 0;
+      if (limit > 0 && (await this.stores.tasks.activeCountInProject(id)) >= limit) reasons.set(id, projectLimitReason(limit));
+    }));
+    return reasons;
   }
 }

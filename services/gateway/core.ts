@@ -249,8 +249,11 @@ export class GatewayCore {
    */
   async repairOrphans(): Promise<void> {
     for (const [name] of this.queues.list()) {
-      for (const { taskId, fetchedAt } of await this.queues.activeJobs(name)) {
-        if (Date.now() - fetchedAt < this.options.leaseMs) continue;
+      const old = (await this.queues.activeJobs(name)).filter(({ fetchedAt }) => Date.now() - fetchedAt >= this.options.leaseMs);
+      // A job under a lease has its claim: one read for all of them, so the thousands of a busy
+      // fleet's long tasks cost one command a pass, not a record read each.
+      const leased = await this.leases.exist(old.map(({ taskId }) => taskId));
+      for (const { taskId } of old.filter((_, i) => !leased[i])) {
         const task = await this.stores.tasks.get(taskId);
         if (!task || isFinal(task.status)) {
           await this.queues.retire(name, taskId);

@@ -75,6 +75,12 @@ export class Leases {
     return { expired };
   }
 
+  /** For each task, whether it has a lease (held or being judged), in one round trip. */
+  async exist(taskIds: number[]): Promise<boolean[]> {
+    if (taskIds.length === 0) return [];
+    return (await this.redis.hmget(keys.leases(), ...taskIds.map(String))).map((raw) => raw !== null);
+  }
+
   async activeCount(runnerId: number): Promise<number> {
     return this.redis.scard(keys.runnerTasks(runnerId));
   }
