@@ -10,7 +10,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { loadRunnerConfig } from '../workers/runner/config.js';
 import { startRunner, type StartedRunner } from '../workers/runner/runner.js';
 
@@ -39,6 +39,14 @@ subscribe('http.client.request.error', (message) => {
   const { request } = message as { request: ClientRequest };
   if (pollStart.has(request)) pollErrors++;
 });
+
+// --- event-loop delay ------------------------------------------------------------------------
+/**
+ * How long this host's event loop was held at a time (synchronous forks, JSON, crypto): while it
+ * is held, none of its agents sends a heartbeat. Read and reset by the benchmark per window.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 // --- agents ---------------------------------------------------------------------------------
 interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
@@ -84,6 +92,12 @@ const commands: Record<string, (args: any) => unknown> = {
   }),
   count: () => runners.size,
   requests: () => ({ ...requestCounts }),
+  /** The event loop's delay since the last call (ms): max and p99; then starts afresh. */
+  loopDelay: () => {
+    const out = { max_ms: loopDelay.max / 1e6, p99_ms: loopDelay.percentile(99) / 1e6 };
+    loopDelay.reset();
+    return out;
+  },
 };
 
 process.on('message', (raw) => {

@@ -187,6 +187,13 @@ export class RunnerHosts {
     return total;
   }
 
+  /** Each host's event-loop delay since the last call (max and p99, ms), then reset. */
+  async loopDelays(): Promise<Array<{ host: number; max_ms: number; p99_ms: number }>> {
+    const out: Array<{ host: number; max_ms: number; p99_ms: number }> = [];
+    for (const host of this.hosts) out.push({ host: host.index, ...(await host.call<{ max_ms: number; p99_ms: number }>('loopDelay')) });
+    return out;
+  }
+
   pids(): number[] {
     return this.hosts.map((h) => h.child.pid!).filter(Boolean);
   }

@@ -26,6 +26,8 @@ export interface SteadyResult {
   /** Running phase: why tasks ended `error` (message → count); none is expected. */
   errors?: Record<string, number>;
   statuses_after?: Record<string, number>;
+  /** Running phase: each runner host's longest event-loop block (ms) while the tasks were placed; no agent of a host heartbeats meanwhile. */
+  host_loop_delay_placing?: Array<{ host: number; max_ms: number; p99_ms: number }>;
   machine_cpu: ReturnType<CpuWindow['end']>;
   setup_s: number;
 }
@@ -92,6 +94,7 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
     log(`running: ${runners} runners × max_parallel_tasks ${slots}, ${tasks} sleep tasks`);
     for (let added = 0; added < runners; added += 100) await env.addRunners(Math.min(100, runners - added), slots);
     await sleep(1500);
+    await env.hosts.loopDelays(); // from here on: the placing, not the runners' start
     const templateId = env.templates['sleep.sh']!;
     const ids: number[] = [];
     let next = 0;
@@ -144,6 +147,8 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
     }
     await sleep(2000);
     const setup = (now() - t0) / 1000;
+    const loopDelays = await env.hosts.loopDelays();
+    log(`running: runner hosts' longest event-loop block while placing: ${loopDelays.map((d) => `${d.max_ms.toFixed(0)} ms`).join(', ')} (p99 ${loopDelays.map((d) => d.p99_ms.toFixed(0)).join(', ')} ms)`);
     const before = await statusesOf();
     log(`running: ${before.running ?? 0} tasks running after ${setup.toFixed(0)} s (${JSON.stringify(before)}); measuring ${cfg.running.windowSec} s`);
     const errors = before.error ? await errorsOf(env, ids) : {};
@@ -151,6 +156,7 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
     const result = await measureWindow(env, cfg.running.windowSec, { runners, tasks_running: before.running ?? 0, setup_s: +setup.toFixed(1) });
     result.statuses_before = { ...before, not_placed_in_time: unplaced.length };
     result.errors = errors;
+    result.host_loop_delay_placing = loopDelays;
     result.statuses_after = await statusesOf();
     log('running: stopping every task through the API');
     await stopTasks(ids);
