@@ -5,7 +5,7 @@ import {
 } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
 import { spawnRunner, startRunner } from './helpers/runner.js';
-import { processesWith, uniqueMarker } from './helpers/sandbox.js';
+import { processesWith, startGate, uniqueMarker } from './helpers/sandbox.js';
 import { join } from 'node:path';
 
 test.after.always(cleanup);
@@ -119,6 +119,37 @@ test('no output line is lost or duplicated when requests and answers are lost on
   t.true(outputCalls >= 5, `only ${outputCalls} requests carrying lines`);
   const lines = (await taskOutput(forge.api, setup.projectId, task.id)).map((l) => l.output).filter((l) => l.startsWith('line '));
   t.deepEqual(lines, Array.from({ length: 400 }, (_, i) => `line ${i + 1}`));
+});
+
+test('heartbeats stuck on a dead connection give way to the next ones before the lease runs out: the task keeps its lease', async (t) => {
+  // Lease 3 s: a heartbeat unanswered for a third of it (at least 2 s) is dropped, so two stuck
+  // ones (a runner keeps at most two in flight) cannot hold back the beats that carry the lease.
+  const forge = await startForge({ env: remote });
+  const gate = await startGate();
+  const repo = await makeBareRepo({ 'run.sh': `echo started\n${gate.wait}\necho finished\n` });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  let hung = 0;
+  let answeredAfter = 0;
+  let taskStarted = false;
+  const proxy = await startProxy(forge.url, {
+    beforeForward: ({ path }) => {
+      if (path.endsWith('/running')) taskStarted = true;
+      return taskStarted && path.endsWith('/heartbeat') && hung < 2 ? (hung++, 'hang') : 'forward';
+    },
+    afterForward: ({ path, status }) => {
+      if (hung === 2 && path.endsWith('/heartbeat') && status === 200) answeredAfter++;
+      return undefined;
+    },
+  });
+  await startRunner(forge, { webHost: proxy.url });
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  // Both stuck heartbeats held, then beats over two more leases answered, before the task may end.
+  await waitFor(() => hung === 2, 60_000, { what: 'two heartbeats held unanswered' });
+  await waitFor(() => answeredAfter >= 6, 60_000, { what: 'heartbeats answered after the stuck ones' });
+  gate.open();
+  const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
+  t.is(done.status, 'success', done.error);
+  t.is(done.attempt, 1);
 });
 
 test('a tampered sealed box is refused by the runner with a clear error on the task', async (t) => {

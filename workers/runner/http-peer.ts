@@ -33,6 +33,13 @@ export class HttpPeer implements Peer {
     private longPollSec = 25,
   ) {}
 
+  /**
+   * How long a heartbeat may go unanswered before its socket is dropped: a third of the lease, so
+   * a heartbeat stuck on a dead connection gives way to the next ones well before the lease runs
+   * out (a runner keeps at most two in flight; the default socket timeout is as long as a lease).
+   */
+  private heartbeatTimeoutMs = 10_000;
+
   async register(input: z.input<typeof registerSchema>): Promise<RegisterAnswer> {
     return this.call<RegisterAnswer>('POST', paths.register, input);
   }
@@ -44,6 +51,7 @@ export class HttpPeer implements Peer {
   async hello(state: HelloRequest): Promise<HelloAnswer> {
     const answer = await this.call<HelloAnswer>('POST', paths.hello, state);
     this.longPollSec = answer.long_poll_sec;
+    this.heartbeatTimeoutMs = Math.min(30_000, Math.max(2_000, Math.floor((answer.lease_sec * 1000) / 3)));
     return answer;
   }
 
@@ -74,7 +82,7 @@ export class HttpPeer implements Peer {
   }
 
   async heartbeat(state: RunnerState): Promise<HeartbeatAnswer> {
-    return this.call<HeartbeatAnswer>('POST', paths.heartbeat, state);
+    return this.call<HeartbeatAnswer>('POST', paths.heartbeat, state, { timeoutMs: this.heartbeatTimeoutMs });
   }
 
   async running(job: JobRef, commit: { commit_hash: string; commit_message: string }, lines?: OutputLine[]): Promise<RunningAnswer> {
@@ -98,9 +106,9 @@ export class HttpPeer implements Peer {
     await this.call('POST', paths.result(job.task_id), { attempt: job.attempt, ...result, ...(lines?.length ? { lines } : {}) });
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
     try {
-      return (await this.client.request<T>(method, path, body)).body;
+      return (await this.client.request<T>(method, path, body, opts)).body;
     } catch (err) {
       throw retryableUnlessRefused(err);
     }
