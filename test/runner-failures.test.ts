@@ -122,9 +122,10 @@ test('no output line is lost or duplicated when requests and answers are lost on
 });
 
 test('heartbeats stuck on a dead connection give way to the next ones before the lease runs out: the task keeps its lease', async (t) => {
-  // Lease 3 s: a heartbeat unanswered for a third of it (at least 2 s) is dropped, so two stuck
-  // ones (a runner keeps at most two in flight) cannot hold back the beats that carry the lease.
-  const forge = await startForge({ env: remote });
+  // Lease 9 s: a heartbeat unanswered for a third of it (3 s) is dropped, so two stuck ones (a
+  // runner keeps at most two in flight) hold back the next beats ~4 s, not the socket's default
+  // 30 s, which would outlast the lease.
+  const forge = await startForge({ env: { ...remote, FORGE_RUNNER_LEASE_SEC: '9' } });
   const gate = await startGate();
   const repo = await makeBareRepo({ 'run.sh': `echo started\n${gate.wait}\necho finished\n` });
   const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
