@@ -1,8 +1,7 @@
 import { Router } from 'express';
 import type { AppContext } from '../context.js';
 import { queueName } from '../dispatch/queues.js';
-import { waitingReason } from '../dispatch/waiting.js';
-import { projectLimitReason } from '../dispatch/waiting.js';
+import { projectFullReason, waitingReason } from '../dispatch/waiting.js';
 import { idParam, notFound } from './http.js';
 import { projectOf } from './projects.js';
 
@@ -36,13 +35,13 @@ export function uiPlacementRouter(ctx: AppContext): Router {
     if (!template) throw notFound('template');
     const scope = { project_id: project.id, tag: template.runner_tag };
     const [ahead = 0] = await ctx.queues.waitingCounts([queueName(scope)]);
-    const projectFull = project.max_parallel_tasks > 0 && (await ctx.stores.tasks.activeCountInProject(project.id)) >= project.max_parallel_tasks;
+    const projectFull = await projectFullReason(ctx.stores, project);
     let out: Placement;
     if (!ctx.config.use_remote_runner) {
       const active = (await ctx.stores.tasks.activeIds()).length;
       const max = ctx.config.max_parallel_tasks;
       const free = Math.max(0, max - active);
-      const reason = projectFull ? projectLimitReason(project.max_parallel_tasks) : free <= ahead ? waitingReason({ project_id: project.id, runner_tag: scope.tag }, 'local', true) : '';
+      const reason = projectFull ?? (free <= ahead ? waitingReason({ project_id: project.id, runner_tag: scope.tag }, 'local', true) : '');
       out = { mode: 'local', will_wait: Boolean(reason), reason, waiting_ahead: ahead, free_slots: free, runners: [], local: { active, max } };
     } else {
       const views = await ctx.stores.runners.views();
@@ -53,7 +52,7 @@ export function uiPlacementRouter(ctx: AppContext): Router {
       }));
       const unlimited = runners.some((r) => r.free === null);
       const free = unlimited ? null : runners.reduce((sum, r) => sum + (r.free ?? 0), 0);
-      let reason = projectFull ? projectLimitReason(project.max_parallel_tasks) : waitingReason({ project_id: project.id, runner_tag: scope.tag }, views);
+      let reason = projectFull ?? waitingReason({ project_id: project.id, runner_tag: scope.tag }, views);
       if (reason === 'queued') reason = free !== null && free <= ahead ? `${ahead} task${ahead === 1 ? ' is' : 's are'} already waiting for the ${free} free slot${free === 1 ? '' : 's'}; it starts when one frees` : '';
       out = { mode: 'runners', will_wait: Boolean(reason), reason, waiting_ahead: ahead, free_slots: free, runners, local: null };
     }

@@ -1,10 +1,16 @@
-import type { Task } from '../common/model.js';
+import type { Project, Task } from '../common/model.js';
 import type { RunnerView } from '../store/runners.js';
 import type { Stores } from '../store/stores.js';
 import { mayServe } from './eligibility.js';
 import type { TaskQueues } from './queues.js';
 
 export const projectLimitReason = (limit: number) => `the project runs its maximum of ${limit} tasks at once; it starts when one ends`;
+
+/** The reason a project's tasks wait when it runs as many as its `max_parallel_tasks`, else undefined. */
+export async function projectFullReason(stores: Stores, project: Pick<Project, 'id' | 'max_parallel_tasks'>): Promise<string | undefined> {
+  const limit = project.max_parallel_tasks;
+  return limit > 0 && (await stores.tasks.activeCountInProject(project.id)) >= limit ? projectLimitReason(limit) : undefined;
+}
 
 /** Why a waiting task has not started yet, in words an operator can act on. */
 export function waitingReason(task: Pick<Task, 'project_id' | 'runner_tag'>, runners: RunnerView[] | 'local', localBusy = false): string {
@@ -63,8 +69,9 @@ export class WaitingReasons {
   private async fullProjects(projectIds: number[]): Promise<Map<number, string>> {
     const reasons = new Map<number, string>();
     await Promise.all(projectIds.map(async (id) => {
-      const limit = (await this.stores.projects.get(id))?.max_parallel_tasks ?? 0;
-      if (limit > 0 && (await this.stores.tasks.activeCountInProject(id)) >= limit) reasons.set(id, projectLimitReason(limit));
+      const project = await this.stores.projects.get(id);
+      const reason = project && (await projectFullReason(this.stores, project));
+      if (reason) reasons.set(id, reason);
     }));
     return reasons;
   }
