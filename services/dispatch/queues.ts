@@ -161,8 +161,7 @@ export class TaskQueues {
 
   /** The task at the head of the queue (the next to be claimed), or null. */
   async head(name: string): Promise<number | null> {
-    const [id] = await this.redis.zrange(keys.queueWait(name), '0', '0');
-    return id === undefined ? null : Number(id);
+    return (await this.waitingIds(name, 1))[0] ?? null;
   }
 
   /** Tells every server process that `name` has work; each wakes at most one parked runner. */
