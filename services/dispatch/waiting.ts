@@ -51,7 +51,8 @@ export class WaitingReasons {
     const all = this.queues.list();
     const counts = await this.queues.waitingCounts(all.map(([name]) => name));
     const busy = all.filter((_, i) => (counts[i] ?? 0) > 0);
-    for (const name of [...this.last.keys()]) if (!busy.some(([queue]) => queue === name)) this.last.delete(name);
+    const busyNames = new Set(busy.map(([name]) => name));
+    for (const name of [...this.last.keys()]) if (!busyNames.has(name)) this.last.delete(name);
     if (busy.length === 0) return;
     const runners = mode.local ? 'local' : await this.stores.runners.views();
     const limited = await this.fullProjects([...new Set(busy.map(([, scope]) => scope.project_id))]);
