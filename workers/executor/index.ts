@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobPayload, TaskResult } from '../../protocol/wire.js';
@@ -10,7 +10,7 @@ import { awaitDecision, type AskConfirmation } from './confirmation.js';
 import { createMasker } from './mask.js';
 import type { ProcessGroups } from './process-groups.js';
 import { runProcess } from './process.js';
-import { makeWorkFolder, removeWorkFolderSoon } from './work-folder.js';
+import { HOME, releaseWorkFolderSoon, takeWorkFolder } from './work-folder.js';
 import { INSIDE, taskUserName, type Mount, type SandboxSettings, type TaskUser } from './sandbox.js';
 
 export interface ExecuteContext {
@@ -69,10 +69,10 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const workDir = join(ctx.tmpPath, `task_${payload.task.id}_${payload.task.attempt}`);
   const seen = sandboxed ? INSIDE.task : workDir; // the work folder as the task's processes see it
   const user = settings.user;
-  const env = baseEnvironment(join(seen, 'home'), taskUserName(settings));
+  const env = baseEnvironment(join(seen, HOME), taskUserName(settings));
   const workMount: Mount = { host: workDir, inside: INSIDE.task, writable: true, kind: 'dir' };
   // Tools that look up the user's home (~user, e.g. ansible's remote_tmp) find the task's HOME there too.
-  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, 'home'), inside: settings.home, writable: true, kind: 'dir' }] : [];
+  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, HOME), inside: settings.home, writable: true, kind: 'dir' }] : [];
   const run = { onLine: emit, mask: mask.stream, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups };
   let commit: CheckoutResult = { commit_hash: '', commit_message: '' };
   const secretFolders: SecretFiles[] = [];
@@ -83,9 +83,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const overTime = `ended after exceeding the task duration limit of ${payload.max_duration_sec} s (max_task_duration_sec)`;
 
   try {
-    makeWorkFolder(workDir, ctx.tmpPath);
-    mkdirSync(join(workDir, 'home'), { mode: 0o700 });
-    if (user) for (const dir of [workDir, join(workDir, 'home')]) chownSync(dir, user.uid, user.gid);
+    takeWorkFolder(workDir, ctx.tmpPath, user);
 
     // The clone: its own secrets folder, gone before the app starts.
     const cloneFiles = new SecretFiles(secretsDirFor(workDir, 'clone'), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, 'clone'), user);
@@ -156,6 +154,6 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     return result('error', null, mask((err as Error).message));
   } finally {
     for (const folder of secretFolders) folder.remove();
-    removeWorkFolderSoon(workDir);
+    releaseWorkFolderSoon(workDir, ctx.tmpPath, user);
   }
 }
