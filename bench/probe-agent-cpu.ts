@@ -9,7 +9,7 @@
  * beside this checkout's, on the same server at the same time: both see the same machine load,
  * so their figures compare even on a busy shared machine.
  *
- * usage: npx tsx bench/probe-agent-cpu.ts [--tasks=200] [--rounds=3] [--slots=4] [--base=DIR] [--cpu-prof]
+ * usage: npx tsx bench/probe-agent-cpu.ts [--tasks=200] [--rounds=3] [--slots=4] [--warmup=100] [--base=DIR] [--cpu-prof]
  */
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +23,8 @@ const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=
 const tasks = Number(flag('tasks') ?? 200);
 const rounds = Number(flag('rounds') ?? 3);
 const slots = Number(flag('slots') ?? 4);
+/** Tasks run before measuring: V8 keeps optimising the agent's code for a few hundred tasks (its compiler threads count). */
+const warmup = Number(flag('warmup') ?? 100);
 const base = flag('base');
 const profile = process.argv.includes('--cpu-prof');
 
@@ -58,7 +60,7 @@ try {
     await waitFor(quiet, 60_000, 'work folders removed');
     return ids;
   };
-  await runBatch(20); // warm-up: JIT, connections, first clone
+  await runBatch(warmup); // JIT, connections, first clone
   const perBuild = builds.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
     const before = pids.map((pid) => cpuSeconds(pid));
