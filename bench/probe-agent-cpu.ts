@@ -63,14 +63,17 @@ try {
   await runBatch(warmup); // JIT, connections, first clone
   const perBuild = builds.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
+    await env.hosts.loopDelays(); // from here on
     const before = pids.map((pid) => cpuSeconds(pid));
     const ids = await runBatch(tasks);
     const after = pids.map((pid) => cpuSeconds(pid));
+    // How long each host's event loop was held at a time meanwhile (forks, synchronous file calls).
+    const delays = await env.hosts.loopDelays();
     const line = builds.map((build, i) => {
       const ran = ids.filter((id) => env.hosts.events.get(id)?.runner === specs[i]!.id).length;
       const ms = ((after[i]! - before[i]!) * 1000) / ran;
       perBuild[i]!.push(ms);
-      return `${build.name} ${ms.toFixed(2)} ms (${ran} tasks)`;
+      return `${build.name} ${ms.toFixed(2)} ms (${ran} tasks; event loop held p99 ${delays[i]!.p99_ms.toFixed(0)} ms, max ${delays[i]!.max_ms.toFixed(0)} ms)`;
     });
     process.stdout.write(`round ${round + 1}: agent CPU per task: ${line.join(', ')}\n`);
   }
