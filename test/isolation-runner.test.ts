@@ -5,7 +5,7 @@
  * setting: refuse to start where namespaces are unavailable, warn and say so with `none`.
  */
 import test from 'ava';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BIN, cleanup, type Forge, FINAL, forgeDirs, forgeEnv, makeBareRepo, outputText, run, setupTemplate, startForge, startTask, tempDir, waitFor, waitForTask,
@@ -97,4 +97,37 @@ test('with sandbox "none" a runner warns at start and reports no-sandbox in its 
   const text = await outputText(forge.api, setup.projectId, task.id);
   t.is(done.status, 'success', text);
   t.false(/^FORGE_(?!TASK_ID|EXTRA_VARS)/m.test(text), text);
+});
+
+test('runner: a work folder kept for the next task starts it empty, with an empty private HOME, whatever the task before left or changed there', async (t) => {
+  // One slot: the folder one task leaves is the only spare the next one can take.
+  const runner = await startRunner(forge, { tags: ['recycle'], maxParallel: 1 });
+  const template = { runner_tag: 'recycle' };
+  const runScript = async (script: string) => {
+    const repo = await makeBareRepo({ 'run.sh': script });
+    const setup = await setupTemplate(forge.api, { gitUrl: repo.path, template });
+    const task = await startTask(forge.api, setup.projectId, setup.templateId);
+    const done = await waitForTask(forge.api, setup.projectId, task.id, FINAL, 60_000);
+    const text = await outputText(forge.api, setup.projectId, task.id);
+    t.is(done.status, 'success', text);
+    return text;
+  };
+  const look = 'echo "task folder: $(ls -A /forge/task | tr "\\n" " ")"\necho "home: $(ls -A "$HOME" | tr "\\n" " ")"\necho "home mode: $(stat -c %a "$HOME") $([ -L "$HOME" ] && echo link)"\n';
+  const workDir = join(runner.dir, 'work');
+  const spares = () => readdirSync(workDir).filter((name) => name.startsWith('.spare-'));
+
+  await runScript('mkdir -p "$HOME/.cache/deep" && echo secret > "$HOME/.cache/deep/file" && touch "$HOME/.profile" ../left-behind && mkfifo ../fifo && ln -s /etc ../etc-link && chmod 777 "$HOME" /forge/task\n');
+  await waitFor(() => spares().length === 1, 15_000, { what: 'the folder to be kept for the next task' });
+  const next = await runScript(look);
+  t.regex(next, /^task folder: home repository $/m, next);
+  t.regex(next, /^home: $/m, next);
+  t.regex(next, /^home mode: 700 $/m, next);
+  t.deepEqual(spares().length, 1, 'the kept folder was taken and kept again');
+
+  // A HOME replaced by a link: that folder is not kept; the next task gets a new one.
+  await runScript('rm -rf "$HOME" && ln -s /etc "$HOME"\n');
+  const after = await runScript(look);
+  t.regex(after, /^home: $/m, after);
+  t.regex(after, /^home mode: 700 $/m, after);
+  await runner.stop();
 });

@@ -35,6 +35,8 @@ export interface EnvOptions {
   /** Node flags for the servers and the runner hosts, by kind (e.g. --cpu-prof). */
   serverNodeArgs?: (index: number) => string[];
   hostNodeArgs?: string[];
+  /** Per runner host, the folder whose dist/ it runs (default this checkout's): to compare builds under the same load. */
+  hostBuildRoots?: string[];
 }
 
 export interface BenchEnv {
@@ -105,7 +107,7 @@ export async function startEnv(o: EnvOptions): Promise<BenchEnv> {
   const repo = await makeRepo(dir, o.scripts);
   const { projectId, templates } = await setupProject(api, repo, Object.keys(o.scripts));
   const hosts = new RunnerHosts();
-  await hosts.start(o.hosts, o.logDir, o.hostNodeArgs ?? []);
+  await hosts.start(o.hosts, o.logDir, o.hostNodeArgs ?? [], o.hostBuildRoots);
   let nextRunner = 0;
   let stopped: Promise<void> | undefined;
   const env: BenchEnv = {

@@ -11,21 +11,23 @@ import ts from 'typescript';
 import { ensureBuilt } from '../../test/helpers/build.js';
 import { projectRoot, spawnTracked, stopChild, tempDir } from './procs.js';
 
-let compiledHost: string | undefined;
+const compiledHosts = new Map<string, string>();
 
 /**
  * bench/runner-host.ts as plain JavaScript that imports the built runner (dist/workers), so the
  * host processes run under plain `node` as `forge runner start` does: no TypeScript loader hooks
  * in the measured CPU. dist/ is rebuilt first when a source is newer (the test harness's check).
  */
-async function runnerHostScript(): Promise<string> {
-  if (compiledHost) return compiledHost;
-  await ensureBuilt();
-  const source = readFileSync(join(projectRoot, 'bench', 'runner-host.ts'), 'utf8').replaceAll("from '../workers/", `from '${projectRoot}/dist/workers/`);
+async function runnerHostScript(buildRoot = projectRoot): Promise<string> {
+  const known = compiledHosts.get(buildRoot);
+  if (known) return known;
+  if (buildRoot === projectRoot) await ensureBuilt();
+  const source = readFileSync(join(projectRoot, 'bench', 'runner-host.ts'), 'utf8').replaceAll("from '../workers/", `from '${buildRoot}/dist/workers/`);
   const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-  compiledHost = join(tempDir('forge-bench-host-'), 'runner-host.mjs');
-  writeFileSync(compiledHost, outputText);
-  return compiledHost;
+  const script = join(tempDir('forge-bench-host-'), 'runner-host.mjs');
+  writeFileSync(script, outputText);
+  compiledHosts.set(buildRoot, script);
+  return script;
 }
 
 export const now = () => performance.timeOrigin + performance.now();
@@ -98,10 +100,13 @@ export class RunnerHosts {
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly placement = new Map<number, Host>();
 
-  /** `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). */
-  async start(count: number, logDir: string, nodeArgs: string[] = []): Promise<void> {
-    const script = await runnerHostScript();
+  /**
+   * `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). `buildRoots`: per host,
+   * the folder whose dist/ it runs (default this checkout's; another build to compare against).
+   */
+  async start(count: number, logDir: string, nodeArgs: string[] = [], buildRoots: string[] = []): Promise<void> {
     for (let i = 0; i < count; i++) {
+      const script = await runnerHostScript(buildRoots[i] || undefined);
       const child = spawnTracked(process.execPath, [...nodeArgs, script], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
       });

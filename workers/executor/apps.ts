@@ -28,14 +28,15 @@ export interface Checkout { dir: string; hostDir: string; taskDir: string }
  * or throws naming the field when it leads outside the checkout or does not exist.
  */
 export function resolveInCheckout(checkout: Checkout, path: string, field: string): string {
-  const root = realpathSync(checkout.hostDir);
+  // libc's realpath: Node's own lstats every component of the path from JavaScript (twice per task).
+  const root = realpathSync.native(checkout.hostDir);
   const inside = (target: string) => target === root || target.startsWith(root + sep);
   const outside = new Error(`${field} "${path}" points outside the repository checkout`);
   if (isAbsolute(path)) throw new Error(`${field} "${path}" is an absolute path: it must name a path inside the repository`);
   if (!inside(resolve(root, path))) throw outside;
   let target: string;
   try {
-    target = realpathSync(resolve(root, path));
+    target = realpathSync.native(resolve(root, path));
   } catch {
     throw new Error(`${field} "${path}" does not exist in the repository`);
   }

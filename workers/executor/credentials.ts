@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chownSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyMaterial } from '../../protocol/wire.js';
@@ -51,7 +51,7 @@ export class SecretFiles {
 
   /** The folder as sandbox mounts: none while nothing was written. */
   get mounts(): Mount[] {
-    return this.made ? [{ host: this.dir, inside: this.visibleAt }] : [];
+    return this.made ? [{ host: this.dir, inside: this.visibleAt, kind: 'dir' }] : [];
   }
 
   write(name: string, content: string, mode = 0o600): string {
@@ -99,6 +99,29 @@ export interface GitAuthPaths {
   knownHosts: string;
   /** A local repository owned by another user, that git may read (it runs as the task's user). */
   localRepository?: string;
+  /** Its global git config made beforehand (localRepositoryConfig), as the clone sees it. */
+  localRepositoryConfig?: string;
+}
+
+const safeDirectoryConfig = (repository: string) => `[safe]\n\tdirectory = "${repository.replace(/["\\]/g, '\\$&')}"\n`;
+
+/** Config files for the clone of a local repository, by path: written once per process. */
+const localConfigs = new Set<string>();
+
+/**
+ * safe.directory counts only in protected (e.g. global) configuration, and the local transport
+ * drops GIT_CONFIG_COUNT for upload-pack: the clone of a local repository owned by another user
+ * (git runs as the task's user) gets a global config file naming it. The file is the same for
+ * every task of that repository and holds no secret: for sandboxed tasks, which never see
+ * tmp_path, it is written once per process there and shown read-only. (Without the sandbox the
+ * task user may write tmp_path: the clone writes its own in its secrets folder, gitAuthEnv.)
+ */
+export function localRepositoryConfig(tmpPath: string, repository: string): string {
+  const path = join(tmpPath, `.gitconfig-${createHash('sha256').update(repository).digest('hex').slice(0, 16)}`);
+  if (localConfigs.has(path) && existsSync(path)) return path;
+  writeFileSync(path, safeDirectoryConfig(repository), { mode: 0o644 });
+  localConfigs.add(path);
+  return path;
 }
 
 /**
@@ -117,11 +140,9 @@ export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, gitUrl: string
     : ['ssh', ...sshOptions];
   env.GIT_SSH_COMMAND = command.map(shellQuote).join(' ');
   const config: Array<[string, string]> = [['credential.helper', '']];
-  // safe.directory counts only in protected (e.g. global) configuration, and the local transport
-  // drops GIT_CONFIG_COUNT for upload-pack: a global config file of the clone's own, for a local
-  // repository only. Otherwise no global config at all (and no secrets folder for it).
-  const quoted = (paths.localRepository ?? '').replace(/["\\]/g, '\\$&');
-  env.GIT_CONFIG_GLOBAL = paths.localRepository ? files.write('gitconfig', `[safe]\n\tdirectory = "${quoted}"\n`) : '/dev/null';
+  // No global config but the one a local repository needs (see localRepositoryConfig).
+  env.GIT_CONFIG_GLOBAL = paths.localRepositoryConfig
+    ?? (paths.localRepository ? files.write('gitconfig', safeDirectoryConfig(paths.localRepository)) : '/dev/null');
   const origin = httpOrigin(gitUrl);
   if (auth.type === 'login_password' && auth.password && origin) {
     if (/[\n\0]/.test(`${auth.login ?? ''}${auth.password}`)) throw new Error('the repository key\'s login or password contains a line break');

@@ -1,17 +1,17 @@
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chownSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobPayload, TaskResult } from '../../protocol/wire.js';
 import { stepsFor } from './apps.js';
-import { gitAuthEnv, SecretFiles, secretsDirFor } from './credentials.js';
+import { gitAuthEnv, localRepositoryConfig, SecretFiles, secretsDirFor } from './credentials.js';
 import { baseEnvironment } from './environment.js';
 import { checkout, type CheckoutResult } from './git.js';
 import { awaitDecision, type AskConfirmation } from './confirmation.js';
 import { createMasker } from './mask.js';
 import type { ProcessGroups } from './process-groups.js';
 import { runProcess } from './process.js';
-import { INSIDE, taskUserName, type Mount, type SandboxSettings } from './sandbox.js';
+import { HOME, releaseWorkFolderSoon, takeWorkFolder } from './work-folder.js';
+import { INSIDE, taskUserName, type Mount, type SandboxSettings, type TaskUser } from './sandbox.js';
 
 export interface ExecuteContext {
   tmpPath: string;
@@ -35,21 +35,20 @@ function localRepository(url: string): string | undefined {
   return url.startsWith('/') ? url : undefined;
 }
 
+/** known_hosts files made ready (and given to the task user) by this process. */
+const knownHostsReady = new Set<string>();
+
 /**
- * A new, empty work folder (0700). Made first and removed only when one was left behind (an
- * earlier run of this task id that was killed): the common case costs one system call, not a
- * look for leftovers and a recursive make.
+ * Forge's known_hosts in tmp_path, shared by the clones of every task (hosts trusted on first use
+ * are pinned there), writable by the task user: made and handed over once per process, not per task.
  */
-function makeWorkFolder(workDir: string, tmpPath: string): void {
-  try {
-    mkdirSync(workDir, { mode: 0o700 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') rmSync(workDir, { recursive: true, force: true });
-    else if (code === 'ENOENT') mkdirSync(tmpPath, { recursive: true, mode: 0o700 });
-    else throw err;
-    mkdirSync(workDir, { mode: 0o700 });
-  }
+function prepareKnownHosts(tmpPath: string, user: TaskUser | undefined): string {
+  const knownHosts = join(tmpPath, 'known_hosts');
+  if (knownHostsReady.has(knownHosts) && existsSync(knownHosts)) return knownHosts;
+  if (!existsSync(knownHosts)) writeFileSync(knownHosts, '', { mode: 0o600 });
+  if (user) chownSync(knownHosts, user.uid, user.gid);
+  knownHostsReady.add(knownHosts);
+  return knownHosts;
 }
 
 /**
@@ -70,10 +69,10 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const workDir = join(ctx.tmpPath, `task_${payload.task.id}_${payload.task.attempt}`);
   const seen = sandboxed ? INSIDE.task : workDir; // the work folder as the task's processes see it
   const user = settings.user;
-  const env = baseEnvironment(join(seen, 'home'), taskUserName(settings));
-  const workMount: Mount = { host: workDir, inside: INSIDE.task, writable: true };
+  const env = baseEnvironment(join(seen, HOME), taskUserName(settings));
+  const workMount: Mount = { host: workDir, inside: INSIDE.task, writable: true, kind: 'dir' };
   // Tools that look up the user's home (~user, e.g. ansible's remote_tmp) find the task's HOME there too.
-  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, 'home'), inside: settings.home, writable: true }] : [];
+  const homeMounts: Mount[] = settings.home ? [{ host: join(workDir, HOME), inside: settings.home, writable: true, kind: 'dir' }] : [];
   const run = { onLine: emit, mask: mask.stream, signal: ctx.signal, deadline, graceMs: ctx.graceMs, groups: ctx.groups };
   let commit: CheckoutResult = { commit_hash: '', commit_message: '' };
   const secretFolders: SecretFiles[] = [];
@@ -84,29 +83,27 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
   const overTime = `ended after exceeding the task duration limit of ${payload.max_duration_sec} s (max_task_duration_sec)`;
 
   try {
-    makeWorkFolder(workDir, ctx.tmpPath);
-    mkdirSync(join(workDir, 'home'), { mode: 0o700 });
-    if (user) for (const dir of [workDir, join(workDir, 'home')]) chownSync(dir, user.uid, user.gid);
+    takeWorkFolder(workDir, ctx.tmpPath, user);
 
     // The clone: its own secrets folder, gone before the app starts.
     const cloneFiles = new SecretFiles(secretsDirFor(workDir, 'clone'), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, 'clone'), user);
     secretFolders.push(cloneFiles);
-    const knownHosts = join(ctx.tmpPath, 'known_hosts');
-    if (!existsSync(knownHosts)) writeFileSync(knownHosts, '', { mode: 0o600 });
-    if (user) chownSync(knownHosts, user.uid, user.gid);
-    const mounts: Mount[] = [workMount, ...homeMounts, { host: knownHosts, inside: INSIDE.knownHosts, writable: true }];
+    const knownHosts = prepareKnownHosts(ctx.tmpPath, user);
+    const mounts: Mount[] = [workMount, ...homeMounts, { host: knownHosts, inside: INSIDE.knownHosts, writable: true, kind: 'file' }];
     if (ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
     let url = payload.repository.git_url;
     const local = localRepository(url);
+    let localConfig: string | undefined;
     if (sandboxed && local && existsSync(local)) {
-      mounts.push({ host: local, inside: INSIDE.origin });
+      mounts.push({ host: local, inside: INSIDE.origin }, { host: localRepositoryConfig(ctx.tmpPath, INSIDE.origin), inside: INSIDE.gitConfig, kind: 'file' });
       url = INSIDE.origin;
+      localConfig = INSIDE.gitConfig;
     }
     let gitEnv: Record<string, string>;
     try {
       gitEnv = gitAuthEnv(payload.repository.auth, cloneFiles, payload.repository.git_url, {
         sshConfig: ctx.sshConfigPath && (sandboxed ? INSIDE.sshConfig : ctx.sshConfigPath),
-        knownHosts: sandboxed ? INSIDE.knownHosts : knownHosts, localRepository: local && url,
+        knownHosts: sandboxed ? INSIDE.knownHosts : knownHosts, localRepository: local && url, localRepositoryConfig: localConfig,
       });
     } catch (err) {
       return result('error', null, `cannot clone the repository: ${mask((err as Error).message)}`);
@@ -157,9 +154,6 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     return result('error', null, mask((err as Error).message));
   } finally {
     for (const folder of secretFolders) folder.remove();
-    // Off the hot path: the checkout's many small files go in the background (the result is not
-    // held back by it). A task may leave files its own user cannot remove; the next run of this
-    // task id starts by removing the folder again.
-    void rm(workDir, { recursive: true, force: true, maxRetries: 2 }).catch(() => {});
+    releaseWorkFolderSoon(workDir, ctx.tmpPath, user);
   }
 }

@@ -18,10 +18,10 @@ export interface SandboxSettings {
 }
 
 /** Where a task's own folders appear inside the sandbox, whatever their place on the host. */
-export const INSIDE = { task: '/forge/task', secrets: '/forge/secrets', knownHosts: '/forge/known_hosts', sshConfig: '/forge/ssh_config', origin: '/forge/origin' } as const;
+export const INSIDE = { task: '/forge/task', secrets: '/forge/secrets', knownHosts: '/forge/known_hosts', sshConfig: '/forge/ssh_config', origin: '/forge/origin', gitConfig: '/forge/gitconfig' } as const;
 
-/** One host path made visible inside the sandbox. */
-export interface Mount { host: string; inside: string; writable?: boolean }
+/** One host path made visible inside the sandbox; `kind` when the caller knows it (else it is looked up). */
+export interface Mount { host: string; inside: string; writable?: boolean; kind?: 'file' | 'dir' }
 
 /** Top-level folders a task never sees: homes, temp and runtime folders (sockets), mounts. */
 const PRIVATE_TOP = new Set(['tmp', 'home', 'root', 'run', 'mnt', 'media', 'srv', 'proc', 'dev', 'boot', 'lost+found', 'forge']);
@@ -29,6 +29,8 @@ const PRIVATE_TOP = new Set(['tmp', 'home', 'root', 'run', 'mnt', 'media', 'srv'
 const SYSTEM_TOP = new Set(['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'etc']);
 
 let systemView: string[] | undefined;
+/** Whether the machine has a /var/tmp (given a private one), looked at once. */
+let varTmp: boolean | undefined;
 
 /** The read-only view of the machine: every top-level folder but the private ones, symlinks kept. */
 function systemArgs(): string[] {
@@ -85,23 +87,40 @@ function pathDirArgs(path: string): string[] {
   return args;
 }
 
+/**
+ * Hidden paths resolved before (realpath looks at every component of a path): each is checked
+ * again with one stat per use, and resolved afresh once it is gone; one that did not exist is
+ * looked for again every time, so a file made later is hidden too.
+ */
+const hiddenFound = new Map<string, { real: string; dir: boolean }>();
+
+function resolveHidden(path: string): { real: string; dir: boolean } | undefined {
+  const known = hiddenFound.get(path);
+  if (known && existsSync(known.real)) return known;
+  hiddenFound.delete(path);
+  try {
+    const real = realpathSync(path);
+    const found = { real, dir: statSync(real).isDirectory() };
+    hiddenFound.set(path, found);
+    return found;
+  } catch {
+    return undefined; // does not exist: nothing to hide
+  }
+}
+
 /** The host paths to cover: those that exist and would otherwise be visible in the read-only view. */
 function hiddenArgs(paths: string[]): string[] {
-  const real = new Set<string>();
+  const real = new Map<string, boolean>();
   for (const path of paths) {
-    try {
-      const rp = realpathSync(path);
-      if (rp !== '/' && !PRIVATE_TOP.has(rp.split('/')[1]!)) real.add(rp);
-    } catch {
-      // does not exist: nothing to hide
-    }
+    const found = resolveHidden(path);
+    if (found && found.real !== '/' && !PRIVATE_TOP.has(found.real.split('/')[1]!)) real.set(found.real, found.dir);
   }
-  const sorted = [...real].sort();
+  const sorted = [...real.keys()].sort();
   const args: string[] = [];
   const covered: string[] = [];
   for (const path of sorted) {
     if (covered.some((dir) => path.startsWith(`${dir}/`))) continue;
-    if (statSync(path).isDirectory()) {
+    if (real.get(path)) {
       args.push('--tmpfs', path);
       covered.push(path);
     } else args.push('--ro-bind', '/dev/null', path);
@@ -122,13 +141,13 @@ export function bwrapArgs(settings: SandboxSettings, mounts: Mount[], cwd: strin
   if (!settings.user && process.getuid?.() !== 0) out.push('--unshare-user', '--disable-userns');
   out.push(...systemArgs(), ...hiddenArgs(settings.hidden));
   out.push('--perms', '1777', '--tmpfs', '/tmp', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--proc', '/proc');
-  if (existsSync('/var/tmp')) out.push('--perms', '1777', '--tmpfs', '/var/tmp');
+  if ((varTmp ??= existsSync('/var/tmp'))) out.push('--perms', '1777', '--tmpfs', '/var/tmp');
   out.push(...pathDirArgs(process.env.PATH ?? ''));
   out.push('--perms', '0755', '--dir', '/forge');
   for (const mount of mounts) {
     const top = `/${mount.inside.split('/')[1]}`;
     if (PRIVATE_TOP.has(top.slice(1)) || !existsSync(top)) {
-      if (statSync(mount.host).isDirectory()) out.push(...dirsFor(mount.inside));
+      if ((mount.kind ?? (statSync(mount.host).isDirectory() ? 'dir' : 'file')) === 'dir') out.push(...dirsFor(mount.inside));
       else out.push(...dirsFor(dirname(mount.inside)));
     } else if (!existsSync(mount.inside)) continue; // inside the read-only system view: no place to mount it
     out.push(mount.writable ? '--bind' : '--ro-bind', mount.host, mount.inside);
