@@ -25,9 +25,10 @@ async function main(): Promise<void> {
   await api.json('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
   const post = () => api.request('POST', `/api/project/${projectId}/tasks`, { template_id: templates['run.sh'] });
   for (let i = 0; i < 3; i++) await post();
-  const monitor = new Redis(redis.url);
+  const client = new Redis(redis.url);
+  const monitor = await client.monitor();
   const lines: string[] = [];
-  await monitor.monitor().then((m) => m.on('monitor', (time: string, args: string[], source: string) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`)));
+  monitor.on('monitor', (time: string, args: string[], source: string) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`));
   for (let i = 0; i < traced; i++) {
     const before = lines.length;
     await post();
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     for (const line of lines.slice(before)) console.log(line);
   }
   monitor.disconnect();
+  client.disconnect();
   api.close();
 }
 
