@@ -93,12 +93,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const redis = createRedis(redisUrl);
   redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
   await waitReady(redis, redisUrl);
+  // BullMQ's queues get a connection of their own (see AppContext.queueRedis).
+  const queueRedis = createRedis(redisUrl);
+  queueRedis.on('error', (err) => log.warn('redis connection error (queues)', { error: err.message }));
+  await waitReady(queueRedis, redisUrl);
   // The local worker runs tasks: refuse to start if they cannot be isolated as configured.
   let sandbox: SandboxSettings | undefined;
   try {
     sandbox = config.use_remote_runner ? undefined : startSandbox(config, [config.data_dir, config.tls_key_file, config.redis_url.startsWith('/') ? config.redis_url : '']);
   } catch (err) {
     redis.disconnect();
+    queueRedis.disconnect();
     await embedded?.stop();
     throw err;
   }
@@ -110,7 +115,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const queues = new TaskQueues(redis);
   await queues.load();
-  const completions = completionQueue(redis);
+  const completions = completionQueue(queueRedis);
   const metrics = new Metrics(stores, queues);
   const watchdogMs = Math.max(250, Math.min(2000, Math.floor(leaseMs / 4)));
   const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec, watchdogMs, sweepMs: config.wake_sweep_ms }, metrics.gatewayCounters);
@@ -121,12 +126,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   bus.onReconnect(() => stores.runners.forget());
   core.attach(bus);
   const version = forgeVersion();
-  const ctx: AppContext = { config, redis, stores, queues, core, bus, metrics, version };
+  const ctx: AppContext = { config, redis, queueRedis, stores, queues, core, bus, metrics, version };
 
   const initialAdminPassword = await bootstrapAdmin(config, stores);
 
   let localAgent: Agent | undefined;
-  const reconciler = new Reconciler(redis, stores, core, {
+  const reconciler = new Reconciler(queueRedis, stores, core, {
     watchdogMs, localMode: !config.use_remote_runner,
     localBusy: () => (localAgent ? localAgent.activeCount >= config.max_parallel_tasks : false),
   });
@@ -183,6 +188,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await completions.close();
         await bus.stop();
         redis.disconnect();
+        queueRedis.disconnect();
       } finally {
         // Whatever failed above, the embedded redis-server must not outlive us.
         await embedded?.stop();

@@ -94,6 +94,8 @@ export interface DispatchResult {
   post_ms: Summary;
   single_post_ms: Summary;
   single_after_post_ms: Summary;
+  /** Single tasks whose POST left while no runner had a long-poll parked, and their latencies. */
+  single_unparked: { tasks: number; latency: Summary };
   distinct_runners_used: number;
   cpu: ReturnType<CpuWindow['end']>;
   server_claim_latency_mean_ms: number;
@@ -136,8 +138,13 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   await sleep(200);
   const t1 = now();
   const m1 = await serverMetrics(ctx);
-  const polls = classifyPolls(ctx, (await ctx.hosts.polls(t0, t1)).polls);
+  const pollList = (await ctx.hosts.polls(t0, t1)).polls;
+  const polls = classifyPolls(ctx, pollList);
   const cpu = cpuWindow.end();
+  // Was any runner's long-poll parked when the POST left? If not, the task waited for a runner still
+  // finishing the previous one (its result, its next poll on the way): queueing, not dispatch.
+  const parkedAtSend = (s: Sample) => pollList.some((p) => p.start <= s.t_send && p.end >= s.t_send);
+  const unparked = single.filter((s) => !parkedAtSend(s));
   const tasks = c.warmup + c.sequential + c.bursts * c.burstSize;
 
   // Wake probe: one task at a time under MONITOR, counting the claim attempts on the task queue.
@@ -165,6 +172,7 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
     post_ms: summarize(all.map((s) => s.post_ms)),
     single_post_ms: summarize(single.map((s) => s.post_ms)),
     single_after_post_ms: summarize(single.map((s) => s.after_post_ms)),
+    single_unparked: { tasks: unparked.length, latency: summarize(unparked.map((s) => s.latency_ms)) },
     distinct_runners_used: new Set(all.map((s) => s.runner)).size,
     cpu,
     server_claim_latency_mean_ms: ((m1.sum - m0.sum) / (m1.count - m0.count)) * 1000,

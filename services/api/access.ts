@@ -45,7 +45,11 @@ export const canSee = (user: User, project: Project | undefined): boolean => Boo
  * it did not exist), 403 naming the roles that may, for a member whose role does not.
  */
 export async function projectAccess(ctx: AppContext, req: Request, need: Need): Promise<Project & { role: ProjectRole }> {
-  const project = await ctx.stores.projects.get(idParam(req, 'project_id'));
+  return accessTo(req, await ctx.stores.projects.get(idParam(req, 'project_id')), need);
+}
+
+/** projectAccess with the project already read (e.g. in one round trip with other reads). */
+export function accessTo(req: Request, project: Project | undefined, need: Need): Project & { role: ProjectRole } {
   const role = project ? roleOf(req.user!, project) : undefined;
   if (!project || !role) throw notFound('project');
   if (!allows(role, need)) throw new HttpError(403, `your role in project ${project.id} is ${role}; this needs ${WHO[need as Exclude<Need, 'read'>]}`);

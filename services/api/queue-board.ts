@@ -21,7 +21,7 @@ export function queueBoardRouter(ctx: AppContext): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   const adapterOptions = { readOnlyMode: true, allowRetries: false };
-  const queue = (name: string) => new Queue(name, { connection: ctx.redis, prefix: 'forge' });
+  const queue = (name: string) => new Queue(name, { connection: ctx.queueRedis, prefix: 'forge' });
   createBullBoard({
     queues: [
       new BullMQAdapter(queue(COMPLETION_QUEUE), { ...adapterOptions, displayName: 'completions', description: 'Results from runners, consumed by the reconciler' }),

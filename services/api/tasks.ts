@@ -1,11 +1,12 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { FINAL_STATUSES, TASK_STATUSES, stopInput, taskInput, type Project, type Task, type Template } from '../common/model.js';
 import type { AppContext } from '../context.js';
-import { createTask, stopTask } from '../dispatch/tasks.js';
+import { createTask, reserveIn, stopTask } from '../dispatch/tasks.js';
+import { Batch } from '../redis/batch.js';
 import { channels } from '../redis/keys.js';
 import { watchStreamAccess } from './stream-access.js';
-import { projectAccess, type Need } from './access.js';
+import { accessTo, projectAccess, type Need } from './access.js';
 import { audit } from './audit.js';
 import { HttpError, idParam, notFound, parseQuery } from './http.js';
 import { parseInput } from './input.js';
@@ -38,6 +39,45 @@ const listQuery = z.object({
 });
 
 const afterId = z.string().regex(/^\d+-\d+$|^0$/, 'expected a stream id such as 12-0, or 0 for the start').default('0');
+
+/**
+ * POST /project/:project_id/tasks on a router of its own, so the app can mount it ahead of the
+ * other API routers with its own `guard` (body limit, authentication, JSON): the most frequent
+ * authenticated write then walks only what it needs.
+ */
+export function taskCreateRouter(ctx: AppContext, guard: RequestHandler[]): Router {
+  const router = Router();
+  router.post('/project/:project_id/tasks', ...guard, async (req: Request, res: Response) => {
+    // Every read the request needs goes in one round trip: the project, the template (keyed by the
+    // path's project id and the body's template_id; nothing of it is used or answered unless the
+    // caller may run tasks there), the task's and its audit entry's ids, and the runners for its
+    // waiting reason. Authentication came before, in one round trip of its own (requireUser).
+    const projectId = idParam(req, 'project_id');
+    const templates = ctx.stores.templates(projectId);
+    const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
+    const reads = new Batch(ctx.redis);
+    const projectRead = ctx.stores.projects.getIn(reads, projectId);
+    const early = typeof templateId === 'number' && Number.isSafeInteger(templateId) && templateId > 0 ? templates.getIn(reads, templateId) : undefined;
+    const reserved = reserveIn(ctx, reads, true);
+    for (const pending of [early, reserved]) pending?.catch(() => {}); // awaited below, unless the access check throws first
+    await reads.send();
+    const project = accessTo(req, await projectRead, 'run');
+    const input = parseInput(taskInput, req, { projectId: project.id });
+    const template = input.template_id !== undefined
+      ? await (input.template_id === templateId && early ? early : templates.get(input.template_id))
+      : (await templates.list()).find((t) => t.name === input.template_name);
+    if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
+    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id, undefined, {
+      reserved: await reserved,
+      audited: (created) => ({
+        project_id: project.id, object_type: 'task', object_id: created.id, description: `task ${created.id} of template ${template.name} started`, user_id: req.user!.id,
+      }),
+    });
+    res.status(201).json(taskView(task, template));
+  });
+
+  return router;
+}
 
 export function taskRouter(ctx: AppContext): Router {
   const router = Router();
@@ -73,26 +113,6 @@ export function taskRouter(ctx: AppContext): Router {
     const template = await ctx.stores.templates(project.id).get(idParam(req, 'template_id'));
     if (!template) throw notFound('template');
     await listTasks(req, res, template.id);
-  });
-
-  router.post('/project/:project_id/tasks', async (req, res) => {
-    // The template is read alongside the project: both are keyed by the path's project id, and
-    // nothing of it is used (or answered) unless the caller may run tasks there.
-    const projectId = idParam(req, 'project_id');
-    const templates = ctx.stores.templates(projectId);
-    const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
-    const early = typeof templateId === 'number' && Number.isSafeInteger(templateId) && templateId > 0 ? templates.get(templateId) : undefined;
-    early?.catch(() => {}); // awaited below, unless the access check throws first
-    const project = await projectAccess(ctx, req, 'run');
-    const input = parseInput(taskInput, req, { projectId: project.id });
-    const template = input.template_id !== undefined
-      ? await (input.template_id === templateId && early ? early : templates.get(input.template_id))
-      : (await templates.list()).find((t) => t.name === input.template_name);
-    if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
-    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id, undefined, (created) => ({
-      project_id: project.id, object_type: 'task', object_id: created.id, description: `task ${created.id} of template ${template.name} started`, user_id: req.user!.id,
-    }));
-    res.status(201).json(taskView(task, template));
   });
 
   router.get('/project/:project_id/tasks/:task_id', async (req, res) => {

@@ -26,7 +26,7 @@ export function uiQueuesRouter(ctx: AppContext): Router {
   const router = Router();
   let completions: Queue | undefined;
   router.get('/ui/queues', requireAdmin, async (_req, res) => {
-    completions ??= new Queue(COMPLETION_QUEUE, { connection: ctx.redis, prefix: 'forge' });
+    completions ??= new Queue(COMPLETION_QUEUE, { connection: ctx.queueRedis, prefix: 'forge' });
     const scopes = new Map<string, QueueScope>(ctx.queues.list());
     for (const [name, raw] of Object.entries(await ctx.redis.hgetall(keys.queueRegistry()))) if (!scopes.has(name)) scopes.set(name, JSON.parse(raw) as QueueScope);
     const [projects, views] = await Promise.all([ctx.stores.projects.list(), ctx.stores.runners.views()]);

@@ -1,6 +1,7 @@
-import type { RedisClient } from '../redis/connection.js';
+import type { ChainableCommander } from 'ioredis';
+import { isCluster, type RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
-import { script } from '../redis/scripts.js';
+import { script, scriptIn } from '../redis/scripts.js';
 
 /** Where a queue's tasks may go: the project they belong to and the runner tag they require. */
 export interface QueueScope { project_id: number; tag: string }
@@ -111,8 +112,26 @@ export class TaskQueues {
       await this.redis.hset(keys.queueRegistry(), name, JSON.stringify(scope));
       this.scopes.set(name, scope);
     }
-    await this.runAdd(keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, this.wakeMessage(name));
+    await this.runAdd(keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, this.wakeMessage(name, scope));
     return name;
+  }
+
+  /**
+   * add() as part of a MULTI, so the task's record and its place in the queue are written in one
+   * step. Only on a single Redis: on a Cluster the queue's keys are in a slot of their own, which a
+   * MULTI cannot span (see inOneStepWithRecords). `written` must be called once the MULTI succeeded.
+   */
+  addIn(multi: ChainableCommander, scope: QueueScope, taskId: number): { name: string; written: () => void } {
+    const name = queueName(scope);
+    const known = this.scopes.has(name);
+    if (!known) multi.hset(keys.queueRegistry(), name, JSON.stringify(scope));
+    scriptIn(multi, 'queue-add', keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, this.wakeMessage(name, scope));
+    return { name, written: () => known || this.scopes.set(name, scope) };
+  }
+
+  /** Whether a queue's writes can share a MULTI with the records' (one Redis, not a Cluster). */
+  get inOneStepWithRecords(): boolean {
+    return !isCluster(this.redis);
   }
 
   /**
@@ -169,8 +188,8 @@ export class TaskQueues {
     await this.redis.publish(channels.wake, this.wakeMessage(name));
   }
 
-  private wakeMessage(name: string): string {
-    return JSON.stringify({ queue: name, scope: this.scopes.get(name) });
+  private wakeMessage(name: string, scope = this.scopes.get(name)): string {
+    return JSON.stringify({ queue: name, scope });
   }
 
   /** A deleted project's queues: their keys and registry entries go. */

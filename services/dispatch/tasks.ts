@@ -2,31 +2,55 @@ import type { z } from 'zod';
 import type { Project, Task, taskInput, Template } from '../common/model.js';
 import type { AppContext } from '../context.js';
 import type { NewAuditEvent } from '../store/audit.js';
+import { Batch } from '../redis/batch.js';
+import type { RunnerView } from '../store/runners.js';
 import { queueName } from './queues.js';
 import { waitingReason } from './waiting.js';
 import { prepareTask } from '../task-options/index.js';
 import type { TaskExtras } from '../task-options/survey.js';
 
+/** What creating a task takes ahead: its id, its audit entry's id, and the runners its first waiting reason is worked out from. */
+export interface Reserved { taskId: number; eventId?: number; runners: RunnerView[] | 'local' }
+
+/**
+ * Queues on `batch` the reads creating a task needs besides its project and template, so a caller
+ * sends them with its own in one round trip. A failed creation leaves a gap in the ids, nothing else.
+ */
+export async function reserveIn(ctx: AppContext, batch: Batch, audited: boolean): Promise<Reserved> {
+  const [runners, taskId, eventId] = await Promise.all([
+    // A first reason from a cheap snapshot (runner records kept between changes); the watchdog refines it within seconds.
+    ctx.config.use_remote_runner ? ctx.stores.runners.reportedViewsIn(batch) : ('local' as const),
+    ctx.stores.tasks.reserveIdIn(batch),
+    audited ? ctx.stores.audit.reserveIdIn(batch) : undefined,
+  ]);
+  return { taskId, eventId, runners };
+}
+
 /**
  * Creating a task writes its record as `waiting` and adds one job to the queue of the template's
- * runner tag in its project. Nothing else decides where it runs.
+ * runner tag in its project. Nothing else decides where it runs. On a single Redis the record, its
+ * indexes, its audit entry, its extras, its place in the queue and the wake-up of parked runners
+ * are one MULTI; on a Cluster the queue (its own slot) follows in a second step.
  */
 export async function createTask(
   ctx: AppContext, project: Project, template: Template, given: z.infer<typeof taskInput>, userId: number | null, extras?: Partial<TaskExtras>,
-  /** The audit entry that records this creation: stored in the same MULTI as the task. */
-  audited?: (task: Task) => NewAuditEvent,
+  creation: {
+    /** The audit entry that records this creation: stored in the same MULTI as the task. */
+    audited?: (task: Task) => NewAuditEvent;
+    /** Taken ahead by the caller (reserveIn); else read here. */
+    reserved?: Reserved;
+  } = {},
 ): Promise<Task> {
+  const { audited } = creation;
   // Survey answers, per-run overrides and build/deploy versions, as the template allows them.
-  // A first reason from a cheap snapshot; the watchdog refines it within seconds. The ids are
-  // taken alongside (a failed creation leaves a gap in them, nothing else).
-  const [prepared, runners, taskId, eventId] = await Promise.all([
+  const [prepared, { taskId, eventId, runners }] = await Promise.all([
     prepareTask(ctx.stores, template, given, extras),
-    ctx.config.use_remote_runner ? ctx.stores.runners.views(undefined, { reportedActivity: true }) : ('local' as const),
-    ctx.stores.tasks.reserveId(),
-    audited ? ctx.stores.audit.reserveId() : undefined,
+    creation.reserved ?? reserve(ctx, Boolean(audited)),
   ]);
   const input = prepared.input;
   const scope = { project_id: project.id, tag: template.runner_tag };
+  const oneStep = ctx.queues.inOneStepWithRecords;
+  let queued: { written: () => void } | undefined;
   const task = await ctx.stores.tasks.create({
     project_id: project.id, template_id: template.id, status: 'waiting', user_id: userId,
     created: new Date().toISOString(), start: null, end: null,
@@ -40,12 +64,23 @@ export async function createTask(
     attempt: 0, exit_code: null, error: '', lease_until: 0, stop_requested: false, ...prepared.fields,
   }, {
     id: taskId,
-    alongside: audited && eventId !== undefined ? (multi, created) => ctx.stores.audit.writeIn(multi, ctx.stores.audit.event(eventId, audited(created))) : undefined,
+    alongside: (multi, created) => {
+      if (audited && eventId !== undefined) ctx.stores.audit.writeIn(multi, ctx.stores.audit.event(eventId, audited(created)));
+      prepared.persistIn(multi, created.id);
+      if (oneStep) queued = ctx.queues.addIn(multi, scope, created.id);
+    },
   });
-  await prepared.persist(task.id);
-  await ctx.queues.add(scope, task.id);
+  if (queued) queued.written();
+  else await ctx.queues.add(scope, task.id);
   ctx.metrics.taskCreated(task);
   return task;
+}
+
+async function reserve(ctx: AppContext, audited: boolean): Promise<Reserved> {
+  const batch = new Batch(ctx.redis);
+  const reserved = reserveIn(ctx, batch, audited);
+  await batch.send();
+  return reserved;
 }
 
 /** A waiting task stops at once; a running one is asked to stop and its runner learns on its next heartbeat. */

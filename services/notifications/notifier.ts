@@ -28,11 +28,11 @@ export class Notifier {
   private worker: Worker<SendJob> | undefined;
 
   constructor(private readonly ctx: AppContext) {
-    this.queue = new Queue<SendJob>(NOTIFICATION_QUEUE, { connection: ctx.redis, prefix: 'forge' });
+    this.queue = new Queue<SendJob>(NOTIFICATION_QUEUE, { connection: ctx.queueRedis, prefix: 'forge' });
   }
 
   start(): void {
-    this.worker = new Worker<SendJob>(NOTIFICATION_QUEUE, (job) => this.deliver(job), { connection: this.ctx.redis, prefix: 'forge', concurrency: 10 });
+    this.worker = new Worker<SendJob>(NOTIFICATION_QUEUE, (job) => this.deliver(job), { connection: this.ctx.queueRedis, prefix: 'forge', concurrency: 10 });
     this.worker.on('error', (err) => log.warn('notification worker error', { error: err.message }));
   }
 

@@ -61,11 +61,11 @@ export class Scheduler {
   private worker: Worker<FireData> | undefined;
 
   constructor(private readonly ctx: AppContext) {
-    this.queue = new Queue<FireData>(SCHEDULE_QUEUE, { connection: ctx.redis, prefix: 'forge' });
+    this.queue = new Queue<FireData>(SCHEDULE_QUEUE, { connection: ctx.queueRedis, prefix: 'forge' });
   }
 
   start(): void {
-    this.worker = new Worker<FireData>(SCHEDULE_QUEUE, (job) => this.fire(job), { connection: this.ctx.redis, prefix: 'forge', concurrency: 5 });
+    this.worker = new Worker<FireData>(SCHEDULE_QUEUE, (job) => this.fire(job), { connection: this.ctx.queueRedis, prefix: 'forge', concurrency: 5 });
     this.worker.on('error', (err) => log.warn('schedule worker error', { error: err.message }));
   }
 

@@ -1,4 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
+import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
 import type { AuditEvent } from '../common/model.js';
@@ -21,6 +22,11 @@ export class AuditLog {
   /** An event id taken ahead, so the event can be written in the same MULTI as what it records. */
   reserveId(): Promise<number> {
     return this.redis.incr(keys.seq('event'));
+  }
+
+  /** reserveId as part of a batch of commands sent together. */
+  reserveIdIn(batch: Batch): Promise<number> {
+    return batch.add((p, reply) => p.incr(keys.seq('event'), reply));
   }
 
   event(id: number, fields: NewAuditEvent): AuditEvent {

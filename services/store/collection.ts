@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
+import type { Batch } from '../redis/batch.js';
 import { keys } from '../redis/keys.js';
 
 /** Records of one kind in one Redis hash, id → JSON. Ids come from a per-kind counter. */
@@ -25,9 +26,19 @@ export class Collection<T extends { id: number }> {
     return raw ? (JSON.parse(raw) as T) : undefined;
   }
 
+  /** `get` as part of a batch of reads sent together. */
+  getIn(batch: Batch, id: number): Promise<T | undefined> {
+    return batch.add<string | null>((p, reply) => p.hget(this.key, String(id), reply)).then((raw) => (raw ? (JSON.parse(raw) as T) : undefined));
+  }
+
   async list(): Promise<T[]> {
     const all = await this.redis.hvals(this.key);
     return all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id);
+  }
+
+  /** `list` as part of a batch of reads sent together. */
+  listIn(batch: Batch): Promise<T[]> {
+    return batch.add<string[]>((p, reply) => p.hvals(this.key, reply)).then((all) => all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id));
   }
 
   async put(record: T): Promise<T> {

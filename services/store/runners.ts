@@ -1,3 +1,4 @@
+import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import type { RunnerInput } from '../common/model.js';
@@ -44,6 +45,8 @@ export class RunnerStore {
   private readonly tokenCache = new Map<string, { runner: Runner; until: number }>();
   /** Counts `forget` calls, so a lookup that overlapped one does not keep what it read. */
   private forgotten = 0;
+  /** Every runner record, kept for reportedViewsIn until a change (a `forget` call) or TOKEN_CACHE_MS. */
+  private records: { runners: Runner[]; generation: number; until: number } | undefined;
 
   constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
     this.runners = new Collection<Runner>(redis, 'runners');
@@ -97,6 +100,7 @@ export class RunnerStore {
   /** Drops what this process keeps about a runner that changed (or every runner). */
   forget(id?: number): void {
     this.forgotten++;
+    this.records = undefined;
     for (const [hash, entry] of this.tokenCache) if (id === undefined || entry.runner.id === id) this.tokenCache.delete(hash);
   }
 
@@ -202,14 +206,35 @@ export class RunnerStore {
   async views(filter: (runner: Runner) => boolean = () => true, options: { reportedActivity?: boolean } = {}): Promise<RunnerView[]> {
     const [all, statuses] = await Promise.all([this.runners.list(), this.redis.hgetall(keys.runnerStatus())]);
     const runners = all.filter(filter);
+    const leased = options.reportedActivity ? undefined : await Promise.all(runners.map((r) => this.redis.smembers(keys.runnerTasks(r.id))));
+    return this.viewsOf(runners, statuses, leased);
+  }
+
+  /**
+   * Every runner's view with the activity each last reported (views(…, {reportedActivity: true})),
+   * its reads queued on `batch`: the statuses always; the records only when this process keeps none
+   * from since the last runner change (`forget` drops them, as it drops cached tokens). For creating
+   * a task, whose first waiting reason is an estimate the watchdog refines.
+   */
+  reportedViewsIn(batch: Batch): Promise<RunnerView[]> {
+    const generation = this.forgotten;
+    const kept = this.records && this.records.generation === generation && this.records.until > Date.now() ? this.records.runners : undefined;
+    const records = kept ? Promise.resolve(kept) : this.runners.listIn(batch);
+    const statuses = batch.add<Record<string, string>>((p, reply) => p.hgetall(keys.runnerStatus(), reply));
+    return Promise.all([records, statuses]).then(([runners, statuses]) => {
+      // Read while no change was announced: kept until the next one.
+      if (!kept && generation === this.forgotten) this.records = { runners, generation, until: Date.now() + TOKEN_CACHE_MS };
+      return this.viewsOf(runners, statuses);
+    });
+  }
+
+  /** Views of these runners from their statuses; `leased`: each one's active task ids from the leases (else as reported). */
+  private viewsOf(runners: Runner[], statuses: Record<string, string>, leased?: string[][]): RunnerView[] {
     const statusOf = (id: number) => (statuses[String(id)] ? (JSON.parse(statuses[String(id)]!) as RunnerStatus) : undefined);
-    const leased = options.reportedActivity
-      ? runners.map((r) => (statusOf(r.id)?.active_tasks ?? []).map(String))
-      : await Promise.all(runners.map((r) => this.redis.smembers(keys.runnerTasks(r.id))));
     const now = Date.now();
     return runners.map(({ token_hash, registration_hash: _hash, registration_expires: _expires, ...runner }, index) => {
-      const active = leased[index]!.map(Number);
       const status = statusOf(runner.id);
+      const active = leased ? leased[index]!.map(Number) : (status?.active_tasks ?? []);
       const online = Boolean(status && now - status.last_seen <= this.onlineWindowMs);
       return {
         ...runner,

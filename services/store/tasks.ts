@@ -1,4 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
+import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
@@ -49,6 +50,11 @@ export class TaskStore {
   /** A task id taken ahead (read alongside other lookups, one round trip less when creating). */
   reserveId(): Promise<number> {
     return this.redis.incr(keys.seq('task'));
+  }
+
+  /** reserveId as part of a batch of commands sent together. */
+  reserveIdIn(batch: Batch): Promise<number> {
+    return batch.add((p, reply) => p.incr(keys.seq('task'), reply));
   }
 
   async get(id: number): Promise<Task | undefined> {

@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
+import { script } from '../redis/scripts.js';
 import type { User } from '../common/model.js';
 import { constantTimeEqual, hashPassword, hashToken, newToken, verifyPassword } from '../common/secrets.js';
 import { Collection } from './collection.js';
@@ -17,8 +18,11 @@ const MAX_OPTIONS = 100;
 export class UserStore {
   private readonly users: Collection<User>;
 
+  private readonly authUser;
+
   constructor(private readonly redis: RedisClient) {
     this.users = new Collection<User>(redis, 'users');
+    this.authUser = script(redis, 'auth-user');
   }
 
   async create(input: { login: string; name: string; email: string; password: string; admin: boolean; alert?: boolean; external?: boolean }): Promise<User> {
@@ -121,10 +125,7 @@ export class UserStore {
   }
 
   async userForApiToken(token: string): Promise<User | undefined> {
-    const raw = await this.redis.hget(keys.apiTokens(), hashToken(token));
-    if (!raw) return undefined;
-    const record = JSON.parse(raw) as ApiToken;
-    return record.expired ? undefined : this.users.get(record.user_id);
+    return this.userFor(keys.apiTokens(), hashToken(token));
   }
 
   async listApiTokens(userId: number): Promise<ApiToken[]> {
@@ -153,8 +154,13 @@ export class UserStore {
   }
 
   async userForSession(session: string): Promise<User | undefined> {
-    const id = await this.redis.get(keys.session(hashToken(session)));
-    return id ? this.users.get(Number(id)) : undefined;
+    return this.userFor(keys.session(hashToken(session)), '');
+  }
+
+  /** Credential and user read in one script (auth-user.lua): every authenticated request asks. */
+  private async userFor(credentialKey: string, tokenHash: string): Promise<User | undefined> {
+    const raw = (await this.authUser(credentialKey, keys.collection('users'), tokenHash)) as string | null;
+    return raw ? (JSON.parse(raw) as User) : undefined;
   }
 
   async deleteSession(session: string): Promise<void> {

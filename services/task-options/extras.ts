@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { JobPayload } from '../../protocol/wire.js';
 import { keys } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
@@ -6,10 +7,13 @@ import { emptyExtras, type TaskExtras } from './survey.js';
 /** Kept until the task ends (then deleted); the expiry only catches tasks that never reach the reconciler (stopped while waiting). */
 const EXTRAS_TTL_SEC = 30 * 24 * 3600;
 
-/** A task's extras, encrypted at rest like every secret; nothing is written when there are none. */
-export async function saveExtras(stores: Stores, taskId: number, extras: TaskExtras): Promise<void> {
+/**
+ * A task's extras, encrypted at rest like every secret, added to the MULTI that stores the task
+ * (the key is in the records' slot); nothing is written when there are none.
+ */
+export function saveExtrasIn(multi: ChainableCommander, stores: Stores, taskId: number, extras: TaskExtras): void {
   if (Object.values(extras).every((group) => Object.keys(group).length === 0)) return;
-  await stores.redis.set(keys.taskExtras(taskId), stores.secrets.encrypt(JSON.stringify(extras)), 'EX', EXTRAS_TTL_SEC);
+  multi.set(keys.taskExtras(taskId), stores.secrets.encrypt(JSON.stringify(extras)), 'EX', EXTRAS_TTL_SEC);
 }
 
 export async function loadExtras(stores: Stores, taskId: number): Promise<TaskExtras> {

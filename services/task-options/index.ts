@@ -3,7 +3,8 @@ import { ValidationError } from '../../protocol/validation.js';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { Task, taskInput, Template } from '../common/model.js';
 import type { Stores } from '../store/stores.js';
-import { loadExtras, mergeExtras, saveExtras } from './extras.js';
+import type { ChainableCommander } from 'ioredis';
+import { loadExtras, mergeExtras, saveExtrasIn } from './extras.js';
 import { emptyExtras, resolveSurvey, type TaskExtras } from './survey.js';
 import { versionFields } from './versions.js';
 
@@ -14,8 +15,8 @@ export interface PreparedTask {
   input: TaskInput;
   /** Fields the task record gets beyond the input (version, build_task_id). */
   fields: Partial<Task>;
-  /** Stores what must not be in the record (secret answers, environment variables) once the task has an id. */
-  persist(taskId: number): Promise<void>;
+  /** Adds to the MULTI that stores the task what must not be in its record (secret answers, environment variables). */
+  persistIn(multi: ChainableCommander, taskId: number): void;
 }
 
 /**
@@ -42,7 +43,7 @@ export async function prepareTask(stores: Stores, template: Template, given: Tas
   const extras = emptyExtras();
   for (const part of [survey.extras, more]) for (const group of Object.keys(extras) as Array<keyof TaskExtras>) Object.assign(extras[group], part[group] ?? {});
   const fields = await versionFields(stores, template, given.build_task_id);
-  return { input, fields, persist: (taskId) => saveExtras(stores, taskId, extras) };
+  return { input, fields, persistIn: (multi, taskId) => saveExtrasIn(multi, stores, taskId, extras) };
 }
 
 /** What the template and the task's extras add to a job payload when a runner claims it. */

@@ -1,0 +1,50 @@
+/**
+ * Probe: the Redis commands of one `POST /tasks`, in order, with the round trips they took
+ * (commands sent together in one write share a round trip: MONITOR shows them with the same
+ * client and consecutive timestamps). The server runs with remote runners on and one runner
+ * record, as the request-cost probe does; a warm-up POST first.
+ *
+ *   npx tsx bench/probe-monitor-post.ts [posts to trace, default 1]
+ */
+import { Redis } from 'ioredis';
+import { Api } from './lib/api.js';
+import { ADMIN, makeRepo, setupProject, startForge } from './lib/forge.js';
+import { cleanup, projectRoot, run, startRedis, tempDir, waitFor } from './lib/procs.js';
+
+const traced = Number(process.argv[2] ?? 1);
+
+async function main(): Promise<void> {
+  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: projectRoot });
+  const root = tempDir('forge-probe-monitor-');
+  const redis = await startRedis(root);
+  const forge = await startForge(root, redis.url, root, { FORGE_LOG_LEVEL: 'warn' });
+  const api = new Api(forge.url);
+  await api.login(ADMIN.login, ADMIN.password);
+  const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
+  const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  await api.json('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
+  const post = () => api.request('POST', `/api/project/${projectId}/tasks`, { template_id: templates['run.sh'] });
+  for (let i = 0; i < 3; i++) await post();
+  const client = new Redis(redis.url);
+  const monitor = await client.monitor();
+  const lines: string[] = [];
+  monitor.on('monitor', (time: string, args: string[], source: string) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`));
+  for (let i = 0; i < traced; i++) {
+    const before = lines.length;
+    await post();
+    // MONITOR lines may trail the answer a little; wait for the stream to go quiet.
+    let seen = -1;
+    await waitFor(() => { const quiet = lines.length === seen; seen = lines.length; return quiet; }, 5000, 'MONITOR quiet', 200);
+    console.log(`--- POST ${i + 1}: ${lines.length - before} commands`);
+    for (const line of lines.slice(before)) console.log(line);
+  }
+  monitor.disconnect();
+  client.disconnect();
+  api.close();
+}
+
+main().then(cleanup, async (err) => {
+  console.error(err);
+  await cleanup();
+  process.exitCode = 1;
+});
