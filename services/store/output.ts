@@ -17,13 +17,14 @@ export class OutputStore {
 
   /**
    * Appends a runner's numbered lines of one attempt (see output-append.lua); resends are dropped.
-   * Answers the highest line number of that attempt now acknowledged.
+   * Answers the highest line number of that attempt now acknowledged. `announce` false: the caller
+   * publishes a task event right after (live views read new lines on any event of the task).
    */
-  async append(taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
+  async append(taskId: number, attempt: number, lines: OutputLine[], options: { announce?: boolean } = {}): Promise<number> {
     const args: string[] = [String(this.capBytes), String(attempt)];
     for (const line of [...lines].sort((a, b) => a.seq - b.seq)) args.push(String(line.seq), line.time, line.output);
     const [acked, added] = (await this.runAppend(keys.output(taskId), keys.outputMeta(taskId), ...args)) as [number, number];
-    if (added > 0) await this.announce(taskId);
+    if (added > 0 && options.announce !== false) await this.announce(taskId);
     return acked;
   }
 
