@@ -15,7 +15,9 @@
  *
  * Commands are read with MONITOR: each phase starts with an `ECHO` marker sent by this script on its
  * own connection, and commands run inside a Lua script are counted too (as INFO commandstats
- * does: an EVALSHA of 6 inner calls is 7). Timer work of the server (the watchdog's pass, the
+ * does: an EVALSHA of 6 inner calls is 7). "sent" counts the commands the server itself sent
+ * (Lua calls excluded): each is a socket write on the server and a reply to read, what costs its
+ * CPU on this kind of VM. Timer work of the server (the watchdog's pass, the
  * waiting-reason refresh, BullMQ's idle polls of its completion/notification/schedule queues, the
  * workflow sweep) is not per task: it is shown apart as "background".
  *
@@ -66,7 +68,7 @@ function scriptNames(): Map<string, string> {
   return out;
 }
 
-interface Seen { name: string; phase: Phase | 'background' }
+interface Seen { name: string; phase: Phase | 'background'; sent: boolean }
 
 /**
  * Whether a command the server sent is timer work rather than part of a task: the watchdog's pass
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
       script = name === 'evalsha' ? names.get(String(args[1])) ?? 'evalsha ?' : name === 'eval' ? names.get(sha1(String(args[1]))) ?? 'eval ?' : undefined;
     }
     const label = source === 'lua' ? `${script}: ${name}` : name === 'evalsha' || name === 'eval' ? `EVALSHA ${script}` : name;
-    seen.push({ name: label, phase: isBackground(name, args, script, source === 'lua') ? 'background' : phase });
+    seen.push({ name: label, phase: isBackground(name, args, script, source === 'lua') ? 'background' : phase, sent: source !== 'lua' });
   });
   const mark = async (next: Phase | 'end') => {
     await marker.echo(`${MARK}:${next}`);
@@ -162,6 +164,8 @@ async function main(): Promise<void> {
   if (final.length !== tasks || final.some((t) => t.status !== 'success')) throw new Error(`expected ${tasks} successful tasks: ${JSON.stringify(final.map((t) => t.status))}`);
 
   const byPhase = new Map<string, Map<string, number>>();
+  const sentBy = new Map<string, number>();
+  for (const { phase: p, sent } of seen) if (sent) sentBy.set(p, (sentBy.get(p) ?? 0) + 1);
   for (const { name, phase: p } of seen) {
     const counts = byPhase.get(p) ?? new Map<string, number>();
     counts.set(name, (counts.get(name) ?? 0) + 1);
@@ -172,16 +176,18 @@ async function main(): Promise<void> {
   const perTask = PHASES.reduce((total, p) => total + sum(byPhase.get(p)), 0);
   const runnerPath = PHASES.filter((p) => p !== 'create').reduce((total, p) => total + sum(byPhase.get(p)), 0);
   console.log(`${tasks} tasks on one runner (protocol revision 2), Redis commands per task, Lua calls included:`);
+  const sentOf = (phases: readonly string[]) => phases.reduce((total, p) => total + (sentBy.get(p) ?? 0), 0);
   console.log(`  total ${per(perTask)}   runner's path (claim … after) ${per(runnerPath)}   create ${per(sum(byPhase.get('create')))}`);
+  console.log(`  sent by the server: total ${per(sentOf(PHASES))}   runner's path ${per(sentOf(PHASES.filter((p) => p !== 'create')))}`);
   for (const p of [...PHASES, 'background'] as const) {
     const counts = byPhase.get(p);
     const detail = [...(counts ?? [])].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${per(n)}`).join(', ');
     const head = p === 'background' ? `background (${seconds.toFixed(1)} s, not per task; shown per task)` : p;
-    console.log(`  ${head.padEnd(12)} ${String(per(sum(counts))).padStart(6)}   ${detail}`);
+    console.log(`  ${head.padEnd(12)} ${String(per(sum(counts))).padStart(6)}  (sent ${String(per(sentBy.get(p) ?? 0)).padStart(4)})   ${detail}`);
   }
   if (process.env.PROBE_JSON) {
     console.log(JSON.stringify({
-      tasks, per_task: per(perTask), runner_path: per(runnerPath),
+      tasks, per_task: per(perTask), runner_path: per(runnerPath), sent: Object.fromEntries([...sentBy].map(([p, n]) => [p, per(n)])),
       phases: Object.fromEntries([...byPhase].map(([p, counts]) => [p, { total: per(sum(counts)), commands: Object.fromEntries([...counts].map(([k, v]) => [k, per(v)])) }])),
     }));
   }

@@ -7,7 +7,7 @@ import type { TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
 import { channels } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
-import { isFinal } from '../store/tasks.js';
+import { isFinal, taskEvent } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
 import { type Claim, Claimer } from './claimer.js';
 import { type Lease, Leases, Watchdog } from './leases.js';
@@ -20,6 +20,8 @@ export { localClaimant, runnerClaimant } from './claimant.js';
 export { StatusError as GatewayError };
 
 const log = logger('gateway');
+
+type AppendOptions = { event?: string; quiet?: boolean };
 
 export interface Completion { task_id: number; attempt: number; result: TaskResult }
 
@@ -117,8 +119,7 @@ export class GatewayCore {
     if (!current || current.attempt !== attempt || !['running', 'stopping'].includes(current.status)) return this.refuse(claimant, taskId, attempt);
     this.startedRuns.add(claimant.runnerId, taskId, attempt);
     if (lines.length === 0) return { stop: Boolean(current.stop_requested) };
-    const acked = await this.appendOutput(taskId, attempt, lines, false);
-    await this.stores.tasks.announce(current);
+    const acked = await this.appendOutput(taskId, attempt, lines, { event: taskEvent(current) });
     return { stop: Boolean(current.stop_requested), acked };
   }
 
@@ -179,19 +180,19 @@ export class GatewayCore {
   }
 
   /** `log` once the lease is checked: refused unless held, or late lines of this claimant's run. */
-  private async storeOutput(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[], held: boolean, announce = true): Promise<number> {
+  private async storeOutput(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[], held: boolean, options: AppendOptions = {}): Promise<number> {
     if (!held) {
       const task = await this.stores.tasks.get(taskId);
       const lateLinesOfThisRun = task && (task.runner_id ?? 0) === claimant.runnerId && task.attempt === attempt && task.start !== null;
       if (!lateLinesOfThisRun) return this.refuse(claimant, taskId, attempt);
     }
-    return this.appendOutput(taskId, attempt, lines, announce);
+    return this.appendOutput(taskId, attempt, lines, options);
   }
 
-  /** `announce` false: the caller publishes the task event that goes with these lines. */
-  private appendOutput(taskId: number, attempt: number, lines: OutputLine[], announce = true): Promise<number> {
+  /** See OutputStore.append: `event` is the task event that goes with these lines, `quiet` when a move publishes it next. */
+  private appendOutput(taskId: number, attempt: number, lines: OutputLine[], options: AppendOptions = {}): Promise<number> {
     this.counters.outputBytes(lines.reduce((sum, line) => sum + Buffer.byteLength(line.output), 0));
-    return this.stores.output.append(taskId, attempt, lines, { announce });
+    return this.stores.output.append(taskId, attempt, lines, options);
   }
 
   /**
@@ -213,8 +214,8 @@ export class GatewayCore {
       return;
     }
     if (lines.length > 0) {
-      if (this.startedRuns.has(claimant.runnerId, taskId, attempt)) await this.appendOutput(taskId, attempt, lines, false);
-      else await this.storeOutput(claimant, taskId, attempt, lines, Boolean(await this.leases.held(taskId, claimant.runnerId, attempt)), false);
+      if (this.startedRuns.has(claimant.runnerId, taskId, attempt)) await this.appendOutput(taskId, attempt, lines, { quiet: true });
+      else await this.storeOutput(claimant, taskId, attempt, lines, Boolean(await this.leases.held(taskId, claimant.runnerId, attempt)), { quiet: true });
     }
     const finalised = await this.finaliser(completion, claimant.runnerId);
     if (finalised === 'lease') return this.refuse(claimant, taskId, attempt);

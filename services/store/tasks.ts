@@ -151,11 +151,6 @@ export class TaskStore {
     };
   }
 
-  /** Tells live views the task changed, for a move made `quiet`. */
-  async announce(task: Task): Promise<void> {
-    await this.redis.publish(channels.taskEvents, taskEvent(task));
-  }
-
   /** Plain field update with no status change (e.g. the reason a task waits). */
   async patch(id: number, patch: Partial<Omit<Task, 'status'>>): Promise<Task | undefined> {
     return this.transition(id, {}, patch);
@@ -214,7 +209,7 @@ export class TaskStore {
 }
 
 /** A task event; a final one names the runner whose slot it freed (parked long-polls listen for it). */
-const taskEvent = (task: Task) => JSON.stringify({
+export const taskEvent = (task: Task) => JSON.stringify({
   type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}),
 });
 
