@@ -63,7 +63,7 @@ export class Reconciler extends EventEmitter {
 
   /**
    * One conditional move (the script also turns a success of a task asked to stop into `stopped`,
-   * keeps a start already recorded, drops the lease and publishes the task event, which frees the
+   * keeps a start already recorded, drops the lease and the task's extras, and publishes the task event, which frees the
    * runner's slot for parked long-polls). `runnerId`: a runner's own result, accepted only under
    * its lease ('lease' when it holds none).
    */
@@ -82,7 +82,7 @@ export class Reconciler extends EventEmitter {
       status: result.status, end: result.end, exit_code: result.exit_code, error: result.error,
       ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
       ...(result.start ? { start: result.start } : {}),
-    }, { drop: true, stopped_if_requested: true, keep_start: true, project_limit: true });
+    }, { drop: true, stopped_if_requested: true, keep_start: true, project_limit: true, drop_extras: true });
     if (moved.outcome === 'lease') return 'lease';
     if (moved.outcome !== 'ok') return undefined; // already final, or a stale attempt
     const { task } = moved;

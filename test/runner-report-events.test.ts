@@ -1,12 +1,13 @@
 /**
  * The task events of a runner's reports, now that each report publishes one: a start report with
  * lines and a result with lines still reach a live view (lines, status and end), and a task's
- * final event is what frees its runner's slot for a poll parked as full. The runner is played over
+ * final event is what frees its runner's slot for a poll parked as full; its final move also drops
+ * its extras (no DEL of their own after it). The runner is played over
  * plain HTTP, so what each request does is seen on its own.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import test from 'ava';
-import { cleanup, makeBareRepo, setupTemplate, SseStream, startForge, startTask, waitFor, waitForTask } from './helpers/index.js';
+import { cleanup, makeBareRepo, setupTemplate, SseStream, startForge, startRedis, startTask, waitFor, waitForTask } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -80,4 +81,21 @@ test('a poll parked as full is answered with the next task as soon as its runner
   t.is(next.status, 200, 'the parked poll was answered with a task, not left to run out');
   t.is(next.body.task_id, second.id);
   t.notRegex(forge.logs(), /wake-up was missed/);
+});
+
+test('a task\'s extras (its secret answers) go with its final move', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_REDIS_URL: redis.url } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  const { post } = await rawRunner(forge, 1);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const claim = await post('/jobs/next', idle);
+  t.is(claim.body.task_id, task.id);
+  // Extras are read when the job is built (at the claim) and kept until the task ends.
+  const extras = `{forge}:task-extras:${task.id}`;
+  t.is((await redis.cli(['SET', extras, 'sealed-at-rest'])).trim(), 'OK');
+  t.is((await post(`/jobs/${task.id}/running`, { attempt: claim.body.attempt })).status, 200);
+  t.is((await redis.cli(['EXISTS', extras])).trim(), '1', 'kept while the task runs');
+  t.is((await post(`/jobs/${task.id}/result`, { attempt: claim.body.attempt, status: 'success', exit_code: 0 })).status, 200);
+  t.is((await redis.cli(['EXISTS', extras])).trim(), '0', 'gone once the result is answered');
 });

@@ -34,6 +34,8 @@ export type MoveOptions = LeaseChange & {
   keep_start?: true;
   /** Answer the project's max_parallel_tasks (`projectLimit`). */
   project_limit?: true;
+  /** The task ended: its extras (task-options/extras.ts) are deleted in the same step. */
+  drop_extras?: true;
   quiet?: boolean;
 };
 
@@ -139,7 +141,7 @@ export class TaskStore {
     const { quiet, ...scriptOptions } = options;
     const reply = (await this.runTransition(
       keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'),
+      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
       JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
     )) as [string, string?, string?, number?];
     const [outcome, record, held, limit] = reply;

@@ -3,7 +3,7 @@ import { keys } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
 import { emptyExtras, type TaskExtras } from './survey.js';
 
-/** Kept until the task ends (then deleted); the expiry only catches tasks that never reach the reconciler (stopped while waiting). */
+/** Kept until the task ends (its final move deletes them: task-transition.lua); the expiry only catches tasks that never reach the reconciler (stopped while waiting). */
 const EXTRAS_TTL_SEC = 30 * 24 * 3600;
 
 /** A task's extras, encrypted at rest like every secret; nothing is written when there are none. */
@@ -15,10 +15,6 @@ export async function saveExtras(stores: Stores, taskId: number, extras: TaskExt
 export async function loadExtras(stores: Stores, taskId: number): Promise<TaskExtras> {
   const stored = await stores.redis.get(keys.taskExtras(taskId));
   return stored ? { ...emptyExtras(), ...(JSON.parse(stores.secrets.decrypt(stored)) as TaskExtras) } : emptyExtras();
-}
-
-export async function deleteExtras(stores: Stores, taskId: number): Promise<void> {
-  await stores.redis.del(keys.taskExtras(taskId));
 }
 
 /** Adds the extras to a job payload; secret values join the mask so the executor hides them in output. */

@@ -17,6 +17,7 @@
   KEYS[8] set of leases with a verdict pending
   KEYS[9] prefix of the per-runner task sets (runner id appended)
   KEYS[10] projects hash (project id -> project JSON, for max_parallel_tasks)
+  KEYS[11] the task's extras (secret answers and variables kept until it ends)
 
   ARGV[1] condition JSON {from?: string[], attempt?: number, lease?: {runner_id, attempt},
           not_stop_requested?: true, within_project_limit?: true}
@@ -27,7 +28,8 @@
           next_attempt?: true (attempt + 1, in the record and the lease taken),
           stopped_if_requested?: true (a 'success' patch of a task asked to stop ends 'stopped'),
           keep_start?: true (a patched start does not replace one already set),
-          project_limit?: true (answer the project's max_parallel_tasks too)}
+          project_limit?: true (answer the project's max_parallel_tasks too),
+          drop_extras?: true (the task ended: its extras go)}
   ARGV[6] channel to publish the task event on, or '' for none
 
   Returns {'ok', record JSON, lease JSON held before the move or false, project limit or false},
@@ -114,6 +116,8 @@ elseif opts.take then
 elseif opts.extend_ms and held then
   redis.call('ZADD', KEYS[7], 'XX', now() + opts.extend_ms, id)
 end
+
+if opts.drop_extras then redis.call('DEL', KEYS[11]) end
 
 -- Live views, dashboards and parked long-polls (a final task frees its runner's slot) listen here.
 if ARGV[6] ~= '' then
