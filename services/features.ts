@@ -8,7 +8,6 @@ import { notificationRouter } from './notifications/routes.js';
 import { scheduleRouter } from './schedules/routes.js';
 import { Scheduler } from './schedules/scheduler.js';
 import { autorunDeploys } from './task-options/autorun.js';
-import { deleteExtras } from './task-options/extras.js';
 import { stopDelayTimers, sweepRuns, taskEnded as workflowTaskEnded } from './workflows/engine.js';
 import { workflowRouter } from './workflows/routes.js';
 
@@ -66,9 +65,8 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   };
 }
 
-/** After a task ends: its extras are no longer needed, notifications go out, a successful build may start its deploys. */
+/** After a task ends (its extras went with its final move): notifications go out, a successful build may start its deploys. */
 async function onTaskFinished(ctx: AppContext, task: Task): Promise<void> {
-  await deleteExtras(ctx.stores, task.id);
   await featuresOf(ctx).notifier.taskEnded(task);
   await autorunDeploys(ctx, task);
 }

@@ -3,6 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { logger } from '../protocol/log.js';
 import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { Completion, GatewayCore } from './gateway/core.js';
+import type { Lease } from './store/tasks.js';
 import { WaitingReasons } from './dispatch/waiting.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Stores } from './store/stores.js';
@@ -38,7 +39,7 @@ export class Reconciler extends EventEmitter {
 
   start(): void {
     // A runner's own result is finalised in its request; the queue carries the watchdog's verdicts.
-    this.core.finaliseWith((completion) => this.finalise(completion));
+    this.core.finaliseWith((completion, runnerId) => this.finalise(completion, runnerId));
     this.worker = new Worker<Completion>(COMPLETION_QUEUE, (job) => this.finalise(job.data), {
       connection: this.redis, prefix: 'forge', concurrency: 20,
     });
@@ -60,29 +61,38 @@ export class Reconciler extends EventEmitter {
     }
   }
 
-  async finalise({ task_id, attempt, result }: Completion): Promise<Task | undefined> {
-    const before = await this.stores.tasks.get(task_id);
-    const status = result.status === 'success' && before?.stop_requested ? 'stopped' : result.status;
-    const stillActive = before && before.attempt === attempt && ACTIVE_STATUSES.includes(before.status);
-    if (stillActive && result.error.startsWith('runner lost')) {
-      // Written before the final status, so live viewers see the reason before the stream ends.
-      // A notice takes no line number: lines the runner still sends are kept after it.
-      await this.stores.output.notice(task_id, result.end, `[forge] ${result.error}`);
+  /**
+   * One conditional move (the script also turns a success of a task asked to stop into `stopped`,
+   * keeps a start already recorded, drops the lease and the task's extras, and publishes the task event, which frees the
+   * runner's slot for parked long-polls). `runnerId`: a runner's own result, accepted only under
+   * its lease ('lease' when it holds none).
+   */
+  async finalise({ task_id, attempt, result }: Completion, runnerId?: number): Promise<{ task: Task; lease?: Lease } | 'lease' | undefined> {
+    if (result.error.startsWith('runner lost')) {
+      const before = await this.stores.tasks.get(task_id);
+      if (before && before.attempt === attempt && ACTIVE_STATUSES.includes(before.status)) {
+        // Written before the final status, so live viewers see the reason before the stream ends.
+        // A notice takes no line number: lines the runner still sends are kept after it.
+        await this.stores.output.notice(task_id, result.end, `[forge] ${result.error}`);
+      }
     }
-    const task = await this.stores.tasks.transition(task_id, { from: ACTIVE_STATUSES, attempt }, {
-      status, end: result.end, exit_code: result.exit_code, error: result.error,
+    const moved = await this.stores.tasks.move(task_id, {
+      from: ACTIVE_STATUSES, attempt, ...(runnerId === undefined ? {} : { lease: { runner_id: runnerId, attempt } }),
+    }, {
+      status: result.status, end: result.end, exit_code: result.exit_code, error: result.error,
       ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
-      ...(result.start && !before?.start ? { start: result.start } : {}),
-    }, { drop: true });
-    if (!task) return undefined; // already final, or a stale attempt
-    await this.core.slotFreed(task.runner_id ?? 0);
+      ...(result.start ? { start: result.start } : {}),
+    }, { drop: true, stopped_if_requested: true, keep_start: true, project_limit: true, drop_extras: true });
+    if (moved.outcome === 'lease') return 'lease';
+    if (moved.outcome !== 'ok') return undefined; // already final, or a stale attempt
+    const { task } = moved;
     // A project at its max_parallel_tasks left its queues parked; one of its slots is free now.
-    if ((await this.stores.projects.get(task.project_id))?.max_parallel_tasks) {
+    if (moved.projectLimit) {
       for (const [name, scope] of this.core.queues.list()) if (scope.project_id === task.project_id) await this.core.queues.wake(name);
     }
     log.info('task finished', { task_id, status: task.status, runner: task.runner_name });
     this.emit('finalised', task);
-    return task;
+    return { task, lease: moved.heldLease };
   }
 
   async stop(): Promise<void> {

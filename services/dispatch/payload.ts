@@ -2,6 +2,7 @@ import type { Task } from '../common/model.js';
 import type { JobPayload, KeyMaterial } from '../../protocol/wire.js';
 import type { Stores } from '../store/stores.js';
 import { completePayload } from '../task-options/index.js';
+import { loadExtras } from '../task-options/extras.js';
 import { hostConfigFor } from './host-configs.js';
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
@@ -32,7 +33,8 @@ function secretsOf(material: KeyMaterial | null): string[] {
  */
 export async function buildPayload(stores: Stores, task: Task, maxDurationSec: number): Promise<JobPayload> {
   const pid = task.project_id;
-  const template = await stores.templates(pid).get(task.template_id);
+  // The task's extras depend on nothing else: read alongside the template (one round trip less).
+  const [template, extras] = await Promise.all([stores.templates(pid).get(task.template_id), loadExtras(stores, task.id)]);
   if (!template) throw new Error(`template ${task.template_id} was deleted`);
   // The records a claim waits for are read together (one round trip per level, not per record).
   const inventoryId = task.inventory_id ?? template.inventory_id;
@@ -44,13 +46,15 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   ]);
   if (!repository) throw new Error(`repository ${template.repository_id} was deleted`);
   if (task.inventory_id && !inventory) throw new Error(`inventory ${task.inventory_id} (chosen for this task) was deleted`);
-  const [ownAuth, inventorySsh, become] = await Promise.all([
+  const [ownAuth, inventorySsh, become, keylessHostConfigs] = await Promise.all([
     stores.keyMaterial(pid, repository.ssh_key_id),
     inventory?.ssh_key_id ? stores.keyMaterial(pid, inventory.ssh_key_id) : null,
     inventory?.become_key_id ? stores.keyMaterial(pid, inventory.become_key_id) : null,
+    // No key at all: the host configs are needed for sure, so they come in the same round trip.
+    repository.ssh_key_id ? undefined : stores.hostConfigs(pid).list(),
   ]);
   // A repository without a key of its own (none, or a "none" key) uses the project's host config for its URL.
-  const mapped = ownAuth.type === 'none' ? hostConfigFor(await stores.hostConfigs(pid).list(), repository.git_url) : undefined;
+  const mapped = ownAuth.type === 'none' ? hostConfigFor(keylessHostConfigs ?? await stores.hostConfigs(pid).list(), repository.git_url) : undefined;
   const repoAuth = mapped ? await stores.keyMaterial(pid, mapped.ssh_key_id) : ownAuth;
 
   const extraVars = {
@@ -68,7 +72,7 @@ export async function buildPayload(stores: Stores, task: Task, maxDurationSec: n
   const templateArgs = parseArgs(template.arguments);
   const taskArgs = template.allow_override_args_in_task ? parseArgs(task.arguments) : [];
 
-  return completePayload(stores, template, task, {
+  return completePayload(template, task, extras, {
     task: {
       id: task.id, attempt: task.attempt, project_id: pid, debug: task.debug, dry_run: task.dry_run, diff: task.diff,
       limit: task.limit, tags: task.tags, skip_tags: task.skip_tags, message: task.message,

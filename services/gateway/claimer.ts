@@ -87,50 +87,27 @@ export class Claimer {
     for (;;) {
       const taskId = await this.queues.claim(name);
       if (taskId === null) return null;
-      // The queue names the task's project: its record is read in the same round trip as the task's.
-      const projectId = this.queues.scope(name)?.project_id;
-      const [task, project] = await Promise.all([
-        this.stores.tasks.get(taskId),
-        projectId === undefined ? undefined : this.stores.projects.get(projectId),
-      ]);
-      if (!task || isFinal(task.status)) {
-        await this.queues.retire(name, taskId); // stopped while waiting, or already final
-        continue;
-      }
-      if (task.status !== 'waiting') {
-        // Held under a lease by another claim (a job moved back by hand): its holder finishes it and retires the job.
-        log.warn('a queued job belongs to a task that is already claimed; left to its lease', { task_id: taskId, status: task.status });
-        continue;
-      }
-      if (task.stop_requested) {
-        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { status: 'stopped', end: new Date().toISOString() });
-        await this.queues.retire(name, taskId);
-        continue;
-      }
-      const attempt = task.attempt + 1;
-      const projectLimit = (project?.id === task.project_id ? project : await this.stores.projects.get(task.project_id))?.max_parallel_tasks ?? 0;
-      const started = await this.stores.tasks.transition(
+      // One step: the task must be waiting, not asked to stop, and its project below its
+      // max_parallel_tasks (the script reads the project); the attempt goes up and the lease is taken.
+      const moved = await this.stores.tasks.move(
         taskId,
-        { from: ['waiting'], attempt: task.attempt, project_limit: projectLimit },
-        { status: 'starting', attempt, runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
-        { take: { lease: { queue: name, runner_id: claimant.runnerId, attempt }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
+        { from: ['waiting'], not_stop_requested: true, within_project_limit: true },
+        { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
+        { next_attempt: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
       );
-      if (!started) {
-        const current = await this.stores.tasks.get(taskId);
-        if (current && isFinal(current.status)) {
-          await this.queues.retire(name, taskId);
-          continue;
-        }
-        if (current?.status === 'waiting' && current.attempt === task.attempt) {
-          // The project runs as many tasks as it may: the job goes back to the head and this queue
-          // is skipped until one of the project's tasks ends (the reconciler wakes it then).
-          await this.queues.requeue(name, taskId);
-          this.queues.unmarkIf(name, this.queues.markOf(name));
-          if (projectLimit > 0) await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(projectLimit) });
-          return null;
-        }
-        continue; // claimed meanwhile by someone else
+      if (moved.outcome === 'limit') {
+        // The project runs as many tasks as it may: the job goes back to the head and this queue
+        // is skipped until one of the project's tasks ends (the reconciler wakes it then).
+        await this.queues.requeue(name, taskId);
+        this.queues.unmarkIf(name, this.queues.markOf(name));
+        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(moved.limit) });
+        return null;
       }
+      if (moved.outcome !== 'ok') {
+        await this.notClaimed(name, taskId);
+        continue;
+      }
+      const started = moved.task;
       try {
         const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec);
         this.counters.claimed(started);
@@ -138,6 +115,20 @@ export class Claimer {
       } catch (err) {
         await this.cannotStart(claimant, started, `cannot start: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** A claimed job whose task could not start: gone or final (the job retires), asked to stop, or claimed already. */
+  private async notClaimed(name: string, taskId: number): Promise<void> {
+    const task = await this.stores.tasks.get(taskId);
+    if (!task || isFinal(task.status)) {
+      await this.queues.retire(name, taskId); // stopped while waiting, or already final
+    } else if (task.status !== 'waiting') {
+      // Held under a lease by another claim (a job moved back by hand): its holder finishes it and retires the job.
+      log.warn('a queued job belongs to a task that is already claimed; left to its lease', { task_id: taskId, status: task.status });
+    } else if (task.stop_requested) {
+      await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { status: 'stopped', end: new Date().toISOString() });
+      await this.queues.retire(name, taskId);
     }
   }
 }

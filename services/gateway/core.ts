@@ -7,11 +7,12 @@ import type { TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
 import { channels } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
-import { isFinal } from '../store/tasks.js';
+import { isFinal, taskEvent } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
 import { type Claim, Claimer } from './claimer.js';
 import { type Lease, Leases, Watchdog } from './leases.js';
 import { Parking } from './parking.js';
+import { StartedRuns } from './started-runs.js';
 
 export type { Claimant } from './claimant.js';
 export { localClaimant, runnerClaimant } from './claimant.js';
@@ -20,7 +21,15 @@ export { StatusError as GatewayError };
 
 const log = logger('gateway');
 
+type AppendOptions = { event?: string; quiet?: boolean };
+
 export interface Completion { task_id: number; attempt: number; result: TaskResult }
+
+/**
+ * Finalises a claimant's result under the lease `runnerId` holds: 'lease' when it holds none (the
+ * result is refused), undefined when the task was final already, else the task and the lease it held.
+ */
+export type Finaliser = (completion: Completion, runnerId: number) => Promise<{ task: Task; lease?: Lease } | 'lease' | undefined>;
 
 /** What the gateway reports to /metrics. */
 export interface GatewayCounters {
@@ -45,6 +54,8 @@ export class GatewayCore {
   readonly leases: Leases;
   readonly watchdog: Watchdog;
   private readonly claimer: Claimer;
+  /** Runs whose start report this process took: their later lines and result skip a separate lease check. */
+  private readonly startedRuns = new StartedRuns();
 
   constructor(
     private readonly stores: Stores,
@@ -94,19 +105,22 @@ export class GatewayCore {
   }
 
   /**
-   * The start report. Lines printed before it (revision 2) are stored first, under the same lease
-   * check, so they precede the app's output and the status change; answers the highest line held.
+   * The start report: the lease check (renewing it) and the move to `running` are one script. Lines
+   * printed before it (revision 2) are stored next, and one task event tells live views of both;
+   * answers the highest line held. A repeated report is answered the same.
    */
   async running(claimant: Claimant, taskId: number, attempt: number, commit: { commit_hash: string; commit_message: string }, lines: OutputLine[] = []): Promise<RunningAnswer> {
-    await this.ownLease(claimant, taskId, attempt, true);
-    const acked = lines.length > 0 ? await this.appendOutput(taskId, attempt, lines) : undefined;
-    const task = await this.stores.tasks.transition(taskId, { from: ['starting'], attempt }, {
+    const moved = await this.stores.tasks.move(taskId, { from: ['starting'], attempt, lease: { runner_id: claimant.runnerId, attempt } }, {
       status: 'running', start: new Date().toISOString(), commit_hash: commit.commit_hash, commit_message: commit.commit_message,
-    });
-    const current = task ?? (await this.stores.tasks.get(taskId));
-    // Refused unless this attempt is now running here (a repeated report is answered the same).
+    }, { extend_ms: this.leases.leaseMs, quiet: lines.length > 0 });
+    if (moved.outcome === 'lease') return this.refuse(claimant, taskId, attempt);
+    // The lease is held: refused only unless this attempt is now running here.
+    const current = moved.outcome === 'ok' ? moved.task : await this.stores.tasks.get(taskId);
     if (!current || current.attempt !== attempt || !['running', 'stopping'].includes(current.status)) return this.refuse(claimant, taskId, attempt);
-    return acked === undefined ? { stop: Boolean(current.stop_requested) } : { stop: Boolean(current.stop_requested), acked };
+    this.startedRuns.add(claimant.runnerId, taskId, attempt);
+    if (lines.length === 0) return { stop: Boolean(current.stop_requested) };
+    const acked = await this.appendOutput(taskId, attempt, lines, { event: taskEvent(current) });
+    return { stop: Boolean(current.stop_requested), acked };
   }
 
   /**
@@ -155,48 +169,64 @@ export class GatewayCore {
 
   /**
    * Stores output of an attempt this claimant holds. Lines of an attempt the watchdog already
-   * judged lost are still kept (they are what that run printed), as long as no other attempt began.
+   * judged lost are still kept (they are what that run printed), as long as no other attempt began:
+   * a run this process saw start is such an attempt for good (a started attempt is never requeued),
+   * so its lines need no lease check.
    */
   async log(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
+    if (this.startedRuns.has(claimant.runnerId, taskId, attempt)) return this.appendOutput(taskId, attempt, lines);
     const held = await this.leases.held(taskId, claimant.runnerId, attempt);
     return this.storeOutput(claimant, taskId, attempt, lines, Boolean(held));
   }
 
   /** `log` once the lease is checked: refused unless held, or late lines of this claimant's run. */
-  private async storeOutput(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[], held: boolean): Promise<number> {
+  private async storeOutput(claimant: Claimant, taskId: number, attempt: number, lines: OutputLine[], held: boolean, options: AppendOptions = {}): Promise<number> {
     if (!held) {
       const task = await this.stores.tasks.get(taskId);
       const lateLinesOfThisRun = task && (task.runner_id ?? 0) === claimant.runnerId && task.attempt === attempt && task.start !== null;
       if (!lateLinesOfThisRun) return this.refuse(claimant, taskId, attempt);
     }
-    return this.appendOutput(taskId, attempt, lines);
+    return this.appendOutput(taskId, attempt, lines, options);
   }
 
-  private appendOutput(taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
+  /** See OutputStore.append: `event` is the task event that goes with these lines, `quiet` when a move publishes it next. */
+  private appendOutput(taskId: number, attempt: number, lines: OutputLine[], options: AppendOptions = {}): Promise<number> {
     this.counters.outputBytes(lines.reduce((sum, line) => sum + Buffer.byteLength(line.output), 0));
-    return this.stores.output.append(taskId, attempt, lines);
+    return this.stores.output.append(taskId, attempt, lines, options);
   }
 
   /**
    * The runner's result for an attempt it holds, finalised before the answer: the runner retries
    * until it is answered, so the request itself is the durable hand-over (no completion job, and
-   * its ~40 Redis commands, on this path). Without a finaliser it goes through the queue. Its last
-   * output lines (revision 2) are stored first, as `log` would store them, so none lands after the
-   * task is final.
+   * its ~40 Redis commands, on this path). Its last output lines (revision 2) are stored first, as
+   * `log` would store them, so none lands after the task is final (whose task event tells live
+   * views of them too). The lease check is part of the final move.
    */
   async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult, lines: OutputLine[] = []): Promise<void> {
-    const lease = await this.leases.held(taskId, claimant.runnerId, attempt);
-    if (lines.length > 0) await this.storeOutput(claimant, taskId, attempt, lines, Boolean(lease));
-    if (!lease) return this.refuse(claimant, taskId, attempt);
     const completion = { task_id: taskId, attempt, result };
-    await (this.finaliser ? this.finaliser(completion) : this.complete(completion));
-    await this.queues.retire(lease.queue, taskId);
+    if (!this.finaliser) {
+      // No reconciler in this process: the completion queue takes it, after a separate lease check.
+      const lease = await this.leases.held(taskId, claimant.runnerId, attempt);
+      if (lines.length > 0) await this.storeOutput(claimant, taskId, attempt, lines, Boolean(lease));
+      if (!lease) return this.refuse(claimant, taskId, attempt);
+      await this.complete(completion);
+      await this.queues.retire(lease.queue, taskId);
+      return;
+    }
+    if (lines.length > 0) {
+      if (this.startedRuns.has(claimant.runnerId, taskId, attempt)) await this.appendOutput(taskId, attempt, lines, { quiet: true });
+      else await this.storeOutput(claimant, taskId, attempt, lines, Boolean(await this.leases.held(taskId, claimant.runnerId, attempt)), { quiet: true });
+    }
+    const finalised = await this.finaliser(completion, claimant.runnerId);
+    if (finalised === 'lease') return this.refuse(claimant, taskId, attempt);
+    this.startedRuns.delete(claimant.runnerId, taskId, attempt);
+    if (finalised?.lease) await this.queues.retire(finalised.lease.queue, taskId);
   }
 
-  private finaliser: ((completion: Completion) => Promise<unknown>) | undefined;
+  private finaliser: Finaliser | undefined;
 
   /** Results reported by a claimant are finalised by `finalise` at once (the reconciler's). */
-  finaliseWith(finalise: (completion: Completion) => Promise<unknown>): void {
+  finaliseWith(finalise: Finaliser): void {
     this.finaliser = finalise;
   }
 

@@ -9,6 +9,9 @@ export type { Lease };
 
 const log = logger('watchdog');
 
+/** A heartbeat rewrites an unchanged runner status at most this often. */
+const STATUS_REWRITE_MS = 1500;
+
 /** What one watchdog pass found: leases to judge, or an outage after which every lease was renewed. */
 export type WatchdogPass = { graced: number } | { expired: Array<{ taskId: number; lease: Lease }> };
 
@@ -35,17 +38,33 @@ export class Leases {
    * extends every lease it still holds, answers which of its tasks to stop and which are lost.
    */
   async heartbeat(runnerId: number, state: RunnerState): Promise<{ stop: number[]; lost: number[] }> {
-    const status = runnerId ? JSON.stringify({
-      last_seen: Date.now(), version: state.version, capabilities: state.capabilities,
-      active_tasks: state.active.map((a) => a.task_id), draining: state.draining,
-    }) : '';
+    const status = runnerId ? this.statusToWrite(runnerId, state) : '';
     const pairs = state.active.flatMap((a) => [String(a.task_id), String(a.attempt)]);
+    if (pairs.length === 0 && status === '') return { stop: [], lost: [] }; // nothing to extend, nothing to record
     const [stop, lost] = (await this.runHeartbeat(
       keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.runnerStatus(), keys.prefix(keys.task(0)),
       String(runnerId), String(this.leaseMs), status, ...pairs,
     )) as [number[], number[]];
     return { stop, lost };
   }
+
+  /**
+   * The runner's status JSON, or '' when this process wrote the same state (all but last_seen) for
+   * it less than STATUS_REWRITE_MS ago: a beat a second would rewrite it for nothing, and the
+   * online window (5 s) is longer: written about every 2 s, as the parked runners' touch.
+   */
+  private statusToWrite(runnerId: number, state: RunnerState): string {
+    const now = Date.now();
+    const reported = JSON.stringify({ version: state.version, capabilities: state.capabilities, active_tasks: state.active.map((a) => a.task_id), draining: state.draining });
+    const last = this.written.get(runnerId);
+    if (last && last.reported === reported && now - last.at < STATUS_REWRITE_MS) return '';
+    if (this.written.size >= 100_000) this.written.clear();
+    this.written.set(runnerId, { reported, at: now });
+    return `{"last_seen":${now},${reported.slice(1)}`;
+  }
+
+  /** What this process last wrote as each runner's status (see statusToWrite). */
+  private readonly written = new Map<number, { reported: string; at: number }>();
 
   /** The lease, if this runner holds it for this attempt and no verdict took it away; `extend` renews it. */
   async held(taskId: number, runnerId: number, attempt: number, extend = false): Promise<Lease | undefined> {

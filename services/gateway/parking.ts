@@ -1,3 +1,4 @@
+import { FINAL_STATUSES, type TaskStatus } from '../common/model.js';
 import type { QueueScope, TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
 import { logger } from '../../protocol/log.js';
@@ -51,6 +52,14 @@ export class Parking {
         if (!queue || !scope) return;
         this.queues.noteWake(queue, scope);
         this.wakeOne(scope);
+      }),
+    );
+    // A task that ended freed a slot of its runner: its final task event says which (one PUBLISH
+    // for the live views and the parked polls, not two).
+    this.unsubscribe.push(
+      bus.on(channels.taskEvents, (message) => {
+        const { type, status, runner_id } = message as { type?: string; status?: string; runner_id?: number | null };
+        if (type === 'task' && runner_id !== undefined && FINAL_STATUSES.includes(status as TaskStatus)) this.wakeRunner(runner_id ?? 0);
       }),
     );
     // Slot-freed wake-ups published while the subscription was down are lost: full claimants look again.

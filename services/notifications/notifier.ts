@@ -44,13 +44,14 @@ export class Notifier {
   /** Queues the notifications a finished task calls for (none for stopped tasks or suppressed alerts). */
   async taskEnded(task: Task): Promise<void> {
     if (task.status !== 'success' && task.status !== 'error') return;
-    const template = await this.ctx.stores.templates(task.project_id).get(task.template_id);
-    if (!template) return;
     const success = task.status === 'success';
-    if (success ? template.suppress_success_alerts : template.suppress_error_alerts) return;
+    // The channels first: most projects have none, and then the template need not be read.
     const channels = (await channelsOf(this.ctx, task.project_id).list()).filter((c) =>
       c.active && (success ? c.on_success : c.on_failure) && (c.template_ids.length === 0 || c.template_ids.includes(task.template_id)));
     if (channels.length === 0) return;
+    const template = await this.ctx.stores.templates(task.project_id).get(task.template_id);
+    if (!template) return;
+    if (success ? template.suppress_success_alerts : template.suppress_error_alerts) return;
     const end: TaskEnd = {
       task_id: task.id, project_id: task.project_id, template_id: task.template_id, template_name: template.name, status: task.status,
       version: task.version ?? '', error: task.error, start: task.start, end: task.end,

@@ -17,13 +17,16 @@ export class OutputStore {
 
   /**
    * Appends a runner's numbered lines of one attempt (see output-append.lua); resends are dropped.
-   * Answers the highest line number of that attempt now acknowledged.
+   * Answers the highest line number of that attempt now acknowledged. Live views hear of new lines
+   * from the same script; `event` replaces that announcement with the caller's task event, which
+   * goes out whether or not a line was new (live views read new lines on any event of the task);
+   * `quiet`: nothing is announced (the caller's next move publishes its task event).
    */
-  async append(taskId: number, attempt: number, lines: OutputLine[]): Promise<number> {
-    const args: string[] = [String(this.capBytes), String(attempt)];
+  async append(taskId: number, attempt: number, lines: OutputLine[], options: { event?: string; quiet?: boolean } = {}): Promise<number> {
+    const channel = options.quiet ? '' : channels.taskEvents;
+    const args: string[] = [String(this.capBytes), String(attempt), channel, options.event ?? outputEvent(taskId), options.event ? '1' : '0'];
     for (const line of [...lines].sort((a, b) => a.seq - b.seq)) args.push(String(line.seq), line.time, line.output);
-    const [acked, added] = (await this.runAppend(keys.output(taskId), keys.outputMeta(taskId), ...args)) as [number, number];
-    if (added > 0) await this.announce(taskId);
+    const [acked] = (await this.runAppend(keys.output(taskId), keys.outputMeta(taskId), ...args)) as [number, number];
     return acked;
   }
 
@@ -34,7 +37,7 @@ export class OutputStore {
   }
 
   private async announce(taskId: number): Promise<void> {
-    await this.redis.publish(channels.taskEvents, JSON.stringify({ type: 'output', id: taskId }));
+    await this.redis.publish(channels.taskEvents, outputEvent(taskId));
   }
 
   async lastSeq(taskId: number): Promise<number> {
@@ -51,3 +54,5 @@ export class OutputStore {
     });
   }
 }
+
+const outputEvent = (taskId: number) => JSON.stringify({ type: 'output', id: taskId });

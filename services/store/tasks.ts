@@ -13,6 +13,38 @@ export interface Lease { queue: string; runner_id: number; attempt: number }
 /** A lease taken or dropped in the same atomic step as a task's status move. */
 export type LeaseChange = { take?: { lease: Lease; runner_id: number; lease_ms: number }; drop?: true };
 
+/** When a move applies (all given must hold); see task-transition.lua. */
+export interface MoveCondition {
+  from?: TaskStatus[];
+  attempt?: number;
+  /** The runner's lease for this attempt must be held (checked before anything else). */
+  lease?: { runner_id: number; attempt: number };
+  not_stop_requested?: true;
+  /** Refused ('limit') when the task's project already runs its max_parallel_tasks. */
+  within_project_limit?: true;
+}
+
+export type MoveOptions = LeaseChange & {
+  /** Renew the held lease by this many ms from now (a runner's report). */
+  extend_ms?: number;
+  /** The attempt goes up by one (a claim); a lease taken gets the new attempt. */
+  next_attempt?: true;
+  /** A 'success' of a task asked to stop ends 'stopped'. */
+  stopped_if_requested?: true;
+  /** A patched `start` does not replace one already set. */
+  keep_start?: true;
+  /** Answer the project's max_parallel_tasks (`projectLimit`). */
+  project_limit?: true;
+  /** The task ended: its extras (task-options/extras.ts) are deleted in the same step. */
+  drop_extras?: true;
+  quiet?: boolean;
+};
+
+export type MoveOutcome =
+  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number }
+  | { outcome: 'lease' | 'cond' }
+  | { outcome: 'limit'; limit: number };
+
 export interface TaskQuery {
   projectId?: number;
   templateId?: number;
@@ -96,21 +128,35 @@ export class TaskStore {
   /**
    * Moves a task from one status to the next atomically (see task-transition.lua): the patch
    * applies only if the task is in one of `from` (and the same attempt), so a result delivered
-   * twice or a stop racing a finish changes the record once. `project_limit`: refuse (answer
-   * undefined) when the task's project already has that many active tasks. `lease`: take or
-   * drop the task's lease in the same step. A task event is published only when the record changed.
+   * twice or a stop racing a finish changes the record once. `lease`: take or drop the task's
+   * lease in the same step. A task event is published (from the same script) only when the record changed.
    */
-  async transition(id: number, cond: { from?: TaskStatus[]; attempt?: number; project_limit?: number }, patch: Partial<Task>, lease: LeaseChange = {}): Promise<Task | undefined> {
+  async transition(id: number, cond: MoveCondition, patch: Partial<Task>, lease: LeaseChange = {}): Promise<Task | undefined> {
+    const moved = await this.move(id, cond, patch, lease);
+    return moved.outcome === 'ok' ? moved.task : undefined;
+  }
+
+  /**
+   * `transition` that also says why a move did not happen and what the script saw on the way:
+   * the lease held before the move (a runner's report names it in `cond.lease`, checked first and,
+   * with `extend_ms`, renewed) and, when asked, the project's max_parallel_tasks. `quiet`: no task
+   * event (the caller announces once it has stored what goes with the move).
+   */
+  async move(id: number, cond: MoveCondition, patch: Partial<Task>, options: MoveOptions = {}): Promise<MoveOutcome> {
     const now = Date.now();
-    const out = (await this.runTransition(
+    const { quiet, ...scriptOptions } = options;
+    const reply = (await this.runTransition(
       keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)),
-      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(lease),
-    )) as string | null;
-    if (!out) return undefined;
-    const task = JSON.parse(out) as Task;
-    this.publish(task);
-    return task;
+      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
+      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
+    )) as [string, string?, string?, number?];
+    const [outcome, record, held, limit] = reply;
+    if (outcome === 'lease' || outcome === 'cond') return { outcome };
+    if (outcome === 'limit') return { outcome, limit: Number(record) };
+    return {
+      outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
+      projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
+    };
   }
 
   /** Plain field update with no status change (e.g. the reason a task waits). */
@@ -168,17 +214,11 @@ export class TaskStore {
     }
     await this.redis.del(keys.tasksByProject(projectId), keys.projectActive(projectId), ...templateIds.map((id) => keys.tasksByTemplate(id)));
   }
-
-  /**
-   * Tells live views the task changed. Not awaited (one round trip less on every move): it leaves
-   * on the same connection right after the write it follows, and a lost event must not turn a
-   * move already made into an error.
-   */
-  private publish(task: Task): void {
-    void this.redis.publish(channels.taskEvents, taskEvent(task)).catch(() => {});
-  }
 }
 
-const taskEvent = (task: Task) => JSON.stringify({ type: 'task', id: task.id, project_id: task.project_id, status: task.status });
+/** A task event; a final one names the runner whose slot it freed (parked long-polls listen for it). */
+export const taskEvent = (task: Task) => JSON.stringify({
+  type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}),
+});
 
 export const isFinal = (status: TaskStatus) => FINAL_STATUSES.includes(status);

@@ -4,7 +4,7 @@ import { keys } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
 import { emptyExtras, type TaskExtras } from './survey.js';
 
-/** Kept until the task ends (then deleted); the expiry only catches tasks that never reach the reconciler (stopped while waiting). */
+/** Kept until the task ends (its final move deletes them: task-transition.lua); the expiry only catches tasks that never reach the reconciler (stopped while waiting). */
 const EXTRAS_TTL_SEC = 30 * 24 * 3600;
 
 /**
@@ -19,10 +19,6 @@ export function saveExtrasIn(multi: ChainableCommander, stores: Stores, taskId: 
 export async function loadExtras(stores: Stores, taskId: number): Promise<TaskExtras> {
   const stored = await stores.redis.get(keys.taskExtras(taskId));
   return stored ? { ...emptyExtras(), ...(JSON.parse(stores.secrets.decrypt(stored)) as TaskExtras) } : emptyExtras();
-}
-
-export async function deleteExtras(stores: Stores, taskId: number): Promise<void> {
-  await stores.redis.del(keys.taskExtras(taskId));
 }
 
 /** Adds the extras to a job payload; secret values join the mask so the executor hides them in output. */

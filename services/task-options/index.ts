@@ -4,7 +4,7 @@ import type { JobPayload } from '../../protocol/wire.js';
 import type { Task, taskInput, Template } from '../common/model.js';
 import type { Stores } from '../store/stores.js';
 import type { ChainableCommander } from 'ioredis';
-import { loadExtras, mergeExtras, saveExtrasIn } from './extras.js';
+import { mergeExtras, saveExtrasIn } from './extras.js';
 import { emptyExtras, resolveSurvey, type TaskExtras } from './survey.js';
 import { versionFields } from './versions.js';
 
@@ -47,8 +47,8 @@ export async function prepareTask(stores: Stores, template: Template, given: Tas
 }
 
 /** What the template and the task's extras add to a job payload when a runner claims it. */
-export async function completePayload(stores: Stores, template: Template, task: Task, payload: JobPayload): Promise<JobPayload> {
-  mergeExtras(payload, await loadExtras(stores, task.id));
+export function completePayload(template: Template, task: Task, extras: TaskExtras, payload: JobPayload): JobPayload {
+  mergeExtras(payload, extras);
   if (template.max_task_duration_sec) payload.max_duration_sec = template.max_task_duration_sec;
   if (task.version) {
     payload.env.FORGE_TASK_VERSION = task.version;

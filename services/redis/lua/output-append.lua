@@ -12,7 +12,10 @@
 
   ARGV[1] cap in bytes
   ARGV[2] attempt the lines belong to
-  ARGV[3..] seq, time, text, seq, time, text, ...
+  ARGV[3] channel to announce on ('' for none)
+  ARGV[4] message: published when lines were added, or always when ARGV[5] is '1'
+  ARGV[5] '1': publish even when no line was added (the caller's task event)
+  ARGV[6..] seq, time, text, seq, time, text, ...
 
   Returns {highest line number acknowledged (the runner's numbering), lines added}.
 ]]
@@ -28,7 +31,7 @@ if attempt < current then return {0, 0} end
 local newAttempt = attempt > current
 if newAttempt then base = last end
 local added = 0
-for i = 3, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local seq = base + tonumber(ARGV[i])
   local time = ARGV[i + 1]
   local text = ARGV[i + 2]
@@ -52,4 +55,6 @@ if newAttempt then
 else
   redis.call('HSET', KEYS[2], 'last_seq', last, 'bytes', bytes)
 end
+-- Live views read new lines on any event of the task: announced in this same step.
+if ARGV[3] ~= '' and (added > 0 or ARGV[5] == '1') then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return {last - base, added}

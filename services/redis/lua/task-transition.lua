@@ -4,6 +4,8 @@
   statuses (and, when given, the same attempt), so a result delivered twice or a stop racing a
   finish changes the record once. Taking the lease in the same step means a claimed task always
   has a lease; dropping it in the same step means a requeued or finished task never keeps one.
+  A runner's report checks (and extends) its lease here too, and the task event goes out from
+  here: one round trip for what were a lease check, a record read, the move and a PUBLISH.
 
   KEYS[1] the task record
   KEYS[2] set of active task ids
@@ -14,36 +16,73 @@
   KEYS[7] lease expiry zset (task id -> expiry ms)
   KEYS[8] set of leases with a verdict pending
   KEYS[9] prefix of the per-runner task sets (runner id appended)
+  KEYS[10] projects hash (project id -> project JSON, for max_parallel_tasks)
+  KEYS[11] the task's extras (secret answers and variables kept until it ends)
 
-  ARGV[1] condition JSON {from?: string[], attempt?: number, project_limit?: number}
+  ARGV[1] condition JSON {from?: string[], attempt?: number, lease?: {runner_id, attempt},
+          not_stop_requested?: true, within_project_limit?: true}
   ARGV[2] patch JSON
   ARGV[3] now (ms), score in the finished index
   ARGV[4] now (ms), score in the waiting index
-  ARGV[5] lease JSON: {} | {take: {lease, runner_id, lease_ms}} | {drop: true}
+  ARGV[5] options JSON: {take?: {lease, runner_id, lease_ms}, drop?: true, extend_ms?: number,
+          next_attempt?: true (attempt + 1, in the record and the lease taken),
+          stopped_if_requested?: true (a 'success' patch of a task asked to stop ends 'stopped'),
+          keep_start?: true (a patched start does not replace one already set),
+          project_limit?: true (answer the project's max_parallel_tasks too),
+          drop_extras?: true (the task ended: its extras go)}
+  ARGV[6] channel to publish the task event on, or '' for none
 
-  Returns the new record JSON, or false when the condition did not hold.
+  Returns {'ok', record JSON, lease JSON held before the move or false, project limit or false},
+  or {'lease'} when the runner named in the condition does not hold the lease (checked first),
+  {'limit', max_parallel_tasks} when the project already runs that many, {'cond'} otherwise.
 ]]
 local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
+if not raw then return {'cond'} end
 local task = cjson.decode(raw)
 local cond = cjson.decode(ARGV[1])
+local opts = cjson.decode(ARGV[5])
+local id = tostring(task.id)
+
+-- A runner's lease: held by that runner for that attempt, and no verdict pending on it.
+-- The lease as it was, where the move needs it (a check, a drop, an extension).
+local held = false
+if cond.lease or opts.drop or opts.extend_ms then held = redis.call('HGET', KEYS[6], id) end
+local judgedKnownFalse = false
+if cond.lease then
+  local lease = held and cjson.decode(held)
+  if not lease or lease.runner_id ~= cond.lease.runner_id or lease.attempt ~= cond.lease.attempt
+    or redis.call('SISMEMBER', KEYS[8], id) == 1 then return {'lease'} end
+  judgedKnownFalse = true
+end
 if cond.from then
   local ok = false
   for _, s in ipairs(cond.from) do if s == task.status then ok = true end end
-  if not ok then return false end
+  if not ok then return {'cond'} end
 end
-if cond.attempt and cond.attempt ~= task.attempt then return false end
-if cond.project_limit and cond.project_limit > 0 and redis.call('SCARD', KEYS[5] .. task.project_id) >= cond.project_limit then return false end
+if cond.attempt and cond.attempt ~= task.attempt then return {'cond'} end
+if cond.not_stop_requested and task.stop_requested == true then return {'cond'} end
+local limit = false
+if cond.within_project_limit or opts.project_limit then
+  local project = redis.call('HGET', KEYS[10], tostring(task.project_id))
+  limit = project and tonumber(cjson.decode(project).max_parallel_tasks) or 0
+end
+if cond.within_project_limit and limit > 0 and redis.call('SCARD', KEYS[5] .. task.project_id) >= limit then return {'limit', limit} end
+
 local prev = task.status
 local patch = cjson.decode(ARGV[2])
-for k, v in pairs(patch) do task[k] = v end
+local hasStart = task.start ~= nil and task.start ~= cjson.null and task.start ~= ''
+for k, v in pairs(patch) do
+  if not (k == 'start' and opts.keep_start and hasStart) then task[k] = v end
+end
+if opts.stopped_if_requested and patch.status == 'success' and task.stop_requested == true then task.status = 'stopped' end
+if opts.next_attempt then task.attempt = task.attempt + 1 end
 local out = cjson.encode(task)
 redis.call('SET', KEYS[1], out)
 local s = task.status
-local id = tostring(task.id)
 -- The status indexes follow the status (only this script and TaskStore.create write them), so
 -- they change only when the status does, and only the ones the move enters or leaves.
 local function active(status) return status == 'starting' or status == 'running' or status == 'waiting_confirmation' or status == 'confirmed' or status == 'stopping' end
+local function final(status) return status == 'success' or status == 'error' or status == 'stopped' or status == 'rejected' end
 if s ~= prev then
   if s == 'waiting' then redis.call('ZADD', KEYS[3], ARGV[4], id) elseif prev == 'waiting' then redis.call('ZREM', KEYS[3], id) end
   if active(s) and not active(prev) then
@@ -53,21 +92,37 @@ if s ~= prev then
     redis.call('SREM', KEYS[2], id)
     redis.call('SREM', KEYS[5] .. task.project_id, id)
   end
-  if s == 'success' or s == 'error' or s == 'stopped' or s == 'rejected' then redis.call('ZADD', KEYS[4], ARGV[3], id) end
+  if final(s) then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 end
 
-local lease = cjson.decode(ARGV[5])
-if lease.drop then
-  local held = redis.call('HGET', KEYS[6], id)
-  if held then redis.call('SREM', KEYS[9] .. cjson.decode(held).runner_id, id) end
-  redis.call('HDEL', KEYS[6], id)
-  redis.call('ZREM', KEYS[7], id)
-  redis.call('SREM', KEYS[8], id)
-elseif lease.take then
-  redis.call('HSET', KEYS[6], id, cjson.encode(lease.take.lease))
+local function now()
   local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[7], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + lease.take.lease_ms, id)
-  redis.call('SREM', KEYS[8], id)
-  redis.call('SADD', KEYS[9] .. lease.take.runner_id, id)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-return out
+if opts.drop then
+  if held then
+    redis.call('SREM', KEYS[9] .. cjson.decode(held).runner_id, id)
+    redis.call('HDEL', KEYS[6], id)
+  end
+  redis.call('ZREM', KEYS[7], id)
+  if not judgedKnownFalse then redis.call('SREM', KEYS[8], id) end
+elseif opts.take then
+  local lease = opts.take.lease
+  if opts.next_attempt then lease.attempt = task.attempt end
+  redis.call('HSET', KEYS[6], id, cjson.encode(lease))
+  redis.call('ZADD', KEYS[7], now() + opts.take.lease_ms, id)
+  redis.call('SREM', KEYS[8], id)
+  redis.call('SADD', KEYS[9] .. opts.take.runner_id, id)
+elseif opts.extend_ms and held then
+  redis.call('ZADD', KEYS[7], 'XX', now() + opts.extend_ms, id)
+end
+
+if opts.drop_extras then redis.call('DEL', KEYS[11]) end
+
+-- Live views, dashboards and parked long-polls (a final task frees its runner's slot) listen here.
+if ARGV[6] ~= '' then
+  local event = {type = 'task', id = task.id, project_id = task.project_id, status = s}
+  if final(s) then event.runner_id = task.runner_id end
+  redis.call('PUBLISH', ARGV[6], cjson.encode(event))
+end
+return {'ok', out, held or false, limit}
