@@ -7,25 +7,17 @@
  *   npx tsx bench/probe-monitor-post.ts [posts to trace, default 1]
  */
 import { Redis } from 'ioredis';
-import { Api } from './lib/api.js';
-import { ADMIN, makeRepo, setupProject, startForge } from './lib/forge.js';
-import { cleanup, projectRoot, run, startRedis, tempDir, waitFor } from './lib/procs.js';
+import { startProbeServer } from './lib/forge.js';
+import { runProbe, waitFor } from './lib/procs.js';
 
 const traced = Number(process.argv[2] ?? 1);
 
 async function main(): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: projectRoot });
-  const root = tempDir('forge-probe-monitor-');
-  const redis = await startRedis(root);
-  const forge = await startForge(root, redis.url, root, { FORGE_LOG_LEVEL: 'warn' });
-  const api = new Api(forge.url);
-  await api.login(ADMIN.login, ADMIN.password);
-  const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
-  const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  const { redisUrl, forge, api, projectId, templates } = await startProbeServer('forge-probe-monitor-');
   await api.json('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
   const post = () => api.request('POST', `/api/project/${projectId}/tasks`, { template_id: templates['run.sh'] });
   for (let i = 0; i < 3; i++) await post();
-  const client = new Redis(redis.url);
+  const client = new Redis(redisUrl);
   const monitor = await client.monitor();
   const lines: string[] = [];
   monitor.on('monitor', (time: string, args: string[], source: string) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`));
@@ -43,8 +35,4 @@ async function main(): Promise<void> {
   api.close();
 }
 
-main().then(cleanup, async (err) => {
-  console.error(err);
-  await cleanup();
-  process.exitCode = 1;
-});
+runProbe(main);

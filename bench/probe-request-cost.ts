@@ -14,10 +14,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { Api } from './lib/api.js';
 import { commandStats, commandsDelta } from './lib/env.js';
-import { ADMIN, makeRepo, setupProject, startForge } from './lib/forge.js';
-import { cleanup, projectRoot, run, startRedis, tempDir } from './lib/procs.js';
+import { startProbeServer } from './lib/forge.js';
+import { runProbe, projectRoot } from './lib/procs.js';
 import { cpuSeconds } from './lib/stats.js';
 
 const perKind = Number(process.argv[2] ?? 2000);
@@ -55,14 +54,7 @@ async function measure(pid: number, redis: Redis, count: number, send: () => Pro
 }
 
 async function main(): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: projectRoot });
-  const root = tempDir('forge-probe-cost-');
-  const redis = await startRedis(root);
-  const forge = await startForge(root, redis.url, root, { FORGE_LOG_LEVEL: 'warn' });
-  const api = new Api(forge.url);
-  await api.login(ADMIN.login, ADMIN.password);
-  const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
-  const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  const { redisUrl, forge, api, projectId, templates } = await startProbeServer('forge-probe-cost-');
   // Tasks created here wait for a tag no runner has: their waiting reason stays the same, so the
   // watchdog does not rewrite thousands of them whenever the probe's runner goes on or offline.
   const templatePath = `/api/project/${projectId}/templates/${templates['run.sh']}`;
@@ -90,7 +82,7 @@ async function main(): Promise<void> {
   const only = (process.env.PROBE_KINDS ?? '').split(',').filter(Boolean);
   const chosen = Object.entries(kinds).filter(([name]) => only.length === 0 || only.some((word) => name.includes(word)));
   const results: Record<string, Array<{ cpu: number; p50: number; commands: string }>> = {};
-  const redisClient = new Redis(redis.url);
+  const redisClient = new Redis(redisUrl);
   for (let round = 0; round < rounds; round++) {
     for (const [name, send] of chosen) (results[name] ??= []).push(await measure(forge.pid, redisClient, perKind, send));
   }
@@ -104,8 +96,4 @@ async function main(): Promise<void> {
   agent.destroy();
 }
 
-main().then(cleanup, async (err) => {
-  console.error(err);
-  await cleanup();
-  process.exitCode = 1;
-});
+runProbe(main);

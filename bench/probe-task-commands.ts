@@ -30,9 +30,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { Api } from './lib/api.js';
-import { ADMIN, makeRepo, setupProject, startForge } from './lib/forge.js';
-import { cleanup, projectRoot, run, sleep, startRedis, tempDir } from './lib/procs.js';
+import { startProbeServer } from './lib/forge.js';
+import { runProbe, projectRoot, sleep } from './lib/procs.js';
 
 const tasks = Number(process.argv[2] ?? 20);
 const PHASES = ['create', 'claim', 'running', 'heartbeat', 'output', 'result', 'after'] as const;
@@ -89,14 +88,7 @@ function isBackground(name: string, args: string[], script: string | undefined, 
 }
 
 async function main(): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: projectRoot });
-  const root = tempDir('forge-probe-task-commands-');
-  const redis = await startRedis(root);
-  const forge = await startForge(root, redis.url, root, { FORGE_LOG_LEVEL: 'warn' });
-  const api = new Api(forge.url);
-  await api.login(ADMIN.login, ADMIN.password);
-  const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
-  const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  const { redisUrl, forge, api, projectId, templates } = await startProbeServer('forge-probe-task-commands-');
   const runner = await api.json<{ id: number; token: string }>('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
   const publicKey = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
   const headers = { 'x-runner-token': runner.token };
@@ -109,8 +101,8 @@ async function main(): Promise<void> {
   expect(await post(`${base}/hello`, { ...idle, public_key: publicKey }, headers), 200, 'hello');
 
   const names = scriptNames();
-  const marker = new Redis(redis.url);
-  const monitored = new Redis(redis.url);
+  const marker = new Redis(redisUrl);
+  const monitored = new Redis(redisUrl);
   const monitor = await monitored.monitor();
   const seen: Seen[] = [];
   let phase: Phase | undefined;
@@ -198,8 +190,4 @@ async function main(): Promise<void> {
   agent.destroy();
 }
 
-main().then(cleanup, async (err) => {
-  console.error(err);
-  await cleanup();
-  process.exitCode = 1;
-});
+runProbe(main);

@@ -8,7 +8,7 @@ import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { Api } from './api.js';
 import { now, type RunnerHosts, type RunnerSpec } from './hosts.js';
-import { exitOf, freePort, onCleanup, projectRoot, run, spawnTracked, stopChild } from './procs.js';
+import { exitOf, freePort, onCleanup, projectRoot, run, spawnTracked, startRedis, stopChild, tempDir } from './procs.js';
 
 export const ADMIN = { login: 'admin', password: `bench-${randomBytes(6).toString('hex')}` };
 
@@ -87,6 +87,22 @@ export async function setupProject(api: Api, repo: string, playbooks: string[]):
     })).id;
   }
   return { projectId, templates };
+}
+
+/**
+ * A probe's set-up: the build, a private redis-server, a server on it (warnings only in its log),
+ * the admin logged in, and a project whose template `run.sh` does nothing.
+ */
+export async function startProbeServer(prefix: string): Promise<{ root: string; redisUrl: string; forge: Forge; api: Api; projectId: number; templates: Record<string, number> }> {
+  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: projectRoot });
+  const root = tempDir(prefix);
+  const redis = await startRedis(root);
+  const forge = await startForge(root, redis.url, root, { FORGE_LOG_LEVEL: 'warn' });
+  const api = new Api(forge.url);
+  await api.login(ADMIN.login, ADMIN.password);
+  const repo = await makeRepo(root, { 'run.sh': 'exit 0' });
+  const { projectId, templates } = await setupProject(api, repo, ['run.sh']);
+  return { root, redisUrl: redis.url, forge, api, projectId, templates };
 }
 
 export interface Created { id: number; tSend: number; tResp: number; queue: string }

@@ -87,6 +87,15 @@ export function cleanup(): Promise<void> {
   return cleaning;
 }
 
+/** Runs a probe's main, then stops what it started; a failure is printed and sets the exit code. */
+export function runProbe(main: () => Promise<void>): void {
+  main().then(cleanup, async (err) => {
+    console.error(err);
+    await cleanup();
+    process.exitCode = 1;
+  });
+}
+
 let signalled = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
