@@ -105,10 +105,32 @@ export type RunnerState = z.infer<typeof runnerStateSchema>;
 export const helloSchema = runnerStateSchema.extend({ public_key: z.string().max(200).optional() });
 export type HelloRequest = z.input<typeof helloSchema>;
 
+/**
+ * Heartbeat cadence. A runner beats every `heartbeat_ms` while any of its tasks is younger than
+ * this (a stop soon after the start, and short tasks, stay snappy), and every
+ * `long_task_heartbeat_ms` once all of them are older: each beat is an HTTP request, and a
+ * long-running task's lease and stop need no more.
+ */
+export const YOUNG_TASK_MS = 10_000;
+
+/**
+ * The long-task interval a server offers: two beats' time when the lease still spans at least ten
+ * such beats (30 s default: 2 s, 15 beats a lease), else one. Kept a multiple of the beat, as a
+ * runner's timer ticks every `heartbeat_ms`.
+ */
+export function longTaskHeartbeatMs(heartbeatMs: number, leaseMs: number): number {
+  return leaseMs >= 10 * 2 * heartbeatMs ? 2 * heartbeatMs : heartbeatMs;
+}
+
 /** Who the server says a runner is, and the timings it must keep. */
 export interface HelloAnswer {
   id: number; name: string; tags: string[]; project_id: number | null; max_parallel_tasks: number; enabled: boolean;
   lease_sec: number; heartbeat_ms: number; long_poll_sec: number;
+  /**
+   * How often to beat once every task of the runner is older than YOUNG_TASK_MS (see
+   * longTaskHeartbeatMs); absent from older servers: then every `heartbeat_ms`, as before.
+   */
+  long_task_heartbeat_ms?: number;
   /** The runner protocol revision this server speaks (PROTOCOL_REVISION); absent from servers of revision 1. */
   protocol?: number;
 }

@@ -15,6 +15,7 @@ import { TaskQueues } from './dispatch/queues.js';
 import { EventBus } from './events.js';
 import { GatewayCore, localClaimant } from './gateway/core.js';
 import { HEARTBEAT_MS } from './gateway/router.js';
+import { longTaskHeartbeatMs } from '../protocol/wire.js';
 import { Metrics } from './metrics.js';
 import { Reconciler, completionQueue } from './reconciler.js';
 import { createRedis, waitReady } from './redis/connection.js';
@@ -111,7 +112,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const leaseMs = config.runner_lease_sec * 1000;
   const stores = new Stores(redis, {
     encryptionKey: encryptionKey(config), outputCapBytes: config.max_output_bytes,
-    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS), eventsRetention: config.events_retention,
+    // A full runner (no long-poll parked) is seen only through its heartbeats: the window spans
+    // more than two of them even at the long-task cadence.
+    runnerOnlineWindowMs: Math.max(5000, 5 * HEARTBEAT_MS, 2.5 * longTaskHeartbeatMs(HEARTBEAT_MS, leaseMs)), eventsRetention: config.events_retention,
   });
   const queues = new TaskQueues(redis);
   await queues.load();
@@ -144,7 +147,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localAgent = new Agent({
       peer: new LocalPeer(core, localClaimant(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-      heartbeatMs: HEARTBEAT_MS, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
+      heartbeatMs: HEARTBEAT_MS, longTaskHeartbeatMs: longTaskHeartbeatMs(HEARTBEAT_MS, leaseMs), identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
     });
     agentDone = localAgent.run();
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
-import { PROTOCOL_REVISION, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
+import { PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
 import type { SandboxSettings } from './executor/sandbox.js';
@@ -22,7 +22,10 @@ export interface AgentOptions {
   maxParallel: number;
   tmpPath: string;
   sshConfigPath: string;
+  /** The timer's tick: a beat every tick while any task is young (YOUNG_TASK_MS). */
   heartbeatMs: number;
+  /** Once every task is older than YOUNG_TASK_MS, a beat this often; default heartbeatMs. */
+  longTaskHeartbeatMs?: number;
   /** Names this executor among others sharing tmp_path (e.g. runner-12, local-3000). */
   identity: string;
   version: string;
@@ -240,12 +243,12 @@ export class Agent extends EventEmitter {
 
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
   private heartbeatsInFlight = 0;
+  private lastBeatAt = 0;
   async heartbeat(force = false): Promise<void> {
     if (this.heartbeatsInFlight >= 2 || this.sessions.size === 0) return;
-    // The claim took each lease moments ago and a stop requested before the start is answered by
-    // the start report: a runner whose tasks are all that young skips a beat (short tasks need none).
-    if (!force && !this.anySessionOlderThan(this.options.heartbeatMs / 2)) return;
+    if (!force && !this.beatDue()) return;
     this.heartbeatsInFlight++;
+    this.lastBeatAt = Date.now();
     const state = this.state();
     try {
       const answer = await this.options.peer.heartbeat(state);
@@ -267,10 +270,24 @@ export class Agent extends EventEmitter {
     }
   }
 
-  private anySessionOlderThan(ms: number): boolean {
+  /**
+   * Whether this tick of the heartbeat timer sends a beat. Tasks younger than half a tick are
+   * left out: the claim took their lease moments ago and a stop requested before the start is
+   * answered by the start report (short tasks need no beat). A beat every tick while any other
+   * task is young (YOUNG_TASK_MS); once all are older, one every longTaskHeartbeatMs (half a tick
+   * early is on time: ticks jitter).
+   */
+  private beatDue(): boolean {
     const now = Date.now();
-    for (const session of this.sessions.values()) if (now - session.since >= ms) return true;
-    return false;
+    const tick = this.options.heartbeatMs;
+    let due = false;
+    for (const session of this.sessions.values()) {
+      const age = now - session.since;
+      if (age < tick / 2) continue;
+      if (age < YOUNG_TASK_MS) return true;
+      due = true;
+    }
+    return due && now - this.lastBeatAt >= (this.options.longTaskHeartbeatMs ?? tick) - tick / 2;
   }
 
   stopClaiming(): void {

@@ -145,7 +145,9 @@ export async function runningTasks(cfg: Config, root: string, logDir: string, ho
       log(`running: ${unplaced.length} tasks found no free slot in a minute; stopping them`);
       await stopTasks(unplaced);
     }
-    await sleep(2000);
+    // Steady state of long-running tasks: the window opens once the last placed task is past a
+    // runner's young-task heartbeat cadence (YOUNG_TASK_MS, 10 s, in protocol/wire.ts).
+    await sleep(12_000);
     const setup = (now() - t0) / 1000;
     const loopDelays = await env.hosts.loopDelays();
     log(`running: runner hosts' longest event-loop block while placing: ${loopDelays.map((d) => `${d.max_ms.toFixed(0)} ms`).join(', ')} (p99 ${loopDelays.map((d) => d.p99_ms.toFixed(0)).join(', ')} ms)`);

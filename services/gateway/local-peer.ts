@@ -1,4 +1,4 @@
-import { PROTOCOL_REVISION, type ClaimedJob, type HelloAnswer, type HelloRequest, type JobRef, type OutputLine, type RegisterAnswer, type RunnerState, type TaskResult } from '../../protocol/wire.js';
+import { longTaskHeartbeatMs, PROTOCOL_REVISION, type ClaimedJob, type HelloAnswer, type HelloRequest, type JobRef, type OutputLine, type RegisterAnswer, type RunnerState, type TaskResult } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
 import type { Claimant } from './claimant.js';
 import type { GatewayCore } from './core.js';
@@ -23,6 +23,7 @@ export class LocalPeer implements Peer {
     return {
       id: 0, name: this.claimant.name, tags: [], project_id: null, max_parallel_tasks: this.claimant.maxParallel, enabled: true,
       lease_sec: this.core.leases.leaseMs / 1000, heartbeat_ms: 1000, long_poll_sec: this.pollMs / 1000,
+      long_task_heartbeat_ms: longTaskHeartbeatMs(1000, this.core.leases.leaseMs),
       protocol: PROTOCOL_REVISION,
     };
   }

@@ -4,7 +4,7 @@ import { logger } from '../../protocol/log.js';
 import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
-  helloSchema, jobRefSchema, PROTOCOL_REVISION, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
+  helloSchema, jobRefSchema, longTaskHeartbeatMs, PROTOCOL_REVISION, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
   type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
@@ -94,6 +94,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     const answer: HelloAnswer = {
       id: runner.id, name: runner.name, tags: runner.tags, project_id: runner.project_id, max_parallel_tasks: runner.max_parallel_tasks,
       enabled: runner.enabled, lease_sec: ctx.config.runner_lease_sec, heartbeat_ms: HEARTBEAT_MS, long_poll_sec: ctx.config.long_poll_sec,
+      long_task_heartbeat_ms: longTaskHeartbeatMs(HEARTBEAT_MS, ctx.config.runner_lease_sec * 1000),
       protocol: PROTOCOL_REVISION,
     };
     res.json(answer);

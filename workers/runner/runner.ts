@@ -36,6 +36,15 @@ async function callWebhook(url: string, event: string, job: ClaimedJob, result?:
   }
 }
 
+/**
+ * The server's long-task heartbeat interval, kept between one beat and a tenth of the lease
+ * whatever it says; an older server offers none: every beat as before.
+ */
+function longTaskCadence(hello: HelloAnswer): number {
+  const offered = hello.long_task_heartbeat_ms ?? hello.heartbeat_ms;
+  return Math.max(hello.heartbeat_ms, Math.min(offered, Math.floor((hello.lease_sec * 1000) / 10)));
+}
+
 export interface StartedRunner {
   agent: Agent;
   hello: HelloAnswer;
@@ -74,7 +83,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
     // The smaller of this machine's limit and the one the server holds for this runner.
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-    heartbeatMs: hello.heartbeat_ms, identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
+    heartbeatMs: hello.heartbeat_ms, longTaskHeartbeatMs: longTaskCadence(hello), identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
     protocol: hello.protocol ?? 1,
     hooks: {
       onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),
