@@ -137,7 +137,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
           abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
         });
       } else {
-        claimed = await core.next(runnerClaimant(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, abort.signal);
       }
     } finally {
       parked.delete(runner.id);
