@@ -8,11 +8,17 @@ export interface Claimant {
   name: string;
   runner: Runner | null;
   maxParallel: number;
+  /**
+   * How many tasks the claimant said it runs when it asked for work (a runner's poll reports them),
+   * if it said: a parked poll with a free slot by its own report needs no slot count from Redis
+   * until there is work to claim (the claim itself always counts).
+   */
+  reportedActive?: number;
   eligible(scope: QueueScope): boolean;
 }
 
-export function runnerClaimant(runner: Runner): Claimant {
-  return { runnerId: runner.id, name: runner.name, runner, maxParallel: runner.max_parallel_tasks, eligible: (scope) => mayServe(runner, scope) };
+export function runnerClaimant(runner: Runner, reportedActive?: number): Claimant {
+  return { runnerId: runner.id, name: runner.name, runner, maxParallel: runner.max_parallel_tasks, reportedActive, eligible: (scope) => mayServe(runner, scope) };
 }
 
 /** The local worker serves every queue. */

@@ -47,9 +47,12 @@ export class Claimer {
   async next(claimant: Claimant, timeoutMs: number, signal?: AbortSignal): Promise<Claim | null> {
     const deadline = Date.now() + timeoutMs;
     let rechecked = false;
+    // Once the server's count said full, the runner's own report no longer decides how it parks.
+    let foundFull = false;
     while (!signal?.aborted && Date.now() < deadline) {
       const slotWakes = this.parking.slotWakesOf(claimant.runnerId);
-      const claimed = await this.tryClaim(claimant);
+      const claimed = await this.tryClaim(claimant, !foundFull);
+      if (claimed === 'full') foundFull = true;
       if (rechecked && claimed !== 'full') log.info('a runner parked as full found a free slot on its own recheck: a slot-freed wake-up was missed', { runner_id: claimant.runnerId });
       if (claimed && claimed !== 'full') return claimed;
       // A wake-up that arrived while we were claiming left its queue marked (or counted a freed
@@ -70,7 +73,15 @@ export class Claimer {
     return this.eligibleQueues(claimant).length > 0;
   }
 
-  async tryClaim(claimant: Claimant): Promise<Claim | null | 'full'> {
+  /**
+   * A claim, or null when there is nothing to claim, or 'full' when the claimant's tasks fill its
+   * slots. With nothing to claim and a free slot by the claimant's own report (`trustReport`), the
+   * slot count (a Redis round trip, most of a parked poll's cost) is left out: the poll parks for
+   * new work, and the claim a wake-up brings counts the slots before it takes a job.
+   */
+  async tryClaim(claimant: Claimant, trustReport = false): Promise<Claim | null | 'full'> {
+    const reportsFreeSlot = trustReport && claimant.reportedActive !== undefined && (claimant.maxParallel === 0 || claimant.reportedActive < claimant.maxParallel);
+    if (reportsFreeSlot && !this.hasEligibleWork(claimant)) return null;
     if (claimant.maxParallel > 0 && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
     const candidates = this.eligibleQueues(claimant);
     if (candidates.length === 0) return null;

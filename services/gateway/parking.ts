@@ -29,7 +29,8 @@ interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
  * wake-up subscription comes back after a disconnect.
  */
 export class Parking {
-  private readonly waiters: Waiter[] = [];
+  /** In parking order (a Set iterates in insertion order): the longest-parked first, each left in O(1). */
+  private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: Array<() => void> = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
@@ -64,7 +65,7 @@ export class Parking {
     );
     // Slot-freed wake-ups published while the subscription was down are lost: full claimants look again.
     this.unsubscribe.push(bus.onReconnect(() => {
-      for (const waiter of this.waiters.filter((w) => w.full)) waiter.wake();
+      for (const waiter of [...this.waiters].filter((w) => w.full)) waiter.wake();
     }));
     this.sweepMs = sweepMs;
     this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
@@ -85,29 +86,31 @@ export class Parking {
       const done = (why: 'woken' | 'recheck' | 'ended') => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
+        this.waiters.delete(waiter);
         resolve(why);
       };
       if (signal?.aborted) return done('ended');
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      this.waiters.add(waiter);
     });
   }
 
   /** Wakes the longest-parked claimant that may take work from `scope`: at most one per wake-up. */
   wakeOne(scope: QueueScope): boolean {
-    const index = this.waiters.findIndex((waiter) => !waiter.full && waiter.claimant.eligible(scope));
-    if (index < 0) return false;
-    this.onWake();
-    this.waiters.splice(index, 1)[0]!.wake();
-    return true;
+    for (const waiter of this.waiters) {
+      if (waiter.full || !waiter.claimant.eligible(scope)) continue;
+      this.onWake();
+      this.waiters.delete(waiter);
+      waiter.wake();
+      return true;
+    }
+    return false;
   }
 
   /** A slot of this runner freed up: its parked polls may claim again. */
   wakeRunner(runnerId: number): void {
     this.slotWakes.set(runnerId, this.slotWakesOf(runnerId) + 1);
-    for (const waiter of this.waiters.filter((w) => w.claimant.runnerId === runnerId)) waiter.wake();
+    for (const waiter of [...this.waiters].filter((w) => w.claimant.runnerId === runnerId)) waiter.wake();
   }
 
   /** How many slot-freed wake-ups this process has seen for the runner. */
@@ -118,13 +121,13 @@ export class Parking {
   /** Repairs lost wake-ups: one round trip per queue that a parked claimant here may serve. */
   async sweep(): Promise<void> {
     if (this.sweeping) return;
-    if (!this.waiters.some((w) => !w.full)) {
+    if (!this.someWaiter((w) => !w.full)) {
       this.suspects.clear();
       return;
     }
     this.sweeping = true;
     try {
-      const served = this.queues.list().filter(([, scope]) => this.waiters.some((w) => !w.full && w.claimant.eligible(scope)));
+      const served = this.queues.list().filter(([, scope]) => this.someWaiter((w) => !w.full && w.claimant.eligible(scope)));
       const waiting = await this.queues.waitingCounts(served.map(([name]) => name));
       const suspects = new Set<string>();
       served.forEach(([name, scope], index) => {
@@ -144,8 +147,15 @@ export class Parking {
     }
   }
 
+  private someWaiter(test: (waiter: Waiter) => boolean): boolean {
+    for (const waiter of this.waiters) if (test(waiter)) return true;
+    return false;
+  }
+
   wakeAll(): void {
-    for (const waiter of this.waiters.splice(0)) waiter.wake();
+    const all = [...this.waiters];
+    this.waiters.clear();
+    for (const waiter of all) waiter.wake();
   }
 
   close(): void {

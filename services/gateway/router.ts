@@ -114,10 +114,10 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     // The poll ends early when the client goes away or the runner's record changes (deleted,
     // disabled, edited): then the answer reflects the record as it is now.
     const abort = new AbortController();
-    const clientGone = new AbortController();
+    let clientGone = false;
     res.on('close', () => {
       if (!res.writableFinished) {
-        clientGone.abort();
+        clientGone = true;
         abort.abort();
         if (state.active.length === 0) void stores.runners.markOffline(runner.id);
       }
@@ -138,21 +138,21 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
           abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
         });
       } else {
-        claimed = await core.next(runnerClaimant(runner), ctx.config.long_poll_sec * 1000, abort.signal);
+        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, abort.signal);
       }
     } finally {
       parked.delete(runner.id);
       offRunnerEvents();
     }
     if (!claimed) {
-      if (clientGone.signal.aborted) return;
+      if (clientGone) return;
       // Only a change ends a poll early; one that just ran out answers 204 without a read (a
       // deletion whose event was missed is refused on the next request: the token cache is cleared on reconnect).
       if (runnerChanged && !(await stores.runners.get(runner.id))) throw new HttpError(401, 'unknown runner token: this runner was deleted');
       res.status(204).end();
       return;
     }
-    if (clientGone.signal.aborted) {
+    if (clientGone) {
       await core.requeueUnstarted(claimed.task, 'the runner disconnected before receiving the task; requeued');
       return;
     }

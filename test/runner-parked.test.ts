@@ -1,0 +1,64 @@
+/**
+ * A parked long-poll's cost: a runner that reports a free slot and finds nothing to claim parks
+ * without counting its slots in Redis (the SCARD was most of a parked poll's server CPU). The
+ * claim a wake-up brings still counts them: a runner the server holds full gets no second task,
+ * whatever its poll says.
+ */
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import {
+  FINAL, cleanup, getTask, makeBareRepo, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
+} from './helpers/index.js';
+import { addRunner, asRunner, startRunner } from './helpers/runner.js';
+
+test.after.always(cleanup);
+
+const remote = { FORGE_USE_REMOTE_RUNNER: 'True' };
+
+/** Calls of one Redis command so far (INFO commandstats). */
+async function calls(redis: { cli(args: string[]): Promise<string> }, command: string): Promise<number> {
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await redis.cli(['info', 'commandstats']))?.[1] ?? 0);
+}
+
+test('an idle runner\'s polls park without a slot count; with work waiting it claims', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url, FORGE_LONG_POLL_SEC: '1' } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  const runner = await addRunner(forge, { serverMaxParallel: 1 });
+  t.is((await asRunner(forge, runner.token, '/hello', { public_key: randomBytes(32).toString('base64') })).status, 200);
+  const before = await calls(redis, 'scard');
+  for (let poll = 0; poll < 3; poll++) t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).status, 204);
+  t.is(await calls(redis, 'scard') - before, 0, 'three idle polls, no SCARD');
+  // With a job waiting, the claim counts the runner's slots first (one SCARD) and hands it over.
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const claim = await asRunner(forge, runner.token, '/jobs/next', { active: [] });
+  t.is(claim.status, 200);
+  t.is(claim.body.task_id, task.id);
+  t.true(await calls(redis, 'scard') - before >= 1);
+});
+
+test('a runner the server holds full gets no second task though its poll reports none; an idle runner takes it', async (t) => {
+  const forge = await startForge({ env: { ...remote, FORGE_LONG_POLL_SEC: '5', FORGE_RUNNER_LEASE_SEC: '60' } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  // A runner with one slot that claims and then forgets its task (as one restarted would): its
+  // lease stays with the server, its polls say it runs nothing.
+  const forgetful = await addRunner(forge, { name: 'forgetful', serverMaxParallel: 1 });
+  t.is((await asRunner(forge, forgetful.token, '/hello', { public_key: randomBytes(32).toString('base64') })).status, 200);
+  const first = await startTask(forge.api, setup.projectId, setup.templateId);
+  t.is((await asRunner(forge, forgetful.token, '/jobs/next', { active: [] })).body.task_id, first.id);
+  const pollSent = Date.now();
+  const poll = asRunner(forge, forgetful.token, '/jobs/next', { active: [] });
+  // Parked: the parked runners' status write (every 2 s) has seen this poll.
+  await waitFor(async () => {
+    const view = await forge.api.json('GET', `/api/runners/${forgetful.id}`);
+    return view.touched && Date.parse(view.touched) > pollSent;
+  }, 15_000, { what: 'the forgetful runner\'s poll to be parked' });
+  const second = await startTask(forge.api, setup.projectId, setup.templateId);
+  const answer = await poll;
+  t.is(answer.status, 204, 'the server counted the slot as taken: no second task');
+  t.is((await getTask(forge.api, setup.projectId, second.id)).status, 'waiting');
+  await startRunner(forge, { name: 'idle' });
+  const done = await waitForTask(forge.api, setup.projectId, second.id, FINAL, 60_000);
+  t.is(done.status, 'success', done.error);
+  t.is(done.runner_name, 'idle');
+});
