@@ -32,7 +32,12 @@ export const envBoolean = z.union([
 ]);
 
 export const envInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: 'expected a whole number' }).int('expected a whole number').min(min).max(max);
+  z.coerce
+    .number({ error: 'expected a whole number' })
+    .int('expected a whole number')
+    // Own messages: the schema's `error` would otherwise name every failure "expected a whole number".
+    .min(min, `expected a whole number of at least ${min}`)
+    .max(max, `expected a whole number of at most ${max}`);
 
 export const tagName = z
   .string()

@@ -14,6 +14,8 @@ test.after.always(cleanup);
 const badConfigs: Array<{ what: string; env?: Record<string, string>; file?: unknown; names: RegExp }> = [
   { what: 'FORGE_PORT=notanumber', env: { FORGE_PORT: 'notanumber' }, names: /port/ },
   { what: 'FORGE_USE_REMOTE_RUNNER=maybe', env: { FORGE_USE_REMOTE_RUNNER: 'maybe' }, names: /use_remote_runner/ },
+  // Out of range says the range, not that the number is not a whole number.
+  { what: 'FORGE_RUNNER_LEASE_SEC=61', env: { FORGE_RUNNER_LEASE_SEC: '61' }, names: /runner_lease_sec[\s\S]*at\s+most\s+60/ },
   { what: 'an unknown key and a wrong type in the config file', file: { prot: 8080, max_parallel_tasks: 'four' }, names: /prot[\s\S]*max_parallel_tasks|max_parallel_tasks[\s\S]*prot/ },
 ];
 
