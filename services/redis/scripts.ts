@@ -11,12 +11,12 @@ type ScriptRunner = (...keysAndArgs: string[]) => Promise<unknown>;
 
 /** Every Lua script Forge runs, by file name in services/redis/lua/, with its number of KEYS. */
 const SCRIPTS = {
-  'task-transition': 11,
+  'task-transition': 9,
   'output-append': 2,
   'output-notice': 2,
-  'lease-heartbeat': 5,
-  'lease-check': 3,
-  'lease-expired': 4,
+  'lease-heartbeat': 4,
+  'lease-check': 2,
+  'lease-expired': 3,
   'workflow-run-step': 2,
   'queue-add': 2,
   'queue-claim': 2,

@@ -37,11 +37,13 @@ export type MoveOptions = LeaseChange & {
   project_limit?: true;
   /** The task ended: its extras (task-options/extras.ts) are deleted in the same step. */
   drop_extras?: true;
+  /** Answer the task's extras as stored (`extras`): a claim's payload needs them, one round trip less. */
+  read_extras?: true;
   quiet?: boolean;
 };
 
 export type MoveOutcome =
-  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number }
+  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null }
   | { outcome: 'lease' | 'cond' }
   | { outcome: 'limit'; limit: number };
 
@@ -62,9 +64,10 @@ export class TaskStore {
 
   /**
    * Stores a new task under `id` (from reserveId; taken here when not given). `alongside` adds
-   * writes that belong with it (its audit entry) to the same MULTI; the task event goes in it too.
+   * writes that belong with it (its audit entry) to the same MULTI, and may answer fields its task
+   * event carries beyond the usual (the queue it wakes); the task event goes in the MULTI too.
    */
-  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => void } = {}): Promise<Task> {
+  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => Record<string, unknown> | void } = {}): Promise<Task> {
     const id = options.id ?? (await this.reserveId());
     const task: Task = { ...fields, id };
     const now = Date.now();
@@ -74,8 +77,8 @@ export class TaskStore {
       .zadd(keys.tasksByProject(task.project_id), id, String(id))
       .zadd(keys.tasksByTemplate(task.template_id), id, String(id))
       .zadd(keys.tasksWaiting(), now, String(id));
-    options.alongside?.(multi, task);
-    await multi.publish(channels.taskEvents, taskEvent(task)).exec();
+    const eventFields = options.alongside?.(multi, task);
+    await multi.publish(channels.taskEvents, taskEvent(task, eventFields ?? undefined)).exec();
     return task;
   }
 
@@ -146,16 +149,17 @@ export class TaskStore {
     const now = Date.now();
     const { quiet, ...scriptOptions } = options;
     const reply = (await this.runTransition(
-      keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
+      keys.task(id), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
+      keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
       JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
-    )) as [string, string?, string?, number?];
-    const [outcome, record, held, limit] = reply;
+    )) as [string, string?, string?, number?, string?];
+    const [outcome, record, held, limit, extras] = reply;
     if (outcome === 'lease' || outcome === 'cond') return { outcome };
     if (outcome === 'limit') return { outcome, limit: Number(record) };
     return {
       outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
       projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
+      ...(scriptOptions.read_extras ? { extras: extras ?? null } : {}),
     };
   }
 
@@ -168,8 +172,14 @@ export class TaskStore {
     return this.redis.scard(keys.projectActive(projectId));
   }
 
+  /**
+   * Every active task: the union of the projects' active sets (there is no global one to keep up
+   * on each claim and end, two commands per task; this read is for dashboards and metrics).
+   */
   async activeIds(): Promise<number[]> {
-    return (await this.redis.smembers(keys.tasksActive())).map(Number);
+    const projectIds = await this.redis.hkeys(keys.collection('projects'));
+    if (projectIds.length === 0) return [];
+    return (await this.redis.sunion(...projectIds.map((id) => keys.projectActive(Number(id))))).map(Number);
   }
 
   async waitingIds(): Promise<number[]> {
@@ -208,7 +218,6 @@ export class TaskStore {
         .del(keys.task(id), keys.taskExtras(id), keys.taskNotifications(id), keys.workflowTask(id))
         .zrem(keys.tasksFinished(), String(id))
         .zrem(keys.tasksWaiting(), String(id))
-        .srem(keys.tasksActive(), String(id))
         .exec();
       await this.redis.del(keys.output(id), keys.outputMeta(id));
     }
@@ -217,8 +226,8 @@ export class TaskStore {
 }
 
 /** A task event; a final one names the runner whose slot it freed (parked long-polls listen for it). */
-export const taskEvent = (task: Task) => JSON.stringify({
-  type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}),
+export const taskEvent = (task: Task, more?: Record<string, unknown>) => JSON.stringify({
+  type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}), ...more,
 });
 
 export const isFinal = (status: TaskStatus) => FINAL_STATUSES.includes(status);
