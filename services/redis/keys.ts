@@ -12,7 +12,6 @@ export const keys = {
   task: (id: number) => `${R}:task:${id}`,
   tasksByProject: (projectId: number) => `${R}:tasks:p${projectId}`,
   tasksByTemplate: (templateId: number) => `${R}:tasks:t${templateId}`,
-  tasksWaiting: () => `${R}:tasks:waiting`,
   tasksFinished: () => `${R}:tasks:finished`,
   projectActive: (projectId: number) => `${R}:tasks:active:p${projectId}`,
   session: (tokenHash: string) => `${R}:session:${tokenHash}`,

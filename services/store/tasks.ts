@@ -70,13 +70,11 @@ export class TaskStore {
   async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => Record<string, unknown> | void } = {}): Promise<Task> {
     const id = options.id ?? (await this.reserveId());
     const task: Task = { ...fields, id };
-    const now = Date.now();
     const multi = this.redis
       .multi()
       .set(keys.task(id), JSON.stringify(task))
       .zadd(keys.tasksByProject(task.project_id), id, String(id))
-      .zadd(keys.tasksByTemplate(task.template_id), id, String(id))
-      .zadd(keys.tasksWaiting(), now, String(id));
+      .zadd(keys.tasksByTemplate(task.template_id), id, String(id));
     const eventFields = options.alongside?.(multi, task);
     await multi.publish(channels.taskEvents, taskEvent(task, eventFields ?? undefined)).exec();
     return task;
@@ -149,9 +147,9 @@ export class TaskStore {
     const now = Date.now();
     const { quiet, ...scriptOptions } = options;
     const reply = (await this.runTransition(
-      keys.task(id), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
+      keys.task(id), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
       keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
-      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
+      JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
     )) as [string, string?, string?, number?, string?];
     const [outcome, record, held, limit, extras] = reply;
     if (outcome === 'lease' || outcome === 'cond') return { outcome };
@@ -182,8 +180,14 @@ export class TaskStore {
     return (await this.redis.sunion(...projectIds.map((id) => keys.projectActive(Number(id))))).map(Number);
   }
 
+  /**
+   * Every waiting task, oldest first: the union of the task queues' waiting sets (there is no
+   * index of its own to keep up on each creation and claim; this read is for dashboards and metrics).
+   */
   async waitingIds(): Promise<number[]> {
-    return (await this.redis.zrange(keys.tasksWaiting(), '0', '-1')).map(Number);
+    const queues = await this.redis.hkeys(keys.queueRegistry());
+    const each = await Promise.all(queues.map((name) => this.redis.zrange(keys.queueWait(name), '0', '-1')));
+    return [...new Set(each.flat().map(Number))].sort((a, b) => a - b);
   }
 
   async finishedSince(sinceMs: number): Promise<number[]> {
@@ -200,7 +204,6 @@ export class TaskStore {
       .zrem(keys.tasksByProject(task.project_id), String(id))
       .zrem(keys.tasksByTemplate(task.template_id), String(id))
       .zrem(keys.tasksFinished(), String(id))
-      .zrem(keys.tasksWaiting(), String(id))
       .exec();
     await this.redis.del(keys.output(id), keys.outputMeta(id));
   }
@@ -217,7 +220,6 @@ export class TaskStore {
       await this.redis.multi()
         .del(keys.task(id), keys.taskExtras(id), keys.taskNotifications(id), keys.workflowTask(id))
         .zrem(keys.tasksFinished(), String(id))
-        .zrem(keys.tasksWaiting(), String(id))
         .exec();
       await this.redis.del(keys.output(id), keys.outputMeta(id));
     }
