@@ -11,7 +11,7 @@ type ScriptRunner = (...keysAndArgs: string[]) => Promise<unknown>;
 
 /** Every Lua script Forge runs, by file name in services/redis/lua/, with its number of KEYS. */
 const SCRIPTS = {
-  'task-transition': 8,
+  'task-transition': 10,
   'output-append': 2,
   'output-notice': 2,
   'lease-heartbeat': 4,

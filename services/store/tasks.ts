@@ -39,13 +39,21 @@ export type MoveOptions = LeaseChange & {
   drop_extras?: true;
   /** Answer the task's extras as stored (`extras`): a claim's payload needs them, one round trip less. */
   read_extras?: true;
+  /** Answer what the after-task hooks read (`after`), in the final move rather than in round trips of their own. */
+  read_after?: true;
   quiet?: boolean;
 };
 
 export type MoveOutcome =
-  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null }
+  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null; after?: AfterTaskReads }
   | { outcome: 'lease' | 'cond' }
   | { outcome: 'limit'; limit: number };
+
+/**
+ * What the after-task hooks would read, as the final move read it: the project's notification
+ * channels as stored (none unless the task ended success or error) and the task's workflow link.
+ */
+export interface AfterTaskReads { channels: string[]; workflowLink: string | null }
 
 export interface TaskQuery {
   projectId?: number;
@@ -149,15 +157,17 @@ export class TaskStore {
     const reply = (await this.runTransition(
       keys.task(id), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
       keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
+      keys.prefix(keys.collection('notifications', 'p0')), keys.prefix(keys.workflowTask(0)),
       JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
-    )) as [string, string?, string?, number?, string?];
-    const [outcome, record, held, limit, extras] = reply;
+    )) as [string, string?, string?, number?, string?, [string[], string | null]?];
+    const [outcome, record, held, limit, extras, after] = reply;
     if (outcome === 'lease' || outcome === 'cond') return { outcome };
     if (outcome === 'limit') return { outcome, limit: Number(record) };
     return {
       outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
       projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
       ...(scriptOptions.read_extras ? { extras: extras ?? null } : {}),
+      ...(after ? { after: { channels: after[0], workflowLink: after[1] ?? null } } : {}),
     };
   }
 
