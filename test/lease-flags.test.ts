@@ -100,3 +100,32 @@ test('audit lists: reads give exactly the newest `events_retention` entries whil
     t.true(stored >= 100 && stored < 100 + writes, `${key} holds ${stored}`);
   }
 });
+
+test('a task\'s life leaves no index entry behind: queued, then claimed under its lease, then none of it', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_REDIS_URL: redis.url } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  const runner = await rawRunner(forge);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  const id = String(task.id);
+  const queue = `{tasks-p${setup.projectId}-_}`;
+  const ask = async (args: string[]) => (await redis.cli(args)).trim();
+  const entries = async () => ({
+    waiting: await ask(['ZSCORE', `${queue}:wait`, id]), claimed: await ask(['ZSCORE', `${queue}:active`, id]),
+    projectActive: await ask(['SISMEMBER', `{forge}:tasks:active:p${setup.projectId}`, id]), lease: await ask(['HEXISTS', '{forge}:leases', id]),
+    expiry: await ask(['ZSCORE', '{forge}:lease-expiry', id]), runnerTasks: await ask(['SISMEMBER', `{forge}:runner-tasks:${runner.id}`, id]),
+    finished: await ask(['ZSCORE', '{forge}:tasks:finished', id]),
+  });
+  t.like(await entries(), { waiting: id, claimed: '', projectActive: '0', lease: '0', expiry: '', runnerTasks: '0', finished: '' });
+  const claim = await runner.post('/jobs/next', idle);
+  t.is(claim.body.task_id, task.id);
+  const held = await entries();
+  t.like(held, { waiting: '', projectActive: '1', lease: '1', runnerTasks: '1', finished: '' });
+  t.not(held.claimed, '');
+  t.not(held.expiry, '');
+  t.is((await runner.post(`/jobs/${task.id}/running`, { attempt: claim.body.attempt })).status, 200);
+  t.is((await runner.post(`/jobs/${task.id}/result`, { attempt: claim.body.attempt, status: 'success', exit_code: 0 })).status, 200);
+  const after = await entries();
+  t.like(after, { waiting: '', claimed: '', projectActive: '0', lease: '0', expiry: '', runnerTasks: '0' });
+  t.not(after.finished, '');
+});

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChainableCommander } from 'ioredis';
 import { projectRoot } from '../../protocol/version.js';
 import type { RedisClient } from './connection.js';
 
@@ -56,14 +55,4 @@ export function script(redis: RedisClient, name: ScriptName): ScriptRunner {
   const client = redis as unknown as Record<string, ScriptRunner> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
   if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: source(name) });
   return (...keysAndArgs) => client[command]!(...keysAndArgs);
-}
-
-/**
- * Queues a script call on a MULTI or pipeline, to run with the writes around it. The script must
- * be registered on the client (by `script()`) before the MULTI or pipeline is made.
- */
-export function scriptIn(commands: ChainableCommander, name: ScriptName, ...keysAndArgs: string[]): void {
-  const queue = (commands as unknown as Record<string, ((...args: string[]) => unknown) | undefined>)[commandOf(name)];
-  if (!queue) throw new Error(`script ${name} is not registered on this connection`);
-  queue.call(commands, ...keysAndArgs);
 }
