@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import { logger } from '../protocol/log.js';
 import type { Task } from './common/model.js';
 import type { AppContext } from './context.js';
+import type { AfterTaskReads } from './store/tasks.js';
 import { integrationRouter } from './integrations/routes.js';
 import { Notifier } from './notifications/notifier.js';
 import { notificationRouter } from './notifications/routes.js';
@@ -40,14 +41,15 @@ export function featureRouters(ctx: AppContext): Router[] {
  * completion (notifications, autorun, workflow runs): the reconciler emits `finalised` once per
  * task, on the replica that finalised it.
  */
-export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task) => void): unknown }): () => Promise<void> {
+export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised', fn: (task: Task, after?: AfterTaskReads) => void): unknown }): () => Promise<void> {
   const features = featuresOf(ctx);
   features.scheduler.start();
   features.notifier.start();
-  finalised.on('finalised', (task) => {
-    void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+  // `after`: what the hooks read, as the final move read it (no round trips of their own).
+  finalised.on('finalised', (task, after) => {
+    void onTaskFinished(ctx, task, after?.channels).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
     // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
-    void workflowTaskEnded(ctx, task).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
+    void workflowTaskEnded(ctx, task, after?.workflowLink).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
   let sweeping = false; // a slow sweep is not overlapped by the next
   const sweep = () => {
@@ -66,7 +68,7 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
 }
 
 /** After a task ends (its extras went with its final move): notifications go out, a successful build may start its deploys. */
-async function onTaskFinished(ctx: AppContext, task: Task): Promise<void> {
-  await featuresOf(ctx).notifier.taskEnded(task);
+async function onTaskFinished(ctx: AppContext, task: Task, storedChannels?: string[]): Promise<void> {
+  await featuresOf(ctx).notifier.taskEnded(task, storedChannels);
   await autorunDeploys(ctx, task);
 }

@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { logger } from '../protocol/log.js';
 import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { Completion, GatewayCore } from './gateway/core.js';
-import type { Lease } from './store/tasks.js';
+import type { AfterTaskReads, Lease } from './store/tasks.js';
 import { WaitingReasons } from './dispatch/waiting.js';
 import type { RedisClient } from './redis/connection.js';
 import type { Stores } from './store/stores.js';
@@ -82,7 +82,7 @@ export class Reconciler extends EventEmitter {
       status: result.status, end: result.end, exit_code: result.exit_code, error: result.error,
       ...(result.commit_hash ? { commit_hash: result.commit_hash, commit_message: result.commit_message } : {}),
       ...(result.start ? { start: result.start } : {}),
-    }, { drop: true, stopped_if_requested: true, keep_start: true, project_limit: true, drop_extras: true });
+    }, { drop: true, stopped_if_requested: true, keep_start: true, project_limit: true, drop_extras: true, read_after: true });
     if (moved.outcome === 'lease') return 'lease';
     if (moved.outcome !== 'ok') return undefined; // already final, or a stale attempt
     const { task } = moved;
@@ -91,7 +91,7 @@ export class Reconciler extends EventEmitter {
       for (const [name, scope] of this.core.queues.list()) if (scope.project_id === task.project_id) await this.core.queues.wake(name);
     }
     log.info('task finished', { task_id, status: task.status, runner: task.runner_name });
-    this.emit('finalised', task);
+    this.emit('finalised', task, moved.after satisfies AfterTaskReads | undefined);
     return { task, lease: moved.heldLease };
   }
 

@@ -86,14 +86,17 @@ test('a poll parked as full is answered with the next task as soon as its runner
 test('a task\'s extras (its secret answers) go with its final move', async (t) => {
   const redis = await startRedis();
   const forge = await startForge({ env: { FORGE_USE_REMOTE_RUNNER: 'True', FORGE_REDIS_URL: redis.url } });
-  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  const setup = await setupTemplate(forge.api, {
+    gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path, template: { survey_vars: [{ name: 'token', title: 'Token', type: 'secret', required: true }] },
+  });
   const { post } = await rawRunner(forge, 1);
-  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+  // A secret survey answer is kept as the task's extras (encrypted), from its creation to its end.
+  const task = await startTask(forge.api, setup.projectId, setup.templateId, { environment: JSON.stringify({ token: 'an-answer' }) });
+  const extras = `{forge}:task-extras:${task.id}`;
+  t.is((await redis.cli(['EXISTS', extras])).trim(), '1', 'stored with the task');
   const claim = await post('/jobs/next', idle);
   t.is(claim.body.task_id, task.id);
-  // Extras are read when the job is built (at the claim) and kept until the task ends.
-  const extras = `{forge}:task-extras:${task.id}`;
-  t.is((await redis.cli(['SET', extras, 'sealed-at-rest'])).trim(), 'OK');
+  // Read by the claim's own move (to build the job), and kept until the task ends.
   t.is((await post(`/jobs/${task.id}/running`, { attempt: claim.body.attempt })).status, 200);
   t.is((await redis.cli(['EXISTS', extras])).trim(), '1', 'kept while the task runs');
   t.is((await post(`/jobs/${task.id}/result`, { attempt: claim.body.attempt, status: 'success', exit_code: 0 })).status, 200);

@@ -2,7 +2,7 @@ import type { Task } from '../common/model.js';
 import type { JobPayload, KeyMaterial } from '../../protocol/wire.js';
 import type { Stores } from '../store/stores.js';
 import { completePayload } from '../task-options/index.js';
-import { loadExtras } from '../task-options/extras.js';
+import { decodeExtras, loadExtras } from '../task-options/extras.js';
 import { hostConfigFor } from './host-configs.js';
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
@@ -31,10 +31,13 @@ function secretsOf(material: KeyMaterial | null): string[] {
  * Everything a runner needs to execute a task, gathered at claim time so it reflects the records
  * as they are when the task starts, and decrypted only to be sealed for the claiming runner.
  */
-export async function buildPayload(stores: Stores, task: Task, maxDurationSec: number): Promise<JobPayload> {
+export async function buildPayload(stores: Stores, task: Task, maxDurationSec: number, storedExtras?: string | null): Promise<JobPayload> {
   const pid = task.project_id;
-  // The task's extras depend on nothing else: read alongside the template (one round trip less).
-  const [template, extras] = await Promise.all([stores.templates(pid).get(task.template_id), loadExtras(stores, task.id)]);
+  // The task's extras: as the claim's move read them (`storedExtras`), else read alongside the template.
+  const [template, extras] = await Promise.all([
+    stores.templates(pid).get(task.template_id),
+    storedExtras === undefined ? loadExtras(stores, task.id) : decodeExtras(stores, storedExtras),
+  ]);
   if (!template) throw new Error(`template ${task.template_id} was deleted`);
   // The records a claim waits for are read together (one round trip per level, not per record).
   const inventoryId = task.inventory_id ?? template.inventory_id;

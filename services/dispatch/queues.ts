@@ -1,7 +1,7 @@
 import type { ChainableCommander } from 'ioredis';
 import { isCluster, type RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
-import { script, scriptIn } from '../redis/scripts.js';
+import { script } from '../redis/scripts.js';
 
 /** Where a queue's tasks may go: the project they belong to and the runner tag they require. */
 export interface QueueScope { project_id: number; tag: string }
@@ -117,16 +117,20 @@ export class TaskQueues {
   }
 
   /**
-   * add() as part of a MULTI, so the task's record and its place in the queue are written in one
-   * step. Only on a single Redis: on a Cluster the queue's keys are in a slot of their own, which a
-   * MULTI cannot span (see inOneStepWithRecords). `written` must be called once the MULTI succeeded.
+   * A new task's place in its queue, as part of the MULTI that stores it, so the record and the
+   * queue are written in one step. Only on a single Redis: on a Cluster the queue's keys are in a
+   * slot of their own, which a MULTI cannot span (see inOneStepWithRecords). A new task id was
+   * never queued nor claimed, so a plain `ZADD NX` does (no queue-add.lua and its check of the
+   * active set), and the wake-up is the task's own creation event: the caller publishes `wake`
+   * with it in the same MULTI (Parking takes a `waiting` task event naming a queue as its
+   * wake-up). `written` must be called once the MULTI succeeded.
    */
-  addIn(multi: ChainableCommander, scope: QueueScope, taskId: number): { name: string; written: () => void } {
+  addNewIn(multi: ChainableCommander, scope: QueueScope, taskId: number): { name: string; wake: { queue: string; runner_tag: string }; written: () => void } {
     const name = queueName(scope);
     const known = this.scopes.has(name);
     if (!known) multi.hset(keys.queueRegistry(), name, JSON.stringify(scope));
-    scriptIn(multi, 'queue-add', keys.queueWait(name), keys.queueActive(name), String(taskId), channels.wake, this.wakeMessage(name, scope));
-    return { name, written: () => known || this.scopes.set(name, scope) };
+    multi.zadd(keys.queueWait(name), 'NX', taskId, String(taskId));
+    return { name, wake: { queue: name, runner_tag: scope.tag }, written: () => known || this.scopes.set(name, scope) };
   }
 
   /** Whether a queue's writes can share a MULTI with the records' (one Redis, not a Cluster). */

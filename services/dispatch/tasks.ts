@@ -29,8 +29,9 @@ export async function reserveIn(ctx: AppContext, batch: Batch, audited: boolean)
 /**
  * Creating a task writes its record as `waiting` and adds one job to the queue of the template's
  * runner tag in its project. Nothing else decides where it runs. On a single Redis the record, its
- * indexes, its audit entry, its extras, its place in the queue and the wake-up of parked runners
- * are one MULTI; on a Cluster the queue (its own slot) follows in a second step.
+ * indexes, its audit entry, its extras, its place in the queue and its task event, which is the
+ * wake-up of parked runners too, are one MULTI; on a Cluster the queue (its own slot) and its
+ * wake-up follow in a second step.
  */
 export async function createTask(
   ctx: AppContext, project: Project, template: Template, given: z.infer<typeof taskInput>, userId: number | null, extras?: Partial<TaskExtras>,
@@ -50,7 +51,7 @@ export async function createTask(
   const input = prepared.input;
   const scope = { project_id: project.id, tag: template.runner_tag };
   const oneStep = ctx.queues.inOneStepWithRecords;
-  let queued: { written: () => void } | undefined;
+  let queued: { written: () => void; wake: Record<string, unknown> } | undefined;
   const task = await ctx.stores.tasks.create({
     project_id: project.id, template_id: template.id, status: 'waiting', user_id: userId,
     created: new Date().toISOString(), start: null, end: null,
@@ -67,7 +68,9 @@ export async function createTask(
     alongside: (multi, created) => {
       if (audited && eventId !== undefined) ctx.stores.audit.writeIn(multi, ctx.stores.audit.event(eventId, audited(created)));
       prepared.persistIn(multi, created.id);
-      if (oneStep) queued = ctx.queues.addIn(multi, scope, created.id);
+      if (!oneStep) return undefined;
+      queued = ctx.queues.addNewIn(multi, scope, created.id);
+      return queued.wake;
     },
   });
   if (queued) queued.written();

@@ -104,7 +104,7 @@ export class Claimer {
         taskId,
         { from: ['waiting'], not_stop_requested: true, within_project_limit: true },
         { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
-        { next_attempt: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
+        { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
       );
       if (moved.outcome === 'limit') {
         // The project runs as many tasks as it may: the job goes back to the head and this queue
@@ -120,7 +120,7 @@ export class Claimer {
       }
       const started = moved.task;
       try {
-        const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec);
+        const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec, moved.extras);
         this.counters.claimed(started);
         return { task: started, payload };
       } catch (err) {

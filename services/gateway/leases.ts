@@ -42,7 +42,7 @@ export class Leases {
     const pairs = state.active.flatMap((a) => [String(a.task_id), String(a.attempt)]);
     if (pairs.length === 0 && status === '') return { stop: [], lost: [] }; // nothing to extend, nothing to record
     const [stop, lost] = (await this.runHeartbeat(
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.runnerStatus(), keys.prefix(keys.task(0)),
+      keys.leases(), keys.leaseExpiry(), keys.runnerStatus(), keys.prefix(keys.task(0)),
       String(runnerId), String(this.leaseMs), status, ...pairs,
     )) as [number[], number[]];
     return { stop, lost };
@@ -69,7 +69,7 @@ export class Leases {
   /** The lease, if this runner holds it for this attempt and no verdict took it away; `extend` renews it. */
   async held(taskId: number, runnerId: number, attempt: number, extend = false): Promise<Lease | undefined> {
     const raw = (await this.runCheck(
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(),
+      keys.leases(), keys.leaseExpiry(),
       String(taskId), String(runnerId), String(attempt), String(extend ? this.leaseMs : 0),
     )) as string | null;
     return raw ? (JSON.parse(raw) as Lease) : undefined;
@@ -86,7 +86,7 @@ export class Leases {
    */
   async pass(stallMs: number, limit = 500): Promise<WatchdogPass> {
     const flat = (await this.runExpired(
-      keys.leaseExpiry(), keys.leasesJudged(), keys.leases(), keys.leaseClock(), String(this.leaseMs), String(stallMs), String(limit),
+      keys.leaseExpiry(), keys.leases(), keys.leaseClock(), String(this.leaseMs), String(stallMs), String(limit),
     )) as Array<number | string>;
     if (flat[0] !== -1) return { graced: Number(flat[0]) };
     const expired: Array<{ taskId: number; lease: Lease }> = [];

@@ -55,12 +55,20 @@ export class Parking {
         this.wakeOne(scope);
       }),
     );
-    // A task that ended freed a slot of its runner: its final task event says which (one PUBLISH
-    // for the live views and the parked polls, not two).
+    // A task that ended freed a slot of its runner: its final task event says which; a new task's
+    // event names the queue it joined (one PUBLISH for the live views and the parked polls, not two).
     this.unsubscribe.push(
       bus.on(channels.taskEvents, (message) => {
-        const { type, status, runner_id } = message as { type?: string; status?: string; runner_id?: number | null };
-        if (type === 'task' && runner_id !== undefined && FINAL_STATUSES.includes(status as TaskStatus)) this.wakeRunner(runner_id ?? 0);
+        const { type, status, runner_id, project_id, queue, runner_tag } = message as {
+          type?: string; status?: string; runner_id?: number | null; project_id?: number; queue?: string; runner_tag?: string;
+        };
+        if (type !== 'task') return;
+        if (runner_id !== undefined && FINAL_STATUSES.includes(status as TaskStatus)) this.wakeRunner(runner_id ?? 0);
+        else if (status === 'waiting' && typeof queue === 'string' && typeof project_id === 'number') {
+          const scope = { project_id, tag: runner_tag ?? '' };
+          this.queues.noteWake(queue, scope);
+          this.wakeOne(scope);
+        }
       }),
     );
     // Slot-freed wake-ups published while the subscription was down are lost: full claimants look again.

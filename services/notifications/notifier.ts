@@ -41,12 +41,16 @@ export class Notifier {
     await this.queue.close();
   }
 
-  /** Queues the notifications a finished task calls for (none for stopped tasks or suppressed alerts). */
-  async taskEnded(task: Task): Promise<void> {
+  /**
+   * Queues the notifications a finished task calls for (none for stopped tasks or suppressed
+   * alerts). `stored`: the project's channels as its final move read them; else read here.
+   */
+  async taskEnded(task: Task, stored?: string[]): Promise<void> {
     if (task.status !== 'success' && task.status !== 'error') return;
     const success = task.status === 'success';
     // The channels first: most projects have none, and then the template need not be read.
-    const channels = (await channelsOf(this.ctx, task.project_id).list()).filter((c) =>
+    const all = stored ? stored.map((raw) => JSON.parse(raw) as NotificationChannel).sort((a, b) => a.id - b.id) : await channelsOf(this.ctx, task.project_id).list();
+    const channels = all.filter((c) =>
       c.active && (success ? c.on_success : c.on_failure) && (c.template_ids.length === 0 || c.template_ids.includes(task.template_id)));
     if (channels.length === 0) return;
     const template = await this.ctx.stores.templates(task.project_id).get(task.template_id);

@@ -12,8 +12,6 @@ export const keys = {
   task: (id: number) => `${R}:task:${id}`,
   tasksByProject: (projectId: number) => `${R}:tasks:p${projectId}`,
   tasksByTemplate: (templateId: number) => `${R}:tasks:t${templateId}`,
-  tasksActive: () => `${R}:tasks:active`,
-  tasksWaiting: () => `${R}:tasks:waiting`,
   tasksFinished: () => `${R}:tasks:finished`,
   projectActive: (projectId: number) => `${R}:tasks:active:p${projectId}`,
   session: (tokenHash: string) => `${R}:session:${tokenHash}`,
@@ -24,7 +22,6 @@ export const keys = {
   rateLimit: (name: string) => `${R}:rl:${name}`,
   leases: () => `${R}:leases`,
   leaseExpiry: () => `${R}:lease-expiry`,
-  leasesJudged: () => `${R}:leases-judged`,
   leaseClock: () => `${R}:lease-clock`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
   /** Prefix of a key family whose id is appended inside a Lua script. */

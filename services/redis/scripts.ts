@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChainableCommander } from 'ioredis';
 import { projectRoot } from '../../protocol/version.js';
 import type { RedisClient } from './connection.js';
 
@@ -11,12 +10,12 @@ type ScriptRunner = (...keysAndArgs: string[]) => Promise<unknown>;
 
 /** Every Lua script Forge runs, by file name in services/redis/lua/, with its number of KEYS. */
 const SCRIPTS = {
-  'task-transition': 11,
+  'task-transition': 10,
   'output-append': 2,
   'output-notice': 2,
-  'lease-heartbeat': 5,
-  'lease-check': 3,
-  'lease-expired': 4,
+  'lease-heartbeat': 4,
+  'lease-check': 2,
+  'lease-expired': 3,
   'workflow-run-step': 2,
   'queue-add': 2,
   'queue-claim': 2,
@@ -56,14 +55,4 @@ export function script(redis: RedisClient, name: ScriptName): ScriptRunner {
   const client = redis as unknown as Record<string, ScriptRunner> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
   if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: source(name) });
   return (...keysAndArgs) => client[command]!(...keysAndArgs);
-}
-
-/**
- * Queues a script call on a MULTI or pipeline, to run with the writes around it. The script must
- * be registered on the client (by `script()`) before the MULTI or pipeline is made.
- */
-export function scriptIn(commands: ChainableCommander, name: ScriptName, ...keysAndArgs: string[]): void {
-  const queue = (commands as unknown as Record<string, ((...args: string[]) => unknown) | undefined>)[commandOf(name)];
-  if (!queue) throw new Error(`script ${name} is not registered on this connection`);
-  queue.call(commands, ...keysAndArgs);
 }

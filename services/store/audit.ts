@@ -6,9 +6,13 @@ import type { AuditEvent } from '../common/model.js';
 
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'created'>;
 
+const TRIM_EVERY = 16;
+
 /**
- * Who did what to which object: one Redis list for everything and one per project, newest first,
- * each trimmed to `retention` entries in the same step as the write.
+ * Who did what to which object: one Redis list for everything and one per project, newest first.
+ * Reads return the newest `retention` entries; a list is trimmed to that in the same step as one
+ * write in TRIM_EVERY on average (at random, so no pattern of writes across projects escapes it),
+ * so it holds a few dozen entries more at times and most writes cost one command per list, not two.
  */
 export class AuditLog {
   constructor(private readonly redis: RedisClient, private readonly retention: number) {}
@@ -36,8 +40,11 @@ export class AuditLog {
   /** Adds the writes that store `event` to a MULTI (every audit key is in the {forge} slot). */
   writeIn(multi: ChainableCommander, event: AuditEvent): ChainableCommander {
     const text = JSON.stringify(event);
-    multi.lpush(keys.events(), text).ltrim(keys.events(), 0, this.retention - 1);
-    if (event.project_id !== null) multi.lpush(keys.events(event.project_id), text).ltrim(keys.events(event.project_id), 0, this.retention - 1);
+    const lists = event.project_id === null ? [keys.events()] : [keys.events(), keys.events(event.project_id)];
+    for (const list of lists) {
+      multi.lpush(list, text);
+      if (Math.random() * TRIM_EVERY < 1) multi.ltrim(list, 0, this.retention - 1);
+    }
     return multi;
   }
 

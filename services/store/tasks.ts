@@ -37,13 +37,23 @@ export type MoveOptions = LeaseChange & {
   project_limit?: true;
   /** The task ended: its extras (task-options/extras.ts) are deleted in the same step. */
   drop_extras?: true;
+  /** Answer the task's extras as stored (`extras`): a claim's payload needs them, one round trip less. */
+  read_extras?: true;
+  /** Answer what the after-task hooks read (`after`), in the final move rather than in round trips of their own. */
+  read_after?: true;
   quiet?: boolean;
 };
 
 export type MoveOutcome =
-  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number }
+  | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null; after?: AfterTaskReads }
   | { outcome: 'lease' | 'cond' }
   | { outcome: 'limit'; limit: number };
+
+/**
+ * What the after-task hooks would read, as the final move read it: the project's notification
+ * channels as stored (none unless the task ended success or error) and the task's workflow link.
+ */
+export interface AfterTaskReads { channels: string[]; workflowLink: string | null }
 
 export interface TaskQuery {
   projectId?: number;
@@ -62,20 +72,19 @@ export class TaskStore {
 
   /**
    * Stores a new task under `id` (from reserveId; taken here when not given). `alongside` adds
-   * writes that belong with it (its audit entry) to the same MULTI; the task event goes in it too.
+   * writes that belong with it (its audit entry) to the same MULTI, and may answer fields its task
+   * event carries beyond the usual (the queue it wakes); the task event goes in the MULTI too.
    */
-  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => void } = {}): Promise<Task> {
+  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => Record<string, unknown> | void } = {}): Promise<Task> {
     const id = options.id ?? (await this.reserveId());
     const task: Task = { ...fields, id };
-    const now = Date.now();
     const multi = this.redis
       .multi()
       .set(keys.task(id), JSON.stringify(task))
       .zadd(keys.tasksByProject(task.project_id), id, String(id))
-      .zadd(keys.tasksByTemplate(task.template_id), id, String(id))
-      .zadd(keys.tasksWaiting(), now, String(id));
-    options.alongside?.(multi, task);
-    await multi.publish(channels.taskEvents, taskEvent(task)).exec();
+      .zadd(keys.tasksByTemplate(task.template_id), id, String(id));
+    const eventFields = options.alongside?.(multi, task);
+    await multi.publish(channels.taskEvents, taskEvent(task, eventFields ?? undefined)).exec();
     return task;
   }
 
@@ -146,16 +155,19 @@ export class TaskStore {
     const now = Date.now();
     const { quiet, ...scriptOptions } = options;
     const reply = (await this.runTransition(
-      keys.task(id), keys.tasksActive(), keys.tasksWaiting(), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
-      keys.leases(), keys.leaseExpiry(), keys.leasesJudged(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
-      JSON.stringify(cond), JSON.stringify(patch), String(now), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
-    )) as [string, string?, string?, number?];
-    const [outcome, record, held, limit] = reply;
+      keys.task(id), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
+      keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
+      keys.prefix(keys.collection('notifications', 'p0')), keys.prefix(keys.workflowTask(0)),
+      JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
+    )) as [string, string?, string?, number?, string?, [string[], string | null]?];
+    const [outcome, record, held, limit, extras, after] = reply;
     if (outcome === 'lease' || outcome === 'cond') return { outcome };
     if (outcome === 'limit') return { outcome, limit: Number(record) };
     return {
       outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
       projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
+      ...(scriptOptions.read_extras ? { extras: extras ?? null } : {}),
+      ...(after ? { after: { channels: after[0], workflowLink: after[1] ?? null } } : {}),
     };
   }
 
@@ -168,12 +180,24 @@ export class TaskStore {
     return this.redis.scard(keys.projectActive(projectId));
   }
 
+  /**
+   * Every active task: the union of the projects' active sets (there is no global one to keep up
+   * on each claim and end, two commands per task; this read is for dashboards and metrics).
+   */
   async activeIds(): Promise<number[]> {
-    return (await this.redis.smembers(keys.tasksActive())).map(Number);
+    const projectIds = await this.redis.hkeys(keys.collection('projects'));
+    if (projectIds.length === 0) return [];
+    return (await this.redis.sunion(...projectIds.map((id) => keys.projectActive(Number(id))))).map(Number);
   }
 
+  /**
+   * Every waiting task, oldest first: the union of the task queues' waiting sets (there is no
+   * index of its own to keep up on each creation and claim; this read is for dashboards and metrics).
+   */
   async waitingIds(): Promise<number[]> {
-    return (await this.redis.zrange(keys.tasksWaiting(), '0', '-1')).map(Number);
+    const queues = await this.redis.hkeys(keys.queueRegistry());
+    const each = await Promise.all(queues.map((name) => this.redis.zrange(keys.queueWait(name), '0', '-1')));
+    return [...new Set(each.flat().map(Number))].sort((a, b) => a - b);
   }
 
   async finishedSince(sinceMs: number): Promise<number[]> {
@@ -190,7 +214,6 @@ export class TaskStore {
       .zrem(keys.tasksByProject(task.project_id), String(id))
       .zrem(keys.tasksByTemplate(task.template_id), String(id))
       .zrem(keys.tasksFinished(), String(id))
-      .zrem(keys.tasksWaiting(), String(id))
       .exec();
     await this.redis.del(keys.output(id), keys.outputMeta(id));
   }
@@ -207,8 +230,6 @@ export class TaskStore {
       await this.redis.multi()
         .del(keys.task(id), keys.taskExtras(id), keys.taskNotifications(id), keys.workflowTask(id))
         .zrem(keys.tasksFinished(), String(id))
-        .zrem(keys.tasksWaiting(), String(id))
-        .srem(keys.tasksActive(), String(id))
         .exec();
       await this.redis.del(keys.output(id), keys.outputMeta(id));
     }
@@ -217,8 +238,8 @@ export class TaskStore {
 }
 
 /** A task event; a final one names the runner whose slot it freed (parked long-polls listen for it). */
-export const taskEvent = (task: Task) => JSON.stringify({
-  type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}),
+export const taskEvent = (task: Task, more?: Record<string, unknown>) => JSON.stringify({
+  type: 'task', id: task.id, project_id: task.project_id, status: task.status, ...(isFinal(task.status) ? { runner_id: task.runner_id } : {}), ...more,
 });
 
 export const isFinal = (status: TaskStatus) => FINAL_STATUSES.includes(status);

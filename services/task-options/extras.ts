@@ -17,7 +17,11 @@ export function saveExtrasIn(multi: ChainableCommander, stores: Stores, taskId: 
 }
 
 export async function loadExtras(stores: Stores, taskId: number): Promise<TaskExtras> {
-  const stored = await stores.redis.get(keys.taskExtras(taskId));
+  return decodeExtras(stores, await stores.redis.get(keys.taskExtras(taskId)));
+}
+
+/** The extras as stored (null: none), e.g. as a claim's move read them (TaskStore.move's `read_extras`). */
+export function decodeExtras(stores: Stores, stored: string | null | undefined): TaskExtras {
   return stored ? { ...emptyExtras(), ...(JSON.parse(stores.secrets.decrypt(stored)) as TaskExtras) } : emptyExtras();
 }
 

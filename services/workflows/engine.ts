@@ -5,7 +5,7 @@ import type { AppContext } from '../context.js';
 import { createTask } from '../dispatch/tasks.js';
 import type { Workflow, WorkflowApproval, WorkflowRunRecord } from './model.js';
 import { finishNode, isActive, settle } from './progress.js';
-import { WorkflowRuns } from './store.js';
+import { parseTaskLink, WorkflowRuns } from './store.js';
 
 const log = logger('workflows');
 
@@ -133,9 +133,12 @@ async function launch(ctx: AppContext, run: WorkflowRunRecord, nodeId: number): 
   if (now && FINAL_STATUSES.includes(now.status)) await taskEnded(ctx, now);
 }
 
-/** A task ended (once per task, on the replica that finalised it): if it is a workflow node's, the run moves on. */
-export async function taskEnded(ctx: AppContext, task: Task): Promise<void> {
-  const link = await runsOf(ctx).taskLink(task.id);
+/**
+ * A task ended (once per task, on the replica that finalised it): if it is a workflow node's, the
+ * run moves on. `storedLink`: its link as the final move read it (null: none); else read here.
+ */
+export async function taskEnded(ctx: AppContext, task: Task, storedLink?: string | null): Promise<void> {
+  const link = storedLink === undefined ? await runsOf(ctx).taskLink(task.id) : parseTaskLink(storedLink);
   if (!link) return;
   const outcome = task.status === 'success' ? 'success' : 'failed';
   await advance(ctx, link.runId, (run) => {

@@ -78,10 +78,7 @@ export class WorkflowRuns {
   }
 
   async taskLink(taskId: number): Promise<{ runId: number; nodeId: number } | undefined> {
-    const raw = await this.redis.get(keys.workflowTask(taskId));
-    if (!raw) return undefined;
-    const [runId, nodeId] = raw.split(':').map(Number);
-    return { runId: runId!, nodeId: nodeId! };
+    return parseTaskLink(await this.redis.get(keys.workflowTask(taskId)));
   }
 
   async deleteForWorkflow(workflowId: number): Promise<void> {
@@ -92,4 +89,11 @@ export class WorkflowRuns {
       .srem(keys.workflowRunsActive(), ...runs.map((run) => String(run.id)), '0')
       .exec();
   }
+}
+
+/** A task's workflow link as stored ("runId:nodeId"), or undefined for none. */
+export function parseTaskLink(raw: string | null): { runId: number; nodeId: number } | undefined {
+  if (!raw) return undefined;
+  const [runId, nodeId] = raw.split(':').map(Number);
+  return { runId: runId!, nodeId: nodeId! };
 }

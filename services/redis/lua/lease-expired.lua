@@ -2,14 +2,14 @@
   The watchdog's pass, the one judge of every lease, on Redis's clock (the one clock all
   servers share). If no pass ran for longer than `stall` ms (every server was down or frozen, or
   Redis was), nobody could have heartbeated: every lease gets a full lease from now instead of a
-  verdict. Otherwise leases whose expiry has passed are marked as judged (no heartbeat can renew
-  them now) and answered; their expiry moves one lease ahead, so that if this judge dies before
-  its verdict lands, a later pass judges them again.
+  verdict. Otherwise leases whose expiry has passed are marked as judged in their own JSON
+  (`judged`: no heartbeat can renew them now, no report is accepted under them) and answered;
+  their expiry moves one lease ahead, so that if this judge dies before its verdict lands, a later
+  pass judges them again.
 
   KEYS[1] lease expiry zset (task id -> expiry ms)
-  KEYS[2] set of leases with a verdict pending
-  KEYS[3] leases hash (task id -> lease JSON)
-  KEYS[4] time of the last pass (ms)
+  KEYS[2] leases hash (task id -> lease JSON)
+  KEYS[3] time of the last pass (ms)
 
   ARGV[1] lease length (ms)
   ARGV[2] stall: a longer gap between passes means an outage (ms)
@@ -20,8 +20,8 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[4]) or '0')
-redis.call('SET', KEYS[4], now)
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[3], now)
 if now - last > tonumber(ARGV[2]) then
   local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
   for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + lease, id) end
@@ -30,9 +30,13 @@ end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {-1}
 for _, id in ipairs(ids) do
-  local raw = redis.call('HGET', KEYS[3], id)
+  local raw = redis.call('HGET', KEYS[2], id)
   if raw then
-    redis.call('SADD', KEYS[2], id)
+    local held = cjson.decode(raw)
+    if not held.judged then
+      held.judged = true
+      redis.call('HSET', KEYS[2], id, cjson.encode(held))
+    end
     redis.call('ZADD', KEYS[1], now + lease, id)
     out[#out + 1] = id
     out[#out + 1] = raw

@@ -1,15 +1,16 @@
 --[[
   One heartbeat of one runner, for all its tasks in one step: records the runner as seen,
   extends every lease it still holds and answers which of its tasks should stop and which are
-  no longer its own. Task records are only read, never written: a heartbeat changes nothing a
-  viewer sees. Its cost is flat in the runner's task count: one command per kind of read or
-  write for all of them (HMGET, SMISMEMBER, ZADD, MGET), not one per task.
+  no longer its own. Task records are not written: a heartbeat changes nothing a viewer sees.
+  Its cost is flat in the runner's task count: one command per kind of read or write for all of
+  them (HMGET, ZADD), not one per task. A lease says whether its task was asked to stop
+  (`stop`, written by the stop's move) and whether a verdict is pending on it (`judged`), so the
+  records are read only for leases taken by a version that did not write `stop`.
 
   KEYS[1] leases hash (task id -> lease JSON)
   KEYS[2] lease expiry zset
-  KEYS[3] set of leases with a verdict pending
-  KEYS[4] runner status hash (runner id -> status JSON)
-  KEYS[5] prefix of task record keys (task id appended)
+  KEYS[3] runner status hash (runner id -> status JSON)
+  KEYS[4] prefix of task record keys (task id appended)
 
   ARGV[1] runner id (0: the local worker, which has no status entry)
   ARGV[2] lease length (ms)
@@ -21,7 +22,7 @@
 local runner = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
 local stop, lost = {}, {}
 local ids, attempts = {}, {}
 for i = 4, #ARGV, 2 do
@@ -30,24 +31,26 @@ for i = 4, #ARGV, 2 do
 end
 if #ids == 0 then return {stop, lost} end
 local leases = redis.call('HMGET', KEYS[1], unpack(ids))
-local judged = redis.call('SMISMEMBER', KEYS[3], unpack(ids))
-local held, extend, records = {}, {}, {}
+local extend, unknown, records = {}, {}, {}
 for n, id in ipairs(ids) do
   local lease = leases[n] and cjson.decode(leases[n])
-  if lease and lease.runner_id == runner and lease.attempt == attempts[n] and judged[n] == 0 then
-    held[#held + 1] = id
+  if lease and lease.runner_id == runner and lease.attempt == attempts[n] and not lease.judged then
     extend[#extend + 1] = expiry
     extend[#extend + 1] = id
-    records[#records + 1] = KEYS[5] .. id
+    if lease.stop == true then stop[#stop + 1] = tonumber(id)
+    elseif lease.stop == nil then
+      unknown[#unknown + 1] = id
+      records[#records + 1] = KEYS[4] .. id
+    end
   else
     lost[#lost + 1] = tonumber(id)
   end
 end
-if #held > 0 then
-  redis.call('ZADD', KEYS[2], 'XX', unpack(extend))
+if #extend > 0 then redis.call('ZADD', KEYS[2], 'XX', unpack(extend)) end
+if #records > 0 then
   -- Records are compact JSON (JSON.stringify, cjson.encode): a plain search, no decode.
   for n, raw in ipairs(redis.call('MGET', unpack(records))) do
-    if raw and string.find(raw, '"stop_requested":true', 1, true) then stop[#stop + 1] = tonumber(held[n]) end
+    if raw and string.find(raw, '"stop_requested":true', 1, true) then stop[#stop + 1] = tonumber(unknown[n]) end
   end
 end
 return {stop, lost}
