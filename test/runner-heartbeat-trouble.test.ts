@@ -5,9 +5,12 @@
  *   tasks lost at a whole lease without one), and it says when they are answered again.
  * - Once a task's result is answered, its lease is gone: later beats leave it out, and a beat
  *   sent before the result but answered after it (`lost`: no lease) is not taken as a loss.
+ * - Beats that arrive late (the server or Redis behind) hold back every lease verdict: a runner
+ *   whose beats are still on their way is not declared lost; a silent one is, once beats are on time.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { cleanup, FINAL, makeBareRepo, setupTemplate, startForge, startTask, waitFor, waitForTask } from './helpers/index.js';
 import { startProxy } from './helpers/proxy.js';
@@ -113,4 +116,48 @@ test('once its result is answered, a task leaves the heartbeats, and a beat answ
   release();
   t.is((await waitForTask(forge.api, setup.projectId, task.id, FINAL, 30_000)).status, 'success');
   t.false(runner.logs().includes('no longer ours'), runner.logs());
+});
+
+test('while heartbeats arrive late (the server behind), no lease is judged; a silent runner is judged once they are on time again', async (t) => {
+  // A 6 s lease: a beat unanswered for 2 s is late.
+  const forge = await startForge({ env: { ...remote, FORGE_RUNNER_LEASE_SEC: '6' } });
+  const repo = await makeBareRepo({ 'run.sh': 'echo started\nsleep 300\n' });
+  const setup = await setupTemplate(forge.api, { gitUrl: repo.path });
+  const running = (taskId: number) => waitForTask(forge.api, setup.projectId, taskId, ['running'], 60_000);
+
+  // The silent runner: its beats are held, never answered, from when it is told to go silent.
+  let silent = false;
+  const silentProxy = await startProxy(forge.url, { beforeForward: ({ path }) => (silent && path.endsWith('/heartbeat') ? 'hang' : 'forward') });
+  await startRunner(forge, { webHost: silentProxy.url });
+  const silentTask = await startTask(forge.api, setup.projectId, setup.templateId);
+  await running(silentTask.id);
+
+  // The late runner: its beats reach the server 3 s after they were sent (a server behind by
+  // that much), past the runner's own 2 s wait, so each says it went unanswered longer and longer.
+  let late = false;
+  const lateProxy = await startProxy(forge.url, {
+    beforeForward: ({ path }) => (late && path.endsWith('/heartbeat') ? delay(3000).then(() => 'forward' as const) : 'forward'),
+  });
+  await startRunner(forge, { webHost: lateProxy.url });
+  const lateTask = await startTask(forge.api, setup.projectId, setup.templateId);
+  await running(lateTask.id);
+
+  late = true;
+  await waitFor(() => forge.logs().includes('arrived after going unanswered'), 60_000, { what: 'a heartbeat arriving late' });
+  silent = true;
+  // Its lease runs out three times over and is renewed each time, not judged, while beats arrive late.
+  const renewals = () => forge.logs().split('renewed, not judged').length - 1;
+  await waitFor(() => renewals() >= 3, 120_000, { what: 'the silent runner\'s lease renewed three times instead of judged' });
+  t.is((await forge.api.json<{ status: string }>('GET', `/api/project/${setup.projectId}/tasks/${silentTask.id}`)).status, 'running',
+    'no verdict while heartbeats arrive late');
+
+  // Beats on time again: within a lease or two the silent runner is judged, as before.
+  late = false;
+  const judged = await waitForTask(forge.api, setup.projectId, silentTask.id, FINAL, 120_000);
+  t.is(judged.status, 'error');
+  t.regex(judged.error ?? '', /runner lost/);
+  t.is((await forge.api.json<{ status: string }>('GET', `/api/project/${setup.projectId}/tasks/${lateTask.id}`)).status, 'running',
+    'the late runner\'s task lived through it all');
+  await forge.api.json('POST', `/api/project/${setup.projectId}/tasks/${lateTask.id}/stop`);
+  t.is((await waitForTask(forge.api, setup.projectId, lateTask.id, FINAL, 60_000)).status, 'stopped');
 });

@@ -133,6 +133,8 @@ export class Agent extends EventEmitter {
 
   private start(job: ClaimedJob): void {
     this.claimedCount++;
+    // Beats are owed from the first task on: an idle spell is no unanswered time.
+    if (this.sessions.size === 0) this.lastAnsweredAt = Date.now();
     if (this.options.oneOff) this.stopClaiming();
     // This runner was given a later attempt of a task it still runs: the earlier one is no longer ours.
     for (const old of this.sessions.values()) {
@@ -259,6 +261,8 @@ export class Agent extends EventEmitter {
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
   private heartbeatsInFlight = 0;
   private lastBeatAt = 0;
+  /** When a beat was last answered (or the first of the current tasks began): `unanswered_ms` in each beat. */
+  private lastAnsweredAt = Date.now();
   /** When the first of the current run of failed beats was sent, and whether that run was warned about. */
   private failingSince: number | undefined;
   private failingWarned = false;
@@ -268,7 +272,9 @@ export class Agent extends EventEmitter {
     this.heartbeatsInFlight++;
     const sentAt = Date.now();
     this.lastBeatAt = sentAt;
-    const state = this.state();
+    // How long this runner's beats went unanswered: a beat late by a third of a lease tells the
+    // server that it (or Redis) is behind, so it judges no lease until beats are on time again.
+    const state = { ...this.state(), unanswered_ms: sentAt - this.lastAnsweredAt };
     try {
       const answer = await this.options.peer.heartbeat(state);
       this.beatAnswered();
@@ -309,6 +315,7 @@ export class Agent extends EventEmitter {
   }
 
   private beatAnswered(): void {
+    this.lastAnsweredAt = Date.now();
     if (this.failingWarned) log.warn('heartbeats are answered again', { after_s: Math.round((Date.now() - this.failingSince!) / 1000) });
     this.failingSince = undefined;
     this.failingWarned = false;

@@ -26,6 +26,8 @@ export const keys = {
   leaseExpiry: () => `${R}:lease-expiry`,
   leasesJudged: () => `${R}:leases-judged`,
   leaseClock: () => `${R}:lease-clock`,
+  /** Set (for a lease) by a heartbeat that arrived after going unanswered for a third of a lease: verdicts wait. */
+  leasesLate: () => `${R}:leases-late`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
   /** Prefix of a key family whose id is appended inside a Lua script. */
   prefix: (key: string) => key.replace(/0$/, ''),
