@@ -277,7 +277,12 @@ async function main(): Promise<void> {
     report.machine = await machineInfo();
     save();
     printSummary(report);
-    log(`results: bench/results/bench-${stamp}.{json,md} (and latest.{json,md})${profDir ? `; profiles in bench/results/profiles-${stamp}/` : ''}; wall time ${fmt(report.wall_seconds, 0)} s`);
+    // The servers' and runner hosts' logs are kept with every run: a task lost in a phase is
+    // looked into from them.
+    const logs = join(resultsDir, `logs-${stamp}`);
+    mkdirSync(logs, { recursive: true });
+    for (const file of readdirSync(logDir)) copyFileSync(join(logDir, file), join(logs, file));
+    log(`results: bench/results/bench-${stamp}.{json,md} (and latest.{json,md}); logs in bench/results/logs-${stamp}/${profDir ? `; profiles in bench/results/profiles-${stamp}/` : ''}; wall time ${fmt(report.wall_seconds, 0)} s`);
   } catch (err) {
     const keep = join(resultsDir, `failed-${stamp}`);
     mkdirSync(keep, { recursive: true });

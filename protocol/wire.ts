@@ -99,6 +99,12 @@ export const runnerStateSchema = z.object({
   capabilities: z.array(z.enum(CAPABILITIES)).default([]),
   active: z.array(z.object({ task_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER), attempt: z.number().int().positive().max(1e9) })).max(1000).default([]),
   draining: z.boolean().default(false),
+  /**
+   * In a heartbeat: how long (ms) since the runner's last beat was answered, or since its first
+   * task began. One that arrives after a third of the lease unanswered says the server or Redis is
+   * behind, not the runner gone: lease verdicts wait (lease-heartbeat.lua). Older servers ignore it.
+   */
+  unanswered_ms: z.number().int().min(0).max(7 * 86_400_000).optional(),
 });
 export type RunnerState = z.infer<typeof runnerStateSchema>;
 

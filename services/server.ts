@@ -147,7 +147,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localAgent = new Agent({
       peer: new LocalPeer(core, localClaimant(config.max_parallel_tasks), config.long_poll_sec * 1000),
       maxParallel: config.max_parallel_tasks, tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-      heartbeatMs: HEARTBEAT_MS, longTaskHeartbeatMs: longTaskHeartbeatMs(HEARTBEAT_MS, leaseMs), identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
+      heartbeatMs: HEARTBEAT_MS, longTaskHeartbeatMs: longTaskHeartbeatMs(HEARTBEAT_MS, leaseMs), leaseMs, identity: `local-${createHash('sha256').update(config.data_dir).digest('hex').slice(0, 12)}`, version, capabilities: await detectCapabilities(config.sandbox), sandbox,
     });
     agentDone = localAgent.run();
   }

@@ -26,6 +26,8 @@ export interface AgentOptions {
   heartbeatMs: number;
   /** Once every task is older than YOUNG_TASK_MS, a beat this often; default heartbeatMs. */
   longTaskHeartbeatMs?: number;
+  /** The server's lease (hello answer): heartbeats failing for a third of it are worth a warning. Default 30 s. */
+  leaseMs?: number;
   /** Names this executor among others sharing tmp_path (e.g. runner-12, local-3000). */
   identity: string;
   version: string;
@@ -43,7 +45,18 @@ export interface AgentOptions {
   };
 }
 
-interface Session { job: ClaimedJob; abort: AbortController; lost: boolean; done: Promise<void>; since: number }
+interface Session {
+  job: ClaimedJob;
+  abort: AbortController;
+  lost: boolean;
+  /**
+   * Its result: once sent, a `lost` in a beat's answer is the result having landed (the lease went
+   * with it) or, if it did not, the result's own refusal says so; once answered, beats leave it out.
+   */
+  report: 'pending' | 'sent' | 'answered';
+  done: Promise<void>;
+  since: number;
+}
 
 /**
  * Sessions are keyed by task and attempt: a task taken away before it started (its lease ran out)
@@ -81,7 +94,7 @@ export class Agent extends EventEmitter {
   state(): RunnerState {
     return {
       version: this.options.version, capabilities: this.options.capabilities, draining: this.draining,
-      active: [...this.sessions.values()].filter((s) => !s.lost).map((s) => ({ task_id: s.job.task_id, attempt: s.job.attempt })),
+      active: [...this.sessions.values()].filter((s) => !s.lost && s.report !== 'answered').map((s) => ({ task_id: s.job.task_id, attempt: s.job.attempt })),
     };
   }
 
@@ -120,13 +133,15 @@ export class Agent extends EventEmitter {
 
   private start(job: ClaimedJob): void {
     this.claimedCount++;
+    // Beats are owed from the first task on: an idle spell is no unanswered time.
+    if (this.sessions.size === 0) this.lastAnsweredAt = Date.now();
     if (this.options.oneOff) this.stopClaiming();
     // This runner was given a later attempt of a task it still runs: the earlier one is no longer ours.
     for (const old of this.sessions.values()) {
       if (old.job.task_id === job.task_id && old.job.attempt < job.attempt) this.notOurs(old, `attempt ${job.attempt} of this task was claimed here`);
     }
     const abort = new AbortController();
-    const session: Session = { job, abort, lost: false, done: Promise.resolve(), since: Date.now() };
+    const session: Session = { job, abort, lost: false, report: 'pending', done: Promise.resolve(), since: Date.now() };
     session.done = this.runSession(session).finally(() => {
       this.sessions.delete(sessionKey(job));
       this.slotFreed?.();
@@ -236,7 +251,9 @@ export class Agent extends EventEmitter {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });
       return;
     }
+    session.report = 'sent';
     await output.finish((lines) => this.options.peer.done(ref, result, lines), this.carriesOutput);
+    session.report = 'answered';
     await this.options.hooks?.onFinish?.(job, result).catch(() => {});
     log.info('task finished', { task_id: job.task_id, status: result.status });
   }
@@ -244,20 +261,31 @@ export class Agent extends EventEmitter {
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
   private heartbeatsInFlight = 0;
   private lastBeatAt = 0;
+  /** When a beat was last answered (or the first of the current tasks began): `unanswered_ms` in each beat. */
+  private lastAnsweredAt = Date.now();
+  /** When the first of the current run of failed beats was sent, and whether that run was warned about. */
+  private failingSince: number | undefined;
+  private failingWarned = false;
   async heartbeat(force = false): Promise<void> {
     if (this.heartbeatsInFlight >= 2 || this.sessions.size === 0) return;
     if (!force && !this.beatDue()) return;
     this.heartbeatsInFlight++;
-    this.lastBeatAt = Date.now();
-    const state = this.state();
+    const sentAt = Date.now();
+    this.lastBeatAt = sentAt;
+    // How long this runner's beats went unanswered: a beat late by a third of a lease tells the
+    // server that it (or Redis) is behind, so it judges no lease until beats are on time again.
+    const state = { ...this.state(), unanswered_ms: sentAt - this.lastAnsweredAt };
     try {
       const answer = await this.options.peer.heartbeat(state);
+      this.beatAnswered();
       // The answer names tasks; it is about the attempts this heartbeat listed, not a later
-      // attempt of the same task claimed while it was in flight.
+      // attempt of the same task claimed while it was in flight, nor one whose result went out
+      // meanwhile (see Session.report).
       const listed = (ids: number[]) => state.active.filter((a) => ids.includes(a.task_id)).map((a) => this.sessions.get(sessionKey(a)));
       for (const session of listed(answer.stop)) session?.abort.abort();
-      for (const session of listed(answer.lost)) if (session) this.notOurs(session, 'the heartbeat answered lost');
+      for (const session of listed(answer.lost)) if (session && session.report === 'pending') this.notOurs(session, 'the heartbeat answered lost');
     } catch (err) {
+      if (!isRefusal(err)) this.beatFailed(sentAt, state.active.length, err as Error);
       if (isRefusal(err)) {
         // The server refuses this runner's heartbeat (e.g. the runner was deleted): none of the tasks it listed are ours.
         for (const ref of state.active) {
@@ -268,6 +296,29 @@ export class Agent extends EventEmitter {
     } finally {
       this.heartbeatsInFlight--;
     }
+  }
+
+  /**
+   * Beats keep the leases of this runner's tasks: when none has been answered for a third of the
+   * lease, the server is about to declare the tasks lost (it cannot tell a silent runner from a
+   * dead one). Said once per run of failures, so an operator sees it coming and why.
+   */
+  private beatFailed(sentAt: number, tasks: number, err: Error): void {
+    this.failingSince ??= sentAt;
+    const failingMs = Date.now() - this.failingSince;
+    const leaseMs = this.options.leaseMs ?? 30_000;
+    if (this.failingWarned || failingMs < leaseMs / 3) return;
+    this.failingWarned = true;
+    log.warn(`heartbeats have failed for ${Math.round(failingMs / 1000)} s: the server declares this runner's tasks lost after ${Math.round(leaseMs / 1000)} s without one; check that the server is reachable and that this machine is not overloaded`, {
+      tasks, error: err.message,
+    });
+  }
+
+  private beatAnswered(): void {
+    this.lastAnsweredAt = Date.now();
+    if (this.failingWarned) log.warn('heartbeats are answered again', { after_s: Math.round((Date.now() - this.failingSince!) / 1000) });
+    this.failingSince = undefined;
+    this.failingWarned = false;
   }
 
   /**

@@ -107,7 +107,8 @@ export async function startEnv(o: EnvOptions): Promise<BenchEnv> {
   const repo = await makeRepo(dir, o.scripts);
   const { projectId, templates } = await setupProject(api, repo, Object.keys(o.scripts));
   const hosts = new RunnerHosts();
-  await hosts.start(o.hosts, o.logDir, o.hostNodeArgs ?? [], o.hostBuildRoots);
+  // Named by phase: each phase's hosts keep their own log (a later phase does not overwrite it).
+  await hosts.start(o.hosts, o.logDir, o.hostNodeArgs ?? [], o.hostBuildRoots, `${o.name}-runner-host`);
   let nextRunner = 0;
   let stopped: Promise<void> | undefined;
   const env: BenchEnv = {

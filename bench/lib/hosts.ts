@@ -103,14 +103,15 @@ export class RunnerHosts {
   /**
    * `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). `buildRoots`: per host,
    * the folder whose dist/ it runs (default this checkout's; another build to compare against).
+   * Each host's stderr goes to `<logDir>/<logName>-<i>.log`.
    */
-  async start(count: number, logDir: string, nodeArgs: string[] = [], buildRoots: string[] = []): Promise<void> {
+  async start(count: number, logDir: string, nodeArgs: string[] = [], buildRoots: string[] = [], logName = 'runner-host'): Promise<void> {
     for (let i = 0; i < count; i++) {
       const script = await runnerHostScript(buildRoots[i] || undefined);
       const child = spawnTracked(process.execPath, [...nodeArgs, script], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
       });
-      child.stderr!.pipe(createWriteStream(join(logDir, `runner-host-${i}.log`)));
+      child.stderr!.pipe(createWriteStream(join(logDir, `${logName}-${i}.log`)));
       this.hosts.push(new Host(i, child, (message, host) => this.onEvent(message, host)));
     }
     await Promise.all(this.hosts.map((h) => h.ready));

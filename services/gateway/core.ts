@@ -249,7 +249,14 @@ export class GatewayCore {
       await this.requeueUnstarted(task, `runner ${task.runner_name} was lost before the task started; requeued`);
       return;
     }
-    log.warn('runner lost', { task_id: taskId, runner: task.runner_name, attempt: task.attempt });
+    // What the runner last reported tells a silent runner (not seen for a lease) from one whose
+    // beats arrived without this task: the log line says which, for whoever looks into it.
+    const seen = task.runner_id ? await this.stores.runners.status(task.runner_id).catch(() => undefined) : undefined;
+    log.warn('runner lost', {
+      task_id: taskId, runner: task.runner_name, attempt: task.attempt,
+      runner_last_seen_s_ago: seen?.last_seen ? Math.round((Date.now() - seen.last_seen) / 100) / 10 : null,
+      runner_reported_this_task: seen ? seen.active_tasks.includes(taskId) : null,
+    });
     await this.complete({ task_id: task.id, attempt: task.attempt, result: lostResult(task) });
     await this.queues.retire(lease.queue, taskId);
   }

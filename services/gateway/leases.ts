@@ -12,8 +12,11 @@ const log = logger('watchdog');
 /** A heartbeat rewrites an unchanged runner status at most this often. */
 const STATUS_REWRITE_MS = 1500;
 
-/** What one watchdog pass found: leases to judge, or an outage after which every lease was renewed. */
-export type WatchdogPass = { graced: number } | { expired: Array<{ taskId: number; lease: Lease }> };
+/**
+ * What one watchdog pass found: leases to judge, or leases renewed instead (every lease after an
+ * outage; those that ran out while heartbeats arrive late).
+ */
+export type WatchdogPass = { graced: number; why: 'outage' | 'late' } | { expired: Array<{ taskId: number; lease: Lease }> };
 
 /**
  * The one record of every claim: a lease per task (who holds it, for which attempt, from which
@@ -41,9 +44,15 @@ export class Leases {
     const status = runnerId ? this.statusToWrite(runnerId, state) : '';
     const pairs = state.active.flatMap((a) => [String(a.task_id), String(a.attempt)]);
     if (pairs.length === 0 && status === '') return { stop: [], lost: [] }; // nothing to extend, nothing to record
+    const late = (state.unanswered_ms ?? 0) >= this.leaseMs / 3;
+    if (late && Date.now() - this.lateSaidAt >= this.leaseMs) {
+      // Once a lease at most: when beats are late, they are late by the hundred.
+      this.lateSaidAt = Date.now();
+      log.warn('a heartbeat arrived after going unanswered for a third of the lease: the server or Redis is behind; leases that run out meanwhile are renewed, not judged', { runner_id: runnerId, unanswered_s: Math.round(state.unanswered_ms! / 1000) });
+    }
     const [stop, lost] = (await this.runHeartbeat(
-      keys.leases(), keys.leaseExpiry(), keys.runnerStatus(), keys.prefix(keys.task(0)),
-      String(runnerId), String(this.leaseMs), status, ...pairs,
+      keys.leases(), keys.leaseExpiry(), keys.runnerStatus(), keys.prefix(keys.task(0)), keys.leasesLate(),
+      String(runnerId), String(this.leaseMs), status, late ? '1' : '0', ...pairs,
     )) as [number[], number[]];
     return { stop, lost };
   }
@@ -62,6 +71,8 @@ export class Leases {
     this.written.set(runnerId, { reported, at: now });
     return `{"last_seen":${now},${reported.slice(1)}`;
   }
+
+  private lateSaidAt = 0;
 
   /** What this process last wrote as each runner's status (see statusToWrite). */
   private readonly written = new Map<number, { reported: string; at: number }>();
@@ -86,9 +97,9 @@ export class Leases {
    */
   async pass(stallMs: number, limit = 500): Promise<WatchdogPass> {
     const flat = (await this.runExpired(
-      keys.leaseExpiry(), keys.leases(), keys.leaseClock(), String(this.leaseMs), String(stallMs), String(limit),
+      keys.leaseExpiry(), keys.leases(), keys.leaseClock(), keys.leasesLate(), String(this.leaseMs), String(stallMs), String(limit),
     )) as Array<number | string>;
-    if (flat[0] !== -1) return { graced: Number(flat[0]) };
+    if (flat[0] !== -1) return { graced: Number(flat[0]), why: flat[1] === 'late' ? 'late' : 'outage' };
     const expired: Array<{ taskId: number; lease: Lease }> = [];
     for (let i = 1; i < flat.length; i += 2) expired.push({ taskId: Number(flat[i]), lease: JSON.parse(String(flat[i + 1])) as Lease });
     return { expired };
@@ -131,7 +142,8 @@ export class Watchdog {
     if (++this.passes % this.repairEvery === 0) await this.repair();
     const found = await this.leases.pass(this.stallMs);
     if ('graced' in found) {
-      if (found.graced > 0) log.info('leases renewed after an outage of the server or Redis', { leases: found.graced });
+      if (found.why === 'late') log.warn('leases that ran out were renewed, not judged: heartbeats arrive late (the server or Redis is behind)', { leases: found.graced });
+      else if (found.graced > 0) log.info('leases renewed after an outage of the server or Redis', { leases: found.graced });
       return;
     }
     for (const { taskId, lease } of found.expired) await this.judge(taskId, lease);

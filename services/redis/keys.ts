@@ -23,6 +23,8 @@ export const keys = {
   leases: () => `${R}:leases`,
   leaseExpiry: () => `${R}:lease-expiry`,
   leaseClock: () => `${R}:lease-clock`,
+  /** Set (for a lease) by a heartbeat that arrived after going unanswered for a third of a lease: verdicts wait. */
+  leasesLate: () => `${R}:leases-late`,
   runnerTasks: (runnerId: number) => `${R}:runner-tasks:${runnerId}`,
   /** Prefix of a key family whose id is appended inside a Lua script. */
   prefix: (key: string) => key.replace(/0$/, ''),

@@ -8,9 +8,14 @@ import { onCleanup } from './util.js';
 
 export interface Exchange { method: string; path: string; requestBody: string; status: number; responseBody: string }
 
+type Verdict = 'forward' | 'drop' | 'hang';
+
 export interface ProxyHooks {
-  /** Return 'drop' to answer 502 without forwarding (the request is lost), 'hang' never to answer (a dead connection). */
-  beforeForward?: (req: { method: string; path: string; body: string }) => 'forward' | 'drop' | 'hang';
+  /**
+   * Return 'drop' to answer 502 without forwarding (the request is lost), 'hang' never to answer
+   * (a dead connection); a promise of a verdict holds the request until it settles.
+   */
+  beforeForward?: (req: { method: string; path: string; body: string }) => Verdict | Promise<Verdict>;
   /** Rewrite the answer body; return 'lose' to answer 502 after forwarding (the answer is lost). */
   afterForward?: (exchange: Exchange) => string | 'lose' | undefined;
 }
@@ -44,7 +49,7 @@ export async function startProxy(target: string, hooks: ProxyHooks = {}): Promis
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
     requests.push({ method, path });
-    const verdict = hooks.beforeForward?.({ method, path, body });
+    const verdict = await hooks.beforeForward?.({ method, path, body });
     if (verdict === 'hang') return; // held open, unanswered, until the client gives up or the proxy closes
     if (verdict === 'drop') {
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"proxy dropped the request"}');

@@ -83,7 +83,7 @@ export async function startRunner(loaded: LoadedRunnerConfig): Promise<StartedRu
     // The smaller of this machine's limit and the one the server holds for this runner.
     maxParallel: hello.max_parallel_tasks > 0 ? Math.min(config.runner.max_parallel_tasks, hello.max_parallel_tasks) : config.runner.max_parallel_tasks,
     tmpPath: config.tmp_path, sshConfigPath: config.ssh_config_path,
-    heartbeatMs: hello.heartbeat_ms, longTaskHeartbeatMs: longTaskCadence(hello), identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
+    heartbeatMs: hello.heartbeat_ms, longTaskHeartbeatMs: longTaskCadence(hello), leaseMs: hello.lease_sec * 1000, identity: `runner-${hello.id}`, version, capabilities, sandbox, oneOff: config.runner.one_off,
     protocol: hello.protocol ?? 1,
     hooks: {
       onStart: (job) => callWebhook(config.runner.webhook, 'task_started', job),

@@ -10,12 +10,19 @@
   KEYS[1] lease expiry zset (task id -> expiry ms)
   KEYS[2] leases hash (task id -> lease JSON)
   KEYS[3] time of the last pass (ms)
+  KEYS[4] the "heartbeats arrive late" flag: set by a heartbeat that went unanswered for a third
+          of a lease (lease-heartbeat.lua), it lives one lease
 
   ARGV[1] lease length (ms)
   ARGV[2] stall: a longer gap between passes means an outage (ms)
   ARGV[3] at most this many verdicts
 
-  Returns {graced count} after an outage, else {-1, task id, lease JSON, task id, lease JSON, ...}.
+  While heartbeats arrive late, the server or Redis is behind (overloaded, or catching up): a
+  silent runner cannot be told from one whose beats are still on their way, so leases that ran
+  out get another lease instead of a verdict, until beats arrive on time for a lease.
+
+  Returns {graced count, 'outage'} after an outage, {renewed count, 'late'} while heartbeats arrive
+  late, else {-1, task id, lease JSON, task id, lease JSON, ...}.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -25,9 +32,13 @@ redis.call('SET', KEYS[3], now)
 if now - last > tonumber(ARGV[2]) then
   local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
   for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + lease, id) end
-  return {#ids}
+  return {#ids, 'outage'}
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+if #ids > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + lease, id) end
+  return {#ids, 'late'}
+end
 local out = {-1}
 for _, id in ipairs(ids) do
   local raw = redis.call('HGET', KEYS[2], id)

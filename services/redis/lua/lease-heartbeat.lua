@@ -11,11 +11,14 @@
   KEYS[2] lease expiry zset
   KEYS[3] runner status hash (runner id -> status JSON)
   KEYS[4] prefix of task record keys (task id appended)
+  KEYS[5] the "heartbeats arrive late" flag (see lease-expired.lua)
 
   ARGV[1] runner id (0: the local worker, which has no status entry)
   ARGV[2] lease length (ms)
   ARGV[3] runner status JSON ('' to leave it)
-  ARGV[4..] task id, attempt, task id, attempt, ...
+  ARGV[4] '1' when this beat arrives after its runner's beats went unanswered for a third of the
+          lease: the server or Redis is behind, so no lease is judged for a lease from now
+  ARGV[5..] task id, attempt, task id, attempt, ...
 
   Returns {stop ids, lost ids}.
 ]]
@@ -23,9 +26,10 @@ local runner = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('SET', KEYS[5], expiry - tonumber(ARGV[2]), 'PX', ARGV[2]) end
 local stop, lost = {}, {}
 local ids, attempts = {}, {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   attempts[#attempts + 1] = tonumber(ARGV[i + 1])
 end
