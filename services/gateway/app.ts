@@ -29,7 +29,6 @@ export function runnerGateway(ctx: AppContext): RunnerGateway {
   const table = new RouteTable(runnerRoutes(ctx));
   const guard = new RunnerRequestGuard(ctx);
   const handle: RequestListener = (req, res) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     // Relative to the protocol's root ('/' for the root itself), not decoded: as Express's req.path under its mount.
