@@ -13,6 +13,7 @@ import { HttpError, parseBody, positiveId } from '../api/http.js';
 import { channels } from '../redis/keys.js';
 import { sendEmpty, sendJson } from './answers.js';
 import { runnerClaimant } from './claimant.js';
+import { PollEnd } from './poll-end.js';
 import type { RunnerCall, RunnerRoute } from './route-table.js';
 
 const log = logger('gateway');
@@ -51,6 +52,20 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
   // Parked long-polls keep their runners online; one write per interval for all of them.
   const touchTimer = setInterval(() => void stores.runners.touch(parked).catch(() => {}), 2000);
   touchTimer.unref();
+
+  // A runner's record changed (deleted, disabled, edited): its long-polls end, to answer with the
+  // record as it is now. One bus listener for all of them, not one per poll.
+  const polls = new Map<number, Set<() => void>>();
+  const pollsOfRunner = (id: number) => polls.get(id) ?? polls.set(id, new Set()).get(id)!;
+  const leavePoll = (id: number, onChange: () => void) => {
+    const set = polls.get(id);
+    set?.delete(onChange);
+    if (set?.size === 0) polls.delete(id);
+  };
+  ctx.bus.on(channels.runnerEvents, (message) => {
+    const id = (message as { id?: number }).id;
+    for (const onChange of id === undefined ? [] : [...(polls.get(id) ?? [])]) onChange();
+  });
 
   const mayRegister = registrationLimit(ctx);
   const taskId = (call: RunnerCall) => positiveId('task_id', call.params.task_id);
@@ -125,21 +140,21 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
     // the online window), not by a write per poll.
     // The poll ends early when the client goes away or the runner's record changes (deleted,
     // disabled, edited): then the answer reflects the record as it is now.
-    const abort = new AbortController();
+    const end = new PollEnd();
     let clientGone = false;
     res.on('close', () => {
       if (!res.writableFinished) {
         clientGone = true;
-        abort.abort();
+        end.end();
         if (state.active.length === 0) void stores.runners.markOffline(runner.id);
       }
     });
     let runnerChanged = false;
-    const offRunnerEvents = ctx.bus.on(channels.runnerEvents, (message) => {
-      if ((message as { id?: number }).id !== runner.id) return;
+    const onRunnerChange = () => {
       runnerChanged = true;
-      abort.abort();
-    });
+      end.end();
+    };
+    pollsOfRunner(runner.id).add(onRunnerChange);
     parked.set(runner.id, state);
     let claimed;
     try {
@@ -147,14 +162,14 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
         // A disabled or draining runner is kept parked (not answered at once, which would make it spin).
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, ctx.config.long_poll_sec * 1000);
-          abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+          end.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
         });
       } else {
-        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, abort.signal);
+        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, end);
       }
     } finally {
       parked.delete(runner.id);
-      offRunnerEvents();
+      leavePoll(runner.id, onRunnerChange);
     }
     if (!claimed) {
       if (clientGone) return;
