@@ -92,6 +92,10 @@ test.serial('an unknown route answers 404 JSON naming it; routes match as before
   const wrongMethod = await fetch(`${forge.url}${BASE}/heartbeat`, { headers: { 'x-runner-token': token } });
   t.is(wrongMethod.status, 404);
   t.is((await post('/HEARTBEAT/', idleState)).status, 200);
+  // The main app mounts the protocol too: a path whose prefix differs in case reaches it through Express.
+  const viaMainApp = await fetch(`${forge.url}/API/Internal/Runners/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-runner-token': token }, body: idleState });
+  t.is(viaMainApp.status, 200, await viaMainApp.clone().text());
+  t.deepEqual(Object.keys(await viaMainApp.json() as object).sort(), Object.keys(JSON.parse((await post('/heartbeat', idleState)).text) as object).sort());
 });
 
 test.serial('without a token the answer is 401 before the body is read: a body that never ends still gets it', async (t) => {
