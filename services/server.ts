@@ -153,7 +153,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 
   const gateway = runnerGateway(ctx);
-  const handler = splitByArea(gateway.app, createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist'), gateway }));
+  const handler = splitByArea(gateway.handle, createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist'), gateway }));
   const server: Server = config.tls_cert_file
     ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, handler)
     : createHttpServer(handler);

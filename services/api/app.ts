@@ -45,7 +45,6 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
   // The HTTP server hands runner requests to the gateway's own app (services/gateway/app.ts); it is
   // mounted here too, so this app alone still serves the whole protocol.
   const gateway = options.gateway ?? runnerGateway(ctx);
-  const runner = gateway.routes;
   const open = [metaRouter(ctx), loginRouter(ctx), oidcRouter(ctx)];
   const metrics = metricsRouter(ctx);
   const bodyLimit = ctx.config.max_body_bytes;
@@ -56,10 +55,14 @@ export function createApp(ctx: AppContext, options: { webRoot?: string; extraRou
     uiPlacementRouter(ctx), uiHistoryRouter(ctx), uiQueuesRouter(ctx)];
   // Public, and reads its own raw body (signatures are over the exact bytes).
   app.use('/api/integrations', integrationHookRouter(ctx));
-  app.use(RUNNER_API_PATH, gateway.guarded);
+  // Express strips the mount path from req.url; the gateway reads the whole URL, as the server hands it over.
+  app.use(RUNNER_API_PATH, (req, res) => {
+    req.url = req.originalUrl;
+    gateway.handle(req, res);
+  });
   app.use(['/api', QUEUE_BOARD_PATH], sameOriginForCookies(ctx));
   app.use('/api', hot);
-  app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: [runner], root: [metrics] }));
+  app.use('/api', ...open, openApiRouter(ctx, { api: [...open, ...authenticated], runner: gateway.routes, root: [metrics] }));
   app.use(metrics);
   app.use('/api', ...guard);
   app.use('/api', ...authenticated.filter((router) => router !== hot));

@@ -24,7 +24,6 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   return result.data;
 }
 
-/** A positive integer path parameter (at most 2^53 - 1, so it is exact), or 400 naming it. */
 /** The query string through a schema; 400 naming each field that does not fit. */
 export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
   const result = schema.safeParse(req.query);
@@ -32,36 +31,36 @@ export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infe
   return result.data;
 }
 
+/** A positive integer path parameter, or 400 naming it. */
 export function idParam(req: Request, name: string): number {
-  const raw = req.params[name];
+  return positiveId(name, req.params[name]);
+}
+
+/** A path parameter's text as a positive integer (at most 2^53 - 1, so it is exact), or 400 naming it. */
+export function positiveId(name: string, raw: unknown): number {
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value <= 0) throw new HttpError(400, `${name}: expected a positive whole number up to ${Number.MAX_SAFE_INTEGER}, got "${String(raw).slice(0, 40)}"`);
   return value;
 }
 
-/** JSON errors for everything, including body-parser's malformed JSON and oversized bodies. */
-export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+/**
+ * The status and `{error}` message an error answers with, including body-parser's malformed JSON and
+ * oversized bodies; a 500 is logged with its stack (`where` says which request), its answer says nothing.
+ */
+export function errorAnswer(err: unknown, where: { method?: string; path: string }): { status: number; message: string } {
   const e = err as { status?: number; type?: string; message?: string; limit?: number };
-  let status = 500;
-  let message = 'internal error; the server log has details';
-  if (err instanceof HttpError || err instanceof GatewayError) {
-    status = err.status;
-    message = err.message;
-  } else if (err instanceof ValidationError) {
-    status = 400;
-    message = err.message;
-  } else if (e.type === 'entity.parse.failed') {
-    status = 400;
-    message = `malformed JSON body: ${e.message}`;
-  } else if (e.type === 'entity.too.large') {
-    status = 413;
-    message = `request body is larger than the limit of ${e.limit} bytes (max_body_bytes)`;
-  } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    status = e.status;
-    message = e.message ?? 'bad request';
-  } else {
-    log.error('unhandled error', { method: req.method, path: req.path, error: (err as Error)?.stack ?? String(err) });
-  }
+  if (err instanceof HttpError || err instanceof GatewayError) return { status: err.status, message: err.message };
+  if (err instanceof ValidationError) return { status: 400, message: err.message };
+  if (e.type === 'entity.parse.failed') return { status: 400, message: `malformed JSON body: ${e.message}` };
+  if (e.type === 'entity.too.large') return { status: 413, message: `request body is larger than the limit of ${e.limit} bytes (max_body_bytes)` };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, message: e.message ?? 'bad request' };
+  log.error('unhandled error', { method: where.method, path: where.path, error: (err as Error)?.stack ?? String(err) });
+  return { status: 500, message: 'internal error; the server log has details' };
+}
+
+/** JSON errors for everything (see errorAnswer). */
+export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+  const { status, message } = errorAnswer(err, { method: req.method, path: req.path });
   if (res.headersSent) {
     res.end();
     return;

@@ -271,13 +271,13 @@ DOCS['GET /metrics'] = { summary: 'Prometheus metrics (metrics token or an admin
  * GET /api/openapi.json and GET /api/docs, open to anyone, over the routes of the routers given
  * (`api`: mounted at /api; `runner`: the runner protocol; `root`: at the root) and /api/ping.
  */
-export function openApiRouter(ctx: AppContext, routers: { api: Router[]; runner: Router[]; root: Router[] }): Router {
+export function openApiRouter(ctx: AppContext, routers: { api: Router[]; runner: RouteRef[]; root: Router[] }): Router {
   const router = Router();
   let cached: Record<string, unknown> | undefined;
   const document = () => (cached ??= openApiDocument(ctx.version, [
     { method: 'GET', path: '/api/ping' },
     ...routesOf('/api', [...routers.api, router]),
-    ...routesOf(RUNNER_PROTOCOL, routers.runner),
+    ...routers.runner,
     ...routesOf('', routers.root),
   ]));
   router.get('/openapi.json', (_req, res) => {

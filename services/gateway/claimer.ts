@@ -1,3 +1,4 @@
+import type { PollSignal } from './poll-end.js';
 import { logger } from '../../protocol/log.js';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { Task } from '../common/model.js';
@@ -44,7 +45,7 @@ export class Claimer {
    * Long-poll: a job for this claimant, or null when `timeoutMs` passes or `signal` aborts.
    * Between attempts the claimant is parked until a wake-up names a queue it may serve.
    */
-  async next(claimant: Claimant, timeoutMs: number, signal?: AbortSignal): Promise<Claim | null> {
+  async next(claimant: Claimant, timeoutMs: number, signal?: PollSignal): Promise<Claim | null> {
     const deadline = Date.now() + timeoutMs;
     let rechecked = false;
     // Once the server's count said full, the runner's own report no longer decides how it parks.

@@ -12,6 +12,7 @@ import type { Claimant } from './claimant.js';
 import { type Claim, Claimer } from './claimer.js';
 import { type Lease, Leases, Watchdog } from './leases.js';
 import { Parking } from './parking.js';
+import type { PollSignal } from './poll-end.js';
 import { StartedRuns } from './started-runs.js';
 
 export type { Claimant } from './claimant.js';
@@ -80,7 +81,7 @@ export class GatewayCore {
     this.parking.attach(bus, this.options.sweepMs ?? 1000);
   }
 
-  next(claimant: Claimant, timeoutMs: number, signal?: AbortSignal): Promise<Claim | null> {
+  next(claimant: Claimant, timeoutMs: number, signal?: PollSignal): Promise<Claim | null> {
     return this.claimer.next(claimant, timeoutMs, signal);
   }
 

@@ -1,3 +1,4 @@
+import type { PollSignal } from './poll-end.js';
 import { FINAL_STATUSES, type TaskStatus } from '../common/model.js';
 import type { QueueScope, TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
@@ -84,7 +85,7 @@ export class Parking {
    * Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes
    * it, and it looks again every FULL_RECHECK_SWEEPS sweeps (answering 'recheck') in case that wake-up was missed.
    */
-  park(claimant: Claimant, full: boolean, deadline: number, signal?: AbortSignal): Promise<'woken' | 'recheck' | 'ended'> {
+  park(claimant: Claimant, full: boolean, deadline: number, signal?: PollSignal): Promise<'woken' | 'recheck' | 'ended'> {
     return new Promise((resolve) => {
       const waiter: Waiter = { claimant, full, wake: () => done('woken') };
       const recheckMs = this.sweepMs * FULL_RECHECK_SWEEPS;

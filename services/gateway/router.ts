@@ -1,5 +1,6 @@
-import { Router, type Request } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rateLimit } from 'express-rate-limit';
+import proxyAddr from 'proxy-addr';
 import { logger } from '../../protocol/log.js';
 import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
@@ -8,28 +9,43 @@ import {
   type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
-import { HttpError, idParam, parseBody } from '../api/http.js';
-import type { Runner } from '../store/runners.js';
+import { HttpError, parseBody, positiveId } from '../api/http.js';
 import { channels } from '../redis/keys.js';
+import { sendEmpty, sendJson } from './answers.js';
 import { runnerClaimant } from './claimant.js';
-import { authenticateRunner } from './runner-auth.js';
+import { PollEnd } from './poll-end.js';
+import type { RunnerCall, RunnerRoute } from './route-table.js';
 
 const log = logger('gateway');
 
-declare module 'express-serve-static-core' {
-  interface Request {
-    runner?: Runner;
-  }
-}
-
 export const HEARTBEAT_MS = 1000;
+
+/**
+ * The registration rate limit (express-rate-limit's, on node:http): 20 a minute per client
+ * address, that address believed from the configured proxies as the main app believes it.
+ * Resolves true when the request may go on; else the 429 is answered.
+ */
+function registrationLimit(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const trust = proxyAddr.compile(ctx.config.trusted_proxies);
+  const limiter = rateLimit({
+    windowMs: 60_000, limit: 20, standardHeaders: 'draft-7', legacyHeaders: false,
+    // The checks of Express's `trust proxy` setting read req.app, which a node:http request has not.
+    validate: { trustProxy: false, xForwardedForHeader: false },
+    handler: (_req, res) => sendJson(res, 429, { error: 'too many registration attempts from this address; wait a minute and try again' }),
+  });
+  return (req, res) => new Promise((resolve, reject) => {
+    (req as IncomingMessage & { ip?: string }).ip = proxyAddr(req, trust);
+    let passed = false;
+    const next = (err?: unknown) => (err ? reject(err) : (passed = true));
+    void (limiter(req as never, res as never, next) as Promise<void>).then(() => resolve(passed), reject);
+  });
+}
 
 /**
  * The runner-facing endpoints under /api/internal/runners. Runners authenticate with their token
  * in X-Runner-Token; jobs leave only as sealed boxes to the claiming runner's public key.
  */
-export function runnerGatewayRouter(ctx: AppContext): Router {
-  const router = Router();
+export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
   const { stores, core } = ctx;
   const parked = new Map<number, RunnerState>();
 
@@ -37,13 +53,28 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
   const touchTimer = setInterval(() => void stores.runners.touch(parked).catch(() => {}), 2000);
   touchTimer.unref();
 
-  const registrationLimit = rateLimit({
-    windowMs: 60_000, limit: 20, standardHeaders: 'draft-7', legacyHeaders: false,
-    handler: (_req, res) => res.status(429).json({ error: 'too many registration attempts from this address; wait a minute and try again' }),
+  // A runner's record changed (deleted, disabled, edited): its long-polls end, to answer with the
+  // record as it is now. One bus listener for all of them, not one per poll.
+  const polls = new Map<number, Set<() => void>>();
+  const pollsOfRunner = (id: number) => polls.get(id) ?? polls.set(id, new Set()).get(id)!;
+  const leavePoll = (id: number, onChange: () => void) => {
+    const set = polls.get(id);
+    set?.delete(onChange);
+    if (set?.size === 0) polls.delete(id);
+  };
+  ctx.bus.on(channels.runnerEvents, (message) => {
+    const id = (message as { id?: number }).id;
+    for (const onChange of id === undefined ? [] : [...(polls.get(id) ?? [])]) onChange();
   });
 
-  router.post('/', registrationLimit, async (req, res) => {
-    const input = parseBody(registerSchema, req.body);
+  const mayRegister = registrationLimit(ctx);
+  const taskId = (call: RunnerCall) => positiveId('task_id', call.params.task_id);
+  const claimant = (call: RunnerCall) => runnerClaimant(call.runner);
+
+  return [
+  { method: 'POST', path: '/', withoutToken: true, handle: async ({ req, res, body }) => {
+    if (!(await mayRegister(req, res))) return;
+    const input = parseBody(registerSchema, body);
     // A one-time token issued for one runner (POST /api/runners/{id}/registration-token) registers that runner.
     if (await stores.runners.isRegistrationToken(input.registration_token)) {
       if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
@@ -51,7 +82,7 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       if (!issued) throw new HttpError(401, 'this one-time registration token was used or has expired: issue a new one (POST /api/runners/{id}/registration-token)');
       log.info('runner registered with its one-time token', { id: issued.runner.id, name: issued.runner.name });
       const answer: RegisterAnswer = { id: issued.runner.id, token: issued.token };
-      res.status(201).json(answer);
+      sendJson(res, 201, answer);
       return;
     }
     const expected = ctx.config.runner_registration_token;
@@ -69,20 +100,17 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
     });
     log.info('runner registered', { id: runner.id, name: runner.name, tags: runner.tags });
     const answer: RegisterAnswer = { id: runner.id, token };
-    res.status(201).json(answer);
-  });
+    sendJson(res, 201, answer);
+  } },
 
-  router.use(authenticateRunner(ctx));
+  { method: 'DELETE', path: '/', handle: async ({ res, runner }) => {
+    await stores.runners.delete(runner.id);
+    log.info('runner unregistered itself', { id: runner.id });
+    sendEmpty(res, 204);
+  } },
 
-  router.delete('/', async (req, res) => {
-    await stores.runners.delete(req.runner!.id);
-    log.info('runner unregistered itself', { id: req.runner!.id });
-    res.status(204).end();
-  });
-
-  router.post('/hello', async (req, res) => {
-    const runner = req.runner!;
-    const input = parseBody(helloSchema, req.body);
+  { method: 'POST', path: '/hello', handle: async ({ res, runner, body }) => {
+    const input = parseBody(helloSchema, body);
     if (input.public_key) {
       if (!isValidPublicKey(input.public_key)) throw new HttpError(400, 'public_key: expected a base64 X25519 public key (32 bytes)');
       if (!runner.public_key) await stores.runners.update(runner.id, { public_key: input.public_key });
@@ -97,37 +125,36 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       long_task_heartbeat_ms: longTaskHeartbeatMs(HEARTBEAT_MS, ctx.config.runner_lease_sec * 1000),
       protocol: PROTOCOL_REVISION,
     };
-    res.json(answer);
-  });
+    sendJson(res, 200, answer);
+  } },
 
-  router.post('/heartbeat', async (req, res) => {
-    const state = parseBody(runnerStateSchema, req.body);
-    res.json(await core.heartbeat(runnerClaimant(req.runner!), state));
-  });
+  { method: 'POST', path: '/heartbeat', handle: async (call) => {
+    const state = parseBody(runnerStateSchema, call.body);
+    sendJson(call.res, 200, await core.heartbeat(claimant(call), state));
+  } },
 
-  router.post('/jobs/next', async (req, res) => {
-    const runner = req.runner!;
-    const state = parseBody(runnerStateSchema, req.body);
+  { method: 'POST', path: '/jobs/next', handle: async ({ res, runner, body }) => {
+    const state = parseBody(runnerStateSchema, body);
     if (!runner.public_key) throw new HttpError(409, 'this runner has no public key yet: POST /hello with public_key first');
     // Seen: recorded with the state it reports by the parked runners' touch (every 2 s, well inside
     // the online window), not by a write per poll.
     // The poll ends early when the client goes away or the runner's record changes (deleted,
     // disabled, edited): then the answer reflects the record as it is now.
-    const abort = new AbortController();
+    const end = new PollEnd();
     let clientGone = false;
     res.on('close', () => {
       if (!res.writableFinished) {
         clientGone = true;
-        abort.abort();
+        end.end();
         if (state.active.length === 0) void stores.runners.markOffline(runner.id);
       }
     });
     let runnerChanged = false;
-    const offRunnerEvents = ctx.bus.on(channels.runnerEvents, (message) => {
-      if ((message as { id?: number }).id !== runner.id) return;
+    const onRunnerChange = () => {
       runnerChanged = true;
-      abort.abort();
-    });
+      end.end();
+    };
+    pollsOfRunner(runner.id).add(onRunnerChange);
     parked.set(runner.id, state);
     let claimed;
     try {
@@ -135,21 +162,21 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
         // A disabled or draining runner is kept parked (not answered at once, which would make it spin).
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, ctx.config.long_poll_sec * 1000);
-          abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+          end.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
         });
       } else {
-        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, abort.signal);
+        claimed = await core.next(runnerClaimant(runner, state.active.length), ctx.config.long_poll_sec * 1000, end);
       }
     } finally {
       parked.delete(runner.id);
-      offRunnerEvents();
+      leavePoll(runner.id, onRunnerChange);
     }
     if (!claimed) {
       if (clientGone) return;
       // Only a change ends a poll early; one that just ran out answers 204 without a read (a
       // deletion whose event was missed is refused on the next request: the token cache is cleared on reconnect).
       if (runnerChanged && !(await stores.runners.get(runner.id))) throw new HttpError(401, 'unknown runner token: this runner was deleted');
-      res.status(204).end();
+      sendEmpty(res, 204);
       return;
     }
     if (clientGone) {
@@ -160,37 +187,34 @@ export function runnerGatewayRouter(ctx: AppContext): Router {
       task_id: claimed.task.id, attempt: claimed.task.attempt,
       sealed_payload: seal(JSON.stringify(claimed.payload), Buffer.from(runner.public_key, 'base64')).toString('base64'),
     };
-    res.json(answer);
-  });
+    sendJson(res, 200, answer);
+  } },
 
-  const claimant = (req: Request) => runnerClaimant(req.runner!);
+  { method: 'POST', path: '/jobs/:task_id/running', handle: async (call) => {
+    const { attempt, lines, ...commit } = parseBody(runningSchema, call.body);
+    sendJson(call.res, 200, await core.running(claimant(call), taskId(call), attempt, commit, lines));
+  } },
 
-  router.post('/jobs/:task_id/running', async (req, res) => {
-    const { attempt, lines, ...commit } = parseBody(runningSchema, req.body);
-    res.json(await core.running(claimant(req), idParam(req, 'task_id'), attempt, commit, lines));
-  });
-
-  router.post('/jobs/:task_id/output', async (req, res) => {
-    const input = parseBody(outputBatchSchema, req.body);
-    const acked = await core.log(claimant(req), idParam(req, 'task_id'), input.attempt, input.lines);
-    res.json({ acked });
-  });
+  { method: 'POST', path: '/jobs/:task_id/output', handle: async (call) => {
+    const input = parseBody(outputBatchSchema, call.body);
+    const acked = await core.log(claimant(call), taskId(call), input.attempt, input.lines);
+    sendJson(call.res, 200, { acked });
+  } },
 
   // Long-poll: answered when the plan is confirmed or rejected, or `pending` after long_poll_sec.
-  router.post('/jobs/:task_id/confirmation', async (req, res) => {
-    const input = parseBody(jobRefSchema, req.body);
+  { method: 'POST', path: '/jobs/:task_id/confirmation', handle: async (call) => {
+    const input = parseBody(jobRefSchema, call.body);
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
-    const answer = await core.awaitConfirmation(claimant(req), idParam(req, 'task_id'), input.attempt, ctx.config.long_poll_sec * 1000, abort.signal);
-    if (!abort.signal.aborted) res.json(answer);
-  });
+    call.res.on('close', () => abort.abort());
+    const answer = await core.awaitConfirmation(claimant(call), taskId(call), input.attempt, ctx.config.long_poll_sec * 1000, abort.signal);
+    if (!abort.signal.aborted) sendJson(call.res, 200, answer);
+  } },
 
-  router.post('/jobs/:task_id/result', async (req, res) => {
-    const input = parseBody(resultSchema, req.body);
+  { method: 'POST', path: '/jobs/:task_id/result', handle: async (call) => {
+    const input = parseBody(resultSchema, call.body);
     const { attempt, lines, ...result } = input;
-    await core.done(claimant(req), idParam(req, 'task_id'), attempt, result, lines);
-    res.json({ ok: true });
-  });
-
-  return router;
+    await core.done(claimant(call), taskId(call), attempt, result, lines);
+    sendJson(call.res, 200, { ok: true });
+  } },
+  ];
 }
