@@ -6,6 +6,8 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import {
   FINAL, cleanup, getTask, makeBareRepo, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
 } from './helpers/index.js';
@@ -61,4 +63,33 @@ test('a runner the server holds full gets no second task though its poll reports
   const done = await waitForTask(forge.api, setup.projectId, second.id, FINAL, 60_000);
   t.is(done.status, 'success', done.error);
   t.is(done.runner_name, 'idle');
+});
+
+test('a poll its runner gave up before the server read it claims nothing: the task waits for a runner that is there', async (t) => {
+  const forge = await startForge({ env: { ...remote, FORGE_LONG_POLL_SEC: '2' } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  const runner = await addRunner(forge, { serverMaxParallel: 1 });
+  t.is((await asRunner(forge, runner.token, '/hello', { public_key: randomBytes(32).toString('base64') })).status, 200);
+  const task = await startTask(forge.api, setup.projectId, setup.templateId);
+
+  // A server far behind (here: stopped) reads a poll only after its runner gave up on it: the
+  // request and the runner's close arrive together.
+  forge.process.kill('SIGSTOP');
+  const body = JSON.stringify({ active: [] });
+  const { port } = new URL(forge.url);
+  const abandoned = connect(Number(port), '127.0.0.1');
+  await once(abandoned, 'connect');
+  abandoned.end([
+    'POST /api/internal/runners/jobs/next HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`, `X-Runner-Token: ${runner.token}`, '', body,
+  ].join('\r\n'));
+  await once(abandoned, 'finish');
+  forge.process.kill('SIGCONT');
+  // The server answers on a new connection only after it took in the one already waiting.
+  await fetch(`${forge.url}/api/ping`);
+
+  const claim = await asRunner(forge, runner.token, '/jobs/next', { active: [] });
+  t.is(claim.status, 200, 'the runner that is there gets the task');
+  t.is(claim.body.task_id, task.id);
+  t.is((await getTask(forge.api, setup.projectId, task.id)).attempt, 1, 'claimed once: no claim was made for the abandoned poll and requeued');
 });
