@@ -126,13 +126,13 @@ function markdown(r: Report): string {
   }
   const allDispatch = [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])];
   if (allDispatch.length) {
-    L.push('Where a dispatch goes, p50 / p99 (ms): POST round trip; POST sent → the long-poll answer carrying the job reaches the agent\'s process (server: create, wake, claim, seal, answer); that → `started` (body read, JSON, sealed box opened, task set up — and any wait for the host\'s event loop).', '');
-    L.push('| layout | idle runners | kind | POST round trip | POST sent → agent has answer | agent has answer → started |', '|---|---:|---|---:|---:|---:|');
+    L.push('Where a dispatch goes, p50 / p99 (ms): POST round trip; POST sent → the long-poll answer carrying the job reaches the agent\'s process (server: create, wake, claim, seal, answer); that → `started`, split into: answer\'s headers → its body\'s end, and body\'s end → `started` (JSON, sealed box opened, task set up). Any wait for the host\'s event loop or for a CPU falls in these.', '');
+    L.push('| layout | idle runners | kind | POST round trip | POST sent → agent has answer | agent has answer → started | headers → body end | body end → started |', '|---|---:|---|---:|---:|---:|---:|---:|');
     const pp = (x: Summary) => `${fmt(x.p50, 2)} / ${fmt(x.p99, 2)}`;
     for (const d of allDispatch) {
       for (const kind of ['single', 'burst'] as const) {
         const b = d.breakdown[kind];
-        L.push(`| ${d.layout} | ${d.runners} | ${kind} | ${pp(b.post_answer)} | ${pp(b.post_sent_to_agent_has_answer)} | ${pp(b.agent_has_answer_to_started)} |`);
+        L.push(`| ${d.layout} | ${d.runners} | ${kind} | ${pp(b.post_answer)} | ${pp(b.post_sent_to_agent_has_answer)} | ${pp(b.agent_has_answer_to_started)} | ${pp(b.answer_headers_to_body_end)} | ${pp(b.body_end_to_started)} |`);
       }
     }
     L.push('');

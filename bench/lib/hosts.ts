@@ -32,8 +32,11 @@ async function runnerHostScript(buildRoot = projectRoot): Promise<string> {
 
 export const now = () => performance.timeOrigin + performance.now();
 
-/** Clock-corrected times (ms); `answered`: the long-poll answer carrying the job reached the agent's process. */
-export interface TaskEvents { started?: number; finished?: number; runner?: number; answered?: number }
+/**
+ * Clock-corrected times (ms). `answered`: the headers of the long-poll answer carrying the job
+ * reached the agent's process; `body_read`: its body's end.
+ */
+export interface TaskEvents { started?: number; finished?: number; runner?: number; answered?: number; body_read?: number }
 export interface PollRecord { start: number; end: number; status: number; host: number }
 
 export interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
@@ -132,6 +135,7 @@ export class RunnerHosts {
       entry.started = t;
       entry.runner = message.runner;
       if (typeof message.answered === 'number') entry.answered = message.answered - host.offsetMs;
+      if (typeof message.body_read === 'number') entry.body_read = message.body_read - host.offsetMs;
     } else if (message.type === 'finished') entry.finished = t;
     this.events.set(message.task_id, entry);
     const key = `${message.type}:${message.task_id}`;

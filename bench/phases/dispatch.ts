@@ -64,17 +64,17 @@ async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result:
 
 interface Sample {
   latency_ms: number; post_ms: number; after_post_ms: number;
-  /** POST sent → the long-poll answer with the job reached the agent's process; that → 'started' (answer read, box opened). */
-  to_answer_ms: number; answer_to_started_ms: number;
+  /** POST sent → the long-poll answer's headers reached the agent's process; → its body's end; body's end → 'started' (JSON, box opened, task set up). */
+  to_answer_ms: number; answer_to_body_ms: number; body_to_started_ms: number; answer_to_started_ms: number;
   runner: number; t_send: number; t_started: number;
 }
 
 async function sampleOf(ctx: Ctx, created: Created): Promise<Sample> {
   const started = await ctx.hosts.waitEvent(created.id, 'started', 60_000);
-  const { runner, answered = Number.NaN } = ctx.hosts.events.get(created.id)!;
+  const { runner, answered = Number.NaN, body_read: bodyRead = Number.NaN } = ctx.hosts.events.get(created.id)!;
   return {
     latency_ms: started - created.tSend, post_ms: created.tResp - created.tSend, after_post_ms: started - created.tResp,
-    to_answer_ms: answered - created.tSend, answer_to_started_ms: started - answered,
+    to_answer_ms: answered - created.tSend, answer_to_body_ms: bodyRead - answered, body_to_started_ms: started - bodyRead, answer_to_started_ms: started - answered,
     runner: runner!, t_send: created.tSend, t_started: started,
   };
 }
@@ -102,6 +102,8 @@ function breakdown(samples: Sample[]) {
     post_answer: summarize(samples.map((s) => s.post_ms)),
     post_sent_to_agent_has_answer: summarize(samples.map((s) => s.to_answer_ms)),
     agent_has_answer_to_started: summarize(samples.map((s) => s.answer_to_started_ms)),
+    answer_headers_to_body_end: summarize(samples.map((s) => s.answer_to_body_ms)),
+    body_end_to_started: summarize(samples.map((s) => s.body_to_started_ms)),
   };
 }
 
