@@ -112,6 +112,8 @@ export interface DispatchResult {
   /** 'shared': agents many to a host process (cfg.hosts of them); 'own': one agent per process, as `forge runner start`. */
   layout: 'shared' | 'own';
   breakdown: { single: ReturnType<typeof breakdown>; burst: ReturnType<typeof breakdown> };
+  /** The longest of the hosts' clock-sync round trips: times across the benchmark/host boundary are good to half of it. */
+  host_clock_rtt_ms_max: number;
   single: Summary;
   burst: Summary;
   all: Summary;
@@ -189,7 +191,7 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
 
   const all = [...single, ...bursts];
   return {
-    runners, layout,
+    runners, layout, host_clock_rtt_ms_max: Math.max(...ctx.hosts.clock().map((c) => c.rtt_ms)),
     breakdown: { single: breakdown(single), burst: breakdown(bursts) },
     single: summarize(single.map((s) => s.latency_ms)),
     burst: summarize(bursts.map((s) => s.latency_ms)),
