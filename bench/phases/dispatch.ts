@@ -218,7 +218,6 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   };
 }
 
-
 /**
  * The same measurements with every runner agent in its own host process, as a fleet runs them
  * (`forge runner start`: one agent per process), so one agent's clone fork does not hold the event
