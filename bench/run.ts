@@ -7,7 +7,8 @@
  *  throughput  no-op tasks through server + 10 runners x 4 slots: tasks/s (ratio to the floor and to
  *              bare BullMQ), CPU per task per component, Redis commands per task, POST /tasks times
  *  procs       processes started per task (strace), Forge and the floor
- *  dispatch    dispatch latency single and in bursts of 10 with 1, 10 and 100 idle runners; wake-ups
+ *  dispatch    dispatch latency single and in bursts of 10 with 1, 10 and 100 idle runners (agents many
+ *              to a host process), then with 1 and 10 runners one per process; wake-ups
  *  parked      steady state: 1,000 parked runners (server CPU, RSS, Redis commands/s), fresh server
  *  running     steady state: 2,000 running `sleep` tasks on 200 runners, fresh server
  *  scale       3-master Redis Cluster with replicas, 1 vs 3 server replicas behind a round-robin
@@ -24,9 +25,9 @@ import type { Redis } from 'ioredis';
 import { type BenchEnv, startEnv } from './lib/env.js';
 import { cleanup, projectRoot, run, tempDir } from './lib/procs.js';
 import { profileMarkdown, profilesIn, summarizeProfile } from './lib/profile.js';
-import { fmt } from './lib/stats.js';
+import { fmt, type Summary } from './lib/stats.js';
 import { type Config, type Ctx, createTask, log, parseConfig } from './phases/context.js';
-import { dispatchConfig, type DispatchResult } from './phases/dispatch.js';
+import { dispatchConfig, dispatchOwnHosts, type DispatchResult } from './phases/dispatch.js';
 import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
@@ -40,6 +41,8 @@ interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
   floor?: FloorResult; floor_sandboxed?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
+  /** The dispatch rows again with one runner agent per host process. */
+  dispatch_own?: DispatchResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
   ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_bare_bullmq?: number };
   profiles?: string[];
@@ -106,12 +109,32 @@ function markdown(r: Report): string {
     L.push(`| Forge (server + runner host) | ${p.forge_per_task.processes} | ${kv(p.forge_per_task.execs)} |`);
     L.push(`| work floor | ${p.floor_per_task.processes} | ${kv(p.floor_per_task.execs)} |`, '');
   }
-  if (r.dispatch) {
-    L.push('## Dispatch latency (ms)', '');
-    L.push(`From the benchmark sending \`POST /api/project/:pid/tasks\` to the runner agent's \`started\` event (long-poll answered, sealed payload opened, before the clone). "single": one task at a time, each after the previous finished (${r.config.dispatch.sequential} per row); "burst": ${r.config.dispatch.bursts} bursts of ${r.config.dispatch.burstSize} concurrent POSTs (with 1 runner a burst queues behind one slot: that is queueing, not dispatch).`, '');
+  const dispatchTable = (rows: DispatchResult[]) => {
     L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST /tasks p50 (single) | POST answer → started p50 | server created→claimed mean | /jobs/next answers per task | single POSTs sent with no runner parked (their p50) | machine busy / other |');
     L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const d of r.dispatch) L.push(`| ${d.runners} | ${fmt(d.single.p50, 2)} | ${fmt(d.single.p99, 2)} | ${fmt(d.burst.p50, 2)} | ${fmt(d.burst.p99, 2)} | ${fmt(d.single_post_ms.p50, 2)} | ${fmt(d.single_after_post_ms.p50, 2)} | ${fmt(d.server_claim_latency_mean_ms, 2)} | ${fmt(d.polls.poll_answers_per_task, 3)} | ${d.single_unparked.tasks} (${fmt(d.single_unparked.latency.p50, 2)}) | ${d.cpu.machine_busy_pct} % / ${d.cpu.other_processes_pct} % |`);
+    for (const d of rows) L.push(`| ${d.runners} | ${fmt(d.single.p50, 2)} | ${fmt(d.single.p99, 2)} | ${fmt(d.burst.p50, 2)} | ${fmt(d.burst.p99, 2)} | ${fmt(d.single_post_ms.p50, 2)} | ${fmt(d.single_after_post_ms.p50, 2)} | ${fmt(d.server_claim_latency_mean_ms, 2)} | ${fmt(d.polls.poll_answers_per_task, 3)} | ${d.single_unparked.tasks} (${fmt(d.single_unparked.latency.p50, 2)}) | ${d.cpu.machine_busy_pct} % / ${d.cpu.other_processes_pct} % |`);
+    L.push('');
+  };
+  if (r.dispatch) {
+    L.push('## Dispatch latency (ms)', '');
+    L.push(`From the benchmark sending \`POST /api/project/:pid/tasks\` to the runner agent's \`started\` event (long-poll answered, sealed payload opened, before the clone). "single": one task at a time, each after the previous finished (${r.config.dispatch.sequential} per row); "burst": ${r.config.dispatch.bursts} bursts of ${r.config.dispatch.burstSize} concurrent POSTs (with 1 runner a burst queues behind one slot: that is queueing, not dispatch). Runner agents many to a host process (${r.config.hosts} hosts):`, '');
+    dispatchTable(r.dispatch);
+  }
+  if (r.dispatch_own?.length) {
+    L.push('One runner agent per host process (as `forge runner start` runs a runner):', '');
+    dispatchTable(r.dispatch_own);
+  }
+  const allDispatch = [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])];
+  if (allDispatch.length) {
+    L.push('Where a dispatch goes, p50 / p99 (ms): POST round trip; POST sent → the long-poll answer carrying the job reaches the agent\'s process (server: create, wake, claim, seal, answer); that → `started`, split into: answer\'s headers → its body\'s end, and body\'s end → `started` (JSON, sealed box opened, task set up). Any wait for the host\'s event loop or for a CPU falls in these.', '');
+    L.push('| layout | idle runners | kind | POST round trip | POST sent → agent has answer | agent has answer → started | headers → body end | body end → started |', '|---|---:|---|---:|---:|---:|---:|---:|');
+    const pp = (x: Summary) => `${fmt(x.p50, 2)} / ${fmt(x.p99, 2)}`;
+    for (const d of allDispatch) {
+      for (const kind of ['single', 'burst'] as const) {
+        const b = d.breakdown[kind];
+        L.push(`| ${d.layout} | ${d.runners} | ${kind} | ${pp(b.post_answer)} | ${pp(b.post_sent_to_agent_has_answer)} | ${pp(b.agent_has_answer_to_started)} | ${pp(b.answer_headers_to_body_end)} | ${pp(b.body_end_to_started)} |`);
+      }
+    }
     L.push('');
   }
   const steady = (title: string, s: SteadyResult) => {
@@ -141,7 +164,7 @@ function printSummary(r: Report): void {
     out.push(`  CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
-  for (const d of r.dispatch ?? []) out.push(`  dispatch ${String(d.runners).padStart(3)} runners: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms`);
+  for (const d of [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])]) out.push(`  dispatch ${String(d.runners).padStart(3)} runners${d.layout === 'own' ? ' (one per process)' : ''}: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms`);
   for (const [name, s] of [['parked', r.parked], ['running', r.running]] as const) {
     if (s) out.push(`  ${name}: ${s.runners} runners, ${s.tasks_running} tasks: server ${fmt(s.server_cpu_pct_of_core, 1)} % of a core, RSS ${fmt(s.server_rss_mb, 0)} MB, Redis ${fmt(s.redis_commands_per_s.total, 0)} cmd/s`);
   }
@@ -240,6 +263,11 @@ async function main(): Promise<void> {
         const d = await dispatchConfig(ctx, n, online);
         log(`  ${n} runners: single p50 ${fmt(d.single.p50, 2)} ms, p99 ${fmt(d.single.p99, 2)} ms; burst p99 ${fmt(d.burst.p99, 2)} ms`);
         report.dispatch.push(d);
+      }
+      if (cfg.dispatch.ownRunners.length) {
+        log(`dispatch latency with one runner agent per host process: ${cfg.dispatch.ownRunners.join(', ')} runner(s)`);
+        report.dispatch_own = await dispatchOwnHosts(ctx, cfg.dispatch.ownRunners, online, logDir, profArgs('dispatch-own-runner-hosts'));
+        for (const d of report.dispatch_own) log(`  ${d.runners} runners, own processes: single p50 ${fmt(d.single.p50, 2)} ms, p99 ${fmt(d.single.p99, 2)} ms; burst p99 ${fmt(d.burst.p99, 2)} ms`);
       }
     }
     if (base) {

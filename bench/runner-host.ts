@@ -22,6 +22,9 @@ const send = (message: unknown) => process.send?.(message);
 const polls: Array<[number, number, number]> = [];
 const pollStart = new WeakMap<object, number>();
 let pollErrors = 0;
+/** Runner id by token, and when each runner's last long-poll answer with a job reached this process: its headers, the end of its body. */
+const runnerOfToken = new Map<string, number>();
+const lastJobAnswer = new Map<number, { headers: number; body: number }>();
 /** Every request the runners sent, by path with ids replaced (e.g. POST /api/internal/runners/jobs/:id/output). */
 const requestCounts: Record<string, number> = {};
 subscribe('http.client.request.start', (message) => {
@@ -33,7 +36,16 @@ subscribe('http.client.request.start', (message) => {
 subscribe('http.client.response.finish', (message) => {
   const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
   const start = pollStart.get(request);
-  if (start !== undefined) polls.push([start, now(), response.statusCode ?? 0]);
+  if (start === undefined) return;
+  const t = now();
+  polls.push([start, t, response.statusCode ?? 0]);
+  const runner = runnerOfToken.get(String(request.getHeader('x-runner-token')));
+  if (response.statusCode === 200 && runner !== undefined) {
+    const answer = { headers: t, body: Number.NaN };
+    lastJobAnswer.set(runner, answer);
+    // Listening for 'end' reads nothing: the runner's own 'data' listener consumes the body.
+    response.once('end', () => (answer.body = now()));
+  }
 });
 subscribe('http.client.request.error', (message) => {
   const { request } = message as { request: ClientRequest };
@@ -61,8 +73,14 @@ async function add(specs: RunnerSpec[]): Promise<number[]> {
       FORGE_RUNNER_TOKEN: spec.token, FORGE_RUNNER_PRIVATE_KEY_FILE: join(spec.dir, 'runner.key'),
       FORGE_RUNNER_MAX_PARALLEL_TASKS: String(spec.max_parallel), FORGE_RUNNER_NAME: spec.name,
     });
+    runnerOfToken.set(spec.token, spec.id);
     const started = await startRunner(loaded);
-    started.agent.on('started', (taskId: number) => send({ type: 'started', task_id: taskId, t: now(), runner: spec.id }));
+    // When the long-poll answer that carried this job reached this process: headers, body's end.
+    started.agent.on('started', (taskId: number) => {
+      const t = now();
+      const answer = lastJobAnswer.get(spec.id);
+      send({ type: 'started', task_id: taskId, t, runner: spec.id, answered: answer?.headers, body_read: answer?.body });
+    });
     started.agent.on('finished', (taskId: number) => send({ type: 'finished', task_id: taskId, t: now(), runner: spec.id }));
     started.agent.on('rejected', (err: Error) => send({ type: 'rejected', runner: spec.id, message: err.message }));
     runners.set(spec.id, started);

@@ -32,7 +32,11 @@ async function runnerHostScript(buildRoot = projectRoot): Promise<string> {
 
 export const now = () => performance.timeOrigin + performance.now();
 
-export interface TaskEvents { started?: number; finished?: number; runner?: number }
+/**
+ * Clock-corrected times (ms). `answered`: the headers of the long-poll answer carrying the job
+ * reached the agent's process; `body_read`: its body's end.
+ */
+export interface TaskEvents { started?: number; finished?: number; runner?: number; answered?: number; body_read?: number }
 export interface PollRecord { start: number; end: number; status: number; host: number }
 
 export interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
@@ -106,7 +110,8 @@ export class RunnerHosts {
    * Each host's stderr goes to `<logDir>/<logName>-<i>.log`.
    */
   async start(count: number, logDir: string, nodeArgs: string[] = [], buildRoots: string[] = [], logName = 'runner-host'): Promise<void> {
-    for (let i = 0; i < count; i++) {
+    const first = this.hosts.length;
+    for (let i = first; i < first + count; i++) {
       const script = await runnerHostScript(buildRoots[i] || undefined);
       const child = spawnTracked(process.execPath, [...nodeArgs, script], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
@@ -114,8 +119,9 @@ export class RunnerHosts {
       child.stderr!.pipe(createWriteStream(join(logDir, `${logName}-${i}.log`)));
       this.hosts.push(new Host(i, child, (message, host) => this.onEvent(message, host)));
     }
-    await Promise.all(this.hosts.map((h) => h.ready));
-    for (const host of this.hosts) await host.syncClock();
+    const added = this.hosts.slice(first);
+    await Promise.all(added.map((h) => h.ready));
+    for (const host of added) await host.syncClock();
   }
 
   private onEvent(message: any, host: Host): void {
@@ -128,6 +134,8 @@ export class RunnerHosts {
     if (message.type === 'started') {
       entry.started = t;
       entry.runner = message.runner;
+      if (typeof message.answered === 'number') entry.answered = message.answered - host.offsetMs;
+      if (typeof message.body_read === 'number') entry.body_read = message.body_read - host.offsetMs;
     } else if (message.type === 'finished') entry.finished = t;
     this.events.set(message.task_id, entry);
     const key = `${message.type}:${message.task_id}`;
@@ -149,6 +157,10 @@ export class RunnerHosts {
       });
       this.waiters.set(key, list);
     });
+  }
+
+  get count(): number {
+    return this.hosts.length;
   }
 
   /** Starts runners, spreading them over the hosts by `hostOf` (default: id order round robin). */

@@ -20,6 +20,8 @@ sizes (defaults: full / --quick):
   --dispatch-runners=1,10,100  dispatch: idle runner counts
   --sequential=150/20        dispatch: single tasks per runner count
   --bursts=10/2              dispatch: bursts of 10 per runner count
+  --dispatch-own-runners=1,10  dispatch again with one runner agent per host process (as
+                             \`forge runner start\` runs); "none" skips it
   --procs-tasks=20/10        procs: tasks traced with strace
   --parked=1000/100          parked: parked runners
   --running=2000/100         running: running sleep tasks
@@ -35,7 +37,7 @@ export interface Config {
   cpuProf: boolean;
   hosts: number;
   longPollSec: number;
-  dispatch: { runners: number[]; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
+  dispatch: { runners: number[]; ownRunners: number[]; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
   throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number };
   bare: { jobs: number; reps: number };
   procs: { tasks: number };
@@ -49,7 +51,7 @@ export function parseConfig(argv: string[]): Config {
     args: argv, strict: true,
     options: {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
-      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
+      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
       window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
     },
@@ -73,10 +75,13 @@ export function parseConfig(argv: string[]): Config {
   }
   const runners = (values['dispatch-runners'] ?? '1,10,100').split(',').map(Number);
   if (runners.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--dispatch-runners must be a list of positive whole numbers, e.g. 1,10,100`);
+  const ownRaw = values['dispatch-own-runners'] ?? '1,10';
+  const ownRunners = ownRaw === 'none' ? [] : ownRaw.split(',').map(Number);
+  if (ownRunners.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--dispatch-own-runners must be a list of positive whole numbers, e.g. 1,10, or "none"`);
   const windowSec = int('window', 30, 10);
   return {
     only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
-    dispatch: { runners, warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
+    dispatch: { runners, ownRunners, warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
     throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: quick ? 10 : 20 },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },

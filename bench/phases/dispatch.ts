@@ -6,8 +6,9 @@
  * how many runners each new task wakes (long-poll answers seen by the runners, claim attempts seen
  * by Redis under MONITOR).
  */
-import { now, type PollRecord, type RunnerSpec } from '../lib/hosts.js';
-import { sleep } from '../lib/procs.js';
+import { addRunners as addRunnerRecords, type Created } from '../lib/forge.js';
+import { now, type PollRecord, RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
+import { killChildGroups, sleep, tempDir } from '../lib/procs.js';
 import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu } from './context.js';
 
@@ -61,33 +62,58 @@ async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result:
 // ---------------------------------------------------------------------------------------------
 // Dispatch latency and wake-ups with N idle runners.
 
-interface Sample { latency_ms: number; post_ms: number; after_post_ms: number; runner: number; t_send: number; t_started: number }
+interface Sample {
+  latency_ms: number; post_ms: number; after_post_ms: number;
+  /** POST sent → the long-poll answer's headers reached the agent's process; → its body's end; body's end → 'started' (JSON, box opened, task set up). */
+  to_answer_ms: number; answer_to_body_ms: number; body_to_started_ms: number; answer_to_started_ms: number;
+  runner: number; t_send: number; t_started: number;
+}
+
+async function sampleOf(ctx: Ctx, created: Created): Promise<Sample> {
+  const started = await ctx.hosts.waitEvent(created.id, 'started', 60_000);
+  const { runner, answered = Number.NaN, body_read: bodyRead = Number.NaN } = ctx.hosts.events.get(created.id)!;
+  return {
+    latency_ms: started - created.tSend, post_ms: created.tResp - created.tSend, after_post_ms: started - created.tResp,
+    to_answer_ms: answered - created.tSend, answer_to_body_ms: bodyRead - answered, body_to_started_ms: started - bodyRead, answer_to_started_ms: started - answered,
+    runner: runner!, t_send: created.tSend, t_started: started,
+  };
+}
 
 export async function oneTask(ctx: Ctx): Promise<Sample> {
   const created = await createTask(ctx);
-  const started = await ctx.hosts.waitEvent(created.id, 'started', 60_000);
+  const sample = await sampleOf(ctx, created);
   await ctx.hosts.waitEvent(created.id, 'finished', 60_000);
-  return {
-    latency_ms: started - created.tSend, post_ms: created.tResp - created.tSend, after_post_ms: started - created.tResp,
-    runner: ctx.hosts.events.get(created.id)!.runner!, t_send: created.tSend, t_started: started,
-  };
+  return sample;
 }
 
 async function burst(ctx: Ctx, size: number): Promise<Sample[]> {
   const created = await Promise.all(Array.from({ length: size }, () => createTask(ctx)));
   const samples: Sample[] = [];
-  for (const c of created) {
-    const started = await ctx.hosts.waitEvent(c.id, 'started', 60_000);
-    samples.push({ latency_ms: started - c.tSend, post_ms: c.tResp - c.tSend, after_post_ms: started - c.tResp, runner: ctx.hosts.events.get(c.id)!.runner!, t_send: c.tSend, t_started: started });
-  }
+  for (const c of created) samples.push(await sampleOf(ctx, c));
   for (const c of created) await ctx.hosts.waitEvent(c.id, 'finished', 60_000);
   return samples;
 }
 
 const pause = () => sleep(20 + Math.random() * 40);
 
+/** Where a dispatch's time went, p50 and p99 of each part (ms), from the hosts' timestamps. */
+function breakdown(samples: Sample[]) {
+  return {
+    post_answer: summarize(samples.map((s) => s.post_ms)),
+    post_sent_to_agent_has_answer: summarize(samples.map((s) => s.to_answer_ms)),
+    agent_has_answer_to_started: summarize(samples.map((s) => s.answer_to_started_ms)),
+    answer_headers_to_body_end: summarize(samples.map((s) => s.answer_to_body_ms)),
+    body_end_to_started: summarize(samples.map((s) => s.body_to_started_ms)),
+  };
+}
+
 export interface DispatchResult {
   runners: number;
+  /** 'shared': agents many to a host process (cfg.hosts of them); 'own': one agent per process, as `forge runner start`. */
+  layout: 'shared' | 'own';
+  breakdown: { single: ReturnType<typeof breakdown>; burst: ReturnType<typeof breakdown> };
+  /** The longest of the hosts' clock-sync round trips: times across the benchmark/host boundary are good to half of it. */
+  host_clock_rtt_ms_max: number;
   single: Summary;
   burst: Summary;
   all: Summary;
@@ -111,7 +137,7 @@ export interface DispatchResult {
   };
 }
 
-export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSpec[]): Promise<DispatchResult> {
+export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSpec[], layout: DispatchResult['layout'] = 'shared'): Promise<DispatchResult> {
   const c = ctx.cfg.dispatch;
   if (online.length < runners) {
     log(`starting ${runners - online.length} more runner(s) (max_parallel_tasks 1) → ${runners} idle runners`);
@@ -165,7 +191,8 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
 
   const all = [...single, ...bursts];
   return {
-    runners,
+    runners, layout, host_clock_rtt_ms_max: Math.max(...ctx.hosts.clock().map((c) => c.rtt_ms)),
+    breakdown: { single: breakdown(single), burst: breakdown(bursts) },
     single: summarize(single.map((s) => s.latency_ms)),
     burst: summarize(bursts.map((s) => s.latency_ms)),
     all: summarize(all.map((s) => s.latency_ms)),
@@ -191,3 +218,41 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   };
 }
 
+/**
+ * The same measurements with every runner agent in its own host process, as a fleet runs them
+ * (`forge runner start`: one agent per process), so one agent's clone fork does not hold the event
+ * loop of the others. The shared-layout runners are removed first (only these are idle); hosts
+ * are added as the runner count grows and stopped at the end.
+ */
+export async function dispatchOwnHosts(ctx: Ctx, counts: number[], sharedOnline: RunnerSpec[], logDir: string, nodeArgs: string[]): Promise<DispatchResult[]> {
+  await ctx.env.removeRunners(sharedOnline.splice(0));
+  const shared = ctx.hosts;
+  const own = new RunnerHosts();
+  const online: RunnerSpec[] = [];
+  const results: DispatchResult[] = [];
+  const root = tempDir('forge-bench-own-runners-');
+  try {
+    ctx.hosts = own;
+    for (const n of counts) {
+      if (online.length < n) {
+        const more = n - online.length;
+        log(`starting ${more} more runner host process(es), one agent each → ${n} idle runners`);
+        await own.start(more, logDir, nodeArgs, [], 'dispatch-own-runner-host');
+        const first = online.length;
+        online.push(...(await addRunnerRecords(ctx.api, own, ctx.env.url, root, {
+          count: more, recordMaxParallel: 1, firstIndex: OWN_FIRST_INDEX + first, host: (i) => i - OWN_FIRST_INDEX,
+        })));
+      }
+      results.push(await dispatchConfig(ctx, n, online, 'own'));
+    }
+  } finally {
+    ctx.hosts = shared;
+    killChildGroups(own.pids());
+    await own.close();
+  }
+  for (const spec of online) await ctx.api.json('DELETE', `/api/runners/${spec.id}`);
+  return results;
+}
+
+/** Runner names of the own-process layout start here (bench-runner-N), apart from the shared ones. */
+const OWN_FIRST_INDEX = 100_000;
