@@ -94,6 +94,9 @@ export const resultSchema = jobRefSchema.extend({
 /** The apps an executor can run, and `no-sandbox` when its tasks run without isolation (sandbox: none). */
 export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', 'powershell', 'no-sandbox'] as const;
 
+/** The largest `unanswered_ms` a heartbeat carries (a week): a runner clamps what it measures to it. */
+export const MAX_UNANSWERED_MS = 7 * 86_400_000;
+
 export const runnerStateSchema = z.object({
   version: z.string().max(64).default(''),
   capabilities: z.array(z.enum(CAPABILITIES)).default([]),
@@ -104,7 +107,7 @@ export const runnerStateSchema = z.object({
    * task began. One that arrives after a third of the lease unanswered says the server or Redis is
    * behind, not the runner gone: lease verdicts wait (lease-heartbeat.lua). Older servers ignore it.
    */
-  unanswered_ms: z.number().int().min(0).max(7 * 86_400_000).optional(),
+  unanswered_ms: z.number().int().min(0).max(MAX_UNANSWERED_MS).optional(),
 });
 export type RunnerState = z.infer<typeof runnerStateSchema>;
 

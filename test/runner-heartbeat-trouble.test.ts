@@ -13,6 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { cleanup, FINAL, makeBareRepo, setupTemplate, startForge, startTask, waitFor, waitForTask } from './helpers/index.js';
+import { runnerStateSchema } from '../protocol/wire.js';
+import { unansweredMs } from '../workers/agent.js';
 import { startProxy } from './helpers/proxy.js';
 import { startRunner } from './helpers/runner.js';
 import { onCleanup } from './helpers/util.js';
@@ -160,4 +162,14 @@ test('while heartbeats arrive late (the server behind), no lease is judged; a si
     'the late runner\'s task lived through it all');
   await forge.api.json('POST', `/api/project/${setup.projectId}/tasks/${lateTask.id}/stop`);
   t.is((await waitForTask(forge.api, setup.projectId, lateTask.id, FINAL, 60_000)).status, 'stopped');
+});
+
+test('a beat\'s unanswered_ms is one the server takes whatever the clock did (a refused beat would end every task it lists)', (t) => {
+  // Elapsed times a runner could measure: a clock set back, a fraction of a ms, a runner cut off for weeks.
+  for (const elapsed of [-5_000, 0.4, 1_234.6, 30 * 86_400_000]) {
+    const value = unansweredMs(elapsed);
+    t.true(runnerStateSchema.safeParse({ active: [], unanswered_ms: value }).success, `${elapsed} ms measured → ${value} sent`);
+  }
+  t.is(unansweredMs(-5_000), 0);
+  t.is(unansweredMs(1_234.6), 1_235);
 });

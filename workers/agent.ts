@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
-import { PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
+import { MAX_UNANSWERED_MS, PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
 import type { SandboxSettings } from './executor/sandbox.js';
@@ -64,6 +64,9 @@ interface Session {
  * and the two must not be mistaken for each other.
  */
 const sessionKey = (job: JobRef) => `${job.task_id}:${job.attempt}`;
+
+/** `unanswered_ms` as the wire takes it (a whole number of ms within its range), whatever the clock did. */
+export const unansweredMs = (elapsed: number): number => Math.min(MAX_UNANSWERED_MS, Math.max(0, Math.round(elapsed)));
 
 /**
  * The executor loop (Woodpecker's agent shape): claim jobs from a Peer up to `maxParallel`,
@@ -134,7 +137,7 @@ export class Agent extends EventEmitter {
   private start(job: ClaimedJob): void {
     this.claimedCount++;
     // Beats are owed from the first task on: an idle spell is no unanswered time.
-    if (this.sessions.size === 0) this.lastAnsweredAt = Date.now();
+    if (this.sessions.size === 0) this.lastAnsweredAt = performance.now();
     if (this.options.oneOff) this.stopClaiming();
     // This runner was given a later attempt of a task it still runs: the earlier one is no longer ours.
     for (const old of this.sessions.values()) {
@@ -261,8 +264,12 @@ export class Agent extends EventEmitter {
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
   private heartbeatsInFlight = 0;
   private lastBeatAt = 0;
-  /** When a beat was last answered (or the first of the current tasks began): `unanswered_ms` in each beat. */
-  private lastAnsweredAt = Date.now();
+  /**
+   * When a beat was last answered (or the first of the current tasks began): `unanswered_ms` in
+   * each beat. On the monotonic clock: a wall clock set back would make it negative, which the
+   * server refuses, and a refused beat ends every task it lists.
+   */
+  private lastAnsweredAt = performance.now();
   /** When the first of the current run of failed beats was sent, and whether that run was warned about. */
   private failingSince: number | undefined;
   private failingWarned = false;
@@ -274,7 +281,7 @@ export class Agent extends EventEmitter {
     this.lastBeatAt = sentAt;
     // How long this runner's beats went unanswered: a beat late by a third of a lease tells the
     // server that it (or Redis) is behind, so it judges no lease until beats are on time again.
-    const state = { ...this.state(), unanswered_ms: sentAt - this.lastAnsweredAt };
+    const state = { ...this.state(), unanswered_ms: unansweredMs(performance.now() - this.lastAnsweredAt) };
     try {
       const answer = await this.options.peer.heartbeat(state);
       this.beatAnswered();
@@ -315,7 +322,7 @@ export class Agent extends EventEmitter {
   }
 
   private beatAnswered(): void {
-    this.lastAnsweredAt = Date.now();
+    this.lastAnsweredAt = performance.now();
     if (this.failingWarned) log.warn('heartbeats are answered again', { after_s: Math.round((Date.now() - this.failingSince!) / 1000) });
     this.failingSince = undefined;
     this.failingWarned = false;
