@@ -23,11 +23,16 @@ export class Metrics {
   private readonly output = new Counter({ name: 'forge_output_bytes_total', help: 'Task output bytes received', registers: [this.registry] });
   private readonly wakeups = new Counter({ name: 'forge_runner_wakeups_total', help: 'Parked long-polls woken by new work (at most one per enqueue per process)', registers: [this.registry] });
   private readonly emptyClaims = new Counter({ name: 'forge_empty_claims_total', help: 'Claim passes that found no job for the executor', registers: [this.registry] });
+  private readonly renewedLeases = new Counter({
+    name: 'forge_leases_renewed_total', labelNames: ['why'], registers: [this.registry],
+    help: 'Leases renewed instead of judged: why="late" while heartbeats arrived late (the server or Redis behind; no runner is declared lost meanwhile), why="outage" after no watchdog pass could run',
+  });
   readonly gatewayCounters: GatewayCounters = {
     wake: () => this.wakeups.inc(),
     emptyClaim: () => this.emptyClaims.inc(),
     outputBytes: (bytes) => this.output.inc(bytes),
     claimed: (task) => this.dispatch.observe(Math.max(0, (Date.now() - Date.parse(task.created)) / 1000)),
+    leasesRenewed: (why, count) => this.renewedLeases.inc({ why }, count),
   };
 
   constructor(stores: Stores, queues: TaskQueues) {

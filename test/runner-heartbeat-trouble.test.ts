@@ -148,8 +148,11 @@ test('while heartbeats arrive late (the server behind), no lease is judged; a si
   await waitFor(() => forge.logs().includes('arrived after going unanswered'), 60_000, { what: 'a heartbeat arriving late' });
   silent = true;
   // Its lease runs out three times over and is renewed each time, not judged, while beats arrive late.
-  const renewals = () => forge.logs().split('renewed, not judged').length - 1;
+  const renewals = () => forge.logs().split('leases that ran out were renewed, not judged').length - 1;
   await waitFor(() => renewals() >= 3, 120_000, { what: 'the silent runner\'s lease renewed three times instead of judged' });
+  // Operators see it too: /metrics counts the leases renewed because beats arrive late.
+  const metrics = (await forge.api.get('/metrics')).text;
+  t.true(Number(/^forge_leases_renewed_total\{why="late"\} (\d+)/m.exec(metrics)?.[1] ?? 0) >= 3, metrics.split('\n').filter((l) => l.startsWith('forge_leases_renewed')).join('\n'));
   t.is((await forge.api.json<{ status: string }>('GET', `/api/project/${setup.projectId}/tasks/${silentTask.id}`)).status, 'running',
     'no verdict while heartbeats arrive late');
 

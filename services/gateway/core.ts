@@ -41,6 +41,8 @@ export interface GatewayCounters {
   outputBytes(bytes: number): void;
   /** A task was handed to a claimant (dispatch latency). */
   claimed(task: Task): void;
+  /** Leases renewed instead of judged: every lease after an outage, or those that ran out while heartbeats arrived late. */
+  leasesRenewed(why: 'outage' | 'late', count: number): void;
 }
 
 /**
@@ -63,11 +65,12 @@ export class GatewayCore {
     readonly queues: TaskQueues,
     private readonly completions: Queue<Completion>,
     private readonly options: { leaseMs: number; maxTaskDurationSec: number; watchdogMs: number; sweepMs?: number },
-    private readonly counters: GatewayCounters = { wake() {}, emptyClaim() {}, outputBytes() {}, claimed() {} },
+    private readonly counters: GatewayCounters = { wake() {}, emptyClaim() {}, outputBytes() {}, claimed() {}, leasesRenewed() {} },
   ) {
     this.parking = new Parking(queues, () => counters.wake());
     this.leases = new Leases(stores.redis, options.leaseMs);
-    this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), () => this.repairOrphans(), options.watchdogMs);
+    this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), () => this.repairOrphans(), options.watchdogMs,
+      (why, count) => counters.leasesRenewed(why, count));
     this.claimer = new Claimer(stores, queues, this.leases, this.parking, options, counters, (claimant, task, error) =>
       this.done(claimant, task.id, task.attempt, {
         status: 'error', exit_code: null, error, commit_hash: '', commit_message: '', start: null, end: new Date().toISOString(),

@@ -132,6 +132,7 @@ export class Watchdog {
     /** Looks for queue jobs no claim stands behind; run about once a lease. */
     private readonly repair: () => Promise<void>,
     intervalMs: number,
+    private readonly renewed: (why: 'outage' | 'late', count: number) => void = () => {},
   ) {
     // Passes run every intervalMs from every server; a gap this long means none could run.
     this.stallMs = Math.max(3 * intervalMs, Math.floor(leases.leaseMs / 2));
@@ -142,6 +143,7 @@ export class Watchdog {
     if (++this.passes % this.repairEvery === 0) await this.repair();
     const found = await this.leases.pass(this.stallMs);
     if ('graced' in found) {
+      if (found.graced > 0) this.renewed(found.why, found.graced);
       if (found.why === 'late') log.warn('leases that ran out were renewed, not judged: heartbeats arrive late (the server or Redis is behind)', { leases: found.graced });
       else if (found.graced > 0) log.info('leases renewed after an outage of the server or Redis', { leases: found.graced });
       return;
