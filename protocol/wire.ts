@@ -94,6 +94,13 @@ export const resultSchema = jobRefSchema.extend({
 /** The apps an executor can run, and `no-sandbox` when its tasks run without isolation (sandbox: none). */
 export const CAPABILITIES = ['bash', 'python', 'ansible', 'terraform', 'tofu', 'powershell', 'no-sandbox'] as const;
 
+/**
+ * Heartbeats unanswered this long (a third of the lease) are late: the runner drops a beat stuck
+ * that long and warns, and the server, seeing a beat that waited that long, judges no lease for a
+ * lease. One figure for both sides, so the runner's warning and the server's verdicts agree.
+ */
+export const lateHeartbeatMs = (leaseMs: number): number => leaseMs / 3;
+
 /** The largest `unanswered_ms` a heartbeat carries (a week): a runner clamps what it measures to it. */
 export const MAX_UNANSWERED_MS = 7 * 86_400_000;
 

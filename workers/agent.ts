@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
-import { MAX_UNANSWERED_MS, PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
+import { lateHeartbeatMs, MAX_UNANSWERED_MS, PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
 import { ProcessGroups } from './executor/process-groups.js';
 import type { SandboxSettings } from './executor/sandbox.js';
@@ -292,14 +292,16 @@ export class Agent extends EventEmitter {
       for (const session of listed(answer.stop)) session?.abort.abort();
       for (const session of listed(answer.lost)) if (session && session.report === 'pending') this.notOurs(session, 'the heartbeat answered lost');
     } catch (err) {
-      if (!isRefusal(err)) this.beatFailed(sentAt, state.active.length, err as Error);
       if (isRefusal(err)) {
         // The server refuses this runner's heartbeat (e.g. the runner was deleted): none of the tasks it listed are ours.
         for (const ref of state.active) {
           const session = this.sessions.get(sessionKey(ref));
           if (session) this.notOurs(session, `heartbeat refused: ${(err as Error).message}`);
         }
-      } else log.debug('heartbeat failed', { error: (err as Error).message });
+      } else {
+        log.debug('heartbeat failed', { error: (err as Error).message });
+        this.beatFailed(sentAt, state.active.length, err as Error);
+      }
     } finally {
       this.heartbeatsInFlight--;
     }
@@ -314,7 +316,7 @@ export class Agent extends EventEmitter {
     this.failingSince ??= sentAt;
     const failingMs = Date.now() - this.failingSince;
     const leaseMs = this.options.leaseMs ?? 30_000;
-    if (this.failingWarned || failingMs < leaseMs / 3) return;
+    if (this.failingWarned || failingMs < lateHeartbeatMs(leaseMs)) return;
     this.failingWarned = true;
     log.warn(`heartbeats have failed for ${Math.round(failingMs / 1000)} s: the server declares this runner's tasks lost after ${Math.round(leaseMs / 1000)} s without one; check that the server is reachable and that this machine is not overloaded`, {
       tasks, error: err.message,

@@ -1,5 +1,5 @@
 import { logger } from '../../protocol/log.js';
-import type { RunnerState } from '../../protocol/wire.js';
+import { lateHeartbeatMs, type RunnerState } from '../../protocol/wire.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
@@ -44,7 +44,7 @@ export class Leases {
     const status = runnerId ? this.statusToWrite(runnerId, state) : '';
     const pairs = state.active.flatMap((a) => [String(a.task_id), String(a.attempt)]);
     if (pairs.length === 0 && status === '') return { stop: [], lost: [] }; // nothing to extend, nothing to record
-    const late = (state.unanswered_ms ?? 0) >= this.leaseMs / 3;
+    const late = (state.unanswered_ms ?? 0) >= lateHeartbeatMs(this.leaseMs);
     if (late && Date.now() - this.lateSaidAt >= this.leaseMs) {
       // Once a lease at most: when beats are late, they are late by the hundred.
       this.lateSaidAt = Date.now();

@@ -4,6 +4,7 @@ import type {
   ClaimAnswer, ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
   RunnerState, RunningAnswer, TaskResult,
 } from '../../protocol/wire.js';
+import { lateHeartbeatMs } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
 import type { ForgeHttpClient } from './http-client.js';
 
@@ -51,7 +52,7 @@ export class HttpPeer implements Peer {
   async hello(state: HelloRequest): Promise<HelloAnswer> {
     const answer = await this.call<HelloAnswer>('POST', paths.hello, state);
     this.longPollSec = answer.long_poll_sec;
-    this.heartbeatTimeoutMs = Math.min(30_000, Math.max(2_000, Math.floor((answer.lease_sec * 1000) / 3)));
+    this.heartbeatTimeoutMs = Math.min(30_000, Math.max(2_000, Math.floor(lateHeartbeatMs(answer.lease_sec * 1000))));
     return answer;
   }
 
