@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { HttpError } from './http.js';
+import { bodyTooLargeMessage, HttpError } from './http.js';
 
 /** Runner output batches: 1000 lines of up to 16 Ki characters, JSON-escaped, fit well under this. */
 export const OUTPUT_BODY_BYTES = 8 * 1024 * 1024;
@@ -15,10 +16,14 @@ export const LOGIN_BODY_BYTES = 16 * 1024;
  */
 export function declaredLengthLimit(limit: number, what: string): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) throw new HttpError(413, `request body is larger than the limit of ${limit} bytes (${what})`);
+    refuseDeclaredLength(req.headers, limit, what);
     next();
   };
+}
+
+/** The check itself (declaredLengthLimit's, and the runner gateway's without Express): throws the 413. */
+export function refuseDeclaredLength(headers: IncomingHttpHeaders, limit: number, what: string): void {
+  if (Number(headers['content-length'] ?? 0) > limit) throw new HttpError(413, bodyTooLargeMessage(limit, what));
 }
 
 /** A JSON body parser bounded to `limit` bytes (413 above; see errorHandler). */

@@ -43,6 +43,9 @@ export function positiveId(name: string, raw: unknown): number {
   return value;
 }
 
+/** The 413's message: the limit, and which setting or kind of request it belongs to. */
+export const bodyTooLargeMessage = (limit: number, what: string) => `request body is larger than the limit of ${limit} bytes (${what})`;
+
 /**
  * The status and `{error}` message an error answers with, including body-parser's malformed JSON and
  * oversized bodies; a 500 is logged with its stack (`where` says which request), its answer says nothing.
@@ -52,7 +55,7 @@ export function errorAnswer(err: unknown, where: { method?: string; path: string
   if (err instanceof HttpError || err instanceof GatewayError) return { status: err.status, message: err.message };
   if (err instanceof ValidationError) return { status: 400, message: err.message };
   if (e.type === 'entity.parse.failed') return { status: 400, message: `malformed JSON body: ${e.message}` };
-  if (e.type === 'entity.too.large') return { status: 413, message: `request body is larger than the limit of ${e.limit} bytes (max_body_bytes)` };
+  if (e.type === 'entity.too.large') return { status: 413, message: bodyTooLargeMessage(e.limit!, 'max_body_bytes') };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, message: e.message ?? 'bad request' };
   log.error('unhandled error', { method: where.method, path: where.path, error: (err as Error)?.stack ?? String(err) });
   return { status: 500, message: 'internal error; the server log has details' };

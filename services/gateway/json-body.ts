@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jsonBody } from '../api/body-limits.js';
-import { HttpError } from '../api/http.js';
+import { bodyTooLargeMessage, HttpError } from '../api/http.js';
 
 /** What the runner agent sends: read here without body-parser. Anything else goes through body-parser, answered as before. */
 const PLAIN_JSON = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8']);
@@ -34,7 +34,7 @@ function bodyParserBody(req: IncomingMessage, res: ServerResponse, parser: Retur
 }
 
 export function bodyTooLarge(limit: number): HttpError {
-  return new HttpError(413, `request body is larger than the limit of ${limit} bytes (max_body_bytes)`);
+  return new HttpError(413, bodyTooLargeMessage(limit, 'max_body_bytes'));
 }
 
 /** The body's bytes; rejects with 413 the moment they pass `limit`. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { jsonBody, OUTPUT_BODY_BYTES, RUNNER_BODY_BYTES } from '../api/body-limits.js';
+import { jsonBody, OUTPUT_BODY_BYTES, refuseDeclaredLength, RUNNER_BODY_BYTES } from '../api/body-limits.js';
 import { HttpError } from '../api/http.js';
 import type { AppContext } from '../context.js';
 import type { Runner } from '../store/runners.js';
@@ -23,8 +23,7 @@ export class RunnerRequestGuard {
   checkDeclaredLength(req: IncomingMessage, path: string): number {
     const output = OUTPUT_PATH.test(path);
     const limit = output ? OUTPUT_BODY_BYTES : RUNNER_BODY_BYTES;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) throw new HttpError(413, `request body is larger than the limit of ${limit} bytes (${output ? 'runner output batch' : 'runner request'})`);
+    refuseDeclaredLength(req.headers, limit, output ? 'runner output batch' : 'runner request');
     return limit;
   }
 
