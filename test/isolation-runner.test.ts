@@ -118,10 +118,14 @@ test('runner: a work folder kept for the next task starts it empty, with an empt
 
   await runScript('mkdir -p "$HOME/.cache/deep" && echo secret > "$HOME/.cache/deep/file" && touch "$HOME/.profile" ../left-behind && mkfifo ../fifo && ln -s /etc ../etc-link && chmod 777 "$HOME" /forge/task\n');
   await waitFor(() => spares().length === 1, 15_000, { what: 'the folder to be kept for the next task' });
+  // The task's own folder is released after its result is sent: awaited before the spares are counted.
+  const others = () => readdirSync(workDir).filter((name) => !name.startsWith('.spare-')).sort().join(' ');
+  const othersBefore = others();
   const next = await runScript(look);
   t.regex(next, /^task folder: home repository $/m, next);
   t.regex(next, /^home: $/m, next);
   t.regex(next, /^home mode: 700 $/m, next);
+  await waitFor(() => others() === othersBefore, 15_000, { what: 'the second task\'s folder to be released' });
   t.deepEqual(spares().length, 1, 'the kept folder was taken and kept again');
 
   // A HOME replaced by a link: that folder is not kept; the next task gets a new one.
