@@ -123,10 +123,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const watchdogMs = Math.max(250, Math.min(2000, Math.floor(leaseMs / 4)));
   const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec, watchdogMs, sweepMs: config.wake_sweep_ms }, metrics.gatewayCounters);
   const bus = new EventBus(redis);
-  await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents]);
+  await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents, channels.recordChanges]);
   // A runner changed on any server: its record is read afresh on its next request.
   bus.on(channels.runnerEvents, (message) => stores.runners.forget((message as { id?: number }).id));
-  bus.onReconnect(() => stores.runners.forget());
+  // A project record written on any server: what this one kept of its hash is read afresh.
+  bus.on(channels.recordChanges, (message) => {
+    const hash = (message as { hash?: unknown }).hash;
+    if (typeof hash === 'string') stores.cache.forget(hash);
+  });
+  bus.onReconnect(() => {
+    stores.runners.forget();
+    stores.cache.forget();
+  });
   core.attach(bus);
   const version = forgeVersion();
   const ctx: AppContext = { config, redis, queueRedis, stores, queues, core, bus, metrics, version };

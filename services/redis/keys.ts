@@ -47,9 +47,11 @@ export const keys = {
   outputMeta: (taskId: number) => `{out-${taskId}}:meta`,
 };
 
-/** Pub/sub channels: wake-ups for parked long-polls and task events for live views. */
+/** Pub/sub channels: wake-ups for parked long-polls, task events for live views, record changes for kept records. */
 export const channels = {
   wake: 'forge:wake',
   taskEvents: 'forge:task-events',
   runnerEvents: 'forge:runner-events',
+  /** A project record hash was written: processes drop what they keep of it (record-cache.ts). */
+  recordChanges: 'forge:record-changes',
 };

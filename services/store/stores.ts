@@ -5,13 +5,17 @@ import { SecretBox } from '../common/secrets.js';
 import { AuditLog } from './audit.js';
 import { Collection } from './collection.js';
 import { OutputStore } from './output.js';
+import { RecordCache } from './record-cache.js';
 import { RunnerStore } from './runners.js';
 import { TaskStore } from './tasks.js';
 import { UserStore } from './users.js';
 
 export interface StoreOptions { encryptionKey: string; outputCapBytes: number; runnerOnlineWindowMs: number; eventsRetention?: number }
 
-/** Every record store over one Redis connection. Project-scoped kinds live in one hash per project. */
+/**
+ * Every record store over one Redis connection. Project-scoped kinds live in one hash per project;
+ * the ones a task's creation and claim read are kept in memory (`cache`, record-cache.ts).
+ */
 export class Stores {
   readonly users: UserStore;
   readonly tasks: TaskStore;
@@ -22,35 +26,38 @@ export class Stores {
   /** max_output_bytes: enforced here and, through the job payload, by executors before they send. */
   readonly outputCapBytes: number;
   readonly audit: AuditLog;
+  /** The project records every task's creation and claim read, kept in memory (record-cache.ts). */
+  readonly cache: RecordCache;
 
   constructor(readonly redis: RedisClient, options: StoreOptions) {
     this.users = new UserStore(redis);
     this.tasks = new TaskStore(redis);
     this.output = new OutputStore(redis, options.outputCapBytes);
     this.runners = new RunnerStore(redis, options.runnerOnlineWindowMs);
-    this.projects = new Collection<Project>(redis, 'projects');
+    this.cache = new RecordCache(redis);
+    this.projects = new Collection<Project>(redis, 'projects', '', this.cache);
     this.secrets = new SecretBox(options.encryptionKey);
     this.outputCapBytes = options.outputCapBytes;
     this.audit = new AuditLog(redis, options.eventsRetention ?? 10_000);
   }
 
   accessKeys(projectId: number) {
-    return new Collection<AccessKey>(this.redis, 'keys', `p${projectId}`);
+    return new Collection<AccessKey>(this.redis, 'keys', `p${projectId}`, this.cache);
   }
   repositories(projectId: number) {
-    return new Collection<Repository>(this.redis, 'repositories', `p${projectId}`);
+    return new Collection<Repository>(this.redis, 'repositories', `p${projectId}`, this.cache);
   }
   inventories(projectId: number) {
-    return new Collection<Inventory>(this.redis, 'inventory', `p${projectId}`);
+    return new Collection<Inventory>(this.redis, 'inventory', `p${projectId}`, this.cache);
   }
   environments(projectId: number) {
-    return new Collection<Environment>(this.redis, 'environment', `p${projectId}`);
+    return new Collection<Environment>(this.redis, 'environment', `p${projectId}`, this.cache);
   }
   templates(projectId: number) {
-    return new Collection<Template>(this.redis, 'templates', `p${projectId}`);
+    return new Collection<Template>(this.redis, 'templates', `p${projectId}`, this.cache);
   }
   hostConfigs(projectId: number) {
-    return new Collection<HostConfig>(this.redis, 'host-configs', `p${projectId}`);
+    return new Collection<HostConfig>(this.redis, 'host-configs', `p${projectId}`, this.cache);
   }
 
   views(projectId: number) {

@@ -1,0 +1,89 @@
+import type { RedisClient } from '../redis/connection.js';
+import { channels } from '../redis/keys.js';
+
+/**
+ * How long a kept reply may be used with no change announced: bounds what a missed message (or
+ * a writer that does not announce, such as an older server during an upgrade) can leave stale.
+ */
+const KEEP_MS = 60_000;
+/** Past this many kept replies everything is dropped (projects × kinds on a large installation). */
+const MAX_KEPT = 10_000;
+
+/** A field's reply (`HGET`), or a whole hash's (`HVALS`, kept under LIST). */
+type Reply = string | null | string[];
+export const LIST = '*';
+
+/**
+ * Replies of the record reads on every task's path, kept by this process: creating a task reads
+ * its project and template, a claim its template, repository, environment, inventory, keys and
+ * host configs, and they change rarely. Replies are kept raw (each read parses its own copy, so
+ * no caller can change another's record).
+ *
+ * A write through a Collection drops the hash's replies here at once and announces the hash on
+ * `channels.recordChanges`; every other process drops them on the message (`forget`), and all of
+ * them when its subscription reconnects (messages may have been missed). A reply read while a
+ * change was announced is used once, not kept. Another process's request sees the change once
+ * the message has reached it: the message is on its subscriber socket before the writer answers,
+ * and every request makes a Redis round trip of its own (its credential) before its record reads.
+ */
+export class RecordCache {
+  private readonly kept = new Map<string, Map<string, { reply: Reply; until: number }>>();
+  private size = 0;
+  private generation = 0;
+
+  constructor(private readonly redis: RedisClient) {}
+
+  /** The kept reply for `hash`/`field`, if any. */
+  lookup(hash: string, field: string): Reply | undefined {
+    const entry = this.kept.get(hash)?.get(field);
+    if (!entry) return undefined;
+    if (entry.until > Date.now()) return entry.reply;
+    this.kept.get(hash)!.delete(field);
+    this.size--;
+    return undefined;
+  }
+
+  /** Marks the start of a read: `keep` with this mark keeps its reply only if nothing changed meanwhile. */
+  mark(): number {
+    return this.generation;
+  }
+
+  keep(hash: string, field: string, reply: Reply, mark: number): void {
+    if (mark !== this.generation) return;
+    if (this.size >= MAX_KEPT) this.forget();
+    let fields = this.kept.get(hash);
+    if (!fields) this.kept.set(hash, (fields = new Map()));
+    if (!fields.has(field)) this.size++;
+    fields.set(field, { reply, until: Date.now() + KEEP_MS });
+  }
+
+  /** The kept reply, else `load`'s (kept for the next read). */
+  async read<R extends Reply>(hash: string, field: string, load: () => Promise<R>): Promise<R> {
+    const found = this.lookup(hash, field);
+    if (found !== undefined) return found as R;
+    const mark = this.mark();
+    const reply = await load();
+    this.keep(hash, field, reply, mark);
+    return reply;
+  }
+
+  /** A write to `hash` is done: dropped here, and announced so every other process drops it. */
+  async changed(hash: string): Promise<void> {
+    this.forget(hash);
+    await this.redis.publish(channels.recordChanges, JSON.stringify({ hash }));
+  }
+
+  /** Drops what is kept of one hash, or of every hash. */
+  forget(hash?: string): void {
+    this.generation++;
+    if (hash === undefined) {
+      this.kept.clear();
+      this.size = 0;
+      return;
+    }
+    const fields = this.kept.get(hash);
+    if (!fields) return;
+    this.size -= fields.size;
+    this.kept.delete(hash);
+  }
+}
