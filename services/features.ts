@@ -47,7 +47,7 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
   features.notifier.start();
   // `after`: what the hooks read, as the final move read it (no round trips of their own).
   finalised.on('finalised', (task, after) => {
-    void onTaskFinished(ctx, task, after?.channels).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
+    void onTaskFinished(ctx, task).catch((err) => log.warn('after-task work failed', { task_id: task.id, error: (err as Error).message }));
     // A workflow run moves on independently of the other after-task work, so a failure there cannot hold it up.
     void workflowTaskEnded(ctx, task, after?.workflowLink).catch((err) => log.warn('workflow step failed', { task_id: task.id, error: (err as Error).message }));
   });
@@ -68,7 +68,7 @@ export function startFeatures(ctx: AppContext, finalised: { on(event: 'finalised
 }
 
 /** After a task ends (its extras went with its final move): notifications go out, a successful build may start its deploys. */
-async function onTaskFinished(ctx: AppContext, task: Task, storedChannels?: string[]): Promise<void> {
-  await featuresOf(ctx).notifier.taskEnded(task, storedChannels);
+async function onTaskFinished(ctx: AppContext, task: Task): Promise<void> {
+  await featuresOf(ctx).notifier.taskEnded(task);
   await autorunDeploys(ctx, task);
 }

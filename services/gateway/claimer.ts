@@ -95,15 +95,23 @@ export class Claimer {
     return null;
   }
 
+  /** The max_parallel_tasks of a queue's project, from the kept record (0: no limit); `true` when unknown here. */
+  private async projectLimit(name: string): Promise<true | number> {
+    const scope = this.queues.scope(name);
+    const project = scope ? await this.stores.projects.get(scope.project_id) : undefined;
+    return project ? project.max_parallel_tasks ?? 0 : true;
+  }
+
   private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null> {
     for (;;) {
       const taskId = await this.queues.claim(name);
       if (taskId === null) return null;
       // One step: the task must be waiting, not asked to stop, and its project below its
-      // max_parallel_tasks (the script reads the project); the attempt goes up and the lease is taken.
+      // max_parallel_tasks (as this server keeps the project record; else the script reads it);
+      // the attempt goes up and the lease is taken.
       const moved = await this.stores.tasks.move(
         taskId,
-        { from: ['waiting'], not_stop_requested: true, within_project_limit: true },
+        { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name) },
         { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
         { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
       );

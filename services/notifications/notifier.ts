@@ -17,7 +17,7 @@ export interface NotificationResult {
 
 interface SendJob { channel_id: number; project_id: number; end: TaskEnd }
 
-export const channelsOf = (ctx: AppContext, projectId: number) => new Collection<NotificationChannel>(ctx.redis, 'notifications', `p${projectId}`);
+export const channelsOf = (ctx: AppContext, projectId: number) => new Collection<NotificationChannel>(ctx.redis, 'notifications', `p${projectId}`, ctx.stores.cache);
 
 /**
  * Notifications when a task ends go through their own BullMQ queue, one job per channel, with
@@ -43,13 +43,13 @@ export class Notifier {
 
   /**
    * Queues the notifications a finished task calls for (none for stopped tasks or suppressed
-   * alerts). `stored`: the project's channels as its final move read them; else read here.
+   * alerts). The channels are kept records (record-cache.ts): most tasks cost no read here.
    */
-  async taskEnded(task: Task, stored?: string[]): Promise<void> {
+  async taskEnded(task: Task): Promise<void> {
     if (task.status !== 'success' && task.status !== 'error') return;
     const success = task.status === 'success';
     // The channels first: most projects have none, and then the template need not be read.
-    const all = stored ? stored.map((raw) => JSON.parse(raw) as NotificationChannel).sort((a, b) => a.id - b.id) : await channelsOf(this.ctx, task.project_id).list();
+    const all = await channelsOf(this.ctx, task.project_id).list();
     const channels = all.filter((c) =>
       c.active && (success ? c.on_success : c.on_failure) && (c.template_ids.length === 0 || c.template_ids.includes(task.template_id)));
     if (channels.length === 0) return;

@@ -10,7 +10,7 @@ type ScriptRunner = (...keysAndArgs: string[]) => Promise<unknown>;
 
 /** Every Lua script Forge runs, by file name in services/redis/lua/, with its number of KEYS. */
 const SCRIPTS = {
-  'task-transition': 10,
+  'task-transition': 9,
   'output-append': 2,
   'output-notice': 2,
   'lease-heartbeat': 5,

@@ -20,8 +20,11 @@ export interface MoveCondition {
   /** The runner's lease for this attempt must be held (checked before anything else). */
   lease?: { runner_id: number; attempt: number };
   not_stop_requested?: true;
-  /** Refused ('limit') when the task's project already runs its max_parallel_tasks. */
-  within_project_limit?: true;
+  /**
+   * Refused ('limit') when the task's project already runs its max_parallel_tasks: `true` reads
+   * the project in the move; a number is the limit as the caller's kept project record says.
+   */
+  within_project_limit?: true | number;
 }
 
 export type MoveOptions = LeaseChange & {
@@ -49,11 +52,8 @@ export type MoveOutcome =
   | { outcome: 'lease' | 'cond' }
   | { outcome: 'limit'; limit: number };
 
-/**
- * What the after-task hooks would read, as the final move read it: the project's notification
- * channels as stored (none unless the task ended success or error) and the task's workflow link.
- */
-export interface AfterTaskReads { channels: string[]; workflowLink: string | null }
+/** What the after-task hooks would read, as the final move read it: the task's workflow link. */
+export interface AfterTaskReads { workflowLink: string | null }
 
 export interface TaskQuery {
   projectId?: number;
@@ -157,9 +157,9 @@ export class TaskStore {
     const reply = (await this.runTransition(
       keys.task(id), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
       keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
-      keys.prefix(keys.collection('notifications', 'p0')), keys.prefix(keys.workflowTask(0)),
+      keys.prefix(keys.workflowTask(0)),
       JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
-    )) as [string, string?, string?, number?, string?, [string[], string | null]?];
+    )) as [string, string?, string?, number?, string?, [string | null]?];
     const [outcome, record, held, limit, extras, after] = reply;
     if (outcome === 'lease' || outcome === 'cond') return { outcome };
     if (outcome === 'limit') return { outcome, limit: Number(record) };
@@ -167,7 +167,7 @@ export class TaskStore {
       outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
       projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
       ...(scriptOptions.read_extras ? { extras: extras ?? null } : {}),
-      ...(after ? { after: { channels: after[0], workflowLink: after[1] ?? null } } : {}),
+      ...(after ? { after: { workflowLink: after[0] ?? null } } : {}),
     };
   }
 

@@ -20,11 +20,11 @@
   KEYS[6] prefix of the per-runner task sets (runner id appended)
   KEYS[7] projects hash (project id -> project JSON, for max_parallel_tasks)
   KEYS[8] the task's extras (secret answers and variables kept until it ends)
-  KEYS[9] prefix of the projects' notification channel hashes (project id appended)
-  KEYS[10] prefix of the tasks' workflow links (task id appended)
+  KEYS[9] prefix of the tasks' workflow links (task id appended)
 
   ARGV[1] condition JSON {from?: string[], attempt?: number, lease?: {runner_id, attempt},
-          not_stop_requested?: true, within_project_limit?: true}
+          not_stop_requested?: true, within_project_limit?: true | number (the project's
+          max_parallel_tasks as the caller keeps it; true reads the project here)}
   ARGV[2] patch JSON
   ARGV[3] now (ms), score in the finished index
   ARGV[4] options JSON: {take?: {lease, runner_id, lease_ms}, drop?: true, extend_ms?: number,
@@ -34,12 +34,12 @@
           project_limit?: true (answer the project's max_parallel_tasks too),
           drop_extras?: true (the task ended: its extras go),
           read_extras?: true (answer the task's extras: a claim builds its payload from them),
-          read_after?: true (answer what the after-task hooks read: the project's notification
-          channels when the task ends success or error, and the task's workflow link)}
+          read_after?: true (answer what the after-task hooks read: the task's workflow link;
+          the project's notification channels are kept records, read by the server)}
   ARGV[5] channel to publish the task event on, or '' for none
 
   Returns {'ok', record JSON, lease JSON held before the move or false, project limit or false,
-  extras JSON or false, {channel JSONs, workflow link or false} or false}, or {'lease'} when the runner named in the condition does not hold the
+  extras JSON or false, {workflow link or false} or false}, or {'lease'} when the runner named in the condition does not hold the
   lease (checked first), {'limit', max_parallel_tasks} when the project already runs that many,
   {'cond'} otherwise.
 ]]
@@ -70,6 +70,7 @@ if cond.attempt and cond.attempt ~= task.attempt then return {'cond'} end
 if cond.not_stop_requested and task.stop_requested == true then return {'cond'} end
 local limit = false
 if opts.project_limit and heldLease and heldLease.limit then limit = heldLease.limit
+elseif type(cond.within_project_limit) == 'number' and not opts.project_limit then limit = cond.within_project_limit
 elseif cond.within_project_limit or opts.project_limit then
   local project = redis.call('HGET', KEYS[7], tostring(task.project_id))
   limit = project and tonumber(cjson.decode(project).max_parallel_tasks) or 0
@@ -140,11 +141,7 @@ if ARGV[5] ~= '' then
   if final(s) then event.runner_id = task.runner_id end
   redis.call('PUBLISH', ARGV[5], cjson.encode(event))
 end
--- The after-task hooks' reads, here rather than in two round trips of their own after the move.
+-- The after-task hooks' read, here rather than in a round trip of its own after the move.
 local after = false
-if opts.read_after then
-  local notified = {}
-  if s == 'success' or s == 'error' then notified = redis.call('HVALS', KEYS[9] .. task.project_id) end
-  after = {notified, redis.call('GET', KEYS[10] .. id)}
-end
+if opts.read_after then after = {redis.call('GET', KEYS[9] .. id)} end
 return {'ok', out, held or false, limit, extras, after}
