@@ -23,8 +23,9 @@ export const LIST = '*';
  * `channels.recordChanges`; every other process drops them on the message (`forget`), and all of
  * them when its subscription reconnects (messages may have been missed). A reply read while a
  * change was announced is used once, not kept. Another process's request sees the change once
- * the message has reached it: the message is on its subscriber socket before the writer answers,
- * and every request makes a Redis round trip of its own (its credential) before its record reads.
+ * the message has reached it: the message is on its subscriber socket before the writer answers
+ * (so before a client that waited for that answer can send its next request), and a process
+ * handles the readable sockets of one turn in the order they became readable.
  */
 export class RecordCache {
   private readonly kept = new Map<string, Map<string, { reply: Reply; until: number }>>();
@@ -48,13 +49,13 @@ export class RecordCache {
     return this.generation;
   }
 
-  keep(hash: string, field: string, reply: Reply, mark: number): void {
+  keep(hash: string, field: string, reply: Reply, mark: number, keepMs = KEEP_MS): void {
     if (mark !== this.generation) return;
     if (this.size >= MAX_KEPT) this.forget();
     let fields = this.kept.get(hash);
     if (!fields) this.kept.set(hash, (fields = new Map()));
     if (!fields.has(field)) this.size++;
-    fields.set(field, { reply, until: Date.now() + KEEP_MS });
+    fields.set(field, { reply, until: Date.now() + keepMs });
   }
 
   /** The kept reply, else `load`'s (kept for the next read). */

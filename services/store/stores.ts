@@ -26,15 +26,15 @@ export class Stores {
   /** max_output_bytes: enforced here and, through the job payload, by executors before they send. */
   readonly outputCapBytes: number;
   readonly audit: AuditLog;
-  /** The project records every task's creation and claim read, kept in memory (record-cache.ts). */
+  /** The project records (and credentials) every task's creation and claim read, kept in memory (record-cache.ts). */
   readonly cache: RecordCache;
 
   constructor(readonly redis: RedisClient, options: StoreOptions) {
-    this.users = new UserStore(redis);
+    this.cache = new RecordCache(redis);
+    this.users = new UserStore(redis, this.cache);
     this.tasks = new TaskStore(redis);
     this.output = new OutputStore(redis, options.outputCapBytes);
     this.runners = new RunnerStore(redis, options.runnerOnlineWindowMs);
-    this.cache = new RecordCache(redis);
     this.projects = new Collection<Project>(redis, 'projects', '', this.cache);
     this.secrets = new SecretBox(options.encryptionKey);
     this.outputCapBytes = options.outputCapBytes;

@@ -4,6 +4,7 @@ import { script } from '../redis/scripts.js';
 import type { User } from '../common/model.js';
 import { constantTimeEqual, hashPassword, hashToken, newToken, verifyPassword } from '../common/secrets.js';
 import { Collection } from './collection.js';
+import type { RecordCache } from './record-cache.js';
 
 export interface ApiToken { id: string; user_id: number; created: string; expired: boolean; name?: string }
 
@@ -13,6 +14,12 @@ export type PublicUser = ReturnType<typeof publicUser>;
 
 /** At most this many stored options per user. */
 const MAX_OPTIONS = 100;
+/**
+ * How long a credential that resolved is used without asking Redis again, if no change to users,
+ * API tokens or sessions is announced meanwhile: what a session that runs out on its TTL (or a
+ * missed announcement) may outlive by.
+ */
+const CREDENTIAL_KEEP_MS = 10_000;
 
 /** Users, their API tokens and login sessions. Tokens and session ids are kept only as hashes. */
 export class UserStore {
@@ -20,8 +27,8 @@ export class UserStore {
 
   private readonly authUser;
 
-  constructor(private readonly redis: RedisClient) {
-    this.users = new Collection<User>(redis, 'users');
+  constructor(private readonly redis: RedisClient, private readonly cache?: RecordCache) {
+    this.users = new Collection<User>(redis, 'users', '', cache);
     this.authUser = script(redis, 'auth-user');
   }
 
@@ -141,6 +148,7 @@ export class UserStore {
       const record = JSON.parse(raw) as ApiToken;
       if (record.user_id === userId && (record.id === idOrToken || constantTimeEqual(hash, tokenHash))) {
         await this.redis.hdel(keys.apiTokens(), hash);
+        await this.credentialsChanged();
         return true;
       }
     }
@@ -157,13 +165,30 @@ export class UserStore {
     return this.userFor(keys.session(hashToken(session)), '');
   }
 
-  /** Credential and user read in one script (auth-user.lua): every authenticated request asks. */
+  /**
+   * Credential and user read in one script (auth-user.lua). Every authenticated request asks, so
+   * a credential that resolved is kept CREDENTIAL_KEEP_MS under the users hash: a write to a user
+   * (Collection), an API token or a session drops every kept credential, here and on every other
+   * server (record-cache.ts). Unknown credentials are not kept (a flood of them evicts nothing).
+   */
   private async userFor(credentialKey: string, tokenHash: string): Promise<User | undefined> {
+    const field = `credential ${credentialKey} ${tokenHash}`;
+    const kept = this.cache?.lookup(keys.collection('users'), field);
+    if (typeof kept === 'string') return JSON.parse(kept) as User;
+    const mark = this.cache?.mark() ?? 0;
     const raw = (await this.authUser(credentialKey, keys.collection('users'), tokenHash)) as string | null;
-    return raw ? (JSON.parse(raw) as User) : undefined;
+    if (!raw) return undefined;
+    this.cache?.keep(keys.collection('users'), field, raw, mark, CREDENTIAL_KEEP_MS);
+    return JSON.parse(raw) as User;
+  }
+
+  /** A credential stopped working: no server may go on using a kept copy of it. */
+  private async credentialsChanged(): Promise<void> {
+    await this.cache?.changed(keys.collection('users'));
   }
 
   async deleteSession(session: string): Promise<void> {
     await this.redis.del(keys.session(hashToken(session)));
+    await this.credentialsChanged();
   }
 }
