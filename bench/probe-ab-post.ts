@@ -10,6 +10,8 @@
  * Each checkout must be built (`npx tsc -p tsconfig.json` and its Lua scripts in place, or a
  * source checkout: the server reads services/redis/lua there). Prints server CPU per request and
  * the p50 round trip per round and their medians, and the Redis commands per request.
+ * PROBE_RUNNERS=N registers N runner records (default 1), each with a status as heartbeats write
+ * it (its last_seen an hour ahead, so all count as online), as a fleet's server has them.
  */
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -20,6 +22,7 @@ import { cpuSeconds } from './lib/stats.js';
 const [rootA, rootB] = [process.argv[2], process.argv[3]].map((p) => resolve(p ?? '.'));
 const perRound = Number(process.argv[4] ?? 1000);
 const rounds = Number(process.argv[5] ?? 5);
+const runnerCount = Number(process.env.PROBE_RUNNERS ?? 1);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 interface Target { name: string; pid: number; redis: Redis; send: () => Promise<void>; cpu: number[]; p50: number[]; commands: string; cleanup: () => Promise<void> }
@@ -36,7 +39,13 @@ async function setUp(root: string): Promise<Target> {
   const { projectId, templates } = await forgeLib.setupProject(api, repo, ['run.sh']);
   const templatePath = `/api/project/${projectId}/templates/${templates['run.sh']}`;
   await api.json('PUT', templatePath, { ...(await api.json('GET', templatePath)), runner_tag: 'probe-no-such-runner' });
-  await api.json('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
+  // PROBE_RUNNERS: a fleet's worth of runner records, each with a status as its heartbeats write it.
+  const statuses = new Redis(redis.url);
+  for (let i = 0; i < runnerCount; i++) {
+    const { id } = await api.json('POST', '/api/runners', { name: `probe-${i}`, tags: [], max_parallel_tasks: 1 });
+    await statuses.hset('{forge}:runner-status', String(id), JSON.stringify({ last_seen: Date.now() + 3600_000, version: 'probe', capabilities: ['bash'], active_tasks: [], draining: false }));
+  }
+  statuses.disconnect();
   const send = async () => {
     const res = await api.request('POST', `/api/project/${projectId}/tasks`, { template_id: templates['run.sh'] });
     if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${res.text}`);

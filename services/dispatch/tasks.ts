@@ -10,7 +10,7 @@ import { prepareTask } from '../task-options/index.js';
 import type { TaskExtras } from '../task-options/survey.js';
 
 /** What creating a task takes ahead: its id, its audit entry's id, and the runners its first waiting reason is worked out from. */
-export interface Reserved { taskId: number; eventId?: number; runners: RunnerView[] | 'local' }
+export interface Reserved { taskId: number; eventId?: number; runners: readonly RunnerView[] | 'local' }
 
 /**
  * Queues on `batch` the reads creating a task needs besides its project and template, so a caller

@@ -1,4 +1,4 @@
-import type { Batch } from '../redis/batch.js';
+import { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import type { RunnerInput } from '../common/model.js';
@@ -53,8 +53,12 @@ export class RunnerStore {
   private forgotten = 0;
   /** Every runner record, kept for reportedViewsIn until a change (a `forget` call) or TOKEN_CACHE_MS. */
   private records: { runners: Runner[]; generation: number; until: number } | undefined;
-  /** The runners' statuses as reportedViewsIn last read them, reused for STATUS_SNAPSHOT_MS or until a runner change. */
-  private statusSnapshot: { statuses: Record<string, string>; generation: number; until: number } | undefined;
+  /**
+   * The runners' statuses as reportedViewsIn last read them, reused for STATUS_SNAPSHOT_MS or until
+   * a runner change, with the views made from them (parsing every status per task created cost
+   * O(runners) per `POST /tasks`: 4.5 ms p50 with 10 idle runners, 6.6 ms with 100).
+   */
+  private statusSnapshot: { statuses: Record<string, string>; generation: number; until: number; views?: RunnerView[] } | undefined;
 
   constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
     this.runners = new Collection<Runner>(redis, 'runners');
@@ -226,19 +230,30 @@ export class RunnerStore {
    * both, as it drops cached tokens). For creating a task, whose first waiting reason is an estimate
    * the watchdog refines.
    */
-  reportedViewsIn(batch: Batch): Promise<RunnerView[]> {
+  reportedViewsIn(batch: Batch): Promise<readonly RunnerView[]> {
     const generation = this.forgotten;
     const now = Date.now();
     const kept = this.records && this.records.generation === generation && this.records.until > now ? this.records.runners : undefined;
     const records = kept ? Promise.resolve(kept) : this.runners.listIn(batch);
-    const snapshot = this.statusSnapshot && this.statusSnapshot.generation === generation && this.statusSnapshot.until > now ? this.statusSnapshot.statuses : undefined;
-    const statuses = snapshot ? Promise.resolve(snapshot) : batch.add<Record<string, string>>((p, reply) => p.hgetall(keys.runnerStatus(), reply));
+    const current = this.statusSnapshot && this.statusSnapshot.generation === generation && this.statusSnapshot.until > now ? this.statusSnapshot : undefined;
+    if (kept && current?.views) return Promise.resolve(current.views);
+    const statuses = current ? Promise.resolve(current.statuses) : batch.add<Record<string, string>>((p, reply) => p.hgetall(keys.runnerStatus(), reply));
     return Promise.all([records, statuses]).then(([runners, statuses]) => {
+      const views = this.viewsOf(runners, statuses);
       // Read while no change was announced: kept until the next one.
-      if (!kept && generation === this.forgotten) this.records = { runners, generation, until: Date.now() + TOKEN_CACHE_MS };
-      if (!snapshot && generation === this.forgotten) this.statusSnapshot = { statuses, generation, until: now + STATUS_SNAPSHOT_MS };
-      return this.viewsOf(runners, statuses);
+      if (generation !== this.forgotten) return views;
+      if (!kept) this.records = { runners, generation, until: Date.now() + TOKEN_CACHE_MS };
+      this.statusSnapshot = { statuses, generation, until: current?.until ?? now + STATUS_SNAPSHOT_MS, views };
+      return views;
     });
+  }
+
+  /** reportedViewsIn on a batch of its own: the kept views, or their reads in one round trip. */
+  async reportedViews(): Promise<readonly RunnerView[]> {
+    const batch = new Batch(this.redis);
+    const views = this.reportedViewsIn(batch);
+    await batch.send();
+    return views;
   }
 
   /** Views of these runners from their statuses; `leased`: each one's active task ids from the leases (else as reported). */
