@@ -88,6 +88,11 @@ export interface Task {
   notifications_url?: string;
   /** Terraform/OpenTofu: this run's `auto_approve` (Semaphore's task param; absent: the template's), `destroy` plans a destroy. */
   auto_approve?: boolean | null; destroy?: boolean;
+  /**
+   * Whether the task was stored with extras (secret answers and variables kept apart from the
+   * record, task-options/extras.ts): a claim reads them only then. Absent on older records: read.
+   */
+  has_extras?: boolean;
   /** The answer to a plan waiting for confirmation (set by confirm/reject, read by the executing side). */
   confirmation?: '' | 'confirmed' | 'rejected';
 }

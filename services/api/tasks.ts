@@ -15,7 +15,7 @@ const csv = (list: string[] | undefined) => (list ? list.join(',') : undefined);
 const list = (text: string) => (text ? text.split(',').map((x) => x.trim()).filter(Boolean) : []);
 
 /** Semaphore's Task fields next to Forge's: `params` and `inventory_id` as Semaphore shapes them. */
-export const taskView = (task: Task, template?: Template) => ({
+export const taskView = ({ has_extras: _kept, ...task }: Task, template?: Template) => ({
   ...task,
   inventory_id: task.inventory_id ?? template?.inventory_id ?? null,
   secret: '',

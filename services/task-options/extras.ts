@@ -11,8 +11,13 @@ const EXTRAS_TTL_SEC = 30 * 24 * 3600;
  * A task's extras, encrypted at rest like every secret, added to the MULTI that stores the task
  * (the key is in the records' slot); nothing is written when there are none.
  */
+/** Whether there is anything to keep apart from the record (most tasks have none). */
+export function hasExtras(extras: TaskExtras): boolean {
+  return Object.values(extras).some((group) => Object.keys(group).length > 0);
+}
+
 export function saveExtrasIn(multi: ChainableCommander, stores: Stores, taskId: number, extras: TaskExtras): void {
-  if (Object.values(extras).every((group) => Object.keys(group).length === 0)) return;
+  if (!hasExtras(extras)) return;
   multi.set(keys.taskExtras(taskId), stores.secrets.encrypt(JSON.stringify(extras)), 'EX', EXTRAS_TTL_SEC);
 }
 

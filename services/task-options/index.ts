@@ -4,7 +4,7 @@ import type { JobPayload } from '../../protocol/wire.js';
 import type { Task, taskInput, Template } from '../common/model.js';
 import type { Stores } from '../store/stores.js';
 import type { ChainableCommander } from 'ioredis';
-import { mergeExtras, saveExtrasIn } from './extras.js';
+import { hasExtras, mergeExtras, saveExtrasIn } from './extras.js';
 import { emptyExtras, resolveSurvey, type TaskExtras } from './survey.js';
 import { versionFields } from './versions.js';
 
@@ -13,7 +13,7 @@ type TaskInput = z.infer<typeof taskInput>;
 export interface PreparedTask {
   /** The input with the template's task_params defaults and the checked survey answers (secrets removed). */
   input: TaskInput;
-  /** Fields the task record gets beyond the input (version, build_task_id). */
+  /** Fields the task record gets beyond the input (version, build_task_id, has_extras). */
   fields: Partial<Task>;
   /** Adds to the MULTI that stores the task what must not be in its record (secret answers, environment variables). */
   persistIn(multi: ChainableCommander, taskId: number): void;
@@ -42,7 +42,7 @@ export async function prepareTask(stores: Stores, template: Template, given: Tas
   input.environment = survey.environment;
   const extras = emptyExtras();
   for (const part of [survey.extras, more]) for (const group of Object.keys(extras) as Array<keyof TaskExtras>) Object.assign(extras[group], part[group] ?? {});
-  const fields = await versionFields(stores, template, given.build_task_id);
+  const fields = { ...(await versionFields(stores, template, given.build_task_id)), has_extras: hasExtras(extras) };
   return { input, fields, persistIn: (multi, taskId) => saveExtrasIn(multi, stores, taskId, extras) };
 }
 

@@ -106,7 +106,8 @@ local function now()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local extras = false
-if opts.read_extras then extras = redis.call('GET', KEYS[8]) end
+-- A task stored without extras says so (has_extras false): no read for it.
+if opts.read_extras and task.has_extras ~= false then extras = redis.call('GET', KEYS[8]) end
 if opts.drop then
   if held then
     redis.call('SREM', KEYS[6] .. heldLease.runner_id, id)
