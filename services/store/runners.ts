@@ -219,7 +219,8 @@ export class RunnerStore {
   async views(filter: (runner: Runner) => boolean = () => true, options: { reportedActivity?: boolean } = {}): Promise<RunnerView[]> {
     const [all, statuses] = await Promise.all([this.runners.list(), this.redis.hgetall(keys.runnerStatus())]);
     const runners = all.filter(filter);
-    const leased = options.reportedActivity ? undefined : await Promise.all(runners.map((r) => this.redis.smembers(keys.runnerTasks(r.id))));
+    // Every runner's lease set in one pipeline (one socket write, not one per runner).
+    const leased = options.reportedActivity ? undefined : await this.leaseSets(runners.map((r) => r.id));
     return this.viewsOf(runners, statuses, leased);
   }
 
@@ -246,6 +247,13 @@ export class RunnerStore {
       this.statusSnapshot = { statuses, generation, until: current?.until ?? now + STATUS_SNAPSHOT_MS, views };
       return views;
     });
+  }
+
+  private async leaseSets(ids: number[]): Promise<string[][]> {
+    const batch = new Batch(this.redis);
+    const sets = Promise.all(ids.map((id) => batch.add<string[]>((p, reply) => p.smembers(keys.runnerTasks(id), reply))));
+    await batch.send();
+    return sets;
   }
 
   /** reportedViewsIn on a batch of its own: the kept views, or their reads in one round trip. */
