@@ -8,6 +8,12 @@ import { channels } from '../redis/keys.js';
 const KEEP_MS = 60_000;
 /** Past this many kept replies everything is dropped (projects × kinds on a large installation). */
 const MAX_KEPT = 10_000;
+/**
+ * Nor more than this many characters of them: a record may be large (a static inventory, an
+ * environment's JSON), and memory must not grow with what users store. A reply larger than a
+ * sixteenth of it is not kept at all.
+ */
+const MAX_CHARS = 64 * 1024 * 1024;
 
 /** A field's reply (`HGET`), or a whole hash's (`HVALS`, kept under LIST). */
 type Reply = string | null | string[];
@@ -28,8 +34,9 @@ export const LIST = '*';
  * handles the readable sockets of one turn in the order they became readable.
  */
 export class RecordCache {
-  private readonly kept = new Map<string, Map<string, { reply: Reply; until: number }>>();
+  private readonly kept = new Map<string, Map<string, { reply: Reply; until: number; chars: number }>>();
   private size = 0;
+  private chars = 0;
   private generation = 0;
 
   constructor(private readonly redis: RedisClient) {}
@@ -41,6 +48,7 @@ export class RecordCache {
     if (entry.until > Date.now()) return entry.reply;
     this.kept.get(hash)!.delete(field);
     this.size--;
+    this.chars -= entry.chars;
     return undefined;
   }
 
@@ -51,11 +59,16 @@ export class RecordCache {
 
   keep(hash: string, field: string, reply: Reply, mark: number, keepMs = KEEP_MS): void {
     if (mark !== this.generation) return;
-    if (this.size >= MAX_KEPT) this.forget();
+    const chars = typeof reply === 'string' ? reply.length : Array.isArray(reply) ? reply.reduce((sum, item) => sum + item.length, 0) : 0;
+    if (chars > MAX_CHARS / 16) return;
+    if (this.size >= MAX_KEPT || this.chars + chars > MAX_CHARS) this.forget();
     let fields = this.kept.get(hash);
     if (!fields) this.kept.set(hash, (fields = new Map()));
-    if (!fields.has(field)) this.size++;
-    fields.set(field, { reply, until: Date.now() + keepMs });
+    const before = fields.get(field);
+    if (before) this.chars -= before.chars;
+    else this.size++;
+    fields.set(field, { reply, until: Date.now() + keepMs, chars });
+    this.chars += chars;
   }
 
   /** The kept reply, else `load`'s (kept for the next read). */
@@ -80,11 +93,13 @@ export class RecordCache {
     if (hash === undefined) {
       this.kept.clear();
       this.size = 0;
+      this.chars = 0;
       return;
     }
     const fields = this.kept.get(hash);
     if (!fields) return;
     this.size -= fields.size;
+    for (const entry of fields.values()) this.chars -= entry.chars;
     this.kept.delete(hash);
   }
 }
