@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import type { Batch } from '../redis/batch.js';
 import { keys } from '../redis/keys.js';
-import { LIST, type RecordCache } from './record-cache.js';
+import { LIST, type RecordCache, type Reply } from './record-cache.js';
 
 const parse = <T>(raw: string | null): T | undefined => (raw ? (JSON.parse(raw) as T) : undefined);
 const parseAll = <T extends { id: number }>(all: string[]): T[] => all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id);
@@ -35,36 +35,28 @@ export class Collection<T extends { id: number }> {
     return record;
   }
 
+  /** A read answered from the cache when it keeps it (with a batch: nothing queued then), else `load`'s. */
+  private read<R extends Reply>(field: string, load: () => Promise<R>): Promise<R> {
+    // `load` runs before read's first await: a batch's command is queued before the batch is sent.
+    return this.cache ? this.cache.read(this.key, field, load) : load();
+  }
+
   async get(id: number): Promise<T | undefined> {
-    const load = () => this.redis.hget(this.key, String(id));
-    return parse<T>(await (this.cache ? this.cache.read(this.key, String(id), load) : load()));
+    return parse<T>(await this.read(String(id), () => this.redis.hget(this.key, String(id))));
   }
 
   /** `get` as part of a batch of reads sent together (not sent at all when kept). */
   getIn(batch: Batch, id: number): Promise<T | undefined> {
-    const kept = this.cache?.lookup(this.key, String(id));
-    if (kept !== undefined) return Promise.resolve(parse<T>(kept as string | null));
-    const mark = this.cache?.mark() ?? 0;
-    return batch.add<string | null>((p, reply) => p.hget(this.key, String(id), reply)).then((raw) => {
-      this.cache?.keep(this.key, String(id), raw, mark);
-      return parse<T>(raw);
-    });
+    return this.read(String(id), () => batch.add<string | null>((p, reply) => p.hget(this.key, String(id), reply))).then((raw) => parse<T>(raw));
   }
 
   async list(): Promise<T[]> {
-    const load = () => this.redis.hvals(this.key);
-    return parseAll<T>(await (this.cache ? this.cache.read(this.key, LIST, load) : load()));
+    return parseAll<T>(await this.read(LIST, () => this.redis.hvals(this.key)));
   }
 
   /** `list` as part of a batch of reads sent together (not sent at all when kept). */
   listIn(batch: Batch): Promise<T[]> {
-    const kept = this.cache?.lookup(this.key, LIST);
-    if (kept !== undefined) return Promise.resolve(parseAll<T>(kept as string[]));
-    const mark = this.cache?.mark() ?? 0;
-    return batch.add<string[]>((p, reply) => p.hvals(this.key, reply)).then((all) => {
-      this.cache?.keep(this.key, LIST, all, mark);
-      return parseAll<T>(all);
-    });
+    return this.read(LIST, () => batch.add<string[]>((p, reply) => p.hvals(this.key, reply))).then((all) => parseAll<T>(all));
   }
 
   async put(record: T): Promise<T> {

@@ -16,7 +16,7 @@ const MAX_KEPT = 10_000;
 const MAX_CHARS = 64 * 1024 * 1024;
 
 /** A field's reply (`HGET`), or a whole hash's (`HVALS`, kept under LIST). */
-type Reply = string | null | string[];
+export type Reply = string | null | string[];
 export const LIST = '*';
 
 /**
