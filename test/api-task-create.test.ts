@@ -30,12 +30,18 @@ test('POST /tasks: a logged-out session and a deleted API token are refused at o
   t.is((await bearer.post(path, body)).status, 401);
 });
 
-test('two replicas: a session logged out, an API token deleted, a user demoted or deleted on one are refused by the other at once, though it just accepted them', async (t) => {
-  // Each server keeps credentials that resolved (services/store/users.ts): this is what may not go stale.
+/** Two servers on one Redis (remote runners, one encryption key), both logged in as the admin. */
+async function twoReplicas() {
   const redis = await startRedis();
   const env = { ...remote, FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-both-replicas' };
   const [a, b] = await Promise.all([startForge({ env }), startForge({ env, login: false })]);
   await b.api.login('admin', 'admin-password-123');
+  return [a, b] as const;
+}
+
+test('two replicas: a session logged out, an API token deleted, a user demoted or deleted on one are refused by the other at once, though it just accepted them', async (t) => {
+  // Each server keeps credentials that resolved (services/store/users.ts): this is what may not go stale.
+  const [a, b] = await twoReplicas();
   const repo = await makeBareRepo({ 'run.sh': 'echo hi\n' });
   const setup = await setupTemplate(a.api, { gitUrl: repo.path });
   const path = `/api/project/${setup.projectId}/tasks`;
@@ -63,10 +69,7 @@ test('two replicas: a session logged out, an API token deleted, a user demoted o
 });
 
 test('POST /tasks on one replica sees a runner registered on another in its waiting reason', async (t) => {
-  const redis = await startRedis();
-  const env = { ...remote, FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-both-replicas' };
-  const [a, b] = await Promise.all([startForge({ env }), startForge({ env, login: false })]);
-  await b.api.login('admin', 'admin-password-123');
+  const [a, b] = await twoReplicas();
   const repo = await makeBareRepo({ 'run.sh': 'echo hi\n' });
   const setup = await setupTemplate(b.api, { gitUrl: repo.path, template: { runner_tag: 'db' } });
   // B reads (and keeps) the runner records while there are none.
