@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { coalesceWrites } from './coalesce-writes.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -10,6 +11,10 @@ export type RedisClient = Redis | Cluster;
  * BullMQ needs maxRetriesPerRequest: null on every connection it blocks on.
  */
 export function createRedis(url: string, extra: RedisOptions = {}): RedisClient {
+  return coalesceWrites(connect(url, extra));
+}
+
+function connect(url: string, extra: RedisOptions): RedisClient {
   const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra };
   if (url.startsWith('/') || url.startsWith('unix://')) {
     return new Redis({ ...base, path: url.replace(/^unix:\/\//, '') });
