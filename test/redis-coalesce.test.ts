@@ -3,7 +3,7 @@
  * a real Redis: what Redis reads is counted by its own INFO (total_reads_processed), read on a
  * second connection.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { cleanup, ensureBuilt, projectRoot, startRedis, waitFor } from './helpers/index.js';
@@ -16,9 +16,8 @@ const load = async (): Promise<ConnectionModule> => {
   return (await import(join(projectRoot, 'dist/services/redis/connection.js'))) as ConnectionModule;
 };
 
-const readsProcessed = async (probe: Redis) => Number(/total_reads_processed:(\d+)/.exec(await probe.info('stats'))![1]);
-
-test('200 commands issued in one tick reach Redis in one write, in order, and each gets its own reply', async (t) => {
+/** A client made as the server makes its own, and a plain one that reads Redis's INFO. */
+async function standalone(t: ExecutionContext): Promise<{ client: Redis; probe: Redis }> {
   const { createRedis } = await load();
   const redis = await startRedis();
   const client = createRedis(redis.url) as Redis;
@@ -28,6 +27,13 @@ test('200 commands issued in one tick reach Redis in one write, in order, and ea
     probe.disconnect();
   });
   await waitFor(async () => client.status === 'ready', 10_000);
+  return { client, probe };
+}
+
+const readsProcessed = async (probe: Redis) => Number(/total_reads_processed:(\d+)/.exec(await probe.info('stats'))![1]);
+
+test('200 commands issued in one tick reach Redis in one write, in order, and each gets its own reply', async (t) => {
+  const { client, probe } = await standalone(t);
   await client.ping(); // the connection's own setup commands are done
 
   const before = await readsProcessed(probe);
@@ -40,15 +46,7 @@ test('200 commands issued in one tick reach Redis in one write, in order, and ea
 });
 
 test('a command issued after an await still leaves at once, and a reconnected client coalesces on its new socket', async (t) => {
-  const { createRedis } = await load();
-  const redis = await startRedis();
-  const client = createRedis(redis.url) as Redis;
-  const probe = new Redis(redis.url);
-  t.teardown(() => {
-    client.disconnect();
-    probe.disconnect();
-  });
-  await waitFor(async () => client.status === 'ready', 10_000);
+  const { client, probe } = await standalone(t);
   for (let i = 1; i <= 5; i++) t.is(await client.incr('sequential'), i, 'each awaited command is answered');
 
   await probe.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
