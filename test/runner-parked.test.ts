@@ -1,8 +1,8 @@
 /**
  * A parked long-poll's cost: a runner that reports a free slot and finds nothing to claim parks
  * without counting its slots in Redis (the SCARD was most of a parked poll's server CPU). The
- * claim a wake-up brings still counts them: a runner the server holds full gets no second task,
- * whatever its poll says.
+ * claim a wake-up brings still counts them, in the move that takes the lease: a runner the server
+ * holds full gets no second task, whatever its poll says.
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +31,7 @@ test('an idle runner\'s polls park without a slot count; with work waiting it cl
   const before = await calls(redis, 'scard');
   for (let poll = 0; poll < 3; poll++) t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).status, 204);
   t.is(await calls(redis, 'scard') - before, 0, 'three idle polls, no SCARD');
-  // With a job waiting, the claim counts the runner's slots first (one SCARD) and hands it over.
+  // With a job waiting, the claim counts the runner's slots in the move that takes its lease (one SCARD, inside the script) and hands it over.
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const claim = await asRunner(forge, runner.token, '/jobs/next', { active: [] });
   t.is(claim.status, 200);

@@ -76,14 +76,15 @@ export class Claimer {
 
   /**
    * A claim, or null when there is nothing to claim, or 'full' when the claimant's tasks fill its
-   * slots. With nothing to claim and a free slot by the claimant's own report (`trustReport`), the
-   * slot count (a Redis round trip, most of a parked poll's cost) is left out: the poll parks for
-   * new work, and the claim a wake-up brings counts the slots before it takes a job.
+   * slots. With a free slot by the claimant's own report (`trustReport`) the slots are not counted
+   * first (a Redis round trip, most of a parked poll's cost and a fifth of a wake-up's claim): with
+   * nothing to claim the poll parks for new work, and a claim counts them in the move that takes
+   * the lease, which refuses it when they are full after all.
    */
   async tryClaim(claimant: Claimant, trustReport = false): Promise<Claim | null | 'full'> {
     const reportsFreeSlot = trustReport && claimant.reportedActive !== undefined && (claimant.maxParallel === 0 || claimant.reportedActive < claimant.maxParallel);
     if (reportsFreeSlot && !this.hasEligibleWork(claimant)) return null;
-    if (claimant.maxParallel > 0 && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
+    if (claimant.maxParallel > 0 && !reportsFreeSlot && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
     const candidates = this.eligibleQueues(claimant);
     if (candidates.length === 0) return null;
     this.rotate = (this.rotate + 1) % candidates.length;
@@ -102,16 +103,16 @@ export class Claimer {
     return project ? project.max_parallel_tasks ?? 0 : true;
   }
 
-  private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null> {
+  private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null | 'full'> {
     for (;;) {
       const taskId = await this.queues.claim(name);
       if (taskId === null) return null;
-      // One step: the task must be waiting, not asked to stop, and its project below its
-      // max_parallel_tasks (as this server keeps the project record; else the script reads it);
-      // the attempt goes up and the lease is taken.
+      // One step: the task must be waiting, not asked to stop, its project below its
+      // max_parallel_tasks (as this server keeps the project record; else the script reads it) and
+      // the runner below its own; the attempt goes up and the lease is taken.
       const moved = await this.stores.tasks.move(
         taskId,
-        { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name) },
+        { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name), within_runner_slots: claimant.maxParallel },
         { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
         { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
       );
@@ -122,6 +123,12 @@ export class Claimer {
         this.queues.unmarkIf(name, this.queues.markOf(name));
         await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(moved.limit) });
         return null;
+      }
+      if (moved.outcome === 'full') {
+        // The runner's own report said it had a free slot, but its leases fill them (a report
+        // behind its tasks): the job goes back to the head, and its wake-up on to another runner.
+        await this.queues.requeue(name, taskId, { wake: true });
+        return 'full';
       }
       if (moved.outcome !== 'ok') {
         await this.notClaimed(name, taskId);

@@ -25,6 +25,11 @@ export interface MoveCondition {
    * the project in the move; a number is the limit as the caller's kept project record says.
    */
   within_project_limit?: true | number;
+  /**
+   * Refused ('full') when the runner taking the lease (`take`) already holds this many tasks: its
+   * max_parallel_tasks, counted in the same step as the lease is taken.
+   */
+  within_runner_slots?: number;
 }
 
 export type MoveOptions = LeaseChange & {
@@ -49,7 +54,7 @@ export type MoveOptions = LeaseChange & {
 
 export type MoveOutcome =
   | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null; after?: AfterTaskReads }
-  | { outcome: 'lease' | 'cond' }
+  | { outcome: 'lease' | 'cond' | 'full' }
   | { outcome: 'limit'; limit: number };
 
 /** What the after-task hooks would read, as the final move read it: the task's workflow link. */
@@ -161,7 +166,7 @@ export class TaskStore {
       JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
     )) as [string, string?, string?, number?, string?, [string | null]?];
     const [outcome, record, held, limit, extras, after] = reply;
-    if (outcome === 'lease' || outcome === 'cond') return { outcome };
+    if (outcome === 'lease' || outcome === 'cond' || outcome === 'full') return { outcome };
     if (outcome === 'limit') return { outcome, limit: Number(record) };
     return {
       outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,

@@ -24,7 +24,8 @@
 
   ARGV[1] condition JSON {from?: string[], attempt?: number, lease?: {runner_id, attempt},
           not_stop_requested?: true, within_project_limit?: true | number (the project's
-          max_parallel_tasks as the caller keeps it; true reads the project here)}
+          max_parallel_tasks as the caller keeps it; true reads the project here),
+          within_runner_slots?: number (the max_parallel_tasks of the runner in options.take)}
   ARGV[2] patch JSON
   ARGV[3] now (ms), score in the finished index
   ARGV[4] options JSON: {take?: {lease, runner_id, lease_ms}, drop?: true, extend_ms?: number,
@@ -41,7 +42,7 @@
   Returns {'ok', record JSON, lease JSON held before the move or false, project limit or false,
   extras JSON or false, {workflow link or false} or false}, or {'lease'} when the runner named in the condition does not hold the
   lease (checked first), {'limit', max_parallel_tasks} when the project already runs that many,
-  {'cond'} otherwise.
+  {'full'} when the runner taking the lease already holds its within_runner_slots, {'cond'} otherwise.
 ]]
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'cond'} end
@@ -68,6 +69,9 @@ if cond.from then
 end
 if cond.attempt and cond.attempt ~= task.attempt then return {'cond'} end
 if cond.not_stop_requested and task.stop_requested == true then return {'cond'} end
+-- The claiming runner's free slot, counted where its lease is taken (its tasks set is KEYS[6]..id).
+if cond.within_runner_slots and cond.within_runner_slots > 0 and opts.take
+  and redis.call('SCARD', KEYS[6] .. opts.take.runner_id) >= cond.within_runner_slots then return {'full'} end
 local limit = false
 if opts.project_limit and heldLease and heldLease.limit then limit = heldLease.limit
 elseif type(cond.within_project_limit) == 'number' and not opts.project_limit then limit = cond.within_project_limit
