@@ -8,6 +8,7 @@ import type { ServerConfig } from './common/config.js';
 import { logger, setLogLevel } from '../protocol/log.js';
 import { newToken } from './common/secrets.js';
 import { createApp } from './api/app.js';
+import { directTaskCreate } from './api/task-create-direct.js';
 import { runnerGateway, splitByArea } from './gateway/app.js';
 import { attachLiveSocket } from './api/live-socket.js';
 import type { AppContext } from './context.js';
@@ -161,7 +162,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 
   const gateway = runnerGateway(ctx);
-  const handler = splitByArea(gateway.handle, createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist'), gateway }));
+  const app = createApp(ctx, { webRoot: join(projectRoot(), 'web', 'dist'), gateway });
+  const taskCreate = directTaskCreate(ctx, app);
+  const handler = splitByArea(gateway.handle, (req, res) => (taskCreate.takes(req) ? taskCreate.handle : app)(req, res));
   const server: Server = config.tls_cert_file
     ? createHttpsServer({ cert: readFileSync(config.tls_cert_file), key: readFileSync(config.tls_key_file) }, handler)
     : createHttpServer(handler);

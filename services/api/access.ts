@@ -49,7 +49,7 @@ export async function projectAccess(ctx: AppContext, req: Request, need: Need): 
 }
 
 /** projectAccess with the project already read (e.g. in one round trip with other reads). */
-export function accessTo(req: Request, project: Project | undefined, need: Need): Project & { role: ProjectRole } {
+export function accessTo(req: Pick<Request, 'user'>, project: Project | undefined, need: Need): Project & { role: ProjectRole } {
   const role = project ? roleOf(req.user!, project) : undefined;
   if (!project || !role) throw notFound('project');
   if (!allows(role, need)) throw new HttpError(403, `your role in project ${project.id} is ${role}; this needs ${WHO[need as Exclude<Need, 'read'>]}`);

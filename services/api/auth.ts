@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { parse as parseCookie } from 'cookie';
 import { loginInput, type User } from '../common/model.js';
@@ -14,17 +15,17 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export function bearerToken(req: Request): string | undefined {
+export function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
 }
 
-export function sessionCookie(req: Request): string | undefined {
+export function sessionCookie(req: IncomingMessage): string | undefined {
   return parseCookie(req.headers.cookie ?? '')[SESSION_COOKIE];
 }
 
 /** The caller from a Bearer API token, else from the session cookie; undefined when neither is valid. */
-export async function resolveUser(ctx: AppContext, req: Request): Promise<User | undefined> {
+export async function resolveUser(ctx: AppContext, req: IncomingMessage): Promise<User | undefined> {
   const token = bearerToken(req);
   if (token) return ctx.stores.users.userForApiToken(token);
   const session = sessionCookie(req);
@@ -34,11 +35,16 @@ export async function resolveUser(ctx: AppContext, req: Request): Promise<User |
 /** Requires a logged-in caller (Bearer API token or session cookie); 401 otherwise. */
 export function requireUser(ctx: AppContext) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const user = await resolveUser(ctx, req);
-    if (!user) throw new HttpError(401, 'not logged in: POST /api/auth/login, or send Authorization: Bearer <API token>');
-    req.user = user;
+    req.user = await authenticatedUser(ctx, req);
     next();
   };
+}
+
+/** The caller (see resolveUser), or 401 saying how to log in. */
+export async function authenticatedUser(ctx: AppContext, req: IncomingMessage): Promise<User> {
+  const user = await resolveUser(ctx, req);
+  if (!user) throw new HttpError(401, 'not logged in: POST /api/auth/login, or send Authorization: Bearer <API token>');
+  return user;
 }
 
 export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {

@@ -28,7 +28,7 @@ export interface InputOptions {
  * a debug log), a null for a field that takes no null counts as absent, and `id` / `project_id`
  * may be sent but must match the path. Errors still name the field.
  */
-export function parseInput<T extends z.ZodType>(schema: T, req: Request, options: InputOptions = {}): z.infer<T> {
+export function parseInput<T extends z.ZodType>(schema: T, req: Pick<Request, 'body' | 'headers' | 'method' | 'path'>, options: InputOptions = {}): z.infer<T> {
   let body: unknown = req.body;
   // Bodies are optional on some operations (stop, tokens): none at all is an empty object. A body
   // that was sent but not parsed (not JSON) is still refused with a message saying so.

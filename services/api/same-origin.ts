@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context.js';
 import { bearerToken } from './auth.js';
@@ -14,10 +15,15 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function sameOriginForCookies(ctx: AppContext) {
   return (req: Request, _res: Response, next: NextFunction) => {
     if (SAFE_METHODS.has(req.method)) return next();
-    const why = crossSiteReason(ctx, req, `${req.protocol}://${req.headers.host ?? ''}`);
-    if (why) throw refused(why);
+    refuseCrossSite(ctx, req, req.protocol);
     next();
   };
+}
+
+/** sameOriginForCookies's check of an unsafe request that came over `protocol`: a 403 saying why. */
+export function refuseCrossSite(ctx: AppContext, req: IncomingMessage, protocol: string): void {
+  const why = crossSiteReason(ctx, req, `${protocol}://${req.headers.host ?? ''}`);
+  if (why) throw refused(why);
 }
 
 /**
@@ -25,7 +31,7 @@ export function sameOriginForCookies(ctx: AppContext) {
  * undefined when it did (or carries a Bearer token, or comes from no browser page). `self` is the
  * origin the request was sent to (a WebSocket upgrade gives the bare host: any scheme of it counts).
  */
-export function crossSiteReason(ctx: AppContext, req: Request, self: string): string | undefined {
+export function crossSiteReason(ctx: AppContext, req: IncomingMessage, self: string): string | undefined {
   if (bearerToken(req)) return undefined;
   const site = req.headers['sec-fetch-site'];
   if (typeof site === 'string') return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site is "${site}"`;

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 
@@ -30,20 +31,32 @@ const common = {
   strictTransportSecurity: false,
 };
 
+/** Sets the security headers of an answer to `path`; `secure`: the request came over TLS. */
+export type PageHeaders = (req: IncomingMessage, res: ServerResponse, path: string, secure: boolean) => void;
+
 /**
  * Security headers from helmet: a Content-Security-Policy the UI passes, frame protection,
  * nosniff, and HSTS whenever the request came over TLS (served by Forge, or by a trusted proxy
- * that says so in X-Forwarded-Proto).
+ * that says so in X-Forwarded-Proto). helmet's middlewares set headers and call on at once.
  */
-export function securityHeaders(queueBoardPath: string): RequestHandler {
+export function pageHeaders(queueBoardPath: string): PageHeaders {
   const ui = helmet({ ...common, contentSecurityPolicy: { useDefaults: false, directives: uiPolicy } });
   const board = helmet({ ...common, contentSecurityPolicy: { useDefaults: false, directives: queueBoardPolicy } });
   const hsts = helmet.strictTransportSecurity({ maxAge: 365 * 24 * 3600, includeSubDomains: false });
+  const rethrow = (err?: unknown) => {
+    if (err) throw err;
+  };
+  return (req, res, path, secure) => {
+    (path.startsWith(queueBoardPath) ? board : ui)(req, res, rethrow);
+    if (secure) hsts(req, res, rethrow);
+  };
+}
+
+/** pageHeaders for the Express app. */
+export function securityHeaders(queueBoardPath: string): RequestHandler {
+  const set = pageHeaders(queueBoardPath);
   return (req: Request, res: Response, next: NextFunction) => {
-    const headers = req.path.startsWith(queueBoardPath) ? board : ui;
-    headers(req, res, (err?: unknown) => {
-      if (err || !req.secure) return next(err);
-      hsts(req, res, next);
-    });
+    set(req, res, req.path, req.secure);
+    next();
   };
 }

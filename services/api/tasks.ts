@@ -43,40 +43,48 @@ const afterId = z.string().regex(/^\d+-\d+$|^0$/, 'expected a stream id such as 
 /**
  * POST /project/:project_id/tasks on a router of its own, so the app can mount it ahead of the
  * other API routers with its own `guard` (body limit, authentication, JSON): the most frequent
- * authenticated write then walks only what it needs.
+ * authenticated write then walks only what it needs. The HTTP server serves the plain form of it
+ * without Express (task-create-direct.ts); this route serves the rest (another spelling of the
+ * path, a query string).
  */
 export function taskCreateRouter(ctx: AppContext, guard: RequestHandler[]): Router {
   const router = Router();
   router.post('/project/:project_id/tasks', ...guard, async (req: Request, res: Response) => {
-    // Every read the request needs goes in one round trip: the project, the template (keyed by the
-    // path's project id and the body's template_id; nothing of it is used or answered unless the
-    // caller may run tasks there), the task's and its audit entry's ids, and the runners for its
-    // waiting reason. Authentication came before, in one round trip of its own (requireUser).
-    const projectId = idParam(req, 'project_id');
-    const templates = ctx.stores.templates(projectId);
-    const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
-    const reads = new Batch(ctx.redis);
-    const projectRead = ctx.stores.projects.getIn(reads, projectId);
-    const early = typeof templateId === 'number' && Number.isSafeInteger(templateId) && templateId > 0 ? templates.getIn(reads, templateId) : undefined;
-    const reserved = reserveIn(ctx, reads, true);
-    for (const pending of [early, reserved]) pending?.catch(() => {}); // awaited below, unless the access check throws first
-    await reads.send();
-    const project = accessTo(req, await projectRead, 'run');
-    const input = parseInput(taskInput, req, { projectId: project.id });
-    const template = input.template_id !== undefined
-      ? await (input.template_id === templateId && early ? early : templates.get(input.template_id))
-      : (await templates.list()).find((t) => t.name === input.template_name);
-    if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
-    const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id, undefined, {
-      reserved: await reserved,
-      audited: (created) => ({
-        project_id: project.id, object_type: 'task', object_id: created.id, description: `task ${created.id} of template ${template.name} started`, user_id: req.user!.id,
-      }),
-    });
-    res.status(201).json(taskView(task, template));
+    res.status(201).json(await createTaskAsAsked(ctx, req, idParam(req, 'project_id')));
   });
-
   return router;
+}
+
+/** What creating a task reads of its request: the JSON body, the headers, and the authenticated caller. */
+export type TaskCreateRequest = Pick<Request, 'body' | 'headers' | 'method' | 'path' | 'user'>;
+
+/** POST /project/:project_id/tasks's work: the task created as the body asks, as its answer shows it. */
+export async function createTaskAsAsked(ctx: AppContext, req: TaskCreateRequest, projectId: number): Promise<ReturnType<typeof taskView>> {
+  // Every read the request needs goes in one round trip: the project, the template (keyed by the
+  // path's project id and the body's template_id; nothing of it is used or answered unless the
+  // caller may run tasks there), the task's and its audit entry's ids, and the runners for its
+  // waiting reason. Authentication came before, in one round trip of its own (requireUser).
+  const templates = ctx.stores.templates(projectId);
+  const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
+  const reads = new Batch(ctx.redis);
+  const projectRead = ctx.stores.projects.getIn(reads, projectId);
+  const early = typeof templateId === 'number' && Number.isSafeInteger(templateId) && templateId > 0 ? templates.getIn(reads, templateId) : undefined;
+  const reserved = reserveIn(ctx, reads, true);
+  for (const pending of [early, reserved]) pending?.catch(() => {}); // awaited below, unless the access check throws first
+  await reads.send();
+  const project = accessTo(req, await projectRead, 'run');
+  const input = parseInput(taskInput, req, { projectId: project.id });
+  const template = input.template_id !== undefined
+    ? await (input.template_id === templateId && early ? early : templates.get(input.template_id))
+    : (await templates.list()).find((t) => t.name === input.template_name);
+  if (!template) throw new HttpError(400, input.template_id !== undefined ? `template_id: no template ${input.template_id} in this project` : `template_name: no template named "${input.template_name}" in this project`);
+  const task = await createTask(ctx, project, template, effectiveInput(input, template), req.user!.id, undefined, {
+    reserved: await reserved,
+    audited: (created) => ({
+      project_id: project.id, object_type: 'task', object_id: created.id, description: `task ${created.id} of template ${template.name} started`, user_id: req.user!.id,
+    }),
+  });
+  return taskView(task, template);
 }
 
 export function taskRouter(ctx: AppContext): Router {
