@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/probe-monitor-post.ts [posts to trace, default 1]
  */
-import { Redis } from 'ioredis';
+import { monitorRedis } from './lib/monitor.js';
 import { startProbeServer } from './lib/forge.js';
 import { runProbe, waitFor } from './lib/procs.js';
 
@@ -17,10 +17,8 @@ async function main(): Promise<void> {
   await api.json('POST', '/api/runners', { name: 'probe', tags: [], max_parallel_tasks: 1 });
   const post = () => api.request('POST', `/api/project/${projectId}/tasks`, { template_id: templates['run.sh'] });
   for (let i = 0; i < 3; i++) await post();
-  const client = new Redis(redisUrl);
-  const monitor = await client.monitor();
   const lines: string[] = [];
-  monitor.on('monitor', (time: string, args: string[], source: string) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`));
+  const monitor = await monitorRedis(redisUrl, (time, args, source) => lines.push(`${time} ${source} ${args.map((a) => a.slice(0, 60)).join(' ')}`));
   for (let i = 0; i < traced; i++) {
     const before = lines.length;
     await post();
@@ -30,8 +28,7 @@ async function main(): Promise<void> {
     console.log(`--- POST ${i + 1}: ${lines.length - before} commands`);
     for (const line of lines.slice(before)) console.log(line);
   }
-  monitor.disconnect();
-  client.disconnect();
+  monitor.stop();
   api.close();
 }
 

@@ -31,6 +31,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startProbeServer } from './lib/forge.js';
+import { monitorRedis } from './lib/monitor.js';
 import { runProbe, projectRoot, sleep } from './lib/procs.js';
 
 const tasks = Number(process.argv[2] ?? 20);
@@ -102,13 +103,11 @@ async function main(): Promise<void> {
 
   const names = scriptNames();
   const marker = new Redis(redisUrl);
-  const monitored = new Redis(redisUrl);
-  const monitor = await monitored.monitor();
   const seen: Seen[] = [];
   let phase: Phase | undefined;
   let script: string | undefined;
   let markerSource = '';
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+  const monitor = await monitorRedis(redisUrl, (_time, args, source) => {
     const name = String(args[0]).toLowerCase();
     if (name === 'echo' && String(args[1]).startsWith(MARK)) {
       phase = String(args[1]).slice(MARK.length + 1) as Phase;
@@ -183,8 +182,7 @@ async function main(): Promise<void> {
       phases: Object.fromEntries([...byPhase].map(([p, counts]) => [p, { total: per(sum(counts)), commands: Object.fromEntries([...counts].map(([k, v]) => [k, per(v)])) }])),
     }));
   }
-  monitor.disconnect();
-  monitored.disconnect();
+  monitor.stop();
   marker.disconnect();
   api.close();
   agent.destroy();

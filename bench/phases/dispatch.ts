@@ -8,6 +8,7 @@
  */
 import { addRunners as addRunnerRecords, type Created } from '../lib/forge.js';
 import { now, type PollRecord, RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
+import { monitorRedis } from '../lib/monitor.js';
 import { killChildGroups, sleep, tempDir } from '../lib/procs.js';
 import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu } from './context.js';
@@ -43,10 +44,9 @@ function classifyPolls(ctx: Ctx, polls: PollRecord[]) {
  * gives each one a Redis timestamp.
  */
 async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; fetchTimes: number[] }> {
-  const monitor = await ctx.redis.monitor();
   const fetchTimes: number[] = [];
   const waitKey = `${ctx.queueKey}:wait`;
-  monitor.on('monitor', (time: string, args: string[]) => {
+  const monitor = await monitorRedis(ctx.env.redisUrl, (time, args) => {
     if (args[0]?.toUpperCase() === 'ZPOPMIN' && args[1] === waitKey) fetchTimes.push(Number(time) * 1000);
   });
   await sleep(50);
@@ -55,7 +55,7 @@ async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result:
     await sleep(100);
     return { result, fetchTimes };
   } finally {
-    monitor.disconnect();
+    monitor.stop();
   }
 }
 
