@@ -93,3 +93,21 @@ test('a poll its runner gave up before the server read it claims nothing: the ta
   t.is(claim.body.task_id, task.id);
   t.is((await getTask(forge.api, setup.projectId, task.id)).attempt, 1, 'claimed once: no claim was made for the abandoned poll and requeued');
 });
+
+test('a poll that finds work as it arrives counts its runner\'s slots first: a full runner takes no job and puts none back', async (t) => {
+  const redis = await startRedis();
+  const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url, FORGE_LONG_POLL_SEC: '1', FORGE_RUNNER_LEASE_SEC: '60' } });
+  const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
+  // Its one slot is held (as right after its result, before the reconciler dropped the lease), its report says none.
+  const runner = await addRunner(forge, { serverMaxParallel: 1 });
+  t.is((await asRunner(forge, runner.token, '/hello', { public_key: randomBytes(32).toString('base64') })).status, 200);
+  const first = await startTask(forge.api, setup.projectId, setup.templateId);
+  t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).body.task_id, first.id);
+  const second = await startTask(forge.api, setup.projectId, setup.templateId);
+  const popsBefore = await calls(redis, 'zpopmin');
+  const scardsBefore = await calls(redis, 'scard');
+  t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).status, 204, 'full by the server\'s count: no second task');
+  t.is(await calls(redis, 'zpopmin') - popsBefore, 0, 'the waiting job was never taken from its queue');
+  t.true(await calls(redis, 'scard') - scardsBefore >= 1, 'the slots were counted');
+  t.is((await getTask(forge.api, setup.projectId, second.id)).status, 'waiting');
+});

@@ -50,9 +50,10 @@ export class Claimer {
     let rechecked = false;
     // Once the server's count said full, the runner's own report no longer decides how it parks.
     let foundFull = false;
+    let woken = false;
     while (!signal?.aborted && Date.now() < deadline) {
       const slotWakes = this.parking.slotWakesOf(claimant.runnerId);
-      const claimed = await this.tryClaim(claimant, !foundFull);
+      const claimed = await this.tryClaim(claimant, !foundFull, woken);
       if (claimed === 'full') foundFull = true;
       if (rechecked && claimed !== 'full') log.info('a runner parked as full found a free slot on its own recheck: a slot-freed wake-up was missed', { runner_id: claimant.runnerId });
       if (claimed && claimed !== 'full') return claimed;
@@ -61,7 +62,9 @@ export class Claimer {
       if (!claimed && this.hasEligibleWork(claimant)) continue;
       if (claimed === 'full' && this.parking.slotWakesOf(claimant.runnerId) !== slotWakes) continue;
       // Full: parked until one of this claimant's tasks ends (a slot-freed wake-up) or the poll ends.
-      rechecked = (await this.parking.park(claimant, claimed === 'full', deadline, signal)) === 'recheck';
+      const parked = await this.parking.park(claimant, claimed === 'full', deadline, signal);
+      rechecked = parked === 'recheck';
+      woken = parked === 'woken';
     }
     return null;
   }
@@ -76,15 +79,19 @@ export class Claimer {
 
   /**
    * A claim, or null when there is nothing to claim, or 'full' when the claimant's tasks fill its
-   * slots. With a free slot by the claimant's own report (`trustReport`) the slots are not counted
-   * first (a Redis round trip, most of a parked poll's cost and a fifth of a wake-up's claim): with
-   * nothing to claim the poll parks for new work, and a claim counts them in the move that takes
-   * the lease, which refuses it when they are full after all.
+   * slots. With a free slot by the claimant's own report (`trustReport`) and nothing to claim, the
+   * slots are not counted (a Redis round trip, most of a parked poll's cost): the poll parks for new
+   * work. The move that takes a lease counts them too, atomically, and refuses a full runner.
+   * A claim that a wake-up brought to a parked poll (`woken`) leaves the first count to that move:
+   * one round trip less on the way to an idle runner. A poll that finds work as it arrives counts
+   * first: it often comes right after its runner's result, whose lease the reconciler may not have
+   * dropped yet, and a job taken and put back would cost more than the count.
    */
-  async tryClaim(claimant: Claimant, trustReport = false): Promise<Claim | null | 'full'> {
+  async tryClaim(claimant: Claimant, trustReport = false, woken = false): Promise<Claim | null | 'full'> {
     const reportsFreeSlot = trustReport && claimant.reportedActive !== undefined && (claimant.maxParallel === 0 || claimant.reportedActive < claimant.maxParallel);
     if (reportsFreeSlot && !this.hasEligibleWork(claimant)) return null;
-    if (claimant.maxParallel > 0 && !reportsFreeSlot && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
+    const countFirst = !(reportsFreeSlot && woken);
+    if (claimant.maxParallel > 0 && countFirst && (await this.leases.activeCount(claimant.runnerId)) >= claimant.maxParallel) return 'full';
     const candidates = this.eligibleQueues(claimant);
     if (candidates.length === 0) return null;
     this.rotate = (this.rotate + 1) % candidates.length;
