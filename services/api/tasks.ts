@@ -63,7 +63,7 @@ export async function createTaskAsAsked(ctx: AppContext, req: TaskCreateRequest,
   // Every read the request needs goes in one round trip: the project, the template (keyed by the
   // path's project id and the body's template_id; nothing of it is used or answered unless the
   // caller may run tasks there), the task's and its audit entry's ids, and the runners for its
-  // waiting reason. Authentication came before, in one round trip of its own (requireUser).
+  // waiting reason. Authentication came before (requireUser, or authenticatedUser on the direct route).
   const templates = ctx.stores.templates(projectId);
   const templateId = (req.body as { template_id?: unknown } | undefined)?.template_id;
   const reads = new Batch(ctx.redis);
