@@ -33,8 +33,12 @@ export interface Peer {
    * rejects it, or `pending` when the poll ran out (ask again). Leases keep running on heartbeats.
    */
   awaitConfirmation(job: JobRef, signal: AbortSignal): Promise<ConfirmationAnswer>;
-  /** The result; `lines` (only to a server of protocol revision 2) are the last output, stored before the task is final. */
-  done(job: JobRef, result: TaskResult, lines?: OutputLine[]): Promise<void>;
+  /**
+   * The result; `lines` (only to a server of protocol revision 2) are the last output, stored before
+   * the task is final. With `next` (the runner's state after this task; revision 3) the answer is
+   * the runner's next job when one can be claimed at once, instead of a poll for it; else null.
+   */
+  done(job: JobRef, result: TaskResult, lines?: OutputLine[], next?: RunnerState): Promise<ClaimedJob | null>;
 }
 
 /**

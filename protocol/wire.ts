@@ -66,8 +66,11 @@ export const jobRefSchema = z.object({ attempt: z.number().int().positive().max(
  * 1: the first (no `protocol` in the hello answer).
  * 2: output lines may also travel inside the start report and the result (`lines`), stored before
  *    the report takes effect, in order and under the same lease check; both answer `acked`.
+ * 3: a result may ask for the runner's next job (`next`: its state once this task is done); the
+ *    answer then carries one (`job`) when there is one to claim at once, so a runner kept busy by
+ *    its queue needs no poll between tasks. It never waits: no job, and the runner polls as before.
  */
-export const PROTOCOL_REVISION = 2;
+export const PROTOCOL_REVISION = 3;
 
 /** Batches are bounded in bytes too: by the output routes' body limit (OUTPUT_BODY_BYTES on the server). */
 const outputLinesSchema = z.array(outputLineSchema).max(5000);
@@ -77,17 +80,6 @@ export const outputBatchSchema = jobRefSchema.extend({ lines: outputLinesSchema 
 export const runningSchema = jobRefSchema.extend({
   commit_hash: z.string().max(64).default(''),
   commit_message: z.string().max(4096).default(''),
-  lines: outputLinesSchema.default([]),
-});
-
-export const resultSchema = jobRefSchema.extend({
-  status: z.enum(['success', 'error', 'stopped', 'rejected']),
-  exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().default(null),
-  error: z.string().max(4096).default(''),
-  commit_hash: z.string().max(64).default(''),
-  commit_message: z.string().max(4096).default(''),
-  start: z.string().nullable().default(null),
-  end: z.string().default(() => new Date().toISOString()),
   lines: outputLinesSchema.default([]),
 });
 
@@ -117,6 +109,19 @@ export const runnerStateSchema = z.object({
   unanswered_ms: z.number().int().min(0).max(MAX_UNANSWERED_MS).optional(),
 });
 export type RunnerState = z.infer<typeof runnerStateSchema>;
+
+export const resultSchema = jobRefSchema.extend({
+  status: z.enum(['success', 'error', 'stopped', 'rejected']),
+  exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().default(null),
+  error: z.string().max(4096).default(''),
+  commit_hash: z.string().max(64).default(''),
+  commit_message: z.string().max(4096).default(''),
+  start: z.string().nullable().default(null),
+  end: z.string().default(() => new Date().toISOString()),
+  lines: outputLinesSchema.default([]),
+  /** Revision 3: this runner's state once the task is done, asking for its next job in the answer. */
+  next: runnerStateSchema.optional(),
+});
 
 export const helloSchema = runnerStateSchema.extend({ public_key: z.string().max(200).optional() });
 export type HelloRequest = z.input<typeof helloSchema>;
@@ -176,3 +181,5 @@ export interface HeartbeatAnswer { stop: number[]; lost: number[] }
 /** The answer to the start report; `acked` (revision 2) is the highest output line number the server holds. */
 export interface RunningAnswer { stop: boolean; acked?: number }
 export interface ClaimAnswer { task_id: number; attempt: number; sealed_payload: string }
+/** The answer to a result; `job` (revision 3) when the result asked for the next job and one was claimed. */
+export interface ResultAnswer { ok: true; job?: ClaimAnswer }

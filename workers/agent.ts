@@ -84,10 +84,15 @@ export class Agent extends EventEmitter {
   private readonly groups: ProcessGroups;
   /** Output may travel inside the start report and the result (protocol revision 2). */
   private readonly carriesOutput: boolean;
+  /** A result may ask for the next job (protocol revision 3). */
+  private readonly resultsClaim: boolean;
+  /** A long-poll for a job is in flight. */
+  private polling = false;
 
   constructor(private readonly options: AgentOptions) {
     super();
     this.carriesOutput = (options.protocol ?? PROTOCOL_REVISION) >= 2;
+    this.resultsClaim = (options.protocol ?? PROTOCOL_REVISION) >= 3;
     // Processes a previous run of this executor left behind (it was killed) are ended first.
     this.groups = new ProcessGroups(join(options.tmpPath, '.process-groups', options.identity));
     const reaped = this.groups.reapLeftovers();
@@ -115,7 +120,8 @@ export class Agent extends EventEmitter {
         continue;
       }
       try {
-        const job = await this.options.peer.next(this.state(), this.pollAbort.signal);
+        this.polling = true;
+        const job = await this.options.peer.next(this.state(), this.pollAbort.signal).finally(() => (this.polling = false));
         failures = 0;
         // A job claimed just as a drain began still runs and is reported.
         if (job) this.start(job);
@@ -130,8 +136,13 @@ export class Agent extends EventEmitter {
         if (this.claiming) await wait(Math.min(5000, 200 * 2 ** Math.min(failures, 5)));
       }
     }
-    await Promise.all([...this.sessions.values()].map((s) => s.done));
+    await this.allReported();
     clearInterval(this.heartbeatTimer);
+  }
+
+  /** Until every session is reported, including jobs that results brought meanwhile. */
+  private async allReported(): Promise<void> {
+    while (this.sessions.size > 0) await Promise.all([...this.sessions.values()].map((s) => s.done));
   }
 
   private start(job: ClaimedJob): void {
@@ -145,10 +156,15 @@ export class Agent extends EventEmitter {
     }
     const abort = new AbortController();
     const session: Session = { job, abort, lost: false, report: 'pending', done: Promise.resolve(), since: Date.now() };
-    session.done = this.runSession(session).finally(() => {
+    let next: ClaimedJob | null = null;
+    session.done = this.runSession(session).then((job) => void (next = job)).finally(() => {
       this.sessions.delete(sessionKey(job));
-      this.slotFreed?.();
-      this.slotFreed = undefined;
+      // The result brought the next job: it takes the slot (a job claimed as a drain began still runs).
+      if (next) this.start(next);
+      else {
+        this.slotFreed?.();
+        this.slotFreed = undefined;
+      }
       this.emit('finished', job.task_id);
     });
     this.sessions.set(sessionKey(job), session);
@@ -229,7 +245,8 @@ export class Agent extends EventEmitter {
     }
   }
 
-  private async runSession(session: Session): Promise<void> {
+  /** Runs one job and reports it; answers the next job when its result brought one. */
+  private async runSession(session: Session): Promise<ClaimedJob | null> {
     const { job } = session;
     const ref: JobRef = { task_id: job.task_id, attempt: job.attempt };
     const output = new OutputBuffer(this.sessionPeer(session), ref, this.options.flushMs ?? FLUSH_MS, job.payload.max_output_bytes);
@@ -252,13 +269,24 @@ export class Agent extends EventEmitter {
     });
     if (session.lost) {
       log.warn('task was taken away from this runner; not reporting', { task_id: job.task_id });
-      return;
+      return null;
     }
     session.report = 'sent';
-    await output.finish((lines) => this.options.peer.done(ref, result, lines), this.carriesOutput);
+    const next = await output.finish((lines) => this.options.peer.done(ref, result, lines, this.asksNext(session)), this.carriesOutput);
     session.report = 'answered';
     await this.options.hooks?.onFinish?.(job, result).catch(() => {});
     log.info('task finished', { task_id: job.task_id, status: result.status });
+    return next ?? null;
+  }
+
+  /**
+   * The state a result sends to ask for this runner's next job (revision 3): only while no poll is
+   * in flight, i.e. every slot was taken, so the job fills the slot this task frees.
+   */
+  private asksNext(session: Session): RunnerState | undefined {
+    if (!this.resultsClaim || !this.claiming || this.polling) return undefined;
+    const state = this.state();
+    return { ...state, active: state.active.filter((a) => sessionKey(a) !== sessionKey(session.job)) };
   }
 
   /** Heartbeats in flight: a slow one does not hold back the next (at most two at once). */
@@ -364,7 +392,7 @@ export class Agent extends EventEmitter {
     this.draining = true;
     this.stopClaiming();
     void this.heartbeat(true);
-    const all = Promise.all([...this.sessions.values()].map((s) => s.done));
+    const all = this.allReported();
     const timer = setTimeout(() => {
       for (const session of this.sessions.values()) session.abort.abort();
     }, timeoutMs);

@@ -216,11 +216,12 @@ export class OutputBuffer {
 
   /**
    * The task's end: adds the truncation line if output was dropped, then sends the rest of the
-   * output and the result (`report`), retrying until the server has both or refuses. With `carry`
+   * output and the result (`report`), retrying until the server has both or refuses (answers
+   * `report`'s answer, undefined on a refusal). With `carry`
    * the last batch travels inside the result; otherwise, or when more than a batch is left, the
    * lines are all acknowledged first.
    */
-  async finish(report: (lines: OutputLine[]) => Promise<void>, carry: boolean): Promise<void> {
+  async finish<T>(report: (lines: OutputLine[]) => Promise<T>, carry: boolean): Promise<T | undefined> {
     this.draining = true;
     if (this.dropped.lines > 0 && !this.rejected) {
       // Lines a task prints after this are not expected; they would be dropped and counted again.
@@ -237,6 +238,6 @@ export class OutputBuffer {
         if (this.pending.length > 0 && !this.rejected) throw new Error(`${this.pending.length} output lines not yet acknowledged`);
       });
     }
-    await persist('reporting the result', () => (carry ? this.carry(report) : report([])));
+    return persist('reporting the result', () => (carry ? this.carry(report) : report([])));
   }
 }

@@ -88,6 +88,17 @@ export class GatewayCore {
     return this.claimer.next(claimant, timeoutMs, signal);
   }
 
+  /**
+   * A job for this claimant if one can be claimed now, never waiting: the next job a result asks
+   * for (revision 3). No queue it may serve has work by this server's marks: null at once, with no
+   * Redis command. The result's final move dropped its lease, so the slots are counted by the move
+   * that takes the next one (as for a woken poll), not in a round trip before it.
+   */
+  async claimNow(claimant: Claimant): Promise<Claim | null> {
+    const claimed = await this.claimer.tryClaim(claimant, true, true);
+    return claimed === 'full' ? null : claimed;
+  }
+
   /** The lease if this claimant holds it for this attempt; 403 when it never did, 409 when it no longer does. */
   private async ownLease(claimant: Claimant, taskId: number, attempt: number, extend = false): Promise<Lease> {
     const lease = await this.leases.held(taskId, claimant.runnerId, attempt, extend);

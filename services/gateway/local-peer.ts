@@ -1,6 +1,7 @@
 import { longTaskHeartbeatMs, PROTOCOL_REVISION, type ClaimedJob, type HelloAnswer, type HelloRequest, type JobRef, type OutputLine, type RegisterAnswer, type RunnerState, type TaskResult } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
 import type { Claimant } from './claimant.js';
+import type { Claim } from './claimer.js';
 import type { GatewayCore } from './core.js';
 
 /** The in-process Peer: the server's own worker talks to the gateway core directly, nothing sealed. */
@@ -29,8 +30,7 @@ export class LocalPeer implements Peer {
   }
 
   async next(_state: RunnerState, signal: AbortSignal): Promise<ClaimedJob | null> {
-    const claimed = await this.core.next(this.claimant, this.pollMs, signal);
-    return claimed ? { task_id: claimed.task.id, attempt: claimed.task.attempt, payload: claimed.payload } : null;
+    return jobOf(await this.core.next(this.claimant, this.pollMs, signal));
   }
 
   heartbeat(state: RunnerState) {
@@ -49,10 +49,14 @@ export class LocalPeer implements Peer {
     return refusalsOnly(() => this.core.awaitConfirmation(this.claimant, job.task_id, job.attempt, this.pollMs, signal));
   }
 
-  done(job: JobRef, result: TaskResult, lines?: OutputLine[]) {
-    return refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result, lines));
+  async done(job: JobRef, result: TaskResult, lines?: OutputLine[], next?: RunnerState): Promise<ClaimedJob | null> {
+    await refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result, lines));
+    if (!next || next.draining) return null;
+    return jobOf(await this.core.claimNow(this.claimant));
   }
 }
+
+const jobOf = (claimed: Claim | null): ClaimedJob | null => (claimed ? { task_id: claimed.task.id, attempt: claimed.task.attempt, payload: claimed.payload } : null);
 
 /** As over HTTP: a refusal stays a StatusError, any other failure is a plain (retryable) Error. */
 async function refusalsOnly<T>(fn: () => Promise<T>): Promise<T> {

@@ -6,13 +6,14 @@ import { isValidPublicKey, seal } from '../../protocol/sealed-box.js';
 import { constantTimeEqual } from '../common/secrets.js';
 import {
   helloSchema, jobRefSchema, longTaskHeartbeatMs, PROTOCOL_REVISION, outputBatchSchema, registerSchema, resultSchema, runnerStateSchema, runningSchema,
-  type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type RunnerState,
+  type ClaimAnswer, type HelloAnswer, type RegisterAnswer, type ResultAnswer, type RunnerState,
 } from '../../protocol/wire.js';
 import type { AppContext } from '../context.js';
 import { HttpError, parseBody, positiveId } from '../api/http.js';
 import { channels } from '../redis/keys.js';
 import { sendEmpty, sendJson } from './answers.js';
 import { runnerClaimant } from './claimant.js';
+import type { Claim } from './claimer.js';
 import { PollEnd } from './poll-end.js';
 import type { RunnerCall, RunnerRoute } from './route-table.js';
 
@@ -41,6 +42,14 @@ function registrationLimit(ctx: AppContext): (req: IncomingMessage, res: ServerR
   });
 }
 
+/** A claimed job as it leaves: its payload sealed to the claiming runner's public key. */
+function sealedJob(claimed: Claim, publicKey: string): ClaimAnswer {
+  return {
+    task_id: claimed.task.id, attempt: claimed.task.attempt,
+    sealed_payload: seal(JSON.stringify(claimed.payload), Buffer.from(publicKey, 'base64')).toString('base64'),
+  };
+}
+
 /**
  * The runner-facing endpoints under /api/internal/runners. Runners authenticate with their token
  * in X-Runner-Token; jobs leave only as sealed boxes to the claiming runner's public key.
@@ -49,8 +58,14 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
   const { stores, core } = ctx;
   const parked = new Map<number, RunnerState>();
 
-  // Parked long-polls keep their runners online; one write per interval for all of them.
-  const touchTimer = setInterval(() => void stores.runners.touch(parked).catch(() => {}), 2000);
+  // Parked long-polls keep their runners online, and so do results that ask for the next job (a
+  // runner its queue keeps busy may never park): one write per interval for all of them.
+  const seen = new Map<number, RunnerState>();
+  const touchTimer = setInterval(() => {
+    const states = new Map([...seen, ...parked]);
+    seen.clear();
+    void stores.runners.touch(states).catch(() => {});
+  }, 2000);
   touchTimer.unref();
 
   // A runner's record changed (deleted, disabled, edited): its long-polls end, to answer with the
@@ -183,11 +198,7 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
       await core.requeueUnstarted(claimed.task, 'the runner disconnected before receiving the task; requeued');
       return;
     }
-    const answer: ClaimAnswer = {
-      task_id: claimed.task.id, attempt: claimed.task.attempt,
-      sealed_payload: seal(JSON.stringify(claimed.payload), Buffer.from(runner.public_key, 'base64')).toString('base64'),
-    };
-    sendJson(res, 200, answer);
+    sendJson(res, 200, sealedJob(claimed, runner.public_key));
   } },
 
   { method: 'POST', path: '/jobs/:task_id/running', handle: async (call) => {
@@ -212,9 +223,20 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
 
   { method: 'POST', path: '/jobs/:task_id/result', handle: async (call) => {
     const input = parseBody(resultSchema, call.body);
-    const { attempt, lines, ...result } = input;
+    const { attempt, lines, next, ...result } = input;
+    const { runner, res } = call;
+    let clientGone = false;
+    res.on('close', () => (clientGone ||= !res.writableFinished));
     await core.done(claimant(call), taskId(call), attempt, result, lines);
-    sendJson(call.res, 200, { ok: true });
+    // Revision 3: the runner's next job in this answer when one can be claimed now (never waiting).
+    const claimed = next && !next.draining && runner.enabled && runner.public_key ? await core.claimNow(runnerClaimant(runner, next.active.length)) : null;
+    // Seen with the job it takes: a status without it would show a free slot, and flip the waiting reasons.
+    if (next) seen.set(runner.id, claimed ? { ...next, active: [...next.active, { task_id: claimed.task.id, attempt: claimed.task.attempt }] } : next);
+    if (claimed && clientGone) {
+      await core.requeueUnstarted(claimed.task, 'the runner disconnected before receiving the task; requeued');
+      return;
+    }
+    sendJson(res, 200, (claimed ? { ok: true, job: sealedJob(claimed, runner.public_key!) } : { ok: true }) satisfies ResultAnswer);
   } },
   ];
 }

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { open, type BoxKeyPair } from '../../protocol/sealed-box.js';
 import type {
   ClaimAnswer, ClaimedJob, ConfirmationAnswer, HeartbeatAnswer, HelloAnswer, HelloRequest, JobPayload, JobRef, OutputLine, RegisterAnswer, registerSchema,
-  RunnerState, RunningAnswer, TaskResult,
+  ResultAnswer, RunnerState, RunningAnswer, TaskResult,
 } from '../../protocol/wire.js';
 import { lateHeartbeatMs } from '../../protocol/wire.js';
 import { isRefusal, StatusError, type Peer } from '../../protocol/peer.js';
@@ -65,7 +65,11 @@ export class HttpPeer implements Peer {
       throw retryableUnlessRefused(err);
     }
     if (answer.status === 204 || !answer.body) return null;
-    const { task_id, attempt, sealed_payload } = answer.body;
+    return this.opened(answer.body);
+  }
+
+  /** A claimed job's payload opened with this runner's key; a job it cannot open is refused with its reason as the task's error. */
+  private async opened({ task_id, attempt, sealed_payload }: ClaimAnswer): Promise<ClaimedJob | null> {
     let payload: JobPayload;
     try {
       if (!this.keys) throw new Error('this runner has no key pair loaded');
@@ -103,8 +107,9 @@ export class HttpPeer implements Peer {
     }
   }
 
-  async done(job: JobRef, result: TaskResult, lines?: OutputLine[]): Promise<void> {
-    await this.call('POST', paths.result(job.task_id), { attempt: job.attempt, ...result, ...(lines?.length ? { lines } : {}) });
+  async done(job: JobRef, result: TaskResult, lines?: OutputLine[], next?: RunnerState): Promise<ClaimedJob | null> {
+    const answer = await this.call<ResultAnswer>('POST', paths.result(job.task_id), { attempt: job.attempt, ...result, ...(lines?.length ? { lines } : {}), ...(next ? { next } : {}) });
+    return next && answer?.job ? this.opened(answer.job) : null;
   }
 
   private async call<T>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
