@@ -71,10 +71,11 @@ export class GatewayCore {
     this.leases = new Leases(stores.redis, options.leaseMs);
     this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), () => this.repairOrphans(), options.watchdogMs,
       (why, count) => counters.leasesRenewed(why, count));
-    this.claimer = new Claimer(stores, queues, this.leases, this.parking, options, counters, (claimant, task, error) =>
-      this.done(claimant, task.id, task.attempt, {
+    this.claimer = new Claimer(stores, queues, this.leases, this.parking, options, counters, async (claimant, task, error) => {
+      await this.done(claimant, task.id, task.attempt, {
         status: 'error', exit_code: null, error, commit_hash: '', commit_message: '', start: null, end: new Date().toISOString(),
-      }));
+      });
+    });
   }
 
   private bus: EventBus | undefined;
@@ -94,7 +95,7 @@ export class GatewayCore {
    * Redis command. The result's final move dropped its lease, so the slots are counted by the move
    * that takes the next one (as for a woken poll), not in a round trip before it.
    */
-  async claimNow(claimant: Claimant): Promise<Claim | null> {
+  private async claimNow(claimant: Claimant): Promise<Claim | null> {
     const claimed = await this.claimer.tryClaim(claimant, true, true);
     return claimed === 'full' ? null : claimed;
   }
@@ -216,17 +217,22 @@ export class GatewayCore {
    * its ~40 Redis commands, on this path). Its last output lines (revision 2) are stored first, as
    * `log` would store them, so none lands after the task is final (whose task event tells live
    * views of them too). The lease check is part of the final move.
+   * `claimNext`: the claimant's next job is claimed once the result is in (revision 3; `claimNow`),
+   * beside the finished job's retirement: the two leave in one socket write.
    */
-  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult, lines: OutputLine[] = []): Promise<void> {
+  async done(claimant: Claimant, taskId: number, attempt: number, result: TaskResult, lines: OutputLine[] = [], claimNext?: Claimant): Promise<Claim | null> {
     const completion = { task_id: taskId, attempt, result };
+    const retireAndClaim = async (queue: string | undefined) => (await Promise.all([
+      queue === undefined ? undefined : this.queues.retire(queue, taskId),
+      claimNext ? this.claimNow(claimNext) : null,
+    ]))[1];
     if (!this.finaliser) {
       // No reconciler in this process: the completion queue takes it, after a separate lease check.
       const lease = await this.leases.held(taskId, claimant.runnerId, attempt);
       if (lines.length > 0) await this.storeOutput(claimant, taskId, attempt, lines, Boolean(lease));
       if (!lease) return this.refuse(claimant, taskId, attempt);
       await this.complete(completion);
-      await this.queues.retire(lease.queue, taskId);
-      return;
+      return retireAndClaim(lease.queue);
     }
     if (lines.length > 0) {
       if (this.startedRuns.has(claimant.runnerId, taskId, attempt)) await this.appendOutput(taskId, attempt, lines, { quiet: true });
@@ -235,7 +241,7 @@ export class GatewayCore {
     const finalised = await this.finaliser(completion, claimant.runnerId);
     if (finalised === 'lease') return this.refuse(claimant, taskId, attempt);
     this.startedRuns.delete(claimant.runnerId, taskId, attempt);
-    if (finalised?.lease) await this.queues.retire(finalised.lease.queue, taskId);
+    return retireAndClaim(finalised?.lease?.queue);
   }
 
   private finaliser: Finaliser | undefined;

@@ -50,9 +50,7 @@ export class LocalPeer implements Peer {
   }
 
   async done(job: JobRef, result: TaskResult, lines?: OutputLine[], next?: RunnerState): Promise<ClaimedJob | null> {
-    await refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result, lines));
-    if (!next || next.draining) return null;
-    return jobOf(await this.core.claimNow(this.claimant));
+    return jobOf(await refusalsOnly(() => this.core.done(this.claimant, job.task_id, job.attempt, result, lines, next && !next.draining ? this.claimant : undefined)));
   }
 }
 

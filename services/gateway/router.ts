@@ -227,9 +227,9 @@ export function runnerRoutes(ctx: AppContext): RunnerRoute[] {
     const { runner, res } = call;
     let clientGone = false;
     res.on('close', () => (clientGone ||= !res.writableFinished));
-    await core.done(claimant(call), taskId(call), attempt, result, lines);
     // Revision 3: the runner's next job in this answer when one can be claimed now (never waiting).
-    const claimed = next && !next.draining && runner.enabled && runner.public_key ? await core.claimNow(runnerClaimant(runner, next.active.length)) : null;
+    const asks = next && !next.draining && runner.enabled && runner.public_key;
+    const claimed = await core.done(claimant(call), taskId(call), attempt, result, lines, asks ? runnerClaimant(runner, next.active.length) : undefined);
     // Seen with the job it takes: a status without it would show a free slot, and flip the waiting reasons.
     if (next) seen.set(runner.id, claimed ? { ...next, active: [...next.active, { task_id: claimed.task.id, attempt: claimed.task.attempt }] } : next);
     if (claimed && clientGone) {
