@@ -4,8 +4,9 @@
  * with claims (`POST …/jobs/next`) on a rotation of their own so they spread evenly whatever the
  * other traffic's rhythm,
  * with no timeouts of its own so runner long-polls pass through. It counts, per upstream, the
- * requests it forwarded and the runner claims it carried (`POST …/jobs/next` answered 200), so a
- * caller can check that every replica served claims. Used by the benchmark and by the scale test.
+ * requests it forwarded and the jobs it carried to runners (`POST …/jobs/next` answered 200, and
+ * results whose answer brings the next job: runner protocol revision 3), so a caller can check
+ * that every replica served claims. Used by the benchmark and by the scale test.
  */
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,7 @@ export interface RoundRobinProxy {
 }
 
 const CLAIM_PATH = /\/api\/internal\/runners\/jobs\/next$/;
+const RESULT_PATH = /\/api\/internal\/runners\/jobs\/\d+\/result$/;
 
 export async function startRoundRobinProxy(upstreams: string[]): Promise<RoundRobinProxy> {
   let targets: Array<UpstreamStats & { host: string; port: number }> = [];
@@ -43,6 +45,14 @@ export async function startRoundRobinProxy(upstreams: string[]): Promise<RoundRo
     target.requests++;
     const forwarded = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
       if (isClaim && answer.statusCode === 200) target.claims++;
+      if (answer.statusCode === 200 && req.method === 'POST' && RESULT_PATH.test(req.url ?? '')) {
+        // A result's answer is small: read beside the pipe for the job it may bring.
+        let body = '';
+        answer.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+        answer.on('end', () => {
+          if ((JSON.parse(body || '{}') as { job?: unknown }).job) target.claims++;
+        });
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
