@@ -2,6 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keys } from '../redis/keys.js';
+import { SpareIds } from './spare-id.js';
 import type { AuditEvent } from '../common/model.js';
 
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'created'>;
@@ -15,7 +16,11 @@ const TRIM_EVERY = 16;
  * so it holds a few dozen entries more at times and most writes cost one command per list, not two.
  */
 export class AuditLog {
-  constructor(private readonly redis: RedisClient, private readonly retention: number) {}
+  private readonly ids: SpareIds;
+
+  constructor(private readonly redis: RedisClient, private readonly retention: number) {
+    this.ids = new SpareIds(redis, keys.seq('event'));
+  }
 
   async record(fields: NewAuditEvent): Promise<AuditEvent> {
     const event = this.event(await this.reserveId(), fields);
@@ -23,14 +28,14 @@ export class AuditLog {
     return event;
   }
 
-  /** An event id taken ahead, so the event can be written in the same MULTI as what it records. */
+  /** An event id taken ahead, so the event can be written in the same MULTI as what it records (see SpareIds). */
   reserveId(): Promise<number> {
-    return this.redis.incr(keys.seq('event'));
+    return this.ids.take();
   }
 
-  /** reserveId as part of a batch of commands sent together. */
+  /** reserveId with its read, when one is needed, part of a batch of commands sent together. */
   reserveIdIn(batch: Batch): Promise<number> {
-    return batch.add((p, reply) => p.incr(keys.seq('event'), reply));
+    return this.ids.take(batch);
   }
 
   event(id: number, fields: NewAuditEvent): AuditEvent {

@@ -3,6 +3,7 @@ import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
+import { SpareIds } from './spare-id.js';
 import { FINAL_STATUSES, type Task, type TaskStatus } from '../common/model.js';
 
 export type NewTask = Omit<Task, 'id'>;
@@ -70,9 +71,11 @@ export interface TaskQuery {
 
 export class TaskStore {
   private readonly runTransition;
+  private readonly ids: SpareIds;
 
   constructor(private readonly redis: RedisClient) {
     this.runTransition = script(redis, 'task-transition');
+    this.ids = new SpareIds(redis, keys.seq('task'));
   }
 
   /**
@@ -93,14 +96,14 @@ export class TaskStore {
     return task;
   }
 
-  /** A task id taken ahead (read alongside other lookups, one round trip less when creating). */
+  /** A task id taken ahead (see SpareIds: usually no round trip at all). */
   reserveId(): Promise<number> {
-    return this.redis.incr(keys.seq('task'));
+    return this.ids.take();
   }
 
-  /** reserveId as part of a batch of commands sent together. */
+  /** reserveId with its read, when one is needed, part of a batch of commands sent together. */
   reserveIdIn(batch: Batch): Promise<number> {
-    return batch.add((p, reply) => p.incr(keys.seq('task'), reply));
+    return this.ids.take(batch);
   }
 
   async get(id: number): Promise<Task | undefined> {
