@@ -26,13 +26,12 @@
  * PROBE_JSON=1 prints the figures as JSON too.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startProbeServer } from './lib/forge.js';
 import { monitorRedis } from './lib/monitor.js';
-import { runProbe, projectRoot, sleep } from './lib/procs.js';
+import { runProbe, sleep } from './lib/procs.js';
+import { scriptNames, scriptSource } from '../services/redis/scripts.js';
 
 const tasks = Number(process.argv[2] ?? 20);
 const PHASES = ['create', 'claim', 'running', 'heartbeat', 'output', 'result', 'after'] as const;
@@ -58,14 +57,9 @@ function post(url: string, body: unknown, headers: Record<string, string>): Prom
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
-/** Script SHA1 → file name, to name EVALSHA calls and tell the watchdog's apart. */
-function scriptNames(): Map<string, string> {
-  const dir = join(projectRoot, 'services', 'redis', 'lua');
-  const out = new Map<string, string>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.lua'))) {
-    out.set(sha1(readFileSync(join(dir, file), 'utf8')), file.replace(/\.lua$/, ''));
-  }
-  return out;
+/** Script SHA1 → name, to name EVALSHA calls and tell the watchdog's apart (composed scripts as Redis runs them). */
+function scriptShas(): Map<string, string> {
+  return new Map(scriptNames().map((name) => [sha1(scriptSource(name)), name]));
 }
 
 interface Seen { name: string; phase: Phase | 'background'; sent: boolean }
@@ -101,7 +95,7 @@ async function main(): Promise<void> {
   };
   expect(await post(`${base}/hello`, { ...idle, public_key: publicKey }, headers), 200, 'hello');
 
-  const names = scriptNames();
+  const names = scriptShas();
   const marker = new Redis(redisUrl);
   const seen: Seen[] = [];
   let phase: Phase | undefined;

@@ -145,8 +145,21 @@ export class TaskQueues {
   async claim(name: string): Promise<number | null> {
     const seen = this.marks.get(name);
     const claimed = (await this.runClaim(keys.queueWait(name), keys.queueActive(name), String(Date.now()))) as [string, number] | null;
-    if (!claimed || claimed[1] === 0) this.unmarkIf(name, seen);
+    this.claimed(name, seen, claimed ? claimed[1] : null);
     return claimed ? Number(claimed[0]) : null;
+  }
+
+  /** A queue's two zsets, for a script that claims from it in one step with its task's move (queue-claim-move.lua). */
+  keysOf(name: string): { wait: string; active: string } {
+    return { wait: keys.queueWait(name), active: keys.queueActive(name) };
+  }
+
+  /**
+   * After a claim from `name` begun when its mark was `seen`: a queue found empty (`waitingLeft`
+   * null), or emptied by it, is unmarked, unless a wake-up marked it since.
+   */
+  claimed(name: string, seen: number | undefined, waitingLeft: number | null): void {
+    if (waitingLeft === null || waitingLeft === 0) this.unmarkIf(name, seen);
   }
 
   /** The task back at the head of its queue (the lease, not this list, is the claim); `wake`: wake the servers too. */

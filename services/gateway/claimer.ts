@@ -6,7 +6,7 @@ import { buildPayload } from '../dispatch/payload.js';
 import type { TaskQueues } from '../dispatch/queues.js';
 import { projectLimitReason } from '../dispatch/waiting.js';
 import type { Stores } from '../store/stores.js';
-import { isFinal } from '../store/tasks.js';
+import { isFinal, type MoveCondition, type MoveOptions, type MoveOutcome } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
 import type { Leases } from './leases.js';
 import type { Parking } from './parking.js';
@@ -112,17 +112,9 @@ export class Claimer {
 
   private async claimFrom(claimant: Claimant, name: string): Promise<Claim | null | 'full'> {
     for (;;) {
-      const taskId = await this.queues.claim(name);
-      if (taskId === null) return null;
-      // One step: the task must be waiting, not asked to stop, its project below its
-      // max_parallel_tasks (as this server keeps the project record; else the script reads it) and
-      // the runner below its own; the attempt goes up and the lease is taken.
-      const moved = await this.stores.tasks.move(
-        taskId,
-        { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name), within_runner_slots: claimant.maxParallel },
-        { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
-        { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
-      );
+      const head = await this.takeHead(claimant, name);
+      if (!head) return null;
+      const { taskId, moved } = head;
       if (moved.outcome === 'limit') {
         // The project runs as many tasks as it may: the job goes back to the head and this queue
         // is skipped until one of the project's tasks ends (the reconciler wakes it then).
@@ -150,6 +142,26 @@ export class Claimer {
         await this.cannotStart(claimant, started, `cannot start: ${(err as Error).message}`);
       }
     }
+  }
+
+  /**
+   * The queue's head and its task's move to this claimant: the task must be waiting, not asked to
+   * stop, its project below its max_parallel_tasks (as this server keeps the project record; else
+   * the script reads it) and the runner below its own; the attempt goes up and the lease is taken.
+   * On a single Redis the claim and the move are one script; on a Cluster two, in turn.
+   */
+  private async takeHead(claimant: Claimant, name: string): Promise<{ taskId: number; moved: MoveOutcome } | null> {
+    const cond: MoveCondition = { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name), within_runner_slots: claimant.maxParallel };
+    const patch: Partial<Task> = { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' };
+    const options: MoveOptions = { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } };
+    if (this.queues.inOneStepWithRecords) {
+      const seen = this.queues.markOf(name);
+      const step = await this.stores.tasks.claimAndMove(this.queues.keysOf(name), cond, patch, options);
+      this.queues.claimed(name, seen, step ? step.waiting : null);
+      return step;
+    }
+    const taskId = await this.queues.claim(name);
+    return taskId === null ? null : { taskId, moved: await this.stores.tasks.move(taskId, cond, patch, options) };
   }
 
   /** A claimed job whose task could not start: gone or final (the job retires), asked to stop, or claimed already. */

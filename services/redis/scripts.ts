@@ -19,6 +19,7 @@ const SCRIPTS = {
   'workflow-run-step': 2,
   'queue-add': 2,
   'queue-claim': 2,
+  'queue-claim-move': 11,
   'queue-requeue': 2,
   'queue-retire': 2,
   'queue-migrate': 6,
@@ -35,11 +36,28 @@ function luaDir(): string {
   return existsSync(source) ? source : join(dirname(fileURLToPath(import.meta.url)), 'lua');
 }
 
+/**
+ * Scripts made of others: each part comes first as a local function of its own KEYS and ARGV
+ * (a chunk's top-level `return` returns from it), then the script's file, which calls them.
+ */
+const COMPOSED: Partial<Record<ScriptName, Record<string, ScriptName>>> = {
+  'queue-claim-move': { claim: 'queue-claim', transition: 'task-transition' },
+};
+
 const sources = new Map<ScriptName, string>();
+/** A script's Lua as Redis runs it (composed ones with their parts). */
+export function scriptSource(name: ScriptName): string {
+  return source(name);
+}
+
+/** Every script's name. */
+export const scriptNames = (): ScriptName[] => Object.keys(SCRIPTS) as ScriptName[];
+
 function source(name: ScriptName): string {
   let lua = sources.get(name);
   if (lua === undefined) {
-    lua = readFileSync(join(luaDir(), `${name}.lua`), 'utf8');
+    const parts = Object.entries(COMPOSED[name] ?? {}).map(([fn, part]) => `local function ${fn}(KEYS, ARGV)\n${source(part)}\nend\n`);
+    lua = parts.join('') + readFileSync(join(luaDir(), `${name}.lua`), 'utf8');
     sources.set(name, lua);
   }
   return lua;

@@ -71,10 +71,12 @@ export interface TaskQuery {
 
 export class TaskStore {
   private readonly runTransition;
+  private readonly runClaimMove;
   private readonly ids: SpareIds;
 
   constructor(private readonly redis: RedisClient) {
     this.runTransition = script(redis, 'task-transition');
+    this.runClaimMove = script(redis, 'queue-claim-move');
     this.ids = new SpareIds(redis, keys.seq('task'));
   }
 
@@ -160,23 +162,23 @@ export class TaskStore {
    * event (the caller announces once it has stored what goes with the move).
    */
   async move(id: number, cond: MoveCondition, patch: Partial<Task>, options: MoveOptions = {}): Promise<MoveOutcome> {
-    const now = Date.now();
-    const { quiet, ...scriptOptions } = options;
-    const reply = (await this.runTransition(
-      keys.task(id), keys.tasksFinished(), keys.prefix(keys.projectActive(0)),
-      keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)), keys.collection('projects'), keys.taskExtras(id),
-      keys.prefix(keys.workflowTask(0)),
-      JSON.stringify(cond), JSON.stringify(patch), String(now), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents,
-    )) as [string, string?, string?, number?, string?, [string | null]?];
-    const [outcome, record, held, limit, extras, after] = reply;
-    if (outcome === 'lease' || outcome === 'cond' || outcome === 'full') return { outcome };
-    if (outcome === 'limit') return { outcome, limit: Number(record) };
-    return {
-      outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
-      projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
-      ...(scriptOptions.read_extras ? { extras: extras ?? null } : {}),
-      ...(after ? { after: { workflowLink: after[0] ?? null } } : {}),
-    };
+    return moveOutcome(await this.runTransition(...transitionKeys(keys.task(id), keys.taskExtras(id)), ...transitionArgs(cond, patch, options)), options);
+  }
+
+  /**
+   * The head of a queue claimed and its task moved, in one script (a single Redis only: see
+   * queue-claim-move.lua): null when the queue is empty, else the task id, how many tasks still
+   * wait there, and the move's outcome as `move` answers it.
+   */
+  async claimAndMove(
+    queue: { wait: string; active: string }, cond: MoveCondition, patch: Partial<Task>, options: MoveOptions = {},
+  ): Promise<{ taskId: number; waiting: number; moved: MoveOutcome } | null> {
+    const reply = (await this.runClaimMove(
+      queue.wait, queue.active, ...transitionKeys(keys.prefix(keys.task(0)), keys.prefix(keys.taskExtras(0))),
+      String(Date.now()), ...transitionArgs(cond, patch, options),
+    )) as ['empty'] | [string, number, unknown];
+    if (reply[0] === 'empty') return null;
+    return { taskId: Number(reply[0]), waiting: Number(reply[1]), moved: moveOutcome(reply[2], options) };
   }
 
   /** Plain field update with no status change (e.g. the reason a task waits). */
@@ -251,3 +253,30 @@ export const taskEvent = (task: Task, more?: Record<string, unknown>) => JSON.st
 });
 
 export const isFinal = (status: TaskStatus) => FINAL_STATUSES.includes(status);
+
+/** task-transition.lua's KEYS, with the record's and the extras' keys as given (whole, or prefixes). */
+function transitionKeys(record: string, extras: string): string[] {
+  return [
+    record, keys.tasksFinished(), keys.prefix(keys.projectActive(0)), keys.leases(), keys.leaseExpiry(), keys.prefix(keys.runnerTasks(0)),
+    keys.collection('projects'), extras, keys.prefix(keys.workflowTask(0)),
+  ];
+}
+
+/** task-transition.lua's ARGV. */
+function transitionArgs(cond: MoveCondition, patch: Partial<Task>, options: MoveOptions): string[] {
+  const { quiet, ...scriptOptions } = options;
+  return [JSON.stringify(cond), JSON.stringify(patch), String(Date.now()), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents];
+}
+
+/** task-transition.lua's reply, as `move` answers it. */
+function moveOutcome(reply: unknown, options: MoveOptions): MoveOutcome {
+  const [outcome, record, held, limit, extras, after] = reply as [string, string?, string?, number?, string?, [string | null]?];
+  if (outcome === 'lease' || outcome === 'cond' || outcome === 'full') return { outcome };
+  if (outcome === 'limit') return { outcome, limit: Number(record) };
+  return {
+    outcome: 'ok', task: JSON.parse(record!) as Task, heldLease: held ? (JSON.parse(held) as Lease) : undefined,
+    projectLimit: limit === null || limit === undefined ? undefined : Number(limit),
+    ...(options.read_extras ? { extras: extras ?? null } : {}),
+    ...(after ? { after: { workflowLink: after[0] ?? null } } : {}),
+  };
+}
