@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { AppContext } from '../context.js';
+import { sendJson } from '../gateway/answers.js';
 import { readJsonBody } from '../gateway/json-body.js';
 import { authenticatedUser } from './auth.js';
 import { jsonBody, refuseDeclaredLength } from './body-limits.js';
@@ -51,7 +52,7 @@ export function directTaskCreate(ctx: AppContext, app: Express): DirectRoute {
     const user = await authenticatedUser(ctx, req);
     const body = await readJsonBody(req, res, limit, bodyParser);
     const projectId = positiveId('project_id', PLAIN_PATH.exec(path)![1]);
-    answer(res, 201, await createTaskAsAsked(ctx, { body, headers: req.headers, method: 'POST', path, user }, projectId));
+    sendJson(res, 201, await createTaskAsAsked(ctx, { body, headers: req.headers, method: 'POST', path, user }, projectId));
   }
 
   return {
@@ -61,7 +62,7 @@ export function directTaskCreate(ctx: AppContext, app: Express): DirectRoute {
       const failed = (err: unknown) => {
         const { status, message } = errorAnswer(err, { method: req.method, path });
         if (res.headersSent) res.end();
-        else answer(res, status, { error: message });
+        else sendJson(res, status, { error: message });
       };
       try {
         const protocol = protocolOf(req);
@@ -74,11 +75,3 @@ export function directTaskCreate(ctx: AppContext, app: Express): DirectRoute {
   };
 }
 
-/** A JSON answer in one write, with the page headers already set. */
-function answer(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
-}
