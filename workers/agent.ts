@@ -157,7 +157,7 @@ export class Agent extends EventEmitter {
     const abort = new AbortController();
     const session: Session = { job, abort, lost: false, report: 'pending', done: Promise.resolve(), since: Date.now() };
     let next: ClaimedJob | null = null;
-    session.done = this.runSession(session).then((job) => void (next = job)).finally(() => {
+    session.done = this.runSession(session).then((brought) => void (next = brought)).finally(() => {
       this.sessions.delete(sessionKey(job));
       // The result brought the next job: it takes the slot (a job claimed as a drain began still runs).
       if (next) this.start(next);

@@ -143,23 +143,23 @@ export class TaskQueues {
    * claim that finds the queue empty, or empties it, unmarks it (unless a wake-up marked it since).
    */
   async claim(name: string): Promise<number | null> {
-    const seen = this.marks.get(name);
-    const claimed = (await this.runClaim(keys.queueWait(name), keys.queueActive(name), String(Date.now()))) as [string, number] | null;
-    this.claimed(name, seen, claimed ? claimed[1] : null);
-    return claimed ? Number(claimed[0]) : null;
-  }
-
-  /** A queue's two zsets, for a script that claims from it in one step with its task's move (queue-claim-move.lua). */
-  keysOf(name: string): { wait: string; active: string } {
-    return { wait: keys.queueWait(name), active: keys.queueActive(name) };
+    const claimed = await this.claimWith(name, async (queue) => {
+      const head = (await this.runClaim(queue.wait, queue.active, String(Date.now()))) as [string, number] | null;
+      return head && { taskId: Number(head[0]), waiting: head[1] };
+    });
+    return claimed ? claimed.taskId : null;
   }
 
   /**
-   * After a claim from `name` begun when its mark was `seen`: a queue found empty (`waitingLeft`
-   * null), or emptied by it, is unmarked, unless a wake-up marked it since.
+   * A claim from `name` made by `run` on the queue's two zsets (`claim`'s own script, or one that
+   * also moves the task: queue-claim-move.lua), answering how many still wait. A queue it found
+   * empty (null), or emptied, is unmarked, unless a wake-up marked it meanwhile.
    */
-  claimed(name: string, seen: number | undefined, waitingLeft: number | null): void {
-    if (waitingLeft === null || waitingLeft === 0) this.unmarkIf(name, seen);
+  async claimWith<T extends { waiting: number }>(name: string, run: (queue: { wait: string; active: string }) => Promise<T | null>): Promise<T | null> {
+    const seen = this.marks.get(name);
+    const claimed = await run({ wait: keys.queueWait(name), active: keys.queueActive(name) });
+    if (!claimed || claimed.waiting === 0) this.unmarkIf(name, seen);
+    return claimed;
   }
 
   /** The task back at the head of its queue (the lease, not this list, is the claim); `wake`: wake the servers too. */

@@ -154,12 +154,7 @@ export class Claimer {
     const cond: MoveCondition = { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name), within_runner_slots: claimant.maxParallel };
     const patch: Partial<Task> = { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' };
     const options: MoveOptions = { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } };
-    if (this.queues.inOneStepWithRecords) {
-      const seen = this.queues.markOf(name);
-      const step = await this.stores.tasks.claimAndMove(this.queues.keysOf(name), cond, patch, options);
-      this.queues.claimed(name, seen, step ? step.waiting : null);
-      return step;
-    }
+    if (this.queues.inOneStepWithRecords) return this.queues.claimWith(name, (queue) => this.stores.tasks.claimAndMove(queue, cond, patch, options));
     const taskId = await this.queues.claim(name);
     return taskId === null ? null : { taskId, moved: await this.stores.tasks.move(taskId, cond, patch, options) };
   }

@@ -44,19 +44,15 @@ const COMPOSED: Partial<Record<ScriptName, Record<string, ScriptName>>> = {
   'queue-claim-move': { claim: 'queue-claim', transition: 'task-transition' },
 };
 
-const sources = new Map<ScriptName, string>();
-/** A script's Lua as Redis runs it (composed ones with their parts). */
-export function scriptSource(name: ScriptName): string {
-  return source(name);
-}
-
 /** Every script's name. */
 export const scriptNames = (): ScriptName[] => Object.keys(SCRIPTS) as ScriptName[];
 
-function source(name: ScriptName): string {
+const sources = new Map<ScriptName, string>();
+/** A script's Lua as Redis runs it (composed ones with their parts). */
+export function scriptSource(name: ScriptName): string {
   let lua = sources.get(name);
   if (lua === undefined) {
-    const parts = Object.entries(COMPOSED[name] ?? {}).map(([fn, part]) => `local function ${fn}(KEYS, ARGV)\n${source(part)}\nend\n`);
+    const parts = Object.entries(COMPOSED[name] ?? {}).map(([fn, part]) => `local function ${fn}(KEYS, ARGV)\n${scriptSource(part)}\nend\n`);
     lua = parts.join('') + readFileSync(join(luaDir(), `${name}.lua`), 'utf8');
     sources.set(name, lua);
   }
@@ -71,6 +67,6 @@ function source(name: ScriptName): string {
 export function script(redis: RedisClient, name: ScriptName): ScriptRunner {
   const command = commandOf(name);
   const client = redis as unknown as Record<string, ScriptRunner> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
-  if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: source(name) });
+  if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: scriptSource(name) });
   return (...keysAndArgs) => client[command]!(...keysAndArgs);
 }
