@@ -270,8 +270,11 @@ test.serial('keyboard: skip link, dialogs open with focus inside and close with 
 
   const toggle = page.getByRole('switch', { name: 'Enabled: kb-runner' });
   await toggle.focus();
+  // The row turns disabled at once (optimistic); the API is read only after the save answered.
+  const saved = page.waitForResponse((r) => r.url().endsWith('/active') && r.request().method() === 'POST');
   await page.keyboard.press('Space');
   await page.locator('tr[data-runner="kb-runner"][data-status="disabled"]').waitFor();
+  t.is((await saved).status(), 204);
   t.is(await toggle.getAttribute('aria-checked'), 'false');
   t.true(await toggle.evaluate((el) => el === document.activeElement), 'focus stays on the switch');
   const [runner] = await forge.api.json('GET', '/api/runners');
