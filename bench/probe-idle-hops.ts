@@ -10,7 +10,7 @@
  */
 import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
-import { freePort, projectRoot, runProbe, spawnTracked, sleep } from './lib/procs.js';
+import { freePort, projectRoot, runProbe, sleep, spawnTracked, startRedis, tempDir } from './lib/procs.js';
 import { percentile } from './lib/stats.js';
 
 const SERVER = `
@@ -23,13 +23,8 @@ http.createServer(async (_req, res) => { const value = await redis.get('k'); res
 
 runProbe(async () => {
   const count = Number(process.argv[2] ?? 200);
-  const redisPort = await freePort();
-  spawnTracked('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no']);
-  const redis = new Redis(redisPort, '127.0.0.1', { lazyConnect: true });
-  redis.on('error', () => {}); // refused until redis-server listens: retried below
-  for (;;) {
-    try { await redis.connect(); break; } catch { await sleep(50); }
-  }
+  const { port: redisPort } = await startRedis(tempDir('forge-probe-hops-'));
+  const redis = new Redis(redisPort, '127.0.0.1');
   await redis.set('k', 'v');
   const port = await freePort();
   const server = spawnTracked(process.execPath, ['--input-type=module', '-e', SERVER], { cwd: projectRoot, env: { ...process.env, PORT: String(port), REDIS_PORT: String(redisPort) }, stdio: ['ignore', 'pipe', 'inherit'] });
