@@ -17,7 +17,7 @@ import { ensureBuilt } from '../test/helpers/build.js';
 import { createTask } from './lib/forge.js';
 import { startEnv } from './lib/env.js';
 import { cleanup, projectRoot, sleep, tempDir, waitFor } from './lib/procs.js';
-import { cpuSeconds, median } from './lib/stats.js';
+import { hostCpuSeconds, median } from './lib/stats.js';
 
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const tasks = Number(flag('tasks') ?? 200);
@@ -64,9 +64,9 @@ try {
   const perBuild = builds.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
     await env.hosts.loopDelays(); // from here on
-    const before = pids.map((pid) => cpuSeconds(pid));
+    const before = pids.map((pid) => hostCpuSeconds(pid));
     const ids = await runBatch(tasks);
-    const after = pids.map((pid) => cpuSeconds(pid));
+    const after = pids.map((pid) => hostCpuSeconds(pid));
     // How long each host's event loop was held at a time meanwhile (forks, synchronous file calls).
     const delays = await env.hosts.loopDelays();
     const line = builds.map((build, i) => {

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { logger } from '../protocol/log.js';
 import { lateHeartbeatMs, MAX_UNANSWERED_MS, PROTOCOL_REVISION, YOUNG_TASK_MS, type ClaimedJob, type JobRef, type RunnerState, type TaskResult } from '../protocol/wire.js';
 import { executeTask } from './executor/index.js';
+import { processLauncher } from './executor/launcher.js';
 import { ProcessGroups } from './executor/process-groups.js';
 import type { SandboxSettings } from './executor/sandbox.js';
 import { isRefusal, StatusError, type Peer } from '../protocol/peer.js';
@@ -112,6 +113,7 @@ export class Agent extends EventEmitter {
 
   /** Runs until drain() or stop(); resolves when every claimed task has been reported. */
   async run(): Promise<void> {
+    processLauncher.warm();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatMs);
     let failures = 0;
     while (this.claiming) {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisPing } from '../../test/helpers/redis-ping.js';
+import { launchersOf } from './stats.js';
 
 export const projectRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
@@ -165,12 +166,12 @@ export async function startRedis(dir: string): Promise<{ url: string; port: numb
 }
 
 /**
- * Ends the process groups led by children of `parents`: tasks run in their own groups, so a runner
- * host stopped before its tasks would leave them behind. Only groups whose leader is a direct child
- * of one of the given pids.
+ * Ends the process groups led by children of `parents` or of their process launchers: tasks run in
+ * their own groups, so a runner host stopped before its tasks would leave them behind. Only groups
+ * whose leader is a direct child of one of those pids.
  */
 export function killChildGroups(parents: number[]): number {
-  const wanted = new Set(parents);
+  const wanted = new Set([...parents, ...parents.flatMap(launchersOf)]);
   let killed = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when empty. */
 export function percentile(samples: number[], p: number): number {
@@ -38,6 +38,31 @@ export function cpuSeconds(pid: number, children = false): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Pids of a runner host's process launchers (workers/executor/launcher.ts, launcher.py): the small child that
+ * starts its task processes. Its CPU is the agent's; its reaped children (git, the app) are the
+ * host's children's.
+ */
+export function launchersOf(hostPid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== hostPid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('launcher.py')) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** CPU seconds of a runner host with its launchers: the agent's own, or with every task process (`children`). */
+export function hostCpuSeconds(hostPid: number, children = false): number {
+  return launchersOf(hostPid).reduce((sum, pid) => sum + cpuSeconds(pid, children), cpuSeconds(hostPid, children));
 }
 
 export const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');

@@ -9,7 +9,7 @@ import type { Api } from '../lib/api.js';
 import { type Created, createTask as postTask, type Forge } from '../lib/forge.js';
 import type { BenchEnv } from '../lib/env.js';
 import type { RunnerHosts, RunnerSpec } from '../lib/hosts.js';
-import { cpuSeconds } from '../lib/stats.js';
+import { cpuSeconds, hostCpuSeconds } from '../lib/stats.js';
 
 export const PHASES = ['floor', 'bare', 'throughput', 'procs', 'dispatch', 'parked', 'running', 'scale', 'sandbox'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -120,5 +120,5 @@ export const removeRunners = (ctx: Ctx, specs: RunnerSpec[]): Promise<void> => c
 /** CPU seconds used so far by every process of the benchmark (server, runner hosts with their git/bash children, redis, this one). */
 export function ownCpu(ctx: Ctx): number {
   const self = process.cpuUsage();
-  return cpuSeconds(ctx.forge.pid) + ctx.hosts.pids().reduce((s, pid) => s + cpuSeconds(pid, true), 0) + cpuSeconds(ctx.redisPid) + (self.user + self.system) / 1e6;
+  return cpuSeconds(ctx.forge.pid) + ctx.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0) + cpuSeconds(ctx.redisPid) + (self.user + self.system) / 1e6;
 }

@@ -10,7 +10,7 @@ import { createTask as postTask } from '../lib/forge.js';
 import { callsPerShard, startEnv, type BenchEnv } from '../lib/env.js';
 import { now } from '../lib/hosts.js';
 import { sleep } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, hostCpuSeconds } from '../lib/stats.js';
 import { type Config, log } from './context.js';
 
 export interface ScaleRun {
@@ -34,7 +34,7 @@ async function batch(env: BenchEnv, cfg: Config): Promise<ScaleRun> {
   const claims0 = env.proxy!.stats().map((s) => s.claims);
   const cpu0 = env.servers.map((s) => cpuSeconds(s.pid));
   const shards0 = await callsPerShard(env.redis);
-  const window = new CpuWindow(() => env.servers.reduce((a, s) => a + cpuSeconds(s.pid), 0) + env.redisCpu() + env.hosts.pids().reduce((a, p) => a + cpuSeconds(p, true), 0));
+  const window = new CpuWindow(() => env.servers.reduce((a, s) => a + cpuSeconds(s.pid), 0) + env.redisCpu() + env.hosts.pids().reduce((a, p) => a + hostCpuSeconds(p, true), 0));
   const ids: number[] = [];
   const first = now();
   let next = 0;

@@ -7,7 +7,7 @@
 import { allCommandStats, commandsDelta, type BenchEnv, startEnv } from '../lib/env.js';
 import { now } from '../lib/hosts.js';
 import { rssMb, sleep, waitFor } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, hostCpuSeconds } from '../lib/stats.js';
 import { type Config, log } from './context.js';
 
 export interface SteadyResult {
@@ -34,7 +34,7 @@ export interface SteadyResult {
 
 async function measureWindow(env: BenchEnv, windowSec: number, base: { runners: number; tasks_running: number; setup_s: number }): Promise<SteadyResult> {
   const server = env.servers[0]!;
-  const hostCpu = () => env.hosts.pids().reduce((s, pid) => s + cpuSeconds(pid, true), 0);
+  const hostCpu = () => env.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0);
   const window = new CpuWindow(() => cpuSeconds(server.pid) + env.redisCpu() + hostCpu());
   const s0 = cpuSeconds(server.pid);
   const r0 = env.redisCpu();

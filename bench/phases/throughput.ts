@@ -10,7 +10,7 @@ import type { Created } from '../lib/forge.js';
 import { allCommandStats, commandsDelta } from '../lib/env.js';
 import { now } from '../lib/hosts.js';
 import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, hostCpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
 
 export interface ThroughputResult {
@@ -56,7 +56,7 @@ export async function throughput(ctx: Ctx): Promise<ThroughputResult> {
 
   const pids = { server: ctx.forge.pid, hosts: ctx.hosts.pids(), redis: ctx.redisPid };
   const cpu = () => ({
-    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + cpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
+    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
   });
   const c0 = cpu();
   const cpuWindow = new CpuWindow(() => ownCpu(ctx));

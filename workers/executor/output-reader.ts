@@ -76,5 +76,8 @@ export function readLines(stream: Readable, onLine: LineSink): Promise<void> {
     stream.once('end', finish);
     stream.once('close', finish);
     stream.once('error', finish);
+    // A pipe that reached its end before anyone read it (a process that wrote nothing, its pipe
+    // handed over by the launcher) has emitted 'end' already, with nothing left in it.
+    if (stream.readableEnded || stream.destroyed) finish();
   });
 }

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
+import { processLauncher, type LaunchedProcess } from './launcher.js';
 import { readLines, type LineSink } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
 import { bwrapArgs, onPath, type Mount, type SandboxSettings } from './sandbox.js';
@@ -38,75 +38,62 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
     let ended: ProcessOutcome['ended'] = 'exit';
     const user = options.sandbox?.settings.mode === 'none' ? options.sandbox.settings.user : undefined;
     const child = sandbox
-      ? spawn('bwrap', bwrapArgs(sandbox.settings, sandbox.mounts, options.cwd, command, args, 3), { cwd: '/', env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] })
-      : spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], uid: user?.uid, gid: user?.gid });
-    try {
-      if (child.pid) options.groups?.add(child.pid);
-    } catch (err) {
-      // Untracked, it could outlive a crash of ours: end it before it does anything.
-      signalGroup(child.pid!, 'SIGKILL');
-      resolve({ exitCode: null, ended: 'exit', spawnError: `cannot record the task's processes: ${(err as Error).message}` });
-      return;
-    }
-    // The sandbox's init (its host pid) leads the task's session inside the sandbox.
-    let sandboxInit: number | undefined;
-    if (sandbox) readInfo(child.stdio[3] as Readable, (pid) => (sandboxInit = pid));
-    let killTimer: NodeJS.Timeout | undefined;
-    let deadlineTimer: NodeJS.Timeout | undefined;
+      ? processLauncher.launch({ command: 'bwrap', args: bwrapArgs(sandbox.settings, sandbox.mounts, options.cwd, command, args, 3), cwd: '/', env: options.env, infoFd: true })
+      : processLauncher.launch({ command, args, cwd: options.cwd, env: options.env, uid: user?.uid, gid: user?.gid, infoFd: false });
+    child.once('failed', (err: Error) => resolve({ exitCode: null, ended: 'exit', spawnError: describeSpawnError(command, err) }));
+    child.once('ready', () => watch(child as LaunchedProcess & { pid: number }));
 
-    const killGroup = (why: 'stopped' | 'timeout') => {
-      if (ended !== 'exit' || child.exitCode !== null || !child.pid) return;
-      ended = why;
-      // Without the sandbox's init pid yet, there is nothing to ask gently: bwrap goes at once.
-      if (sandbox && !sandboxInit) return signalGroup(child.pid, 'SIGKILL');
-      signalGroup(sandboxInit ?? child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), options.graceMs ?? 5000);
-    };
-    const onAbort = () => killGroup('stopped');
-    if (options.signal?.aborted) queueMicrotask(onAbort);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.deadline) deadlineTimer = setTimeout(() => killGroup('timeout'), Math.max(0, options.deadline - Date.now()));
-
-    const pipes = [child.stdout!, child.stderr!].map((stream) => (options.mask ? stream.pipe(options.mask()) : stream));
-    const streams = pipes.map((stream) => readLines(stream, options.onLine));
-
-    let spawnError: string | undefined;
-    child.once('error', (err) => {
-      if (!child.pid) {
-        for (const stream of child.stdio) stream?.destroy();
-        resolve({ exitCode: null, ended: 'exit', spawnError: describeSpawnError(command, err) });
+    const watch = (child: LaunchedProcess & { pid: number }) => {
+      try {
+        options.groups?.add(child.pid);
+      } catch (err) {
+        // Untracked, it could outlive a crash of ours: end it before it does anything.
+        signalGroup(child.pid, 'SIGKILL');
+        for (const stream of [child.stdout, child.stderr]) stream?.destroy();
+        resolve({ exitCode: null, ended: 'exit', spawnError: `cannot record the task's processes: ${(err as Error).message}` });
+        return;
       }
-      spawnError = describeSpawnError(command, err);
-    });
-    child.once('exit', async (code) => {
-      // The leader is gone: end what it left running in its group, which also closes their copies of the pipes.
-      if (child.pid) {
+      // The sandbox's init (its host pid) leads the task's session inside the sandbox.
+      let sandboxInit: number | undefined;
+      child.once('info', (pid: number) => (sandboxInit = pid));
+      let killTimer: NodeJS.Timeout | undefined;
+      let deadlineTimer: NodeJS.Timeout | undefined;
+
+      const killGroup = (why: 'stopped' | 'timeout') => {
+        if (ended !== 'exit' || child.exited) return;
+        ended = why;
+        // Without the sandbox's init pid yet, there is nothing to ask gently: bwrap goes at once.
+        if (sandbox && !sandboxInit) return signalGroup(child.pid, 'SIGKILL');
+        signalGroup(sandboxInit ?? child.pid, 'SIGTERM');
+        killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), options.graceMs ?? 5000);
+      };
+      const onAbort = () => killGroup('stopped');
+      if (options.signal?.aborted) queueMicrotask(onAbort);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.deadline) deadlineTimer = setTimeout(() => killGroup('timeout'), Math.max(0, options.deadline - Date.now()));
+
+      const outputs = [child.stdout!, child.stderr!];
+      for (const output of outputs) output.on('error', () => {});
+      const pipes = outputs.map((stream) => (options.mask ? stream.pipe(options.mask()) : stream));
+      const streams = pipes.map((stream) => readLines(stream, options.onLine));
+
+      child.once('exit', async (code: number | null) => {
+        // The leader is gone: end what it left running in its group, which also closes their copies of the pipes.
         signalGroup(child.pid, 'SIGKILL');
         options.groups?.remove(child.pid);
-      }
-      // In the sandbox every process is gone with its init, so the pipes end. Without it, a process
-      // that left the group (setsid) may hold them open forever: stop reading a while after the exit.
-      let drainTimer: NodeJS.Timeout | undefined;
-      const gaveUp = sandbox ? new Promise<void>(() => {}) : new Promise<void>((done) => (drainTimer = setTimeout(done, 2000)));
-      await Promise.race([Promise.all(streams), gaveUp]);
-      clearTimeout(drainTimer);
-      for (const stream of [...pipes, ...child.stdio]) stream?.destroy();
-      clearTimeout(killTimer);
-      clearTimeout(deadlineTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      resolve({ exitCode: code, ended, spawnError });
-    });
-  });
-}
-
-/** The host pid of the sandbox's init, from bwrap's --info-fd JSON. */
-function readInfo(stream: Readable, onPid: (pid: number) => void): void {
-  let text = '';
-  stream.on('error', () => {});
-  stream.on('data', (chunk) => {
-    text += String(chunk);
-    const match = /"child-pid":\s*(\d+)/.exec(text);
-    if (match) onPid(Number(match[1]));
+        // In the sandbox every process is gone with its init, so the pipes end. Without it, a process
+        // that left the group (setsid) may hold them open forever: stop reading a while after the exit.
+        let drainTimer: NodeJS.Timeout | undefined;
+        const gaveUp = sandbox ? new Promise<void>(() => {}) : new Promise<void>((done) => (drainTimer = setTimeout(done, 2000)));
+        await Promise.race([Promise.all(streams), gaveUp]);
+        clearTimeout(drainTimer);
+        for (const stream of [...pipes, ...outputs]) stream.destroy();
+        clearTimeout(killTimer);
+        clearTimeout(deadlineTimer);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve({ exitCode: code, ended });
+      });
+    };
   });
 }
 
