@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(redis-server git ansible-playbook ssh bwrap setpriv)
-apt_pkgs=(redis-server git ansible-core openssh-client bubblewrap util-linux)
+want=(redis-server git ansible-playbook ssh bwrap setpriv python3)
+apt_pkgs=(redis-server git ansible-core openssh-client bubblewrap util-linux python3)
 if [[ "${1:-}" == "--test" ]]; then
   want+=(sshd chromium)
   apt_pkgs+=(openssh-server chromium)

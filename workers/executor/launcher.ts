@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../../protocol/log.js';
+import { projectRoot } from '../../protocol/version.js';
 import type { LaunchRequest, LauncherMessage } from './launcher-messages.js';
 
 const log = logger('launcher');
@@ -78,7 +81,7 @@ export class ProcessLauncher {
 
   private start(): ChildProcess {
     if (this.helper) return this.helper;
-    const file = fileURLToPath(new URL('./launcher.py', import.meta.url));
+    const file = launcherScript();
     // -I: none of the user's PYTHON* variables, site packages or current folder; -S: no site import at all.
     const helper = spawn('python3', ['-I', '-S', file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     this.helper = helper;
@@ -155,6 +158,12 @@ export class ProcessLauncher {
     this.running.delete(id);
     if (this.running.size === 0) this.helper?.channel?.unref();
   }
+}
+
+/** launcher.py: in the checkout's sources (what a build with plain tsc leaves), or beside this module in a package. */
+function launcherScript(): string {
+  const source = join(projectRoot(), 'workers', 'executor', 'launcher.py');
+  return existsSync(source) ? source : fileURLToPath(new URL('./launcher.py', import.meta.url));
 }
 
 /** The agent starts the process itself (Node's spawn: a fork of the agent). */
