@@ -49,7 +49,7 @@ export class ProcessLauncher {
   private helper?: ChildProcess;
   /** The helper said hello: it serves. One that exits before that cannot: the agent spawns itself from then on. */
   private serving = false;
-  private direct = process.env.FORGE_LAUNCHER === 'direct';
+  private direct = launcherSetting() === 'direct';
   private nextId = 0;
   private readonly running = new Map<number, { launched: LaunchedProcess; spec: LaunchSpec }>();
 
@@ -158,6 +158,14 @@ export class ProcessLauncher {
     this.running.delete(id);
     if (this.running.size === 0) this.helper?.channel?.unref();
   }
+}
+
+/** FORGE_LAUNCHER: `python` (the default) or `direct`; anything else is said and taken as the default. */
+function launcherSetting(): 'python' | 'direct' {
+  const value = process.env.FORGE_LAUNCHER?.trim() || 'python';
+  if (value === 'python' || value === 'direct') return value;
+  log.warn(`FORGE_LAUNCHER is "${value}": it can be "python" (start task processes through python3, the default) or "direct" (this process starts them); using "python"`);
+  return 'python';
 }
 
 /** launcher.py: in the checkout's sources (what a build with plain tsc leaves), or beside this module in a package. */
