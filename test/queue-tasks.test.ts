@@ -115,8 +115,13 @@ test('upgrade: task jobs left in the BullMQ version\'s keys (wait, prioritized, 
 
   const second = await startForge({ dirs: first.dirs, env });
   t.deepEqual(await oldKeys(), [], 'every BullMQ key of the task queues is gone after the move');
-  t.deepEqual(lines(await redis.cli(['ZRANGE', `${plainQueue}:wait`, '0', '-1'])).map(Number), [p1, p2, p3]);
-  t.deepEqual(lines(await redis.cli(['ZRANGE', `${plainQueue}:active`, '0', '-1'])).map(Number), [p0], 'the fetched job stays claimed until the repair judges it');
+  // Read together: on a slow machine the repair (below) may already have judged the fetched job.
+  const [waiting, claimed] = ((await connection.multi().zrange(`${plainQueue}:wait`, '0', '-1').zrange(`${plainQueue}:active`, '0', '-1').exec()) ?? []).map(([, ids]) => (ids as string[]).map(Number));
+  if (claimed!.length > 0) {
+    t.deepEqual([waiting, claimed], [[p1, p2, p3], [p0]], 'the fetched job stays claimed until the repair judges it');
+  } else {
+    t.deepEqual(waiting, [p0, p1, p2, p3], 'the repair already moved the fetched job back, to the head');
+  }
   t.deepEqual(lines(await redis.cli(['ZRANGE', `${gpuQueue}:wait`, '0', '-1'])).map(Number), [gpuTask.id]);
 
   await startRunner(second, { tags: ['gpu'], maxParallel: 2 });
