@@ -147,6 +147,8 @@ export class ProcessLauncher {
       if (launched.ready) {
         launched.ended(null, null);
       } else {
+        // Started but not yet handed over: nobody records or watches it, so it ends here.
+        if (launched.pid) signalGroup(launched.pid, 'SIGKILL');
         launched.stdout?.destroy();
         launched.stderr?.destroy();
         launched.emit('failed', new Error(why));
@@ -172,6 +174,15 @@ function launcherSetting(): 'python' | 'direct' {
 function launcherScript(): string {
   const source = join(projectRoot(), 'workers', 'executor', 'launcher.py');
   return existsSync(source) ? source : fileURLToPath(new URL('./launcher.py', import.meta.url));
+}
+
+/** Signals a process group (a task process leads its own); nothing when it is gone already. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is already gone
+  }
 }
 
 /** The agent starts the process itself (Node's spawn: a fork of the agent). */

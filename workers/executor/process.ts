@@ -1,5 +1,5 @@
 import type { Transform } from 'node:stream';
-import { processLauncher, type LaunchedProcess } from './launcher.js';
+import { processLauncher, signalGroup, type LaunchedProcess } from './launcher.js';
 import { readLines, type LineSink } from './output-reader.js';
 import type { ProcessGroups } from './process-groups.js';
 import { bwrapArgs, onPath, type Mount, type SandboxSettings } from './sandbox.js';
@@ -95,14 +95,6 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
       });
     };
   });
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is already gone
-  }
 }
 
 function describeSpawnError(command: string, err: Error): string {
