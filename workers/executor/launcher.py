@@ -81,18 +81,17 @@ class Launcher:
                 pass_fds=(INFO_FD,) if info else (),
                 user=uid, group=gid, extra_groups=[] if (uid is not None or gid is not None) and self.is_root else None,
             )
-        except OSError as err:
-            for pair in outputs:
-                for end in pair:
-                    end.close()
-            code = errno.errorcode.get(err.errno or 0)
-            self.send({'t': 'failed', 'id': launch_id, 'message': f"spawn {request['command']} {code or err.strerror}", 'code': code})
-            return
-        except (TypeError, ValueError, KeyError) as err:  # a request this launcher cannot carry out
-            for pair in outputs:
-                for end in pair:
-                    end.close()
-            self.send({'t': 'failed', 'id': launch_id, 'message': f'the process launcher refused the request: {err}'})
+        except (OSError, TypeError, ValueError, KeyError) as err:
+            # No process: every descriptor made for it goes (bwrap's info pipe too).
+            for end in [*outputs[0], *outputs[1]]:
+                end.close()
+            if info:
+                os.close(info[0])
+            if isinstance(err, OSError):
+                code = errno.errorcode.get(err.errno or 0)
+                self.send({'t': 'failed', 'id': launch_id, 'message': f"spawn {request['command']} {code or err.strerror}", 'code': code})
+            else:  # a request this launcher cannot carry out
+                self.send({'t': 'failed', 'id': launch_id, 'message': f'the process launcher refused the request: {err}'})
             return
         finally:
             if info:
