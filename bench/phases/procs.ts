@@ -1,12 +1,13 @@
 /**
  * Processes started per task, counted with strace attached to every process of the phase (Forge:
- * the server and the runner hosts; the floor: its driver): new processes (forks/clones that are
+ * the server, the runner hosts and their launchers; the floor: its driver): new processes (forks/clones that are
  * not threads) and programs executed, by name. Tasks run one at a time on one runner.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { exitOf, projectRoot } from '../lib/procs.js';
 import { perTask, SpawnTrace, type SpawnCount } from '../lib/spawns.js';
+import { launchersOf } from '../lib/stats.js';
 import { addRunners, type Ctx, log, removeRunners } from './context.js';
 import { oneTask } from './dispatch.js';
 
@@ -17,7 +18,9 @@ export async function processesPerTask(ctx: Ctx, repo: string, tmp: string, trac
   log(`processes per task: ${n} tasks on 1 runner under strace, then the floor's ${n}`);
   const specs = await addRunners(ctx, 1, 1);
   for (let i = 0; i < 2; i++) await oneTask(ctx);
-  const trace = await SpawnTrace.attach([ctx.forge.pid, ...ctx.hosts.pids()], join(traceDir, 'strace-forge.txt'));
+  // A host's task processes are started by its launcher, which runs before strace attaches.
+  const hostPids = ctx.hosts.pids().flatMap((pid) => [pid, ...launchersOf(pid)]);
+  const trace = await SpawnTrace.attach([ctx.forge.pid, ...hostPids], join(traceDir, 'strace-forge.txt'));
   const traced = (async () => {
     for (let i = 0; i < n; i++) await oneTask(ctx);
   })();
