@@ -49,6 +49,14 @@ test.serial('a step runs in the launcher, not in the agent process; its output, 
   t.regex(missing.spawnError ?? '', /forge-no-such-command is not installed on this machine/);
 });
 
+test.serial('stdout and stderr reach the log in the order the step wrote them, as on a terminal', async (t) => {
+  // Two pipes read side by side would hand these over in batches, one stream's lines before the other's.
+  const step = await run('i=0; while [ $i -lt 300 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done');
+  t.is(step.exitCode, 0);
+  const expected = Array.from({ length: 300 }, (_, i) => [`out ${i}`, `err ${i}`]).flat();
+  t.deepEqual(step.lines, expected);
+});
+
 test.serial('a step run as another user (root only) has that user\'s ids and no supplementary groups', async (t) => {
   const lines: string[] = [];
   const nobody = { name: 'nobody', uid: 65534, gid: 65534 };

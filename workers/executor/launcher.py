@@ -4,13 +4,14 @@ The agent (workers/executor/launcher.ts) starts this once, with a Node IPC chann
 the socket named by NODE_CHANNEL_FD). Node's child_process.spawn forks the agent, a process of
 100 MB and more: the fork copies its page tables and every page the agent writes afterwards is
 copied on its first write. subprocess here uses vfork, which copies nothing, from a process of a
-few MB. Each process's stdout and stderr are socket pairs whose agent ends go to the agent over
-the channel unread (as Node sends a socket: a NODE_HANDLE message with the descriptor attached),
-so no output passes through here.
+few MB. Each process's stdout and stderr are one socket pair, as a terminal shares one device
+between them, so the task's log keeps the order in which it wrote; its agent end goes to the agent
+over the channel unread (as Node sends a socket: a NODE_HANDLE message with the descriptor
+attached), so no output passes through here.
 
 Agent -> launcher: {"t": "launch", "id", "command", "args", "cwd", "env", "uid"?, "gid"?, "infoFd"}
-Launcher -> agent, per launch in this order: "started" (or "failed"), "pipe" with fd 1, "pipe"
-with fd 2, "info" (bwrap's --info-fd said its init's pid), "exit". First of all: "hello".
+Launcher -> agent, per launch in this order: "started" (or "failed"), "output" (stdout and stderr,
+with the socket), "info" (bwrap's --info-fd said its init's pid), "exit". First of all: "hello".
 Only the standard library; Python 3.9 or later (os.pidfd_open), Linux 5.3 or later.
 """
 import array
@@ -68,7 +69,7 @@ class Launcher:
 
     def launch(self, request):
         launch_id = request['id']
-        outputs = [socket.socketpair(), socket.socketpair()]
+        ours, theirs = socket.socketpair()
         info = os.pipe() if request.get('infoFd') else None
         try:
             if info:
@@ -77,14 +78,14 @@ class Launcher:
             child = subprocess.Popen(
                 [request['command'], *request['args']],
                 cwd=request['cwd'], env=request['env'], start_new_session=True,
-                stdin=self.devnull, stdout=outputs[0][1].fileno(), stderr=outputs[1][1].fileno(),
+                stdin=self.devnull, stdout=theirs.fileno(), stderr=theirs.fileno(),
                 pass_fds=(INFO_FD,) if info else (),
                 user=uid, group=gid, extra_groups=[] if (uid is not None or gid is not None) and self.is_root else None,
             )
         except (OSError, TypeError, ValueError, KeyError) as err:
             # No process: every descriptor made for it goes (bwrap's info pipe too).
-            for end in [*outputs[0], *outputs[1]]:
-                end.close()
+            ours.close()
+            theirs.close()
             if info:
                 os.close(info[0])
             if isinstance(err, OSError):
@@ -98,10 +99,9 @@ class Launcher:
                 os.dup2(self.devnull, INFO_FD, inheritable=False)
                 os.close(info[1])
         self.send({'t': 'started', 'id': launch_id, 'pid': child.pid})
-        for fd, (ours, theirs) in zip((1, 2), outputs):
-            theirs.close()
-            self.send({'t': 'pipe', 'id': launch_id, 'fd': fd}, ours.fileno())
-            ours.close()
+        theirs.close()
+        self.send({'t': 'output', 'id': launch_id}, ours.fileno())
+        ours.close()
         exited = os.pidfd_open(child.pid)
         self.selector.register(exited, selectors.EVENT_READ, lambda fd: self.reap(fd, launch_id, child))
         if info:

@@ -13,18 +13,21 @@ const log = logger('launcher');
 
 /**
  * A task process, started by the launcher or by the agent itself. Emits `ready` once its pid and
- * both output pipes are here, `failed` (an Error with the spawn's code) when no process started,
- * `info` with the host pid of the bwrap sandbox's init, and `exit` (code, signal).
+ * its output are here, `failed` (an Error with the spawn's code) when no process started, `info`
+ * with the host pid of the bwrap sandbox's init, and `exit` (code, signal).
  */
 export class LaunchedProcess extends EventEmitter {
   pid?: number;
-  stdout?: Socket;
-  stderr?: Socket;
+  /**
+   * What the process writes: from the launcher one socket that is both its stdout and its stderr
+   * (the order it wrote in is kept, as on a terminal); spawned by the agent, two pipes.
+   */
+  outputs?: Socket[];
   exitCode: number | null = null;
   exited = false;
 
   get ready(): boolean {
-    return this.pid !== undefined && this.stdout !== undefined && this.stderr !== undefined;
+    return this.pid !== undefined && this.outputs !== undefined;
   }
 
   ended(code: number | null, signal: NodeJS.Signals | null): void {
@@ -107,9 +110,8 @@ export class ProcessLauncher {
       case 'started':
         launched.pid = message.pid;
         break;
-      case 'pipe':
-        if (message.fd === 1) launched.stdout = handle;
-        else launched.stderr = handle;
+      case 'output':
+        launched.outputs = handle ? [handle] : [];
         if (launched.ready) launched.emit('ready');
         break;
       case 'info':
@@ -149,8 +151,7 @@ export class ProcessLauncher {
       } else {
         // Started but not yet handed over: nobody records or watches it, so it ends here.
         if (launched.pid) signalGroup(launched.pid, 'SIGKILL');
-        launched.stdout?.destroy();
-        launched.stderr?.destroy();
+        for (const output of launched.outputs ?? []) output.destroy();
         launched.emit('failed', new Error(why));
       }
     }
@@ -206,8 +207,7 @@ function spawnDirect(spec: LaunchSpec, launched: LaunchedProcess): void {
     launched.ended(code, signal);
   });
   launched.pid = child.pid;
-  launched.stdout = child.stdout as Socket;
-  launched.stderr = child.stderr as Socket;
+  launched.outputs = [child.stdout as Socket, child.stderr as Socket];
   queueMicrotask(() => launched.emit('ready')); // once the caller listens
 }
 

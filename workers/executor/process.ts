@@ -25,7 +25,7 @@ export interface ProcessOutcome { exitCode: number | null; ended: 'exit' | 'stop
 
 /**
  * Runs one command in its own process group, or in the task sandbox, and streams its stdout and
- * stderr line by line. Stop and the duration limit end all of it: SIGTERM to the process group
+ * stderr line by line (one stream from the launcher, in the order written). Stop and the duration limit end all of it: SIGTERM to the process group
  * (in the sandbox: the task's session inside it), then SIGKILL after the grace period — to the
  * group, or to bwrap, whose PID namespace takes every process of the task with it, daemons too.
  */
@@ -49,7 +49,7 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
       } catch (err) {
         // Untracked, it could outlive a crash of ours: end it before it does anything.
         signalGroup(child.pid, 'SIGKILL');
-        for (const stream of [child.stdout, child.stderr]) stream?.destroy();
+        for (const stream of child.outputs ?? []) stream.destroy();
         resolve({ exitCode: null, ended: 'exit', spawnError: `cannot record the task's processes: ${(err as Error).message}` });
         return;
       }
@@ -72,7 +72,7 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.deadline) deadlineTimer = setTimeout(() => killGroup('timeout'), Math.max(0, options.deadline - Date.now()));
 
-      const outputs = [child.stdout!, child.stderr!];
+      const outputs = child.outputs!;
       for (const output of outputs) output.on('error', () => {});
       const pipes = outputs.map((stream) => (options.mask ? stream.pipe(options.mask()) : stream));
       const streams = pipes.map((stream) => readLines(stream, options.onLine));
