@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ACTIVE_STATUSES, type Task } from './common/model.js';
 import type { TaskQueues } from './dispatch/queues.js';
 import type { GatewayCounters } from './gateway/core.js';
@@ -37,6 +37,9 @@ export class Metrics {
 
   constructor(stores: Stores, queues: TaskQueues) {
     const registry = this.registry;
+    // The process's own health, under the names every Node dashboard knows: CPU, memory, open
+    // handles, event-loop lag (a server that is behind answers late) and GC pauses.
+    collectDefaultMetrics({ register: registry });
     new Gauge({
       name: 'forge_tasks', help: 'Tasks now waiting or active, by status', labelNames: ['status'], registers: [registry],
       async collect() {

@@ -40,4 +40,9 @@ test('/metrics: tasks, queues, dispatch latency, runners, output bytes and recon
   t.true((sample(text, 'forge_reconciler_lag_seconds_count') ?? 0) >= 1);
   t.true((sample(text, 'forge_output_bytes_total') ?? 0) >= 'twelve bytes'.length);
   t.is(sample(text, 'forge_runners{state="online"}'), 0);
+  // The process's own health under Node's usual names.
+  t.true((sample(text, 'process_resident_memory_bytes') ?? 0) > 0);
+  t.true((sample(text, 'process_cpu_seconds_total') ?? 0) > 0);
+  t.true((sample(text, 'nodejs_eventloop_lag_p99_seconds') ?? -1) >= 0);
+  t.regex(text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
 });
