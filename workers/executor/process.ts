@@ -25,9 +25,10 @@ export interface ProcessOutcome { exitCode: number | null; ended: 'exit' | 'stop
 
 /**
  * Runs one command in its own process group, or in the task sandbox, and streams its stdout and
- * stderr line by line (one stream from the launcher, in the order written). Stop and the duration limit end all of it: SIGTERM to the process group
- * (in the sandbox: the task's session inside it), then SIGKILL after the grace period — to the
- * group, or to bwrap, whose PID namespace takes every process of the task with it, daemons too.
+ * stderr line by line (from the launcher one stream, in the order written). Stop and the duration
+ * limit end all of it: SIGTERM to the process group (in the sandbox: the task's session inside
+ * it), then SIGKILL after the grace period — to the group, or to bwrap, whose PID namespace takes
+ * every process of the task with it, daemons too.
  */
 export function runProcess(command: string, args: string[], options: ProcessOptions): Promise<ProcessOutcome> {
   const sandbox = options.sandbox?.settings.mode === 'bwrap' ? options.sandbox : undefined;
