@@ -136,6 +136,7 @@ function markdown(r: Report): string {
       }
     }
     L.push('');
+    L.push(`The server's garbage collector and event loop during each row (from its \`/metrics\`; a pause delays every dispatch in flight): ${allDispatch.map((d) => `${d.layout} ${d.runners}: ${fmt(d.server_gc.pauses, 0)} pauses, ${fmt(d.server_gc.total_ms, 0)} ms in all, ${fmt(d.server_gc.over_10ms, 0)} over 10 ms; loop held up to ${fmt(d.server_loop_lag_max_ms, 1)} ms`).join('; ')}.`, '');
   }
   const steady = (title: string, s: SteadyResult) => {
     L.push(`## ${title}`, '');

@@ -13,16 +13,33 @@ import { killChildGroups, sleep, tempDir } from '../lib/procs.js';
 import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu } from './context.js';
 
+interface ServerMetrics {
+  sum: number; count: number; wakeups: number; emptyClaims: number;
+  /** The server's GC pauses so far (all kinds): how many, their total, and how many took ≤ 10 ms. */
+  gc: { pauses: number; seconds: number; upTo10ms: number };
+  /** The longest the server's event loop was held since the previous scrape (prom-client resets it per scrape). */
+  loopLagMaxSeconds: number;
+}
+
 /**
- * Server-side counters from /metrics: the dispatch histogram (created → claimed) and, where the
- * server has them, parked long-polls woken by new work and claim passes that found nothing.
+ * Server-side counters from /metrics: the dispatch histogram (created → claimed), parked
+ * long-polls woken by new work, claim passes that found nothing, the process's GC pauses and its
+ * event-loop lag (NaN where the server lacks one).
  */
-export async function serverMetrics(ctx: Ctx): Promise<{ sum: number; count: number; wakeups: number; emptyClaims: number }> {
+export async function serverMetrics(ctx: Ctx): Promise<ServerMetrics> {
   const text = (await ctx.api.request('GET', '/metrics')).text;
   const grab = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  // One series per GC kind: summed.
+  const sumOf = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
   return {
     sum: grab('forge_dispatch_latency_seconds_sum'), count: grab('forge_dispatch_latency_seconds_count'),
     wakeups: grab('forge_runner_wakeups_total'), emptyClaims: grab('forge_empty_claims_total'),
+    gc: {
+      pauses: sumOf(/^nodejs_gc_duration_seconds_count\{[^}]*\} ([0-9.e+-]+)$/gm),
+      seconds: sumOf(/^nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)$/gm),
+      upTo10ms: sumOf(/^nodejs_gc_duration_seconds_bucket\{le="0\.01",[^}]*\} ([0-9.e+-]+)$/gm),
+    },
+    loopLagMaxSeconds: grab('nodejs_eventloop_lag_max_seconds'),
   };
 }
 
@@ -128,6 +145,9 @@ export interface DispatchResult {
   /** forge_runner_wakeups_total / forge_empty_claims_total deltas per task (NaN if the server lacks them). */
   server_wakeups_per_task: number;
   server_empty_claims_per_task: number;
+  /** The server's GC pauses during the row and the longest its event loop was held (ms). */
+  server_gc: { pauses: number; total_ms: number; over_10ms: number };
+  server_loop_lag_max_ms: number;
   polls: ReturnType<typeof classifyPolls> & { tasks: number; poll_answers_per_task: number; early_204_per_task: number };
   probe: {
     tasks: number; claim_fetches: number; claim_fetches_per_task: number;
@@ -205,6 +225,11 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
     server_claim_latency_mean_ms: ((m1.sum - m0.sum) / (m1.count - m0.count)) * 1000,
     server_wakeups_per_task: (m1.wakeups - m0.wakeups) / tasks,
     server_empty_claims_per_task: (m1.emptyClaims - m0.emptyClaims) / tasks,
+    server_gc: {
+      pauses: m1.gc.pauses - m0.gc.pauses, total_ms: (m1.gc.seconds - m0.gc.seconds) * 1000,
+      over_10ms: (m1.gc.pauses - m0.gc.pauses) - (m1.gc.upTo10ms - m0.gc.upTo10ms),
+    },
+    server_loop_lag_max_ms: m1.loopLagMaxSeconds * 1000,
     polls: {
       ...polls, tasks,
       poll_answers_per_task: (polls.answered_with_job + polls.early_204) / tasks,
