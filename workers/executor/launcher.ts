@@ -149,9 +149,8 @@ export class ProcessLauncher {
       if (launched.ready) {
         launched.ended(null, null);
       } else {
-        // Started but not yet handed over: nobody records or watches it, so it ends here.
+        // Started but not yet handed over (its output comes last): nobody records or watches it, so it ends here.
         if (launched.pid) signalGroup(launched.pid, 'SIGKILL');
-        for (const output of launched.outputs ?? []) output.destroy();
         launched.emit('failed', new Error(why));
       }
     }
