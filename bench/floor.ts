@@ -13,11 +13,10 @@
  * usage: tsx bench/floor.ts GIT_URL BRANCH PLAYBOOK TMP N PARALLEL REPS  (FLOOR_WAIT_GO=1: wait for a stdin line first)
  */
 import { spawn } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runProcess } from '../workers/executor/process.js';
-import { INSIDE, prepareSandbox } from '../workers/executor/sandbox.js';
+import { inPrivateDir, oneSandboxedTask, taskSandbox } from './lib/sandboxed-task.js';
 
 const [url, branch, playbook, tmp, nArg, parallelArg, repsArg] = process.argv.slice(2);
 const n = Number(nArg ?? 200);
@@ -36,40 +35,18 @@ function runToEnd(command: string, args: string[], options: { cwd: string; detac
   });
 }
 
-const sandbox = process.env.FLOOR_SANDBOX === '1'
-  ? prepareSandbox({ mode: 'bwrap', taskUser: process.getuid?.() === 0 ? 'forge-task' : '', hidden: [], tmpPath: tmp! })
-  : undefined;
-
-/** The same clone and app, each started in the sandbox with the mounts the executor gives them. */
-async function oneSandboxedTask(workDir: string): Promise<void> {
-  const user = sandbox!.user;
-  if (user) chownSync(workDir, user.uid, user.gid);
-  // As the executor does for a local repository: mounted read-only, trusted through a global config of the clone's own.
-  writeFileSync(join(workDir, 'gitconfig'), `[safe]\n\tdirectory = "${INSIDE.origin}"\n`);
-  const mounts = [{ host: workDir, inside: INSIDE.task, writable: true }, { host: url!, inside: INSIDE.origin }];
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: INSIDE.task, GIT_CONFIG_GLOBAL: `${INSIDE.task}/gitconfig`, GIT_TERMINAL_PROMPT: '0' };
-  const run = async (command: string, args: string[], cwd: string) => {
-    const outcome = await runProcess(command, args, { cwd, env, onLine: () => {}, sandbox: { settings: sandbox!, mounts } });
-    if (outcome.spawnError || outcome.exitCode !== 0) throw new Error(`${command} ${args.join(' ')}: ${outcome.spawnError ?? `exit ${outcome.exitCode}`}`);
-  };
-  await run('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task);
-  await run('bash', [playbook!], `${INSIDE.task}/repository`);
-}
+const sandbox = process.env.FLOOR_SANDBOX === '1' ? taskSandbox(tmp!) : undefined;
 
 async function oneTask(id: string): Promise<void> {
   const workDir = join(tmp!, `floor_${id}`);
   const repoDir = join(workDir, 'repository');
-  rmSync(workDir, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
-  try {
-    if (sandbox) return await oneSandboxedTask(workDir);
+  await inPrivateDir(workDir, async () => {
+    if (sandbox) return await oneSandboxedTask(sandbox, { url: url!, branch: branch!, playbook: playbook! }, workDir);
     const cloned = await runToEnd('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--template=', url!, repoDir], { cwd: workDir, detached: false });
     if (cloned !== 0) throw new Error(`git clone exited with ${cloned}`);
     const code = await runToEnd('bash', [playbook!], { cwd: repoDir, detached: true });
     if (code !== 0) throw new Error(`bash ${playbook} exited with ${code}`);
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function once(rep: number): Promise<{ tasks: number; seconds: number; tasks_per_s: number }> {

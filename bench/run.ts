@@ -8,7 +8,8 @@
  *              bare BullMQ), CPU per task per component, Redis commands per task, POST /tasks times
  *  procs       processes started per task (strace), Forge and the floor
  *  dispatch    dispatch latency single and in bursts of 10 with 1, 10 and 100 idle runners (agents many
- *              to a host process), then with 1 and 10 runners one per process; wake-ups
+ *              to a host process), then with 1 and 10 runners one per process; wake-ups; first the
+ *              dispatch floor: the same hops by a minimal server and runner without Forge
  *  parked      steady state: 1,000 parked runners (server CPU, RSS, Redis commands/s), fresh server
  *  running     steady state: 2,000 running `sleep` tasks on 200 runners, fresh server
  *  scale       3-master Redis Cluster with replicas, 1 vs 3 server replicas behind a round-robin
@@ -28,6 +29,7 @@ import { profileMarkdown, profilesIn, summarizeProfile } from './lib/profile.js'
 import { fmt, type Summary } from './lib/stats.js';
 import { type Config, type Ctx, createTask, log, parseConfig } from './phases/context.js';
 import { dispatchConfig, dispatchOwnHosts, type DispatchResult } from './phases/dispatch.js';
+import { dispatchFloor, type DispatchFloorResult } from './phases/dispatch-floor.js';
 import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
@@ -43,6 +45,8 @@ interface Report {
   floor?: FloorResult; floor_sandboxed?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
   /** The dispatch rows again with one runner agent per host process. */
   dispatch_own?: DispatchResult[];
+  /** The same schedule through a minimal server and runner without Forge: the machine's hops. */
+  dispatch_floor?: DispatchFloorResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
   ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_bare_bullmq?: number };
   profiles?: string[];
@@ -70,6 +74,14 @@ async function machineInfo() {
 
 // ---------------------------------------------------------------------------------------------
 // Report.
+
+/** Forge's shared-layout dispatch rows minus the floor's of the same runner count (ms). */
+function floorGaps(r: Report) {
+  return (r.dispatch ?? []).flatMap((d) => {
+    const f = r.dispatch_floor?.find((x) => x.runners === d.runners);
+    return f ? [{ runners: d.runners, single_p50: d.single.p50 - f.single.p50, single_p99: d.single.p99 - f.single.p99, burst_p99: d.burst.p99 - f.burst.p99 }] : [];
+  });
+}
 
 const kv = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k.replace('/api/internal/runners', '…')} ${v}`).join(', ');
 const pct = (x: number) => `${fmt(x * 100, 1)} %`;
@@ -120,6 +132,14 @@ function markdown(r: Report): string {
     L.push(`From the benchmark sending \`POST /api/project/:pid/tasks\` to the runner agent's \`started\` event (long-poll answered, sealed payload opened, before the clone). "single": one task at a time, each after the previous finished (${r.config.dispatch.sequential} per row); "burst": ${r.config.dispatch.bursts} bursts of ${r.config.dispatch.burstSize} concurrent POSTs (with 1 runner a burst queues behind one slot: that is queueing, not dispatch). Runner agents many to a host process (${r.config.hosts} hosts):`, '');
     dispatchTable(r.dispatch);
   }
+  if (r.dispatch_floor?.length) {
+    L.push(`Dispatch floor, measured just before: the same hops and schedule through a minimal server (node:http, ioredis: one MULTI per create, one claim script, the job sealed to the runner's key) and minimal runners (${r.config.hosts} host processes, each runner its own keep-alive agent, key pair and long-poll), no Forge logic; bench/README.md, *The dispatch floor*:`, '');
+    L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST p50 (single) | machine busy / other |', '|---:|---:|---:|---:|---:|---:|---:|');
+    for (const f of r.dispatch_floor) L.push(`| ${f.runners} | ${fmt(f.single.p50, 2)} | ${fmt(f.single.p99, 2)} | ${fmt(f.burst.p50, 2)} | ${fmt(f.burst.p99, 2)} | ${fmt(f.single_post_ms.p50, 2)} | ${f.cpu.machine_busy_pct} % / ${f.cpu.other_processes_pct} % |`);
+    L.push('');
+    const lines = floorGaps(r).map((g) => `- ${g.runners} runners: single p50 ${fmt(g.single_p50, 2)}, single p99 ${fmt(g.single_p99, 2)}, burst p99 ${fmt(g.burst_p99, 2)}`);
+    if (lines.length) L.push('What Forge adds to the machine\'s hops, Forge − floor (ms, runner agents many to a host process):', '', ...lines, '');
+  }
   if (r.dispatch_own?.length) {
     L.push('One runner agent per host process (as `forge runner start` runs a runner):', '');
     dispatchTable(r.dispatch_own);
@@ -165,6 +185,7 @@ function printSummary(r: Report): void {
     out.push(`  CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
+  for (const f of r.dispatch_floor ?? []) out.push(`  dispatch floor ${String(f.runners).padStart(3)} runners: single p50 ${fmt(f.single.p50, 1)} p99 ${fmt(f.single.p99, 1)} ms; burst p99 ${fmt(f.burst.p99, 1)} ms; POST p50 ${fmt(f.single_post_ms.p50, 2)} ms`);
   for (const d of [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])]) out.push(`  dispatch ${String(d.runners).padStart(3)} runners${d.layout === 'own' ? ' (one per process)' : ''}: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms`);
   for (const [name, s] of [['parked', r.parked], ['running', r.running]] as const) {
     if (s) out.push(`  ${name}: ${s.runners} runners, ${s.tasks_running} tasks: server ${fmt(s.server_cpu_pct_of_core, 1)} % of a core, RSS ${fmt(s.server_rss_mb, 0)} MB, Redis ${fmt(s.redis_commands_per_s.total, 0)} cmd/s`);
@@ -257,6 +278,12 @@ async function main(): Promise<void> {
       log(`processes per task: Forge ${report.procs.forge_per_task.processes}, floor ${report.procs.floor_per_task.processes}`);
     }
     if (ctx && has('dispatch')) {
+      // The floor first, so its rows and Forge's see the machine in the same state.
+      if (cfg.dispatch.floor) {
+        log(`dispatch floor: ${cfg.dispatch.runners.join(', ')} idle runner(s), the same schedule without Forge`);
+        report.dispatch_floor = await dispatchFloor(ctx, repo, logDir);
+        for (const f of report.dispatch_floor) log(`  floor ${f.runners} runners: single p50 ${fmt(f.single.p50, 2)} ms, p99 ${fmt(f.single.p99, 2)} ms; burst p99 ${fmt(f.burst.p99, 2)} ms`);
+      }
       report.dispatch = [];
       const online: Parameters<typeof dispatchConfig>[2] = [];
       for (const n of cfg.dispatch.runners) {

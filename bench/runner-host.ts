@@ -10,12 +10,10 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadRunnerConfig } from '../workers/runner/config.js';
 import { startRunner, type StartedRunner } from '../workers/runner/runner.js';
-
-const now = () => performance.timeOrigin + performance.now();
-const send = (message: unknown) => process.send?.(message);
+import { now, send, serveCommands, stopRunners } from './lib/host-ipc.js';
 
 // --- /jobs/next accounting ------------------------------------------------------------------
 /** [start ms, end ms, HTTP status] of every finished long-poll, in completion order. */
@@ -88,16 +86,11 @@ async function add(specs: RunnerSpec[]): Promise<number[]> {
   return specs.map((s) => s.id);
 }
 
-async function stop(ids: number[] | undefined): Promise<number[]> {
-  const which = ids ?? [...runners.keys()];
-  await Promise.all(which.map(async (id) => {
-    const runner = runners.get(id);
-    if (!runner) return;
+function stop(ids: number[] | undefined): Promise<number[]> {
+  return stopRunners(runners, ids, async (runner) => {
     await runner.drain();
     await runner.done;
-    runners.delete(id);
-  }));
-  return which;
+  });
 }
 
 const commands: Record<string, (args: any) => unknown> = {
@@ -118,15 +111,4 @@ const commands: Record<string, (args: any) => unknown> = {
   },
 };
 
-process.on('message', (raw) => {
-  const { rid, cmd, args } = raw as { rid: number; cmd: string; args: unknown };
-  Promise.resolve()
-    .then(() => commands[cmd]!(args))
-    .then((result) => send({ rid, result }), (err: Error) => send({ rid, error: err.stack ?? err.message }));
-});
-// The benchmark went away (even by SIGKILL): do not linger.
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => {
-  void Promise.race([stop(undefined), new Promise((r) => setTimeout(r, 3000))]).finally(() => process.exit(0));
-});
-send({ type: 'ready', t: now() });
+serveCommands(commands, () => stop(undefined));

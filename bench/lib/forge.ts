@@ -108,11 +108,16 @@ export async function startProbeServer(prefix: string): Promise<{ root: string; 
 export interface Created { id: number; tSend: number; tResp: number; queue: string }
 
 /** POST /api/project/:pid/tasks; tSend is taken just before the request goes out. */
-export async function createTask(api: Api, projectId: number, templateId: number): Promise<Created> {
+export function createTask(api: Api, projectId: number, templateId: number): Promise<Created> {
+  return postTaskTo(api, `/api/project/${projectId}/tasks`, { template_id: templateId });
+}
+
+/** POSTs a new task to `path` (Forge's API or the dispatch floor's server), timed on the benchmark's clock. */
+export async function postTaskTo(api: Api, path: string, body: unknown): Promise<Created> {
   const tSend = now();
-  const res = await api.request<{ id: number; queue: string }>('POST', `/api/project/${projectId}/tasks`, { template_id: templateId });
+  const res = await api.request<{ id: number; queue: string }>('POST', path, body);
   const tResp = now();
-  if (res.status >= 300 || !res.body?.id) throw new Error(`POST tasks answered ${res.status}: ${res.text.slice(0, 300)}`);
+  if (res.status >= 300 || !res.body?.id) throw new Error(`POST ${path} answered ${res.status}: ${res.text.slice(0, 300)}`);
   return { id: res.body.id, tSend, tResp, queue: res.body.queue };
 }
 

@@ -16,16 +16,22 @@ const compiledHosts = new Map<string, string>();
 /**
  * bench/runner-host.ts as plain JavaScript that imports the built runner (dist/workers), so the
  * host processes run under plain `node` as `forge runner start` does: no TypeScript loader hooks
- * in the measured CPU. dist/ is rebuilt first when a source is newer (the test harness's check).
+ * in the measured CPU. Its IPC module (bench/lib/host-ipc.ts) is transpiled beside it. dist/ is
+ * rebuilt first when a source is newer (the test harness's check).
  */
 async function runnerHostScript(buildRoot = projectRoot): Promise<string> {
   const known = compiledHosts.get(buildRoot);
   if (known) return known;
   if (buildRoot === projectRoot) await ensureBuilt();
-  const source = readFileSync(join(projectRoot, 'bench', 'runner-host.ts'), 'utf8').replaceAll("from '../workers/", `from '${buildRoot}/dist/workers/`);
-  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-  const script = join(tempDir('forge-bench-host-'), 'runner-host.mjs');
-  writeFileSync(script, outputText);
+  const toJs = (file: string, source = readFileSync(join(projectRoot, 'bench', file), 'utf8')) =>
+    ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const source = readFileSync(join(projectRoot, 'bench', 'runner-host.ts'), 'utf8')
+    .replaceAll("from '../workers/", `from '${buildRoot}/dist/workers/`)
+    .replaceAll("from './lib/host-ipc.js'", "from './host-ipc.mjs'");
+  const dir = tempDir('forge-bench-host-');
+  writeFileSync(join(dir, 'host-ipc.mjs'), toJs(join('lib', 'host-ipc.ts')));
+  const script = join(dir, 'runner-host.mjs');
+  writeFileSync(script, toJs('runner-host.ts', source));
   compiledHosts.set(buildRoot, script);
   return script;
 }
@@ -104,6 +110,9 @@ export class RunnerHosts {
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly placement = new Map<number, Host>();
 
+  /** `script`: a host script speaking the same IPC as bench/runner-host.ts (the dispatch floor's) instead of it. */
+  constructor(private readonly script?: string) {}
+
   /**
    * `nodeArgs`: extra node flags for the host processes (e.g. --cpu-prof). `buildRoots`: per host,
    * the folder whose dist/ it runs (default this checkout's; another build to compare against).
@@ -112,7 +121,7 @@ export class RunnerHosts {
   async start(count: number, logDir: string, nodeArgs: string[] = [], buildRoots: string[] = [], logName = 'runner-host'): Promise<void> {
     const first = this.hosts.length;
     for (let i = first; i < first + count; i++) {
-      const script = await runnerHostScript(buildRoots[i] || undefined);
+      const script = this.script ?? await runnerHostScript(buildRoots[i] || undefined);
       const child = spawnTracked(process.execPath, [...nodeArgs, script], {
         cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, FORGE_LOG_LEVEL: 'warn' },
       });

@@ -22,6 +22,8 @@ sizes (defaults: full / --quick):
   --bursts=10/2              dispatch: bursts of 10 per runner count
   --dispatch-own-runners=1,10  dispatch again with one runner agent per host process (as
                              \`forge runner start\` runs); "none" skips it
+  --dispatch-floor=none      dispatch: skip the dispatch floor (the same hops by a minimal
+                             server and runner, no Forge; run by default before Forge's rows)
   --procs-tasks=20/10        procs: tasks traced with strace
   --parked=1000/100          parked: parked runners
   --running=2000/100         running: running sleep tasks
@@ -37,7 +39,8 @@ export interface Config {
   cpuProf: boolean;
   hosts: number;
   longPollSec: number;
-  dispatch: { runners: number[]; ownRunners: number[]; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
+  /** dispatch.floor: run the dispatch floor's rows (bench/phases/dispatch-floor.ts) before Forge's. */
+  dispatch: { runners: number[]; ownRunners: number[]; floor: boolean; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
   throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number };
   bare: { jobs: number; reps: number };
   procs: { tasks: number };
@@ -51,7 +54,7 @@ export function parseConfig(argv: string[]): Config {
     args: argv, strict: true,
     options: {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
-      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
+      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
       window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
     },
@@ -78,10 +81,12 @@ export function parseConfig(argv: string[]): Config {
   const ownRaw = values['dispatch-own-runners'] ?? '1,10';
   const ownRunners = ownRaw === 'none' ? [] : ownRaw.split(',').map(Number);
   if (ownRunners.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--dispatch-own-runners must be a list of positive whole numbers, e.g. 1,10, or "none"`);
+  const floorRaw = values['dispatch-floor'];
+  if (floorRaw !== undefined && floorRaw !== 'none') throw new Error(`--dispatch-floor takes only "none" (skip it); got "${floorRaw}"\n${USAGE}`);
   const windowSec = int('window', 30, 10);
   return {
     only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
-    dispatch: { runners, ownRunners, warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
+    dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
     throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: quick ? 10 : 20 },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },

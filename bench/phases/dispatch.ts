@@ -11,7 +11,7 @@ import { now, type PollRecord, RunnerHosts, type RunnerSpec } from '../lib/hosts
 import { monitorRedis } from '../lib/monitor.js';
 import { killChildGroups, sleep, tempDir } from '../lib/procs.js';
 import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
-import { addRunners, createTask, type Ctx, log, ownCpu } from './context.js';
+import { addRunners, type Config, createTask, type Ctx, log, ownCpu } from './context.js';
 
 interface ServerMetrics {
   sum: number; count: number; wakeups: number; emptyClaims: number;
@@ -79,16 +79,22 @@ async function withMonitor<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result:
 // ---------------------------------------------------------------------------------------------
 // Dispatch latency and wake-ups with N idle runners.
 
-interface Sample {
+export interface Sample {
   latency_ms: number; post_ms: number; after_post_ms: number;
   /** POST sent → the long-poll answer's headers reached the agent's process; → its body's end; body's end → 'started' (JSON, box opened, task set up). */
   to_answer_ms: number; answer_to_body_ms: number; body_to_started_ms: number; answer_to_started_ms: number;
   runner: number; t_send: number; t_started: number;
 }
 
-async function sampleOf(ctx: Ctx, created: Created): Promise<Sample> {
-  const started = await ctx.hosts.waitEvent(created.id, 'started', 60_000);
-  const { runner, answered = Number.NaN, body_read: bodyRead = Number.NaN } = ctx.hosts.events.get(created.id)!;
+/** Where a row's tasks are created and whose runners report them: Forge's, or the dispatch floor's. */
+export interface Dispatcher { create(): Promise<Created>; hosts: RunnerHosts }
+
+/** Forge's: its API, and the runner hosts the context holds now (the own-process layout swaps them). */
+const forgeDispatcher = (ctx: Ctx): Dispatcher => ({ create: () => createTask(ctx), hosts: ctx.hosts });
+
+async function sampleOf(d: Dispatcher, created: Created): Promise<Sample> {
+  const started = await d.hosts.waitEvent(created.id, 'started', 60_000);
+  const { runner, answered = Number.NaN, body_read: bodyRead = Number.NaN } = d.hosts.events.get(created.id)!;
   return {
     latency_ms: started - created.tSend, post_ms: created.tResp - created.tSend, after_post_ms: started - created.tResp,
     to_answer_ms: answered - created.tSend, answer_to_body_ms: bodyRead - answered, body_to_started_ms: started - bodyRead, answer_to_started_ms: started - answered,
@@ -96,22 +102,46 @@ async function sampleOf(ctx: Ctx, created: Created): Promise<Sample> {
   };
 }
 
-export async function oneTask(ctx: Ctx): Promise<Sample> {
-  const created = await createTask(ctx);
-  const sample = await sampleOf(ctx, created);
-  await ctx.hosts.waitEvent(created.id, 'finished', 60_000);
+async function dispatchOne(d: Dispatcher): Promise<Sample> {
+  const created = await d.create();
+  const sample = await sampleOf(d, created);
+  await d.hosts.waitEvent(created.id, 'finished', 60_000);
   return sample;
 }
 
-async function burst(ctx: Ctx, size: number): Promise<Sample[]> {
-  const created = await Promise.all(Array.from({ length: size }, () => createTask(ctx)));
+export const oneTask = (ctx: Ctx): Promise<Sample> => dispatchOne(forgeDispatcher(ctx));
+
+async function burst(d: Dispatcher, size: number): Promise<Sample[]> {
+  const created = await Promise.all(Array.from({ length: size }, () => d.create()));
   const samples: Sample[] = [];
-  for (const c of created) samples.push(await sampleOf(ctx, c));
-  for (const c of created) await ctx.hosts.waitEvent(c.id, 'finished', 60_000);
+  for (const c of created) samples.push(await sampleOf(d, c));
+  for (const c of created) await d.hosts.waitEvent(c.id, 'finished', 60_000);
   return samples;
 }
 
 const pause = () => sleep(20 + Math.random() * 40);
+
+/**
+ * One row's schedule, the same for Forge and the dispatch floor: warm-up tasks, then single tasks
+ * each 20–60 ms after the previous one finished, then bursts of concurrent POSTs 100 ms apart.
+ */
+export async function runSchedule(d: Dispatcher, c: Config['dispatch']): Promise<{ single: Sample[]; bursts: Sample[] }> {
+  for (let i = 0; i < c.warmup; i++) {
+    await dispatchOne(d);
+    await pause();
+  }
+  const single: Sample[] = [];
+  for (let i = 0; i < c.sequential; i++) {
+    single.push(await dispatchOne(d));
+    await pause();
+  }
+  const bursts: Sample[] = [];
+  for (let b = 0; b < c.bursts; b++) {
+    bursts.push(...(await burst(d, c.burstSize)));
+    await sleep(100);
+  }
+  return { single, bursts };
+}
 
 /** Where a dispatch's time went, p50 and p99 of each part (ms), from the hosts' timestamps. */
 function breakdown(samples: Sample[]) {
@@ -167,20 +197,7 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   const cpuWindow = new CpuWindow(() => ownCpu(ctx));
   const m0 = await serverMetrics(ctx);
   const t0 = now();
-  for (let i = 0; i < c.warmup; i++) {
-    await oneTask(ctx);
-    await pause();
-  }
-  const single: Sample[] = [];
-  for (let i = 0; i < c.sequential; i++) {
-    single.push(await oneTask(ctx));
-    await pause();
-  }
-  const bursts: Sample[] = [];
-  for (let b = 0; b < c.bursts; b++) {
-    bursts.push(...(await burst(ctx, c.burstSize)));
-    await sleep(100);
-  }
+  const { single, bursts } = await runSchedule(forgeDispatcher(ctx), c);
   await sleep(200);
   const t1 = now();
   const m1 = await serverMetrics(ctx);
