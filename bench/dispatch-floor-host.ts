@@ -4,8 +4,8 @@
  * stop; 'started' and 'finished' events timestamped here on the same clock). Each runner has its
  * own keep-alive HTTP agent, X25519 key pair and long-poll loop on bench/dispatch-floor-server.ts.
  * A job's answer is parsed and its sealed payload opened ('started'); then the task's work as a
- * Forge task does it (the sandboxed clone + `bash run.sh` in a private work folder), its result,
- * and the next long-poll.
+ * Forge task does it (the sandboxed clone, the start report a Forge runner sends before the app,
+ * `bash run.sh`, in a private work folder), its result, and the next long-poll.
  *
  * usage: node --import tsx bench/dispatch-floor-host.ts (with an IPC channel)
  */
@@ -15,10 +15,11 @@ import type { SandboxSettings } from '../workers/executor/sandbox.js';
 import { Api } from './lib/api.js';
 import { now, send, serveCommands, stopRunners } from './lib/host-ipc.js';
 import type { RunnerSpec } from './lib/hosts.js';
-import { inPrivateDir, oneSandboxedTask, taskSandbox, type TaskSource } from './lib/sandboxed-task.js';
+import { inPrivateDir, sandboxedTask, taskSandbox, type TaskSource } from './lib/sandboxed-task.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+interface SealedJob { task_id: number; sealed_payload: string }
 interface Runner { spec: RunnerSpec; api: Api; stopping: boolean; done: Promise<void> }
 const runners = new Map<number, Runner>();
 /** Probed once per host, as a runner does at start. */
@@ -28,32 +29,53 @@ async function serve(runner: Runner): Promise<void> {
   const { spec, api } = runner;
   const keys = generateBoxKeyPair();
   const poll = { runner: spec.id, public_key: keys.publicKey.toString('base64') };
+  /** The next job a result's answer carried: no poll for it. */
+  let handedOver: SealedJob | undefined;
   while (!runner.stopping) {
-    let claimed;
-    try {
-      claimed = await api.request<{ task_id: number; sealed_payload: string }>('POST', '/next', poll);
-    } catch (err) {
-      if (runner.stopping) break;
-      process.stderr.write(`runner ${spec.id}: long-poll failed (${(err as Error).message}); polling again\n`);
-      await sleep(200);
-      continue;
+    let sealedJob = handedOver;
+    handedOver = undefined;
+    if (!sealedJob) {
+      let claimed;
+      try {
+        claimed = await api.request<SealedJob>('POST', '/next', poll);
+      } catch (err) {
+        if (runner.stopping) break;
+        process.stderr.write(`runner ${spec.id}: long-poll failed (${(err as Error).message}); polling again\n`);
+        await sleep(200);
+        continue;
+      }
+      if (claimed.status === 204) continue;
+      if (claimed.status !== 200) throw new Error(`runner ${spec.id}: POST /next answered ${claimed.status}: ${claimed.text}`);
+      sealedJob = claimed.body;
     }
-    if (claimed.status === 204) continue;
-    if (claimed.status !== 200) throw new Error(`runner ${spec.id}: POST /next answered ${claimed.status}: ${claimed.text}`);
-    const { task_id: taskId, sealed_payload: sealed } = claimed.body;
+    const { task_id: taskId, sealed_payload: sealed } = sealedJob;
     const job = JSON.parse(open(Buffer.from(sealed, 'base64'), keys).toString('utf8')) as TaskSource;
     send({ type: 'started', task_id: taskId, t: now(), runner: spec.id });
-    // A Forge runner reports the start here (POST …/running): after 'started', outside the measured
-    // interval, so the floor leaves it out.
     let status = 'success';
+    /** False once the server refused the start: the lease is another runner's. */
+    let ours = true;
     const workDir = join(spec.dir, `task-${taskId}`);
     try {
-      await inPrivateDir(workDir, () => oneSandboxedTask(sandbox!, job, workDir));
+      await inPrivateDir(workDir, async () => {
+        const task = sandboxedTask(sandbox!, job, workDir);
+        await task.clone();
+        // The start report, where a Forge runner sends it (after 'started', so outside the dispatch
+        // interval): the fence that keeps a task taken away meanwhile from running twice.
+        const start = await api.request('POST', '/running', { task_id: taskId, runner: spec.id });
+        ours = start.status !== 409;
+        if (start.status !== 200) throw new Error(`start refused (${start.status}): ${start.text}`);
+        await task.app();
+      });
     } catch (err) {
       status = 'error';
       send({ type: 'rejected', runner: spec.id, message: `task ${taskId}: ${(err as Error).message}` });
     }
-    await api.json('POST', '/result', { task_id: taskId, status });
+    // A task that is no longer ours is not reported, as a Forge runner reports nothing more of it.
+    if (ours) {
+      // As a Forge runner kept busy by its queue: the result asks for the next job (revision 3).
+      const answer = await api.json<Partial<SealedJob>>('POST', '/result', { task_id: taskId, status, next: runner.stopping ? undefined : poll });
+      if (answer.task_id !== undefined) handedOver = answer as SealedJob;
+    }
     send({ type: 'finished', task_id: taskId, t: now(), runner: spec.id });
   }
 }

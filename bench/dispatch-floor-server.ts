@@ -1,13 +1,18 @@
 /**
  * The dispatch floor's server: the hops a Forge dispatch takes between the client, the server,
  * Redis and a runner, with no Forge logic in them (plain node:http and ioredis; no Express, zod,
- * auth or metrics). bench/README.md, *The dispatch floor*. Every key is under `dfloor:`.
+ * auth or metrics). bench/README.md, *The dispatch floor* and *The protocol floor*. Every key is
+ * under `dfloor:`.
  *
  *   POST /tasks   {git_url, branch, playbook}: one MULTI (record, queue, task event), then 201 with the record
  *   POST /next    {runner, public_key}: a runner's long-poll, parked (the longest-parked is woken
  *                 first) until a task event arrives on the subscriber connection, then one claim
  *                 script; 200 with the job sealed to the runner's key, 204 after LONG_POLL_SEC
- *   POST /result  {task_id, status}: one MULTI (final record, lease dropped, task event), then 200
+ *   POST /running {task_id, runner}: the start report, between the clone and the app: one script
+ *                 checks the lease is this runner's and marks the record `running`; 200, or 409
+ *                 when the lease is not (the runner must not start the app)
+ *   POST /result  {task_id, status, next?}: one MULTI (final record, lease dropped, task event), then
+ *                 200, with the runner's next job when `next` asks and one is announced (as Forge's)
  *   GET /parked?count=N  answers once N long-polls are parked: the driver's start signal, never
  *                 called while latencies are measured
  *
@@ -32,9 +37,23 @@ redis.call('SET', ARGV[2] .. head[1], ARGV[3], 'PX', ARGV[4])
 return { head[1], redis.call('HGET', task, 'job') }
 `;
 
-type FloorRedis = Redis & { claimHead(queue: string, taskPrefix: string, leasePrefix: string, runner: string, leaseMs: number): Promise<[string, string] | null> };
+/**
+ * The start report's fence, as Forge's: only the runner holding the lease may start the app, so a
+ * task taken away meanwhile never runs twice.
+ */
+const START_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'running', 'started', ARGV[2])
+return 1
+`;
+
+type FloorRedis = Redis & {
+  claimHead(queue: string, taskPrefix: string, leasePrefix: string, runner: string, leaseMs: number): Promise<[string, string] | null>;
+  markRunning(lease: string, task: string, runner: string, at: number): Promise<number>;
+};
 const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }) as FloorRedis;
 redis.defineCommand('claimHead', { numberOfKeys: 1, lua: CLAIM_SCRIPT }); // EVALSHA, EVAL the first time
+redis.defineCommand('markRunning', { numberOfKeys: 2, lua: START_SCRIPT });
 const subscriber = redis.duplicate();
 
 /**
@@ -95,17 +114,29 @@ const parked = new Set<Poll>();
 let unclaimed = 0;
 const parkedWatchers = new Set<() => void>();
 
+interface Claimant { runner: string; publicKey: Buffer }
+interface SealedJob { task_id: number; sealed_payload: string }
+
+/**
+ * The queue's head claimed for `claimant`, sealed to its key, while a task is announced and
+ * unclaimed here; null when none is (without asking Redis) or the queue was empty: a claim in
+ * flight took the announced task and will count it.
+ */
+async function claimNow(claimant: Claimant): Promise<SealedJob | null> {
+  if (unclaimed <= 0) return null;
+  const claimed = await redis.claimHead(KEYS.queue, KEYS.task, KEYS.lease, claimant.runner, LEASE_MS);
+  if (!claimed) return null;
+  unclaimed--;
+  const [taskId, job] = claimed;
+  return { task_id: Number(taskId), sealed_payload: seal(job, claimant.publicKey).toString('base64') };
+}
+
 /** Claims the queue's head for `poll` and answers it, or parks it until a task event or its timeout. */
 async function claimFor(poll: Poll): Promise<void> {
-  // A task whose event came while a claim was on its way is claimed again rather than left queued.
-  while (unclaimed > 0) {
-    const claimed = await redis.claimHead(KEYS.queue, KEYS.task, KEYS.lease, poll.runner, LEASE_MS);
-    // The queue is empty: a claim in flight took the announced task and will count it. Park.
-    if (!claimed) break;
-    unclaimed--;
+  const job = await claimNow(poll);
+  if (job) {
     clearTimeout(poll.timer);
-    const [taskId, job] = claimed;
-    return answer(poll.res, 200, { task_id: Number(taskId), sealed_payload: seal(job, poll.publicKey).toString('base64') });
+    return answer(poll.res, 200, job);
   }
   if (poll.expired || poll.res.closed) return expire(poll);
   parked.add(poll);
@@ -158,14 +189,27 @@ function whenParked(count: number): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
+async function reportRunning(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { task_id, runner } = await readJson(req);
+  const ours = await redis.markRunning(`${KEYS.lease}${task_id}`, `${KEYS.task}${task_id}`, String(runner), Date.now());
+  if (ours) answer(res, 200, {});
+  else answer(res, 409, { error: `task ${task_id} is not leased to runner ${runner}` });
+}
+
+/**
+ * The result: one MULTI. With `next` (the runner's id and key, as Forge's runner protocol revision
+ * 3 asks), the answer carries the runner's next job when one is announced and unclaimed, so a busy
+ * runner needs no poll between tasks, as Forge's does not.
+ */
 async function reportResult(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { task_id, status } = await readJson(req);
+  const { task_id, status, next } = await readJson(req);
   await redis.multi()
     .hset(`${KEYS.task}${task_id}`, 'status', status, 'finished', Date.now())
     .del(`${KEYS.lease}${task_id}`)
     .publish(KEYS.events, JSON.stringify({ type: 'task', status, id: task_id }))
     .exec();
-  answer(res, 200, {});
+  const job = next ? await claimNow({ runner: String(next.runner), publicKey: Buffer.from(next.public_key, 'base64') }) : null;
+  answer(res, 200, job ?? {});
 }
 
 function fail(err: unknown): void {
@@ -178,7 +222,7 @@ async function answerWhenParked(req: IncomingMessage, res: ServerResponse): Prom
 }
 
 const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
-  'POST /tasks': createTask, 'POST /next': nextJob, 'POST /result': reportResult, 'GET /parked': answerWhenParked,
+  'POST /tasks': createTask, 'POST /next': nextJob, 'POST /running': reportRunning, 'POST /result': reportResult, 'GET /parked': answerWhenParked,
 };
 
 const server = http.createServer((req, res) => {

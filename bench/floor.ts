@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { inPrivateDir, oneSandboxedTask, taskSandbox } from './lib/sandboxed-task.js';
+import { inPrivateDir, sandboxedTask, taskSandbox } from './lib/sandboxed-task.js';
 
 const [url, branch, playbook, tmp, nArg, parallelArg, repsArg] = process.argv.slice(2);
 const n = Number(nArg ?? 200);
@@ -41,7 +41,11 @@ async function oneTask(id: string): Promise<void> {
   const workDir = join(tmp!, `floor_${id}`);
   const repoDir = join(workDir, 'repository');
   await inPrivateDir(workDir, async () => {
-    if (sandbox) return await oneSandboxedTask(sandbox, { url: url!, branch: branch!, playbook: playbook! }, workDir);
+    if (sandbox) {
+      const task = sandboxedTask(sandbox, { url: url!, branch: branch!, playbook: playbook! }, workDir);
+      await task.clone();
+      return await task.app();
+    }
     const cloned = await runToEnd('git', ['clone', '--depth', '1', '--branch', branch!, '--single-branch', '--template=', url!, repoDir], { cwd: workDir, detached: false });
     if (cloned !== 0) throw new Error(`git clone exited with ${cloned}`);
     const code = await runToEnd('bash', [playbook!], { cwd: repoDir, detached: true });

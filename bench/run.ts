@@ -4,8 +4,9 @@
  *
  *  floor       the same clone + `bash run.sh` as a task, at the throughput phase's parallelism, without Forge
  *  bare        bare BullMQ add -> process on the same redis-server
- *  throughput  no-op tasks through server + 10 runners x 4 slots: tasks/s (ratio to the floor and to
- *              bare BullMQ), CPU per task per component, Redis commands per task, POST /tasks times
+ *  throughput  no-op tasks through server + 10 runners x 4 slots: tasks/s (ratio to the floors and to
+ *              bare BullMQ), CPU per task per component, Redis commands per task, POST /tasks times;
+ *              first the protocol floor: the same batch through a minimal server and runners without Forge
  *  procs       processes started per task (strace), Forge and the floor
  *  dispatch    dispatch latency single and in bursts of 10 with 1, 10 and 100 idle runners (agents many
  *              to a host process), then with 1 and 10 runners one per process; wake-ups; first the
@@ -31,9 +32,10 @@ import { type Config, type Ctx, createTask, log, parseConfig } from './phases/co
 import { dispatchConfig, dispatchOwnHosts, type DispatchResult } from './phases/dispatch.js';
 import { dispatchFloor, type DispatchFloorResult } from './phases/dispatch-floor.js';
 import { processesPerTask, type ProcsResult } from './phases/procs.js';
+import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
-import { bareBullmq, type BareResult, floor, type FloorResult, throughput, type ThroughputResult } from './phases/throughput.js';
+import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
@@ -43,12 +45,14 @@ interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
   floor?: FloorResult; floor_sandboxed?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
+  /** The throughput batch through a minimal server and runners without Forge: the protocol's hops. */
+  floor_protocol?: ProtocolFloorResult;
   /** The dispatch rows again with one runner agent per host process. */
   dispatch_own?: DispatchResult[];
   /** The same schedule through a minimal server and runner without Forge: the machine's hops. */
   dispatch_floor?: DispatchFloorResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
-  ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_bare_bullmq?: number };
+  ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number };
   profiles?: string[];
   runner_rejections: string[];
   failures: string[];
@@ -83,6 +87,13 @@ function floorGaps(r: Report) {
   });
 }
 
+/** a ÷ b when both were measured. */
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : undefined);
+
+/** The batch under load: POST round trips, dispatch, time on the runner, statuses. */
+const underLoad = (b: Pick<BatchFigures, 'inflight_creates' | 'post_ms' | 'dispatch_latency_under_load_ms' | 'task_run_ms' | 'mean_tasks_in_flight_on_runners' | 'statuses'>) =>
+  `\`POST /tasks\` under this load (${b.inflight_creates} in flight): p50 ${fmt(b.post_ms.p50, 2)} ms, p99 ${fmt(b.post_ms.p99, 2)} ms. Dispatch under load p50 ${fmt(b.dispatch_latency_under_load_ms.p50, 1)} ms, p99 ${fmt(b.dispatch_latency_under_load_ms.p99, 1)} ms (queueing included). A task took p50 ${fmt(b.task_run_ms.p50, 0)} ms on its runner from 'started' to 'finished'; ${fmt(b.mean_tasks_in_flight_on_runners, 1)} in flight on average. Statuses: ${JSON.stringify(b.statuses)}.`;
+
 const kv = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k.replace('/api/internal/runners', '…')} ${v}`).join(', ');
 const pct = (x: number) => `${fmt(x * 100, 1)} %`;
 
@@ -93,7 +104,8 @@ function markdown(r: Report): string {
   L.push(`Machine: ${m.nproc} CPUs (${m.cpu_model}), ${m.total_mem_gb} GB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}, ${m.platform}, commit ${m.git_commit}; load average at the end ${m.loadavg_at_end.join(' / ')}. Phases: ${r.only.join(', ')}${r.quick ? ' — **quick (reduced sizes)**' : ''}${r.cpu_prof_dir ? ' — **run with --cpu-prof (profiling slows every process)**' : ''}.`, '');
   L.push('Each phase also reports the share of the machine\'s CPU used by processes outside the benchmark ("other"): on a shared machine every absolute figure grows with it; ratios measured in the same run hold better.', '');
   const tp = r.throughput;
-  if (tp || r.floor || r.bare_bullmq) {
+  const fp = r.floor_protocol;
+  if (tp || fp || r.floor || r.bare_bullmq) {
     L.push('## Throughput of no-op tasks, and its references', '');
     L.push('| | tasks/s | machine busy / other |', '|---|---:|---:|');
     if (r.floor) L.push(`| work floor: clone + \`bash run.sh\`, ${r.floor.parallel} at once, no Forge (median of ${r.floor.runs.length}) | ${fmt(r.floor.tasks_per_s_median, 1)} | ${r.floor.cpu.machine_busy_pct} % / ${r.floor.cpu.other_processes_pct} % |`);
@@ -101,17 +113,28 @@ function markdown(r: Report): string {
     if (r.bare_bullmq) L.push(`| bare BullMQ add → no-op process, concurrency ${r.bare_bullmq.concurrency} (median of ${r.bare_bullmq.runs.length}) | ${fmt(r.bare_bullmq.jobs_per_s_median, 0)} | ${r.bare_bullmq.cpu.machine_busy_pct} % / ${r.bare_bullmq.cpu.other_processes_pct} % |`);
     if (r.floor_sandboxed) L.push(`| work floor in the task sandbox: the same, clone and app each started in bubblewrap as the executor starts them (median of ${r.floor_sandboxed.runs.length}) | ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} | ${r.floor_sandboxed.cpu.machine_busy_pct} % / ${r.floor_sandboxed.cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
+    if (fp) L.push(`| protocol floor: the same ${fp.tasks} tasks, ${fp.inflight_creates} POSTs in flight, through a minimal server (node:http + ioredis: one MULTI per create, a claim script, the job sealed, a start report, one MULTI per result) and ${fp.runners} single-slot runners (${fp.slots_per_host.join('/')} per host process), each task the sandboxed clone + app; no Forge logic | ${fmt(fp.tasks_per_s, 1)} | ${fp.machine_cpu.machine_busy_pct} % / ${fp.machine_cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| **Forge ÷ sandboxed work floor** | **${fmt(r.ratios.to_floor_sandboxed, 3)}** | |`);
+    if (r.ratios?.to_floor_protocol !== undefined) L.push(`| **Forge ÷ protocol floor** | **${fmt(r.ratios.to_floor_protocol, 3)}** | |`);
+    if (r.ratios?.floor_protocol_to_floor_sandboxed !== undefined) L.push(`| **protocol floor ÷ sandboxed work floor** | **${fmt(r.ratios.floor_protocol_to_floor_sandboxed, 3)}** | |`);
     if (r.ratios?.to_bare_bullmq !== undefined) L.push(`| Forge ÷ bare BullMQ | ${fmt(r.ratios.to_bare_bullmq, 4)} | |`);
     L.push('');
     if (r.floor) L.push(`Work floor CPU per task (git + bash + its Node driver): ${fmt(r.floor.cpu_ms_per_task, 1)} ms.`, '');
+    if (tp || fp) {
+      L.push('| CPU per task (ms) | server | runner agents (Node + process launchers, excl. children) | git + app children | Redis | total | bench client |', '|---|---:|---:|---:|---:|---:|---:|');
+      const cpuRow = (name: string, server: number, c: Omit<BatchFigures['cpu_ms_per_task'], 'server'>) =>
+        L.push(`| ${name} | ${fmt(server, 2)} | ${fmt(c.runner_agents, 2)} | ${fmt(c.git_and_app, 2)} | ${fmt(c.redis, 2)} | ${fmt(c.total, 1)} | ${fmt(c.bench_client, 2)} |`);
+      if (tp) cpuRow('Forge', tp.cpu_ms_per_task.forge_server, tp.cpu_ms_per_task);
+      if (fp) cpuRow('protocol floor', fp.cpu_ms_per_task.server, fp.cpu_ms_per_task);
+      L.push('');
+    }
     if (tp) {
-      const c = tp.cpu_ms_per_task;
-      L.push('| CPU per task (ms) | server | runner agents (Node, excl. children) | git + app children | Redis | total | bench client |', '|---|---:|---:|---:|---:|---:|---:|');
-      L.push(`| Forge | ${fmt(c.forge_server, 2)} | ${fmt(c.runner_agents, 2)} | ${fmt(c.git_and_app, 2)} | ${fmt(c.redis, 2)} | ${fmt(c.total, 1)} | ${fmt(c.bench_client, 2)} |`, '');
       L.push(`Redis commands per task (INFO commandstats, Lua-internal calls included): **${fmt(tp.redis_commands_per_task.total, 1)}** — ${kv(tp.redis_commands_per_task.top)}.`, '');
       L.push(`Runner → server requests per task: ${kv(tp.runner_requests_per_task)}.`, '');
-      L.push(`\`POST /tasks\` under this load (${tp.inflight_creates} in flight): p50 ${fmt(tp.post_ms.p50, 2)} ms, p99 ${fmt(tp.post_ms.p99, 2)} ms. Dispatch under load p50 ${fmt(tp.dispatch_latency_under_load_ms.p50, 1)} ms, p99 ${fmt(tp.dispatch_latency_under_load_ms.p99, 1)} ms (queueing included). A task took p50 ${fmt(tp.task_run_ms.p50, 0)} ms on its runner from 'started' to 'finished'; ${fmt(tp.mean_tasks_in_flight_on_runners, 1)} in flight on average. Statuses: ${JSON.stringify(tp.statuses)}.`, '');
+      L.push(underLoad(tp), '');
+    }
+    if (fp) {
+      L.push(`Protocol floor (bench/README.md, *The protocol floor*): Redis commands per task **${fmt(fp.redis_commands_per_task.total, 1)}** — ${kv(fp.redis_commands_per_task.top)}. ${underLoad(fp)}`, '');
     }
   }
   if (r.procs) {
@@ -179,10 +202,15 @@ function markdown(r: Report): string {
 function printSummary(r: Report): void {
   const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}${r.quick ? ' (quick)' : ''}`];
   if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}`);
+  const fp = r.floor_protocol;
+  if (fp) {
+    out.push(`  protocol floor ${fmt(fp.tasks_per_s, 1)} tasks/s; ÷ sandboxed floor ${fmt(r.ratios?.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)}`);
+    out.push(`    CPU ms/task: server ${fmt(fp.cpu_ms_per_task.server, 2)}, runner hosts ${fmt(fp.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(fp.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(fp.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(fp.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(fp.post_ms.p50, 2)} ms; machine busy ${fp.machine_cpu.machine_busy_pct} %`);
+  }
   if (r.throughput) {
     const t = r.throughput;
-    out.push(`  Forge ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(r.ratios?.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(r.ratios?.to_floor_sandboxed ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(r.ratios?.to_bare_bullmq ?? Number.NaN, 4)}`);
-    out.push(`  CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms`);
+    out.push(`  Forge ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(r.ratios?.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(r.ratios?.to_floor_sandboxed ?? Number.NaN, 3)}; ÷ protocol floor ${fmt(r.ratios?.to_floor_protocol ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(r.ratios?.to_bare_bullmq ?? Number.NaN, 4)}`);
+    out.push(`    CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms; machine busy ${t.machine_cpu.machine_busy_pct} %`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
   for (const f of r.dispatch_floor ?? []) out.push(`  dispatch floor ${String(f.runners).padStart(3)} runners: single p50 ${fmt(f.single.p50, 1)} p99 ${fmt(f.single.p99, 1)} ms; burst p99 ${fmt(f.burst.p99, 1)} ms; POST p50 ${fmt(f.single_post_ms.p50, 2)} ms`);
@@ -257,6 +285,11 @@ async function main(): Promise<void> {
       log(`work floor in the task sandbox: ${fmt(report.floor_sandboxed.tasks_per_s_median, 1)} tasks/s`);
     }
     if (ctx && has('throughput')) {
+      // Right after the work floors and before Forge's batch, so the three see the machine alike.
+      if (cfg.throughput.protocolFloor) {
+        report.floor_protocol = await protocolFloor(ctx, repo, logDir);
+        log(`protocol floor: ${fmt(report.floor_protocol.tasks_per_s, 1)} tasks/s (${JSON.stringify(report.floor_protocol.statuses)})`);
+      }
       report.throughput = await throughput(ctx);
       log(`throughput: ${fmt(report.throughput.tasks_per_s, 1)} tasks/s (${JSON.stringify(report.throughput.statuses)})`);
     }
@@ -264,11 +297,14 @@ async function main(): Promise<void> {
       report.bare_bullmq = await bareBullmq(ctx, logDir);
       log(`bare BullMQ: ${fmt(report.bare_bullmq.jobs_per_s_median, 0)} jobs/s`);
     }
-    if (report.throughput) {
+    if (report.throughput || report.floor_protocol) {
+      const forge = report.throughput?.tasks_per_s;
       report.ratios = {
-        to_floor: report.floor ? report.throughput.tasks_per_s / report.floor.tasks_per_s_median : undefined,
-        to_floor_sandboxed: report.floor_sandboxed ? report.throughput.tasks_per_s / report.floor_sandboxed.tasks_per_s_median : undefined,
-        to_bare_bullmq: report.bare_bullmq ? report.throughput.tasks_per_s / report.bare_bullmq.jobs_per_s_median : undefined,
+        to_floor: ratio(forge, report.floor?.tasks_per_s_median),
+        to_floor_sandboxed: ratio(forge, report.floor_sandboxed?.tasks_per_s_median),
+        to_floor_protocol: ratio(forge, report.floor_protocol?.tasks_per_s),
+        to_bare_bullmq: ratio(forge, report.bare_bullmq?.jobs_per_s_median),
+        floor_protocol_to_floor_sandboxed: ratio(report.floor_protocol?.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
       };
     }
     if (ctx && has('procs')) {

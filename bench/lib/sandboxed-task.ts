@@ -1,8 +1,9 @@
 /**
  * The work of one Forge task without Forge, in the task sandbox: the clone and the app, each
  * started exactly as the executor starts them (bubblewrap through the executor's own runProcess,
- * with its mounts; as root, as the task user). Shared by the work floor (bench/floor.ts) and the
- * dispatch floor's runners (bench/dispatch-floor-host.ts).
+ * with its mounts; as root, as the task user), one step at a time. Shared by the work floor
+ * (bench/floor.ts) and the dispatch and protocol floors' runners (bench/dispatch-floor-host.ts),
+ * which report the start between the clone and the app as a Forge runner does.
  */
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,8 +18,14 @@ export function taskSandbox(tmp: string): SandboxSettings {
   return prepareSandbox({ mode: 'bwrap', taskUser: process.getuid?.() === 0 ? 'forge-task' : '', hidden: [], tmpPath: tmp });
 }
 
-/** The same clone and app as a task, each started in the sandbox with the mounts the executor gives them. */
-export async function oneSandboxedTask(sandbox: SandboxSettings, source: TaskSource, workDir: string): Promise<void> {
+/** A task's two steps, started one after the other: the runner reports the start between them. */
+export interface SandboxedTask { clone(): Promise<void>; app(): Promise<void> }
+
+/**
+ * The same clone and app as a task, each started in the sandbox with the mounts the executor
+ * gives them; `workDir` must exist (see inPrivateDir).
+ */
+export function sandboxedTask(sandbox: SandboxSettings, source: TaskSource, workDir: string): SandboxedTask {
   const user = sandbox.user;
   if (user) chownSync(workDir, user.uid, user.gid);
   // As the executor does for a local repository: mounted read-only, trusted through a global config of the clone's own.
@@ -29,8 +36,10 @@ export async function oneSandboxedTask(sandbox: SandboxSettings, source: TaskSou
     const outcome = await runProcess(command, args, { cwd, env, onLine: () => {}, sandbox: { settings: sandbox, mounts } });
     if (outcome.spawnError || outcome.exitCode !== 0) throw new Error(`${command} ${args.join(' ')}: ${outcome.spawnError ?? `exit ${outcome.exitCode}`}`);
   };
-  await run('git', ['clone', '--depth', '1', '--branch', source.branch, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task);
-  await run('bash', [source.playbook], `${INSIDE.task}/repository`);
+  return {
+    clone: () => run('git', ['clone', '--depth', '1', '--branch', source.branch, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task),
+    app: () => run('bash', [source.playbook], `${INSIDE.task}/repository`),
+  };
 }
 
 /** Runs `fn` in a fresh private (0700) work folder, removed afterwards whatever the outcome. */

@@ -16,7 +16,9 @@ export type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--only=${PHASES.join(',')}] [--quick] [--cpu-prof] [sizes]
 sizes (defaults: full / --quick):
-  --tasks=500/100            throughput: tasks (10 runners x 4 slots); the floor runs the same count
+  --tasks=500/100            throughput: tasks (10 runners x 4 slots); the floors run the same count
+  --protocol-floor=none      throughput: skip the protocol floor (the same batch through a minimal
+                             server and runners, no Forge; run by default before Forge's)
   --dispatch-runners=1,10,100  dispatch: idle runner counts
   --sequential=150/20        dispatch: single tasks per runner count
   --bursts=10/2              dispatch: bursts of 10 per runner count
@@ -41,7 +43,8 @@ export interface Config {
   longPollSec: number;
   /** dispatch.floor: run the dispatch floor's rows (bench/phases/dispatch-floor.ts) before Forge's. */
   dispatch: { runners: number[]; ownRunners: number[]; floor: boolean; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
-  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number };
+  /** throughput.protocolFloor: run the protocol floor (bench/phases/protocol-floor.ts) before Forge's batch. */
+  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number; protocolFloor: boolean };
   bare: { jobs: number; reps: number };
   procs: { tasks: number };
   parked: { runners: number; windowSec: number };
@@ -54,7 +57,7 @@ export function parseConfig(argv: string[]): Config {
     args: argv, strict: true,
     options: {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
-      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
+      tasks: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
       window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
     },
@@ -83,11 +86,13 @@ export function parseConfig(argv: string[]): Config {
   if (ownRunners.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--dispatch-own-runners must be a list of positive whole numbers, e.g. 1,10, or "none"`);
   const floorRaw = values['dispatch-floor'];
   if (floorRaw !== undefined && floorRaw !== 'none') throw new Error(`--dispatch-floor takes only "none" (skip it); got "${floorRaw}"\n${USAGE}`);
+  const protocolFloorRaw = values['protocol-floor'];
+  if (protocolFloorRaw !== undefined && protocolFloorRaw !== 'none') throw new Error(`--protocol-floor takes only "none" (skip it); got "${protocolFloorRaw}"\n${USAGE}`);
   const windowSec = int('window', 30, 10);
   return {
     only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
     dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
-    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: quick ? 10 : 20 },
+    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: quick ? 10 : 20, protocolFloor: protocolFloorRaw !== 'none' },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },
     parked: { runners: int('parked', 1000, 100), windowSec },

@@ -3,17 +3,19 @@
  * server → runner, the POST's answer), done by a minimal server and runner with no Forge logic
  * (bench/dispatch-floor-server.ts, bench/dispatch-floor-host.ts), on the dispatch phase's
  * redis-server (keys under `dfloor:`), runner layout and schedule. Forge's row minus the floor's is
- * what Forge itself adds to dispatch latency; the floor is the machine's hops.
+ * what Forge itself adds to dispatch latency; the floor is the machine's hops. The server and
+ * hosts are started by startFloor, which the protocol floor (protocol-floor.ts) shares.
  */
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Api } from '../lib/api.js';
-import { postTaskTo } from '../lib/forge.js';
+import { type Created, postTaskTo } from '../lib/forge.js';
 import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
 import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, tempDir } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds, summarize, type Summary } from '../lib/stats.js';
 import { type Ctx, log, ownCpu } from './context.js';
 import { type Dispatcher, runSchedule } from './dispatch.js';
+import { countStatuses } from './throughput.js';
 
 export interface DispatchFloorResult {
   runners: number;
@@ -26,52 +28,109 @@ export interface DispatchFloorResult {
 }
 
 const TSX = ['--import', 'tsx'];
+/** The floor server's key prefix (bench/dispatch-floor-server.ts): its task records are `dfloor:task:<id>`. */
+const PREFIX = 'dfloor:';
 
 /** Starts the floor's server on the phase's redis-server; resolves once it listens. */
-async function startFloorServer(ctx: Ctx, logDir: string) {
+async function startFloorServer(ctx: Ctx, logDir: string, name: string) {
   const port = await freePort();
   const child = spawnTracked(process.execPath, [...TSX, join(projectRoot, 'bench', 'dispatch-floor-server.ts')], {
     cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PORT: String(port), REDIS_URL: ctx.env.redisUrl, LONG_POLL_SEC: String(ctx.cfg.longPollSec) },
   });
-  child.stderr!.pipe(createWriteStream(join(logDir, 'dispatch-floor-server.log')));
+  child.stderr!.pipe(createWriteStream(join(logDir, `${name}-server.log`)));
   const exited = exitOf(child).then(({ code }) => {
-    throw new Error(`the dispatch floor's server exited (${code}) at start; see dispatch-floor-server.log`);
+    throw new Error(`the ${name} server exited (${code}) at start; see ${name}-server.log`);
   });
   await Promise.race([new Promise<void>((resolve) => child.stdout!.once('data', () => resolve())), exited]);
   exited.catch(() => {});
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-/** The floor's rows, one per runner count of the dispatch phase (its shared layout: runners many to a host process). */
-export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Promise<DispatchFloorResult[]> {
-  const root = tempDir('forge-bench-dispatch-floor-');
-  const server = await startFloorServer(ctx, logDir);
+/**
+ * The floor's server and runner host processes (`--hosts` of them), on the phase's redis-server:
+ * shared by the dispatch floor and the protocol floor (bench/phases/protocol-floor.ts).
+ */
+export interface Floor {
+  hosts: RunnerHosts;
+  serverPid: number;
+  /** POST /tasks on the floor's server, timed on the benchmark's clock as Forge's are. */
+  create(): Promise<Created>;
+  /** Starts `count` more single-slot runners, each in host process `hostOf(its index from 0)`. */
+  addRunners(count: number, hostOf: (index: number) => number): Promise<void>;
+  /** Resolves once `count` long-polls are parked on the server. */
+  allParked(count: number): Promise<void>;
+  /** CPU seconds so far of the floor's server and hosts, with their launchers and task processes. */
+  cpu(): number;
+  /** The records of `ids`: when the last became final (epoch ms) and their statuses. */
+  records(ids: number[]): Promise<{ lastFinal: number; statuses: Record<string, number> }>;
+  /** Stops every process of the floor and deletes its keys. */
+  stop(): Promise<void>;
+}
+
+/** `name` names the floor's temp folder and log files. */
+export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: string): Promise<Floor> {
+  const root = tempDir(`forge-bench-${name}-`);
+  const server = await startFloorServer(ctx, logDir, name);
   const api = new Api(server.url);
   const hosts = new RunnerHosts(join(projectRoot, 'bench', 'dispatch-floor-host.ts'));
-  const floorCpu = () => cpuSeconds(server.child.pid!) + hosts.pids().reduce((sum, pid) => sum + hostCpuSeconds(pid, true), 0);
-  const dispatcher: Dispatcher = { create: () => postTaskTo(api, '/tasks', { git_url: repo, branch: 'main', playbook: 'run.sh' }), hosts };
-  const online: RunnerSpec[] = [];
+  let runners = 0;
+  const stop = async () => {
+    killChildGroups(hosts.pids());
+    await hosts.close();
+    api.close();
+    await stopChild(server.child, 3000);
+    const keys = await ctx.redis.keys(`${PREFIX}*`);
+    if (keys.length) await ctx.redis.del(...keys);
+  };
+  try {
+    await hosts.start(ctx.cfg.hosts, logDir, TSX, [], `${name}-host`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    hosts, serverPid: server.child.pid!, stop,
+    create: () => postTaskTo(api, '/tasks', { git_url: repo, branch: 'main', playbook: 'run.sh' }),
+    async addRunners(count, hostOf) {
+      const first = runners;
+      runners += count;
+      const added = Array.from({ length: count }, (_, i): RunnerSpec => {
+        const index = first + i;
+        return { id: index + 1, name: `dfloor-runner-${index}`, token: '', max_parallel: 1, dir: join(root, `runner-${index}`), web_host: server.url };
+      });
+      await hosts.add(added, (_spec, i) => hostOf(first + i));
+    },
+    allParked: (count) => api.json('GET', `/parked?count=${count}`),
+    cpu: () => cpuSeconds(server.child.pid!) + hosts.pids().reduce((sum, pid) => sum + hostCpuSeconds(pid, true), 0),
+    async records(ids) {
+      const pipeline = ctx.redis.pipeline();
+      for (const id of ids) pipeline.hmget(`${PREFIX}task:${id}`, 'finished', 'status');
+      const rows = ((await pipeline.exec()) ?? []).map(([, row]) => row as [string | null, string | null]);
+      return { lastFinal: Math.max(...rows.map(([finished]) => Number(finished))), statuses: countStatuses(rows.map(([, status]) => status)) };
+    },
+  };
+}
+
+/** The floor's rows, one per runner count of the dispatch phase (its shared layout: runners many to a host process). */
+export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Promise<DispatchFloorResult[]> {
+  const floor = await startFloor(ctx, repo, logDir, 'dispatch-floor');
+  const dispatcher: Dispatcher = { create: floor.create, hosts: floor.hosts };
+  let online = 0;
   const results: DispatchFloorResult[] = [];
   try {
-    await hosts.start(ctx.cfg.hosts, logDir, TSX, [], 'dispatch-floor-host');
     for (const n of ctx.cfg.dispatch.runners) {
-      if (online.length < n) {
-        const first = online.length;
-        const added = Array.from({ length: n - first }, (_, i): RunnerSpec => {
-          const index = first + i;
-          return { id: index + 1, name: `dfloor-runner-${index}`, token: '', max_parallel: 1, dir: join(root, `runner-${index}`), web_host: server.url };
-        });
-        log(`dispatch floor: starting ${added.length} more runner(s) → ${n} idle runners`);
+      if (online < n) {
+        log(`dispatch floor: starting ${n - online} more runner(s) → ${n} idle runners`);
         // Round robin over the host processes in runner order, as Forge's shared layout places its agents.
-        await hosts.add(added, (_spec, i) => first + i);
-        online.push(...added);
+        await floor.addRunners(n - online, (index) => index);
+        online = n;
       }
-      await api.json('GET', `/parked?count=${n}`); // every runner's long-poll parked
-      const cpuWindow = new CpuWindow(() => ownCpu(ctx) + floorCpu());
+      await floor.allParked(n);
+      const cpuWindow = new CpuWindow(() => ownCpu(ctx) + floor.cpu());
       const { single, bursts } = await runSchedule(dispatcher, ctx.cfg.dispatch);
       const cpu = cpuWindow.end();
-      if (hosts.rejections.length) throw new Error(`dispatch floor tasks failed: ${hosts.rejections.join('; ')}`);
+      if (floor.hosts.rejections.length) throw new Error(`dispatch floor tasks failed: ${floor.hosts.rejections.join('; ')}`);
       results.push({
         runners: n,
         single: summarize(single.map((s) => s.latency_ms)),
@@ -82,12 +141,7 @@ export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Pro
       });
     }
   } finally {
-    killChildGroups(hosts.pids());
-    await hosts.close();
-    api.close();
-    await stopChild(server.child, 3000);
-    const keys = await ctx.redis.keys('dfloor:*');
-    if (keys.length) await ctx.redis.del(...keys);
+    await floor.stop();
   }
   return results;
 }

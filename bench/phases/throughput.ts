@@ -1,37 +1,164 @@
 /**
  * End-to-end throughput of no-op tasks through server + 10 runners x 4 slots (first POST to the
  * last task record final), with CPU per task per component and Redis commands per task; beside it
- * two references measured in the same run: bare BullMQ add -> process on the same redis-server, and
- * the work floor (the same clone + app at the same parallelism, without Forge).
+ * references measured in the same run: bare BullMQ add -> process on the same redis-server, the
+ * work floor (the same clone + app at the same parallelism, without Forge), and the protocol floor
+ * (the same batch measured the same way through a minimal server and runners: protocol-floor.ts).
  */
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Created } from '../lib/forge.js';
 import { allCommandStats, commandsDelta } from '../lib/env.js';
-import { now } from '../lib/hosts.js';
+import { now, type RunnerHosts } from '../lib/hosts.js';
 import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
 
-export interface ThroughputResult {
-  tasks: number; runners: number; max_parallel_tasks: number; inflight_creates: number;
+/**
+ * What the phase measures of one batch of tasks, the same for Forge and the protocol floor
+ * (bench/phases/protocol-floor.ts): tasks/s from the first POST to the last record final, CPU
+ * per task per component, Redis commands per task.
+ */
+export interface BatchFigures {
+  tasks: number; inflight_creates: number;
   seconds_to_last_final: number; tasks_per_s: number;
   seconds_to_last_runner_finish: number; tasks_per_s_runner_side: number;
   statuses: Record<string, number>;
-  cpu_seconds: { forge_server: number; runner_hosts_incl_git_bash: number; runner_hosts_node_only: number; redis: number; bench_client: number };
-  /** runner_agents: the runner host Node processes alone; git_and_app: their git and bash children (and theirs). */
-  cpu_ms_per_task: { forge_server: number; runner_agents: number; git_and_app: number; redis: number; bench_client: number; total: number };
+  cpu_seconds: { server: number; runner_hosts_incl_git_bash: number; runner_hosts_node_only: number; redis: number; bench_client: number };
+  /** runner_agents: the runner host Node processes alone, with their process launchers; git_and_app: their git and bash children (and theirs). */
+  cpu_ms_per_task: { server: number; runner_agents: number; git_and_app: number; redis: number; bench_client: number; total: number };
   /** POST /tasks round trip under this load (8 in flight). */
   post_ms: Summary;
   dispatch_latency_under_load_ms: Summary;
   redis_commands_per_task: { total: number; top: Record<string, number> };
-  /** Runner side, agent 'started' → 'finished' (clone, bash, output, result report). */
   machine_cpu: ReturnType<CpuWindow['end']>;
-  /** HTTP requests the runners sent to the gateway, per task, by endpoint. */
-  runner_requests_per_task: Record<string, number>;
+  /** Runner side, 'started' → 'finished' (clone, start report, bash, output, result report). */
   task_run_ms: Summary;
   mean_tasks_in_flight_on_runners: number;
   seconds_to_create_all: number;
+}
+
+/** Forge's figures keep the server's name in their keys (`forge_server`), as in earlier results. */
+type ForgeServerKey<T extends { server: number }> = Omit<T, 'server'> & { forge_server: number };
+
+export interface ThroughputResult extends Omit<BatchFigures, 'cpu_seconds' | 'cpu_ms_per_task'> {
+  runners: number; max_parallel_tasks: number;
+  cpu_seconds: ForgeServerKey<BatchFigures['cpu_seconds']>;
+  cpu_ms_per_task: ForgeServerKey<BatchFigures['cpu_ms_per_task']>;
+  /** HTTP requests the runners sent to the gateway, per task, by endpoint. */
+  runner_requests_per_task: Record<string, number>;
+}
+
+/** Where a batch's tasks go and what is measured of it: Forge, or the protocol floor. */
+export interface BatchTarget {
+  create(): Promise<Created>;
+  /** The runner hosts that report each task's 'started' and 'finished'. */
+  hosts: RunnerHosts;
+  serverPid: number;
+  /** CPU seconds of every process of the benchmark, for the machine's busy share. */
+  ownCpu(): number;
+  /** Resolves once every task's record is final (each task's runner has finished already). */
+  settled(ids: number[]): Promise<void>;
+  /** Read after the measured window: when the last record became final (epoch ms) and the records' statuses. */
+  records(ids: number[]): Promise<{ lastFinal: number; statuses: Record<string, number> }>;
+}
+
+/** Creates `n` tasks with `inflight` POSTs in flight at a time. */
+async function createMany(target: BatchTarget, n: number, inflight: number): Promise<Created[]> {
+  const out: Created[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: inflight }, async () => {
+    while (next < n) {
+      next++;
+      out.push(await target.create());
+    }
+  }));
+  return out;
+}
+
+/** Warm-up tasks on `target` (JIT, connections, first clone), not measured. */
+export async function warmUp(ctx: Ctx, target: BatchTarget): Promise<void> {
+  const t = ctx.cfg.throughput;
+  for (const c of await createMany(target, t.warmup, t.inflight)) await target.hosts.waitEvent(c.id, 'finished', 60_000);
+  await sleep(500);
+}
+
+/** The phase's measured batch on `target`: `tasks` tasks, `inflight` POSTs in flight. */
+export async function measureBatch(ctx: Ctx, target: BatchTarget): Promise<BatchFigures> {
+  const t = ctx.cfg.throughput;
+  const pids = { server: target.serverPid, hosts: target.hosts.pids(), redis: ctx.redisPid };
+  const cpu = () => ({
+    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
+  });
+  const c0 = cpu();
+  const cpuWindow = new CpuWindow(() => target.ownCpu());
+  const cmd0 = await allCommandStats(ctx.redis);
+  const first = now();
+  const created = await createMany(target, t.tasks, t.inflight);
+  let lastRunnerFinish = 0;
+  for (const c of created) lastRunnerFinish = Math.max(lastRunnerFinish, await target.hosts.waitEvent(c.id, 'finished', 120_000));
+  const ids = created.map((c) => c.id);
+  await target.settled(ids);
+  const c1 = cpu();
+  const machine = cpuWindow.end();
+  const cmd1 = await allCommandStats(ctx.redis);
+  const { lastFinal, statuses } = await target.records(ids);
+  const events = (c: Created) => target.hosts.events.get(c.id)!;
+  const latencies = created.map((c) => events(c).started! - c.tSend);
+  const runMs = created.map((c) => events(c).finished! - events(c).started!);
+  const createSeconds = (Math.max(...created.map((c) => c.tResp)) - first) / 1000;
+
+  const selfCpu = (c1.self.user + c1.self.system - c0.self.user - c0.self.system) / 1e6;
+  const cpuSec = { server: c1.server - c0.server, runner_hosts_incl_git_bash: c1.hosts - c0.hosts, runner_hosts_node_only: c1.hostsNode - c0.hostsNode, redis: c1.redis - c0.redis, bench_client: selfCpu };
+  const perTask = (s: number) => (s / t.tasks) * 1000;
+  return {
+    tasks: t.tasks, inflight_creates: t.inflight,
+    seconds_to_last_final: (lastFinal - first) / 1000, tasks_per_s: t.tasks / ((lastFinal - first) / 1000),
+    seconds_to_last_runner_finish: (lastRunnerFinish - first) / 1000, tasks_per_s_runner_side: t.tasks / ((lastRunnerFinish - first) / 1000),
+    statuses,
+    cpu_seconds: cpuSec,
+    cpu_ms_per_task: {
+      server: perTask(cpuSec.server), runner_agents: perTask(cpuSec.runner_hosts_node_only),
+      git_and_app: perTask(cpuSec.runner_hosts_incl_git_bash - cpuSec.runner_hosts_node_only), redis: perTask(cpuSec.redis), bench_client: perTask(cpuSec.bench_client),
+      total: perTask(cpuSec.server + cpuSec.runner_hosts_incl_git_bash + cpuSec.redis),
+    },
+    post_ms: summarize(created.map((c) => c.tResp - c.tSend)),
+    dispatch_latency_under_load_ms: summarize(latencies),
+    redis_commands_per_task: commandsDelta(cmd0, cmd1, t.tasks),
+    machine_cpu: machine,
+    task_run_ms: summarize(runMs),
+    mean_tasks_in_flight_on_runners: runMs.reduce((a, b) => a + b, 0) / (lastRunnerFinish - first),
+    seconds_to_create_all: createSeconds,
+  };
+}
+
+/** Forge's batch: its API, its runner agents, and its records final once the reconciler has finalised them. */
+function forgeTarget(ctx: Ctx): BatchTarget {
+  return {
+    create: () => createTask(ctx), hosts: ctx.hosts, serverPid: ctx.forge.pid, ownCpu: () => ownCpu(ctx),
+    async settled(ids) {
+      // The reconciler finalises the record after the runner reported: wait for every final record.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const scores = await ctx.redis.zmscore('{forge}:tasks:finished', ...ids.map(String));
+        if (scores.every((s) => s !== null)) return;
+        if (Date.now() > deadline) throw new Error(`${scores.filter((s) => s === null).length} task records were not final 60 s after their runners finished`);
+        await sleep(20);
+      }
+    },
+    async records(ids) {
+      const scores = await ctx.redis.zmscore('{forge}:tasks:finished', ...ids.map(String));
+      const raws = await ctx.redis.mget(...ids.map((id) => `{forge}:task:${id}`));
+      return { lastFinal: Math.max(...scores.map(Number)), statuses: countStatuses(raws.map((raw) => (raw ? (JSON.parse(raw) as { status: string }).status : null))) };
+    },
+  };
+}
+
+/** How many records have each status (`missing`: no record). */
+export function countStatuses(statuses: Array<string | null>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const status of statuses) out[status ?? 'missing'] = (out[status ?? 'missing'] ?? 0) + 1;
+  return out;
 }
 
 export async function throughput(ctx: Ctx): Promise<ThroughputResult> {
@@ -39,82 +166,17 @@ export async function throughput(ctx: Ctx): Promise<ThroughputResult> {
   log(`throughput: starting ${t.runners} runners × max_parallel_tasks ${t.maxParallel}`);
   const specs = await addRunners(ctx, t.runners, t.maxParallel);
   await sleep(1500);
-  const createMany = async (n: number): Promise<Created[]> => {
-    const out: Created[] = [];
-    let next = 0;
-    await Promise.all(Array.from({ length: t.inflight }, async () => {
-      while (next < n) {
-        next++;
-        out.push(await createTask(ctx));
-      }
-    }));
-    return out;
-  };
-  // Warm-up (JIT, connections, first clone), not measured.
-  for (const c of await createMany(t.warmup)) await ctx.hosts.waitEvent(c.id, 'finished', 60_000);
-  await sleep(500);
-
-  const pids = { server: ctx.forge.pid, hosts: ctx.hosts.pids(), redis: ctx.redisPid };
-  const cpu = () => ({
-    server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
-  });
-  const c0 = cpu();
-  const cpuWindow = new CpuWindow(() => ownCpu(ctx));
-  const cmd0 = await allCommandStats(ctx.redis);
+  const target = forgeTarget(ctx);
+  await warmUp(ctx, target);
   const req0 = await ctx.hosts.requestCounts();
-  const first = now();
-  const created = await createMany(t.tasks);
-  let lastRunnerFinish = 0;
-  for (const c of created) lastRunnerFinish = Math.max(lastRunnerFinish, await ctx.hosts.waitEvent(c.id, 'finished', 120_000));
-  // The reconciler finalises the record after the runner reported: wait for every final record.
-  const ids = created.map((c) => String(c.id));
-  let scores: Array<string | null> = [];
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    scores = await ctx.redis.zmscore('{forge}:tasks:finished', ...ids);
-    if (scores.every((s) => s !== null)) break;
-    if (Date.now() > deadline) throw new Error(`${scores.filter((s) => s === null).length} task records were not final 60 s after their runners finished`);
-    await sleep(20);
-  }
-  const c1 = cpu();
-  const machine = cpuWindow.end();
-  const cmd1 = await allCommandStats(ctx.redis);
+  const { cpu_seconds: { server: serverSec, ...cpuSec }, cpu_ms_per_task: { server: serverMs, ...perTask }, ...figures } = await measureBatch(ctx, target);
   const req1 = await ctx.hosts.requestCounts();
   const runnerRequests = Object.fromEntries(Object.entries(req1).map(([k, v]) => [k, +((v - (req0[k] ?? 0)) / t.tasks).toFixed(2)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
-  const lastFinal = Math.max(...scores.map(Number));
-  const raws = await ctx.redis.mget(...created.map((c) => `{forge}:task:${c.id}`));
-  const statuses: Record<string, number> = {};
-  for (const raw of raws) {
-    const status = raw ? (JSON.parse(raw) as { status: string }).status : 'missing';
-    statuses[status] = (statuses[status] ?? 0) + 1;
-  }
-  const latencies = created.map((c) => ctx.hosts.events.get(c.id)!.started! - c.tSend);
-  const runMs = created.map((c) => ctx.hosts.events.get(c.id)!.finished! - ctx.hosts.events.get(c.id)!.started!);
-  const createSeconds = (Math.max(...created.map((c) => c.tResp)) - first) / 1000;
   await removeRunners(ctx, specs);
-
-  const selfCpu = (c1.self.user + c1.self.system - c0.self.user - c0.self.system) / 1e6;
-  const cpuSec = { forge_server: c1.server - c0.server, runner_hosts_incl_git_bash: c1.hosts - c0.hosts, runner_hosts_node_only: c1.hostsNode - c0.hostsNode, redis: c1.redis - c0.redis, bench_client: selfCpu };
-  const perTask = (s: number) => (s / t.tasks) * 1000;
   return {
-    tasks: t.tasks, runners: t.runners, max_parallel_tasks: t.maxParallel, inflight_creates: t.inflight,
-    seconds_to_last_final: (lastFinal - first) / 1000, tasks_per_s: t.tasks / ((lastFinal - first) / 1000),
-    seconds_to_last_runner_finish: (lastRunnerFinish - first) / 1000, tasks_per_s_runner_side: t.tasks / ((lastRunnerFinish - first) / 1000),
-    statuses,
-    cpu_seconds: cpuSec,
-    cpu_ms_per_task: {
-      forge_server: perTask(cpuSec.forge_server), runner_agents: perTask(cpuSec.runner_hosts_node_only),
-      git_and_app: perTask(cpuSec.runner_hosts_incl_git_bash - cpuSec.runner_hosts_node_only), redis: perTask(cpuSec.redis), bench_client: perTask(cpuSec.bench_client),
-      total: perTask(cpuSec.forge_server + cpuSec.runner_hosts_incl_git_bash + cpuSec.redis),
-    },
-    post_ms: summarize(created.map((c) => c.tResp - c.tSend)),
-    dispatch_latency_under_load_ms: summarize(latencies),
-    redis_commands_per_task: commandsDelta(cmd0, cmd1, t.tasks),
-    machine_cpu: machine,
+    runners: t.runners, max_parallel_tasks: t.maxParallel, ...figures,
+    cpu_seconds: { forge_server: serverSec, ...cpuSec }, cpu_ms_per_task: { forge_server: serverMs, ...perTask },
     runner_requests_per_task: runnerRequests,
-    task_run_ms: summarize(runMs),
-    mean_tasks_in_flight_on_runners: runMs.reduce((a, b) => a + b, 0) / (lastRunnerFinish - first),
-    seconds_to_create_all: createSeconds,
   };
 }
 
