@@ -54,7 +54,7 @@ async function serve(runner: Runner): Promise<void> {
     let status = 'success';
     /** False once the server refused the start: the lease is another runner's. */
     let ours = true;
-    const workDir = join(spec.dir, `task-${taskId}`);
+    const workDir = join(spec.work_dir, `task-${taskId}`);
     try {
       await inPrivateDir(workDir, async () => {
         const task = sandboxedTask(sandbox!, job, workDir);

@@ -45,7 +45,7 @@ try {
   const templateId = env.templates['run.sh']!;
   const pids = env.hosts.pids();
   // Every task's work folder is gone (removed in the background after the result): its CPU is counted.
-  const folders = specs.map((s) => join(s.dir, 'tmp'));
+  const folders = specs.map((s) => s.work_dir);
   const quiet = () => folders.every((dir) => readdirSync(dir).every((name) => !name.startsWith('task_')));
   const runBatch = async (n: number) => {
     let next = 0;

@@ -25,7 +25,7 @@ import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { type BenchEnv, startEnv } from './lib/env.js';
-import { cleanup, projectRoot, run, tempDir } from './lib/procs.js';
+import { cleanup, projectRoot, run, taskWorkDir, taskWorkRoot, tempDir } from './lib/procs.js';
 import { profileMarkdown, profilesIn, summarizeProfile } from './lib/profile.js';
 import { fmt, type Summary } from './lib/stats.js';
 import { type Config, type Ctx, createTask, log, parseConfig } from './phases/context.js';
@@ -73,6 +73,8 @@ async function machineInfo() {
     loadavg_at_end: loadavg().map((x) => +x.toFixed(2)),
     total_mem_gb: +(totalmem() / 2 ** 30).toFixed(1), free_mem_gb: +(freemem() / 2 ** 30).toFixed(1),
     redis: redisVersion.replace(/^Redis server /, '').split(' ')[0] ?? redisVersion, bullmq, git_commit: commit,
+    /** Where every phase's checkouts were made and removed (bench/README.md, *Task work folders*). */
+    task_work_dir: taskWorkRoot(),
   };
 }
 
@@ -101,7 +103,7 @@ function markdown(r: Report): string {
   const m = r.machine;
   const L: string[] = [];
   L.push(`# Forge benchmark — ${r.date}`, '');
-  L.push(`Machine: ${m.nproc} CPUs (${m.cpu_model}), ${m.total_mem_gb} GB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}, ${m.platform}, commit ${m.git_commit}; load average at the end ${m.loadavg_at_end.join(' / ')}. Phases: ${r.only.join(', ')}${r.quick ? ' — **quick (reduced sizes)**' : ''}${r.cpu_prof_dir ? ' — **run with --cpu-prof (profiling slows every process)**' : ''}.`, '');
+  L.push(`Machine: ${m.nproc} CPUs (${m.cpu_model}), ${m.total_mem_gb} GB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}, ${m.platform}, commit ${m.git_commit}; load average at the end ${m.loadavg_at_end.join(' / ')}; task work folders on ${m.task_work_dir.filesystem} (${m.task_work_dir.path}). Phases: ${r.only.join(', ')}${r.quick ? ' — **quick (reduced sizes)**' : ''}${r.cpu_prof_dir ? ' — **run with --cpu-prof (profiling slows every process)**' : ''}.`, '');
   L.push('Each phase also reports the share of the machine\'s CPU used by processes outside the benchmark ("other"): on a shared machine every absolute figure grows with it; ratios measured in the same run hold better.', '');
   const tp = r.throughput;
   const fp = r.floor_protocol;
@@ -200,7 +202,7 @@ function markdown(r: Report): string {
 }
 
 function printSummary(r: Report): void {
-  const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}${r.quick ? ' (quick)' : ''}`];
+  const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}, task work folders on ${r.machine.task_work_dir.filesystem}${r.quick ? ' (quick)' : ''}`];
   if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}`);
   const fp = r.floor_protocol;
   if (fp) {
@@ -229,6 +231,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const root = tempDir('forge-bench-');
+  const floorTmp = taskWorkDir('floor-');
   const logDir = join(root, 'logs');
   mkdirSync(logDir, { recursive: true });
   mkdirSync(resultsDir, { recursive: true });
@@ -279,9 +282,9 @@ async function main(): Promise<void> {
     }
     const repo = join(root, 'base', 'bench.git');
     if (ctx && has('floor')) {
-      report.floor = await floor(ctx, repo, join(root, 'floor-tmp'), logDir);
+      report.floor = await floor(ctx, repo, floorTmp, logDir);
       log(`work floor: ${fmt(report.floor.tasks_per_s_median, 1)} tasks/s`);
-      report.floor_sandboxed = await floor(ctx, repo, join(root, 'floor-tmp'), logDir, true);
+      report.floor_sandboxed = await floor(ctx, repo, floorTmp, logDir, true);
       log(`work floor in the task sandbox: ${fmt(report.floor_sandboxed.tasks_per_s_median, 1)} tasks/s`);
     }
     if (ctx && has('throughput')) {
@@ -310,7 +313,7 @@ async function main(): Promise<void> {
     if (ctx && has('procs')) {
       const traceDir = join(resultsDir, `strace-${stamp}`);
       mkdirSync(traceDir, { recursive: true });
-      report.procs = await processesPerTask(ctx, repo, join(root, 'floor-tmp'), traceDir);
+      report.procs = await processesPerTask(ctx, repo, floorTmp, traceDir);
       log(`processes per task: Forge ${report.procs.forge_per_task.processes}, floor ${report.procs.floor_per_task.processes}`);
     }
     if (ctx && has('dispatch')) {

@@ -59,15 +59,14 @@ const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
 
 // --- agents ---------------------------------------------------------------------------------
-interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
+interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; work_dir: string; web_host: string }
 const runners = new Map<number, StartedRunner>();
 
 async function add(specs: RunnerSpec[]): Promise<number[]> {
   // Started one after another: startRunner probes the PATH for app binaries synchronously.
   for (const spec of specs) {
-    mkdirSync(join(spec.dir, 'tmp'), { recursive: true });
     const loaded = loadRunnerConfig(undefined, {
-      FORGE_WEB_HOST: spec.web_host, FORGE_TMP_PATH: join(spec.dir, 'tmp'), FORGE_LOG_LEVEL: 'warn',
+      FORGE_WEB_HOST: spec.web_host, FORGE_TMP_PATH: spec.work_dir, FORGE_LOG_LEVEL: 'warn',
       FORGE_RUNNER_TOKEN: spec.token, FORGE_RUNNER_PRIVATE_KEY_FILE: join(spec.dir, 'runner.key'),
       FORGE_RUNNER_MAX_PARALLEL_TASKS: String(spec.max_parallel), FORGE_RUNNER_NAME: spec.name,
     });

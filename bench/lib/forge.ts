@@ -8,7 +8,7 @@ import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { Api } from './api.js';
 import { now, type RunnerHosts, type RunnerSpec } from './hosts.js';
-import { exitOf, freePort, onCleanup, projectRoot, run, spawnTracked, startRedis, stopChild, tempDir } from './procs.js';
+import { exitOf, freePort, onCleanup, projectRoot, run, spawnTracked, startRedis, stopChild, taskWorkDir, tempDir } from './procs.js';
 
 export const ADMIN = { login: 'admin', password: `bench-${randomBytes(6).toString('hex')}` };
 
@@ -135,7 +135,7 @@ export async function addRunners(
     const answer = await api.json<{ id: number; token: string }>('POST', '/api/runners', { name, tags: [], max_parallel_tasks: options.recordMaxParallel });
     const dir = join(root, 'runners', name);
     mkdirSync(dir, { recursive: true });
-    specs.push({ id: answer.id, name, token: answer.token, max_parallel: options.agentMaxParallel ?? options.recordMaxParallel, dir, web_host: forgeUrl });
+    specs.push({ id: answer.id, name, token: answer.token, max_parallel: options.agentMaxParallel ?? options.recordMaxParallel, dir, work_dir: taskWorkDir(`${name}-`), web_host: forgeUrl });
   }
   await hosts.add(specs, (_spec, index) => options.host(options.firstIndex + index));
   return specs;

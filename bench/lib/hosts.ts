@@ -45,7 +45,8 @@ export const now = () => performance.timeOrigin + performance.now();
 export interface TaskEvents { started?: number; finished?: number; runner?: number; answered?: number; body_read?: number }
 export interface PollRecord { start: number; end: number; status: number; host: number }
 
-export interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; web_host: string }
+/** `dir`: the runner's own files (token, key); `work_dir`: its task work folders (taskWorkDir). */
+export interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; work_dir: string; web_host: string }
 
 class Host {
   private rid = 0;

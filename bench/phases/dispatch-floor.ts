@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Api } from '../lib/api.js';
 import { type Created, postTaskTo } from '../lib/forge.js';
 import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
-import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, tempDir } from '../lib/procs.js';
+import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, taskWorkDir, tempDir } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds, summarize, type Summary } from '../lib/stats.js';
 import { type Ctx, log, ownCpu } from './context.js';
 import { type Dispatcher, runSchedule } from './dispatch.js';
@@ -97,7 +97,7 @@ export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: s
       runners += count;
       const added = Array.from({ length: count }, (_, i): RunnerSpec => {
         const index = first + i;
-        return { id: index + 1, name: `dfloor-runner-${index}`, token: '', max_parallel: 1, dir: join(root, `runner-${index}`), web_host: server.url };
+        return { id: index + 1, name: `dfloor-runner-${index}`, token: '', max_parallel: 1, dir: join(root, `runner-${index}`), work_dir: taskWorkDir(`dfloor-runner-${index}-`), web_host: server.url };
       });
       await hosts.add(added, (_spec, i) => hostOf(first + i));
     },
