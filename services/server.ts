@@ -185,28 +185,46 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (!config.web_host) config.web_host = url.replace('://127.0.0.1:', '://localhost:');
   log.info('Forge is listening', { url, web_host: config.web_host, redis: embedded ? 'embedded' : 'external', remote_runners: config.use_remote_runner });
 
+  const stopGracefully = async () => {
+    server.close();
+    closeLiveSocket();
+    server.closeAllConnections();
+    core.close();
+    if (localAgent) {
+      await localAgent.drain(10_000);
+      await agentDone;
+    }
+    await reconciler.stop();
+    await stopFeatures();
+    await completions.close();
+    await bus.stop();
+  };
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       try {
-        server.close();
-        closeLiveSocket();
-        server.closeAllConnections();
-        core.close();
-        if (localAgent) {
-          await localAgent.drain(10_000);
-          await agentDone;
+        // Redis unreachable (down, partitioned, stopped) would hold the queues' and the bus's
+        // closing for ever: a stop takes at most stop_timeout_sec, then leaves the rest behind.
+        if (!(await settlesWithin(stopGracefully(), config.stop_timeout_sec * 1000))) {
+          log.warn('stopping took longer than stop_timeout_sec; exiting without waiting for the rest (is Redis reachable?)', { stop_timeout_sec: config.stop_timeout_sec });
         }
-        await reconciler.stop();
-        await stopFeatures();
-        await completions.close();
-        await bus.stop();
+      } finally {
         redis.disconnect();
         queueRedis.disconnect();
-      } finally {
         // Whatever failed above, the embedded redis-server must not outlive us.
         await embedded?.stop();
       }
     })());
   return { url, ctx, reconciler, localAgent, initialAdminPassword, close };
+}
+
+/** Whether `work` settles (either way) within `ms`; its failure is thrown, a timeout answers false. */
+async function settlesWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * Process-level bounds (#12): a server whose stdout/stderr go away keeps serving and, on SIGTERM
- * or SIGHUP, still stops its embedded redis-server; runner commands warn plainly when web_host is
- * plain HTTP to another machine.
+ * or SIGHUP, still stops its embedded redis-server; a stop with Redis unreachable ends after
+ * stop_timeout_sec; runner commands warn plainly when web_host is plain HTTP to another machine.
  */
 import test from 'ava';
 import { join } from 'node:path';
@@ -31,6 +31,25 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     t.pass();
   });
 }
+
+test('a stop does not wait for an unreachable Redis: past stop_timeout_sec the server exits and its embedded redis-server is ended', async (t) => {
+  const forge = await startForge({ env: { FORGE_STOP_TIMEOUT_SEC: '2' } });
+  const redisPid = forge.redisPid!;
+  // Redis takes no more commands (as one that is down or cut off): every queue and connection
+  // waits on it while closing. SIGTERM to it stays pending too.
+  process.kill(redisPid, 'SIGSTOP');
+  t.teardown(() => {
+    if (isProcessAlive(redisPid)) process.kill(redisPid, 'SIGKILL');
+  });
+  forge.process.kill('SIGTERM');
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void forge.exited.then((e) => (exit = e));
+  const exited = await waitFor(() => exit, 60_000, { what: 'the server to exit although its Redis does not answer' });
+  t.is(exited.code, 0, `the server exited by itself (${exited.code ?? exited.signal})`);
+  t.regex(forge.logs(), /stopping took longer than stop_timeout_sec/);
+  await waitFor(() => !isProcessAlive(redisPid), 30_000, { what: 'the stopped embedded redis-server to be killed' });
+  t.pass();
+});
 
 test('runner setup, register and start warn when web_host is plain HTTP to another machine, not for loopback or HTTPS', async (t) => {
   const dir = tempDir();

@@ -55,6 +55,7 @@ export const serverConfigSchema = z
     max_output_bytes: envInt(1024).default(10 * 1024 * 1024),
     runner_lease_sec: envInt(2, 60).default(30),
     long_poll_sec: envInt(1, 120).default(25),
+    stop_timeout_sec: envInt(1, 3600).default(30),
     wake_sweep_ms: envInt(100, 2000).default(1000),
     ssh_config_path: z.string().default(''),
     git_client: z.enum(['cmd_git', 'go_git']).default('cmd_git'),

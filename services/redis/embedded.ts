@@ -96,10 +96,16 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
       stopping = true;
       if (current.child.exitCode !== null || current.child.signalCode !== null) return;
       current.child.kill('SIGTERM');
+      // SIGTERM flushes the AOF and exits within a second; one that does not (stopped, wedged) is killed.
+      const killLater = setTimeout(() => current.child.kill('SIGKILL'), EXIT_GRACE_MS);
       await current.exited;
+      clearTimeout(killLater);
     },
   };
 }
+
+/** How long a stopping redis-server gets after SIGTERM before SIGKILL. */
+const EXIT_GRACE_MS = 10_000;
 
 /** Starts redis-server and waits until it answers on the socket. */
 async function launch(binary: string, args: string[], socket: string, dir: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
