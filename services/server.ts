@@ -218,12 +218,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   return { url, ctx, reconciler, localAgent, initialAdminPassword, close };
 }
 
-/** Whether `work` settles (either way) within `ms`; its failure is thrown, a timeout answers false. */
+/**
+ * Whether `work` settles within `ms`: true, or its failure thrown; false when it is late, and a
+ * failure after that is dropped (the stop went on without it; it must not end the process).
+ */
 async function settlesWithin(work: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const done = work.then(() => true as const);
+  done.catch(() => {});
   try {
-    return await Promise.race([work.then(() => true as const), late]);
+    return await Promise.race([done, late]);
   } finally {
     clearTimeout(timer);
   }
