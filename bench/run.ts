@@ -97,7 +97,6 @@ const underLoad = (b: Pick<BatchFigures, 'inflight_creates' | 'post_ms' | 'dispa
   `\`POST /tasks\` under this load (${b.inflight_creates} in flight): p50 ${fmt(b.post_ms.p50, 2)} ms, p99 ${fmt(b.post_ms.p99, 2)} ms. Dispatch under load p50 ${fmt(b.dispatch_latency_under_load_ms.p50, 1)} ms, p99 ${fmt(b.dispatch_latency_under_load_ms.p99, 1)} ms (queueing included). A task took p50 ${fmt(b.task_run_ms.p50, 0)} ms on its runner from 'started' to 'finished'; ${fmt(b.mean_tasks_in_flight_on_runners, 1)} in flight on average. Statuses: ${JSON.stringify(b.statuses)}.`;
 
 const kv = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k.replace('/api/internal/runners', '…')} ${v}`).join(', ');
-const pct = (x: number) => `${fmt(x * 100, 1)} %`;
 
 function markdown(r: Report): string {
   const m = r.machine;

@@ -8,12 +8,13 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadRunnerConfig } from '../workers/runner/config.js';
 import { startRunner, type StartedRunner } from '../workers/runner/runner.js';
 import { now, send, serveCommands, stopRunners } from './lib/host-ipc.js';
+// A type only: erased when this file is transpiled alone (bench/lib/hosts.ts, runnerHostScript).
+import type { RunnerSpec } from './lib/hosts.js';
 
 // --- /jobs/next accounting ------------------------------------------------------------------
 /** [start ms, end ms, HTTP status] of every finished long-poll, in completion order. */
@@ -59,7 +60,6 @@ const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
 
 // --- agents ---------------------------------------------------------------------------------
-interface RunnerSpec { id: number; name: string; token: string; max_parallel: number; dir: string; work_dir: string; web_host: string }
 const runners = new Map<number, StartedRunner>();
 
 async function add(specs: RunnerSpec[]): Promise<number[]> {
