@@ -146,9 +146,9 @@ function markdown(r: Report): string {
     L.push(`| work floor | ${p.floor_per_task.processes} | ${kv(p.floor_per_task.execs)} |`, '');
   }
   const dispatchTable = (rows: DispatchResult[]) => {
-    L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST /tasks p50 (single) | POST answer → started p50 | server created→claimed mean | /jobs/next answers per task | single POSTs sent with no runner parked (their p50) | machine busy / other |');
-    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const d of rows) L.push(`| ${d.runners} | ${fmt(d.single.p50, 2)} | ${fmt(d.single.p99, 2)} | ${fmt(d.burst.p50, 2)} | ${fmt(d.burst.p99, 2)} | ${fmt(d.single_post_ms.p50, 2)} | ${fmt(d.single_after_post_ms.p50, 2)} | ${fmt(d.server_claim_latency_mean_ms, 2)} | ${fmt(d.polls.poll_answers_per_task, 3)} | ${d.single_unparked.tasks} (${fmt(d.single_unparked.latency.p50, 2)}) | ${d.cpu.machine_busy_pct} % / ${d.cpu.other_processes_pct} % |`);
+    L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST /tasks p50 (single) | POST answer → started p50 | server created→claimed mean | /jobs/next answers per task | single POSTs sent with no runner parked (their p50) | server CPU per task (idle) | machine busy / other |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const d of rows) L.push(`| ${d.runners} | ${fmt(d.single.p50, 2)} | ${fmt(d.single.p99, 2)} | ${fmt(d.burst.p50, 2)} | ${fmt(d.burst.p99, 2)} | ${fmt(d.single_post_ms.p50, 2)} | ${fmt(d.single_after_post_ms.p50, 2)} | ${fmt(d.server_claim_latency_mean_ms, 2)} | ${fmt(d.polls.poll_answers_per_task, 3)} | ${d.single_unparked.tasks} (${fmt(d.single_unparked.latency.p50, 2)}) | ${fmt(d.server_cpu_ms_per_task, 2)} (${fmt(d.server_idle_pct_of_core, 1)} %) | ${d.cpu.machine_busy_pct} % / ${d.cpu.other_processes_pct} % |`);
     L.push('');
   };
   if (r.dispatch) {
@@ -158,8 +158,8 @@ function markdown(r: Report): string {
   }
   if (r.dispatch_floor?.length) {
     L.push(`Dispatch floor, measured just before: the same hops and schedule through a minimal server (node:http, ioredis: one MULTI per create, one claim script, the job sealed to the runner's key) and minimal runners (${r.config.hosts} host processes, each runner its own keep-alive agent, key pair and long-poll), no Forge logic; bench/README.md, *The dispatch floor*:`, '');
-    L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST p50 (single) | machine busy / other |', '|---:|---:|---:|---:|---:|---:|---:|');
-    for (const f of r.dispatch_floor) L.push(`| ${f.runners} | ${fmt(f.single.p50, 2)} | ${fmt(f.single.p99, 2)} | ${fmt(f.burst.p50, 2)} | ${fmt(f.burst.p99, 2)} | ${fmt(f.single_post_ms.p50, 2)} | ${f.cpu.machine_busy_pct} % / ${f.cpu.other_processes_pct} % |`);
+    L.push('| idle runners | single p50 | single p99 | burst p50 | burst p99 | POST p50 (single) | server CPU per task (idle) | machine busy / other |', '|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const f of r.dispatch_floor) L.push(`| ${f.runners} | ${fmt(f.single.p50, 2)} | ${fmt(f.single.p99, 2)} | ${fmt(f.burst.p50, 2)} | ${fmt(f.burst.p99, 2)} | ${fmt(f.single_post_ms.p50, 2)} | ${fmt(f.server_cpu_ms_per_task, 2)} (${fmt(f.server_idle_pct_of_core, 1)} %) | ${f.cpu.machine_busy_pct} % / ${f.cpu.other_processes_pct} % |`);
     L.push('');
     const lines = floorGaps(r).map((g) => `- ${g.runners} runners: single p50 ${fmt(g.single_p50, 2)}, single p99 ${fmt(g.single_p99, 2)}, burst p99 ${fmt(g.burst_p99, 2)}`);
     if (lines.length) L.push('What Forge adds to the machine\'s hops, Forge − floor (ms, runner agents many to a host process):', '', ...lines, '');
@@ -214,8 +214,8 @@ function printSummary(r: Report): void {
     out.push(`    CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms; machine busy ${t.machine_cpu.machine_busy_pct} %`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
-  for (const f of r.dispatch_floor ?? []) out.push(`  dispatch floor ${String(f.runners).padStart(3)} runners: single p50 ${fmt(f.single.p50, 1)} p99 ${fmt(f.single.p99, 1)} ms; burst p99 ${fmt(f.burst.p99, 1)} ms; POST p50 ${fmt(f.single_post_ms.p50, 2)} ms`);
-  for (const d of [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])]) out.push(`  dispatch ${String(d.runners).padStart(3)} runners${d.layout === 'own' ? ' (one per process)' : ''}: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms`);
+  for (const f of r.dispatch_floor ?? []) out.push(`  dispatch floor ${String(f.runners).padStart(3)} runners: single p50 ${fmt(f.single.p50, 1)} p99 ${fmt(f.single.p99, 1)} ms; burst p99 ${fmt(f.burst.p99, 1)} ms; POST p50 ${fmt(f.single_post_ms.p50, 2)} ms; server CPU/task ${fmt(f.server_cpu_ms_per_task, 2)} ms`);
+  for (const d of [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])]) out.push(`  dispatch ${String(d.runners).padStart(3)} runners${d.layout === 'own' ? ' (one per process)' : ''}: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms; server CPU/task ${fmt(d.server_cpu_ms_per_task, 2)} ms`);
   for (const [name, s] of [['parked', r.parked], ['running', r.running]] as const) {
     if (s) out.push(`  ${name}: ${s.runners} runners, ${s.tasks_running} tasks: server ${fmt(s.server_cpu_pct_of_core, 1)} % of a core, RSS ${fmt(s.server_rss_mb, 0)} MB, Redis ${fmt(s.redis_commands_per_s.total, 0)} cmd/s`);
   }

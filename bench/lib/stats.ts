@@ -84,6 +84,40 @@ export function machineCpu(): { busy: number; total: number } {
  * CPU use over a phase: the machine's busy share, and the share taken by processes this
  * benchmark did not start (other work on the machine makes every figure slower).
  */
+/** One process's CPU (user + system, seconds) and the wall time (seconds) since the window opened. */
+export class ProcessCpuWindow {
+  private readonly cpu0: number;
+  private readonly t0 = performance.now();
+
+  constructor(private readonly pid: number) {
+    this.cpu0 = cpuSeconds(pid);
+  }
+
+  end(): { cpu_s: number; wall_s: number } {
+    return { cpu_s: cpuSeconds(this.pid) - this.cpu0, wall_s: (performance.now() - this.t0) / 1000 };
+  }
+}
+
+/** A process's CPU (seconds per second) over `ms` in which it has nothing to do but its timers (/proc counts 10 ms ticks). */
+export async function idleCpuRate(pid: number, ms: number): Promise<number> {
+  const window = new ProcessCpuWindow(pid);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const { cpu_s, wall_s } = window.end();
+  return cpu_s / wall_s;
+}
+
+/**
+ * A server's CPU per task over `schedule` while it is not saturated (each request then pays its
+ * own wake-ups, unlike the throughput phase's batched figure), net of its idle rate (idleCpuRate:
+ * its timers and parked long-polls).
+ */
+export async function serverCpuPerTask<T>(pid: number, idleRate: number, schedule: () => Promise<T>, tasksOf: (result: T) => number): Promise<{ result: T; ms_per_task: number }> {
+  const busy = new ProcessCpuWindow(pid);
+  const result = await schedule();
+  const { cpu_s, wall_s } = busy.end();
+  return { result, ms_per_task: ((cpu_s - idleRate * wall_s) / tasksOf(result)) * 1000 };
+}
+
 export class CpuWindow {
   private readonly m0 = machineCpu();
   private readonly own0: number;

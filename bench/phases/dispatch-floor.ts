@@ -12,9 +12,9 @@ import { Api } from '../lib/api.js';
 import { type Created, postTaskTo } from '../lib/forge.js';
 import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
 import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, taskWorkDir, tempDir } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds, hostCpuSeconds, summarize, type Summary } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, hostCpuSeconds, idleCpuRate, serverCpuPerTask, summarize, type Summary } from '../lib/stats.js';
 import { type Ctx, log, ownCpu } from './context.js';
-import { type Dispatcher, runSchedule } from './dispatch.js';
+import { type Dispatcher, runSchedule, SERVER_IDLE_MS } from './dispatch.js';
 import { countStatuses } from './throughput.js';
 
 export interface DispatchFloorResult {
@@ -25,6 +25,9 @@ export interface DispatchFloorResult {
   post_ms: Summary;
   single_post_ms: Summary;
   cpu: ReturnType<CpuWindow['end']>;
+  /** The floor server's CPU per task over the schedule and idle, as DispatchResult's. */
+  server_cpu_ms_per_task: number;
+  server_idle_pct_of_core: number;
 }
 
 const TSX = ['--import', 'tsx'];
@@ -127,8 +130,11 @@ export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Pro
         online = n;
       }
       await floor.allParked(n);
+      const serverIdle = await idleCpuRate(floor.serverPid, SERVER_IDLE_MS);
       const cpuWindow = new CpuWindow(() => ownCpu(ctx) + floor.cpu());
-      const { single, bursts } = await runSchedule(dispatcher, ctx.cfg.dispatch);
+      const { result: { single, bursts }, ms_per_task: serverCpuPerTaskMs } = await serverCpuPerTask(
+        floor.serverPid, serverIdle, () => runSchedule(dispatcher, ctx.cfg.dispatch), (r) => r.single.length + r.bursts.length + ctx.cfg.dispatch.warmup,
+      );
       const cpu = cpuWindow.end();
       if (floor.hosts.rejections.length) throw new Error(`dispatch floor tasks failed: ${floor.hosts.rejections.join('; ')}`);
       results.push({
@@ -138,6 +144,8 @@ export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Pro
         post_ms: summarize([...single, ...bursts].map((s) => s.post_ms)),
         single_post_ms: summarize(single.map((s) => s.post_ms)),
         cpu,
+        server_cpu_ms_per_task: serverCpuPerTaskMs,
+        server_idle_pct_of_core: serverIdle * 100,
       });
     }
   } finally {

@@ -10,7 +10,7 @@ import { addRunners as addRunnerRecords, type Created } from '../lib/forge.js';
 import { now, type PollRecord, RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
 import { monitorRedis } from '../lib/monitor.js';
 import { killChildGroups, sleep, tempDir } from '../lib/procs.js';
-import { CpuWindow, summarize, type Summary } from '../lib/stats.js';
+import { CpuWindow, idleCpuRate, serverCpuPerTask, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, type Config, createTask, type Ctx, log, ownCpu } from './context.js';
 
 interface ServerMetrics {
@@ -121,6 +121,9 @@ async function burst(d: Dispatcher, size: number): Promise<Sample[]> {
 
 const pause = () => sleep(20 + Math.random() * 40);
 
+/** How long a server's idle CPU is read before a row's schedule (idleCpuRate). */
+export const SERVER_IDLE_MS = 3000;
+
 /**
  * One row's schedule, the same for Forge and the dispatch floor: warm-up tasks, then single tasks
  * each 20–60 ms after the previous one finished, then bursts of concurrent POSTs 100 ms apart.
@@ -172,6 +175,10 @@ export interface DispatchResult {
   distinct_runners_used: number;
   cpu: ReturnType<CpuWindow['end']>;
   server_claim_latency_mean_ms: number;
+  /** The server's CPU per task over the row's schedule, net of its idle CPU (serverCpuPerTask). */
+  server_cpu_ms_per_task: number;
+  /** The server's CPU with the row's runners parked and nothing to do, in % of a core. */
+  server_idle_pct_of_core: number;
   /** forge_runner_wakeups_total / forge_empty_claims_total deltas per task (NaN if the server lacks them). */
   server_wakeups_per_task: number;
   server_empty_claims_per_task: number;
@@ -194,10 +201,12 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
     online.push(...(await addRunners(ctx, runners - online.length, 1)));
   }
   await sleep(1500); // every runner's first long-poll parked
+  const serverIdle = await idleCpuRate(ctx.forge.pid, SERVER_IDLE_MS);
   const cpuWindow = new CpuWindow(() => ownCpu(ctx));
   const m0 = await serverMetrics(ctx);
   const t0 = now();
-  const { single, bursts } = await runSchedule(forgeDispatcher(ctx), c);
+  const tasks = c.warmup + c.sequential + c.bursts * c.burstSize;
+  const { result: { single, bursts }, ms_per_task: serverCpuPerTaskMs } = await serverCpuPerTask(ctx.forge.pid, serverIdle, () => runSchedule(forgeDispatcher(ctx), c), () => tasks);
   await sleep(200);
   const t1 = now();
   const m1 = await serverMetrics(ctx);
@@ -208,7 +217,6 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   // finishing the previous one (its result, its next poll on the way): queueing, not dispatch.
   const parkedAtSend = (s: Sample) => pollList.some((p) => p.start <= s.t_send && p.end >= s.t_send);
   const unparked = single.filter((s) => !parkedAtSend(s));
-  const tasks = c.warmup + c.sequential + c.bursts * c.burstSize;
 
   // Wake probe: one task at a time under MONITOR, counting the claim attempts on the task queue.
   const p0 = now();
@@ -240,6 +248,8 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
     distinct_runners_used: new Set(all.map((s) => s.runner)).size,
     cpu,
     server_claim_latency_mean_ms: ((m1.sum - m0.sum) / (m1.count - m0.count)) * 1000,
+    server_cpu_ms_per_task: serverCpuPerTaskMs,
+    server_idle_pct_of_core: serverIdle * 100,
     server_wakeups_per_task: (m1.wakeups - m0.wakeups) / tasks,
     server_empty_claims_per_task: (m1.emptyClaims - m0.emptyClaims) / tasks,
     server_gc: {
