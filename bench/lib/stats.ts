@@ -80,10 +80,6 @@ export function machineCpu(): { busy: number; total: number } {
   }
 }
 
-/**
- * CPU use over a phase: the machine's busy share, and the share taken by processes this
- * benchmark did not start (other work on the machine makes every figure slower).
- */
 /** One process's CPU (user + system, seconds) and the wall time (seconds) since the window opened. */
 export class ProcessCpuWindow {
   private readonly cpu0: number;
@@ -118,6 +114,10 @@ export async function serverCpuPerTask<T>(pid: number, idleRate: number, schedul
   return { result, ms_per_task: ((cpu_s - idleRate * wall_s) / tasksOf(result)) * 1000 };
 }
 
+/**
+ * CPU use over a phase: the machine's busy share, and the share taken by processes this
+ * benchmark did not start (other work on the machine makes every figure slower).
+ */
 export class CpuWindow {
   private readonly m0 = machineCpu();
   private readonly own0: number;

@@ -25,7 +25,7 @@ export interface DispatchFloorResult {
   post_ms: Summary;
   single_post_ms: Summary;
   cpu: ReturnType<CpuWindow['end']>;
-  /** The floor server's CPU per task over the schedule and idle, as DispatchResult's. */
+  /** The floor server's CPU per task, net of its idle CPU, and that idle CPU: as DispatchResult's. */
   server_cpu_ms_per_task: number;
   server_idle_pct_of_core: number;
 }
