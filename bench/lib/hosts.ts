@@ -6,9 +6,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import ts from 'typescript';
 import { ensureBuilt } from '../../test/helpers/build.js';
+import { now } from './host-ipc.js';
 import { projectRoot, spawnTracked, stopChild, tempDir } from './procs.js';
 
 const compiledHosts = new Map<string, string>();
@@ -36,7 +36,8 @@ async function runnerHostScript(buildRoot = projectRoot): Promise<string> {
   return script;
 }
 
-export const now = () => performance.timeOrigin + performance.now();
+/** The benchmark's clock: the same function the hosts read theirs with. */
+export { now };
 
 /**
  * Clock-corrected times (ms). `answered`: the headers of the long-poll answer carrying the job

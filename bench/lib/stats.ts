@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when empty. */
 export function percentile(samples: number[], p: number): number {
@@ -97,7 +98,7 @@ export class ProcessCpuWindow {
 /** A process's CPU (seconds per second) over `ms` in which it has nothing to do but its timers (/proc counts 10 ms ticks). */
 export async function idleCpuRate(pid: number, ms: number): Promise<number> {
   const window = new ProcessCpuWindow(pid);
-  await new Promise((resolve) => setTimeout(resolve, ms));
+  await delay(ms);
   const { cpu_s, wall_s } = window.end();
   return cpu_s / wall_s;
 }
@@ -107,11 +108,11 @@ export async function idleCpuRate(pid: number, ms: number): Promise<number> {
  * own wake-ups, unlike the throughput phase's batched figure), net of its idle rate (idleCpuRate:
  * its timers and parked long-polls).
  */
-export async function serverCpuPerTask<T>(pid: number, idleRate: number, schedule: () => Promise<T>, tasksOf: (result: T) => number): Promise<{ result: T; ms_per_task: number }> {
+export async function serverCpuPerTask<T>(pid: number, idleRate: number, tasks: number, schedule: () => Promise<T>): Promise<{ result: T; ms_per_task: number }> {
   const busy = new ProcessCpuWindow(pid);
   const result = await schedule();
   const { cpu_s, wall_s } = busy.end();
-  return { result, ms_per_task: ((cpu_s - idleRate * wall_s) / tasksOf(result)) * 1000 };
+  return { result, ms_per_task: ((cpu_s - idleRate * wall_s) / tasks) * 1000 };
 }
 
 /**

@@ -14,7 +14,7 @@ import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
 import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, taskWorkDir, tempDir } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds, idleCpuRate, serverCpuPerTask, summarize, type Summary } from '../lib/stats.js';
 import { type Ctx, log, ownCpu } from './context.js';
-import { type Dispatcher, runSchedule, SERVER_IDLE_MS } from './dispatch.js';
+import { type Dispatcher, runSchedule, scheduledTasks, SERVER_IDLE_MS } from './dispatch.js';
 import { countStatuses } from './throughput.js';
 
 export interface DispatchFloorResult {
@@ -133,7 +133,7 @@ export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Pro
       const serverIdle = await idleCpuRate(floor.serverPid, SERVER_IDLE_MS);
       const cpuWindow = new CpuWindow(() => ownCpu(ctx) + floor.cpu());
       const { result: { single, bursts }, ms_per_task: serverCpuPerTaskMs } = await serverCpuPerTask(
-        floor.serverPid, serverIdle, () => runSchedule(dispatcher, ctx.cfg.dispatch), (r) => r.single.length + r.bursts.length + ctx.cfg.dispatch.warmup,
+        floor.serverPid, serverIdle, scheduledTasks(ctx.cfg.dispatch), () => runSchedule(dispatcher, ctx.cfg.dispatch),
       );
       const cpu = cpuWindow.end();
       if (floor.hosts.rejections.length) throw new Error(`dispatch floor tasks failed: ${floor.hosts.rejections.join('; ')}`);

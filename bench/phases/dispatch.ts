@@ -124,6 +124,9 @@ const pause = () => sleep(20 + Math.random() * 40);
 /** How long a server's idle CPU is read before a row's schedule (idleCpuRate). */
 export const SERVER_IDLE_MS = 3000;
 
+/** How many tasks one row's schedule creates (runSchedule): warm-up, single and burst. */
+export const scheduledTasks = (c: Config['dispatch']): number => c.warmup + c.sequential + c.bursts * c.burstSize;
+
 /**
  * One row's schedule, the same for Forge and the dispatch floor: warm-up tasks, then single tasks
  * each 20–60 ms after the previous one finished, then bursts of concurrent POSTs 100 ms apart.
@@ -205,8 +208,8 @@ export async function dispatchConfig(ctx: Ctx, runners: number, online: RunnerSp
   const cpuWindow = new CpuWindow(() => ownCpu(ctx));
   const m0 = await serverMetrics(ctx);
   const t0 = now();
-  const tasks = c.warmup + c.sequential + c.bursts * c.burstSize;
-  const { result: { single, bursts }, ms_per_task: serverCpuPerTaskMs } = await serverCpuPerTask(ctx.forge.pid, serverIdle, () => runSchedule(forgeDispatcher(ctx), c), () => tasks);
+  const tasks = scheduledTasks(c);
+  const { result: { single, bursts }, ms_per_task: serverCpuPerTaskMs } = await serverCpuPerTask(ctx.forge.pid, serverIdle, tasks, () => runSchedule(forgeDispatcher(ctx), c));
   await sleep(200);
   const t1 = now();
   const m1 = await serverMetrics(ctx);
