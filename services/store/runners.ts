@@ -59,6 +59,12 @@ export class RunnerStore {
    * O(runners) per `POST /tasks`: 4.5 ms p50 with 10 idle runners, 6.6 ms with 100).
    */
   private statusSnapshot: { statuses: Record<string, string>; generation: number; until: number; views?: RunnerView[] } | undefined;
+  /**
+   * The views reportedViewsIn is reading and building: a burst of creates that finds the snapshot
+   * stale shares one read and one build instead of each making its own (with a hundred runners,
+   * ten copies of every view per burst, kept long enough to be promoted and to lengthen GC pauses).
+   */
+  private refreshing: { generation: number; views: Promise<readonly RunnerView[]> } | undefined;
 
   constructor(private readonly redis: RedisClient, private readonly onlineWindowMs: number) {
     this.runners = new Collection<Runner>(redis, 'runners');
@@ -228,8 +234,8 @@ export class RunnerStore {
    * Every runner's view with the activity each last reported (views(…, {reportedActivity: true})),
    * its reads queued on `batch`: the statuses unless read less than STATUS_SNAPSHOT_MS ago; the
    * records only when this process keeps none from since the last runner change (`forget` drops
-   * both, as it drops cached tokens). For creating a task, whose first waiting reason is an estimate
-   * the watchdog refines.
+   * both, as it drops cached tokens); a read already under way is shared. For creating a task,
+   * whose first waiting reason is an estimate the watchdog refines.
    */
   reportedViewsIn(batch: Batch): Promise<readonly RunnerView[]> {
     const generation = this.forgotten;
@@ -238,8 +244,9 @@ export class RunnerStore {
     const records = kept ? Promise.resolve(kept) : this.runners.listIn(batch);
     const current = this.statusSnapshot && this.statusSnapshot.generation === generation && this.statusSnapshot.until > now ? this.statusSnapshot : undefined;
     if (kept && current?.views) return Promise.resolve(current.views);
+    if (this.refreshing?.generation === generation) return this.refreshing.views;
     const statuses = current ? Promise.resolve(current.statuses) : batch.add<Record<string, string>>((p, reply) => p.hgetall(keys.runnerStatus(), reply));
-    return Promise.all([records, statuses]).then(([runners, statuses]) => {
+    const views = Promise.all([records, statuses]).then(([runners, statuses]) => {
       const views = this.viewsOf(runners, statuses);
       // Read while no change was announced: kept until the next one.
       if (generation !== this.forgotten) return views;
@@ -247,6 +254,12 @@ export class RunnerStore {
       this.statusSnapshot = { statuses, generation, until: current?.until ?? now + STATUS_SNAPSHOT_MS, views };
       return views;
     });
+    this.refreshing = { generation, views };
+    const done = () => {
+      if (this.refreshing?.views === views) this.refreshing = undefined;
+    };
+    views.then(done, done);
+    return views;
   }
 
   private async leaseSets(ids: number[]): Promise<string[][]> {

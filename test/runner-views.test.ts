@@ -1,0 +1,66 @@
+/**
+ * The runner views a task's creation works its first waiting reason out from
+ * (RunnerStore.reportedViewsIn), over a real Redis: a burst of creates that finds the snapshot
+ * stale shares one read of the statuses and one build of the views, not one each.
+ */
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { cleanup, ensureBuilt, projectRoot, startRedis } from './helpers/index.js';
+
+test.after.always(cleanup);
+
+type RunnersModule = typeof import('../services/store/runners.js');
+type BatchModule = typeof import('../services/redis/batch.js');
+const load = async () => {
+  await ensureBuilt();
+  return {
+    ...((await import(join(projectRoot, 'dist/services/store/runners.js'))) as RunnersModule),
+    ...((await import(join(projectRoot, 'dist/services/redis/batch.js'))) as BatchModule),
+  };
+};
+
+/** How many times Redis has run `command` (INFO commandstats). */
+async function calls(client: Redis, command: string): Promise<number> {
+  const info = await client.info('commandstats');
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+}
+
+test('concurrent reads of a stale snapshot share one read and one set of views; a runner change starts a new one', async (t) => {
+  const { RunnerStore, Batch } = await load();
+  const redis = await startRedis();
+  const client = new Redis(redis.url);
+  const observer = new Redis(redis.url);
+  t.teardown(() => {
+    client.disconnect();
+    observer.disconnect();
+  });
+  const store = new RunnerStore(client as never, 10_000);
+  for (const name of ['a', 'b', 'c']) await store.create({ name, tags: ['linux'], max_parallel_tasks: 2, webhook: '', project_id: null });
+  await store.touch(new Map([[1, { version: '1', capabilities: ['bash'], active: [], draining: false }]]));
+
+  /** Ten creates arriving together, each with its own batch of reads, as POST /tasks makes them. */
+  const burst = async () => {
+    const batches = Array.from({ length: 10 }, () => new Batch(client as never));
+    const views = batches.map((batch) => store.reportedViewsIn(batch));
+    await Promise.all(batches.map((batch) => batch.send()));
+    return Promise.all(views);
+  };
+
+  const before = await calls(observer, 'hgetall');
+  const first = await burst();
+  t.is(await calls(observer, 'hgetall') - before, 1, 'one read of the statuses for the whole burst');
+  t.true(first.every((views) => views === first[0]), 'every create got the same views, built once');
+  t.deepEqual(first[0]!.map((v) => [v.name, v.status, v.capabilities]), [['a', 'online', ['bash']], ['b', 'offline', []], ['c', 'offline', []]]);
+
+  const again = await burst();
+  t.is(again[0], first[0], 'the snapshot answers the next burst without a read');
+  t.is(await calls(observer, 'hgetall') - before, 1);
+
+  // A runner changed: its views are read and built afresh, again once for the burst.
+  await store.update(2, { name: 'b2' });
+  const changed = await burst();
+  t.is(await calls(observer, 'hgetall') - before, 2);
+  t.true(changed.every((views) => views === changed[0]));
+  t.deepEqual(changed[0]!.map((v) => v.name), ['a', 'b2', 'c']);
+});
