@@ -48,8 +48,10 @@ test('concurrent reads of a stale snapshot share one read and one set of views; 
   };
 
   const before = await calls(observer, 'hgetall');
+  const recordsBefore = await calls(observer, 'hvals');
   const first = await burst();
   t.is(await calls(observer, 'hgetall') - before, 1, 'one read of the statuses for the whole burst');
+  t.true(await calls(observer, 'hvals') - recordsBefore <= 1, 'and at most one of the runner records');
   t.true(first.every((views) => views === first[0]), 'every create got the same views, built once');
   t.deepEqual(first[0]!.map((v) => [v.name, v.status, v.capabilities]), [['a', 'online', ['bash']], ['b', 'offline', []], ['c', 'offline', []]]);
 
@@ -61,6 +63,7 @@ test('concurrent reads of a stale snapshot share one read and one set of views; 
   await store.update(2, { name: 'b2' });
   const changed = await burst();
   t.is(await calls(observer, 'hgetall') - before, 2);
+  t.true(await calls(observer, 'hvals') - recordsBefore <= 2);
   t.true(changed.every((views) => views === changed[0]));
   t.deepEqual(changed[0]!.map((v) => v.name), ['a', 'b2', 'c']);
 });

@@ -241,10 +241,10 @@ export class RunnerStore {
     const generation = this.forgotten;
     const now = Date.now();
     const kept = this.records && this.records.generation === generation && this.records.until > now ? this.records.runners : undefined;
-    const records = kept ? Promise.resolve(kept) : this.runners.listIn(batch);
     const current = this.statusSnapshot && this.statusSnapshot.generation === generation && this.statusSnapshot.until > now ? this.statusSnapshot : undefined;
     if (kept && current?.views) return Promise.resolve(current.views);
     if (this.refreshing?.generation === generation) return this.refreshing.views;
+    const records = kept ? Promise.resolve(kept) : this.runners.listIn(batch);
     const statuses = current ? Promise.resolve(current.statuses) : batch.add<Record<string, string>>((p, reply) => p.hgetall(keys.runnerStatus(), reply));
     const views = Promise.all([records, statuses]).then(([runners, statuses]) => {
       const views = this.viewsOf(runners, statuses);
