@@ -56,7 +56,9 @@ try {
     rmSync(`${samples}.done`, { force: true });
     process.kill(pid, 'SIGUSR2');
     await waitFor(() => existsSync(`${samples}.done`), 30_000, 'the heap profile');
-    return (JSON.parse(readFileSync(`${samples}.tmp`, 'utf8')) as { head: Node }).head;
+    const profile = JSON.parse(readFileSync(samples, 'utf8')) as { head?: Node; error?: string };
+    if (!profile.head) throw new Error(`the server's heap profiler failed: ${profile.error ?? 'no profile'}`);
+    return profile.head;
   };
   const gcPauses = async () => {
     const text = (await env.api.request('GET', '/metrics')).text;

@@ -12,7 +12,7 @@ session.post('HeapProfiler.enable');
 session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false });
 process.on('SIGUSR2', () => {
   session.post('HeapProfiler.getSamplingProfile', (err, res) => {
-    writeFileSync(`${out}.tmp`, err ? JSON.stringify({ error: err.message }) : JSON.stringify(res.profile));
+    writeFileSync(out, err ? JSON.stringify({ error: err.message }) : JSON.stringify(res.profile));
     writeFileSync(`${out}.done`, '');
   });
 });
