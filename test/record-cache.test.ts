@@ -5,16 +5,12 @@
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { join } from 'node:path';
-import { cleanup, ensureBuilt, projectRoot, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
 type CacheModule = typeof import('../services/store/record-cache.js');
-const load = async (): Promise<CacheModule> => {
-  await ensureBuilt();
-  return (await import(join(projectRoot, 'dist/services/store/record-cache.js'))) as CacheModule;
-};
+const load = () => builtModule<CacheModule>('services/store/record-cache.ts');
 
 test('keeps a reply until its hash changes, announces the change, and keeps nothing read while a change came', async (t) => {
   const { RecordCache } = await load();

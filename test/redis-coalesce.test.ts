@@ -4,17 +4,13 @@
  * second connection.
  */
 import test, { type ExecutionContext } from 'ava';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { cleanup, ensureBuilt, projectRoot, startRedis, waitFor } from './helpers/index.js';
+import { builtModule, cleanup, startRedis, waitFor } from './helpers/index.js';
 
 test.after.always(cleanup);
 
 type ConnectionModule = typeof import('../services/redis/connection.js');
-const load = async (): Promise<ConnectionModule> => {
-  await ensureBuilt();
-  return (await import(join(projectRoot, 'dist/services/redis/connection.js'))) as ConnectionModule;
-};
+const load = () => builtModule<ConnectionModule>('services/redis/connection.ts');
 
 /** A client made as the server makes its own, and a plain one that reads Redis's INFO. */
 async function standalone(t: ExecutionContext): Promise<{ client: Redis; probe: Redis }> {

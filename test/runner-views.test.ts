@@ -5,20 +5,16 @@
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { join } from 'node:path';
-import { cleanup, ensureBuilt, projectRoot, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
 type RunnersModule = typeof import('../services/store/runners.js');
 type BatchModule = typeof import('../services/redis/batch.js');
-const load = async () => {
-  await ensureBuilt();
-  return {
-    ...((await import(join(projectRoot, 'dist/services/store/runners.js'))) as RunnersModule),
-    ...((await import(join(projectRoot, 'dist/services/redis/batch.js'))) as BatchModule),
-  };
-};
+const load = async () => ({
+  ...(await builtModule<RunnersModule>('services/store/runners.ts')),
+  ...(await builtModule<BatchModule>('services/redis/batch.ts')),
+});
 
 /** How many times Redis has run `command` (INFO commandstats). */
 async function calls(client: Redis, command: string): Promise<number> {

@@ -52,6 +52,16 @@ export async function ensureBuilt(): Promise<void> {
   if (process.env.FORGE_TEST_SKIP_BUILD !== '1') await waitFor(() => !existsSync(lock) || lockIsStale(), 200_000, { intervalMs: 200, what: 'another test process to finish building dist/' });
 }
 
+/**
+ * A module of the built server (`source` as under the project root, e.g.
+ * 'services/store/runners.ts'), once dist/ is current: for tests of one piece on its own, the code
+ * the server runs. `T` is the source module's type (`typeof import('../services/…')`).
+ */
+export async function builtModule<T>(source: string): Promise<T> {
+  await ensureBuilt();
+  return (await import(join(projectRoot, 'dist', source.replace(/\.ts$/, '.js')))) as T;
+}
+
 /** A lock older than the longest build (tsc is given 170 s) was left by a killed process. */
 function lockIsStale(): boolean {
   try {
