@@ -15,8 +15,12 @@ test('the embedded redis-server is supervised: killed, it is started again and t
   const task = await runTask(forge.api, setup);
   t.is(task.status, 'success');
   t.true((await outputText(forge.api, setup.projectId, task.id)).includes('after the restart'));
-  // The new redis-server is stopped with Forge, like the first.
-  const newPid = Number([...forge.logs().matchAll(/embedded redis-server started .*"pid":(\d+)/g)].at(-1)![1]);
-  await forge.stop();
-  t.false(isProcessAlive(newPid));
+  // The new redis-server is stopped with Forge, like the first: the server waits for its exit.
+  t.is(forge.redisPids.length, 2);
+  const newPid = forge.redisPids.at(-1)!;
+  t.true(isProcessAlive(newPid));
+  const stopped = await forge.stop();
+  const outcome = `the server ended with ${JSON.stringify(stopped)}; its log:\n${forge.logs()}`;
+  t.deepEqual(stopped, { code: 0, signal: null }, outcome);
+  t.false(isProcessAlive(newPid), outcome);
 });

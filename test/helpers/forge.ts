@@ -50,11 +50,16 @@ export interface Forge {
   process: ChildProcess;
   /** Pid of the embedded redis-server the server started, if it did. */
   redisPid: number | undefined;
+  /** Pids of every embedded redis-server the server started, in order (more than one after a restart by its supervisor). */
+  redisPids: readonly number[];
   /** Everything the server wrote to stdout and stderr so far. */
   logs(): string;
   /** Resolves when the server process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM and wait for the exit (SIGKILL after `timeoutMs`); the embedded redis stops with it. */
+  /**
+   * SIGTERM and wait for the exit (SIGKILL after `timeoutMs`, by default longer than the server's own
+   * stop deadline: stop_timeout_sec plus the embedded redis-server's grace); the embedded redis stops with it.
+   */
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends a signal (default SIGKILL) and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -119,7 +124,8 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
   }
   const child = trackChild(spawn(process.execPath, args, { cwd: dirs.root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
-  let redisPid: number | undefined;
+  const redisPids: number[] = [];
+  let scannedTo = 0;
   const exited = exitOf(child);
   const ready = new Promise<string>((resolve, reject) => {
     let stdout = '';
@@ -134,19 +140,22 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
     });
     child.stderr!.on('data', (chunk: Buffer) => {
       log += chunk.toString();
-      const pid = /embedded redis-server started .*"pid":(\d+)/.exec(log);
-      if (pid && !redisPid) {
-        redisPid = Number(pid[1]);
-        trackPid(redisPid);
+      // Every redis-server the server starts (its supervisor restarts a dead one) is ended at exit.
+      const lines = log.slice(scannedTo);
+      const complete = lines.lastIndexOf('\n') + 1;
+      scannedTo += complete;
+      for (const started of lines.slice(0, complete).matchAll(/embedded redis-server started .*"pid":(\d+)/g)) {
+        redisPids.push(Number(started[1]));
+        trackPid(Number(started[1]));
       }
     });
     void exited.then(({ code, signal }) => reject(new Error(`Forge exited (${code ?? signal}) before it was ready:\n${log}`)));
   });
-  const stop = (timeoutMs = 20_000) => stopChild(child, 'SIGTERM', timeoutMs);
+  const stop = (timeoutMs = 45_000) => stopChild(child, 'SIGTERM', timeoutMs);
   onCleanup(async () => {
     await stopChild(child, 'SIGTERM', 5000);
     // If the server was SIGKILLed, its embedded redis-server is still running: end it too.
-    if (redisPid && isProcessAlive(redisPid)) process.kill(redisPid, 'SIGKILL');
+    for (const pid of redisPids) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
   });
 
   const timeoutMs = options.startTimeoutMs ?? 60_000; // generous: a loaded 2-core machine starting several servers at once
@@ -163,8 +172,9 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
   return {
     url, port, dirs, env, api, process: child, exited,
     get redisPid() {
-      return redisPid;
+      return redisPids[0];
     },
+    redisPids,
     logs: () => log,
     stop,
     kill: (signal: NodeJS.Signals = 'SIGKILL') => {
