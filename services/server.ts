@@ -23,6 +23,7 @@ import { createRedis, waitReady } from './redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { channels } from './redis/keys.js';
 import { Stores } from './store/stores.js';
+import { UserNameTakenError } from './store/users.js';
 import { forgeVersion, projectRoot } from '../protocol/version.js';
 import { Agent } from '../workers/agent.js';
 import { detectCapabilities } from '../workers/capabilities.js';
@@ -53,19 +54,26 @@ function encryptionKey(config: ServerConfig): string {
   return key;
 }
 
-/** Creates the admin from FORGE_ADMIN_*; on a first start with none given, one with a generated password. */
+/**
+ * Creates the admin from FORGE_ADMIN_*; on a first start with none given, one with a generated
+ * password. Replicas starting together on one Redis race to create it: one does, the others find
+ * the login taken and go on.
+ */
 async function bootstrapAdmin(config: ServerConfig, stores: Stores): Promise<string | undefined> {
+  const createdByAnother = (err: unknown) => {
+    if (err instanceof UserNameTakenError && err.field === 'login') return undefined;
+    throw err;
+  };
   if (config.admin_login && config.admin_password) {
-    const existing = (await stores.users.list()).find((u) => u.login.toLowerCase() === config.admin_login.toLowerCase());
-    if (!existing) {
-      await stores.users.create({ login: config.admin_login, password: config.admin_password, email: config.admin_email, name: config.admin_name, admin: true });
-      log.info('admin user created from the bootstrap settings', { login: config.admin_login });
-    }
+    if (await stores.users.findBy('login', config.admin_login)) return undefined;
+    await stores.users.create({ login: config.admin_login, password: config.admin_password, email: config.admin_email, name: config.admin_name, admin: true })
+      .then(() => log.info('admin user created from the bootstrap settings', { login: config.admin_login }), createdByAnother);
     return undefined;
   }
   if ((await stores.users.count()) > 0) return undefined;
   const password = newToken(12);
-  await stores.users.create({ login: 'admin', password, email: config.admin_email, name: 'Administrator', admin: true });
+  const created = await stores.users.create({ login: 'admin', password, email: config.admin_email, name: 'Administrator', admin: true }).catch(createdByAnother);
+  if (!created) return undefined;
   writeFileSync(join(config.data_dir, 'initial_admin_password'), password + '\n', { mode: 0o600 });
   return password;
 }

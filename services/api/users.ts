@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { APPS, optionInput, passwordInput, tokenInput, userInput, userUpdateInput, type User } from '../common/model.js';
 import type { AppContext } from '../context.js';
-import { publicUser } from '../store/users.js';
+import { publicUser, UserNameTakenError } from '../store/users.js';
 import { audit } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { HttpError, idParam, notFound } from './http.js';
@@ -17,6 +17,12 @@ const tokenId = z.string().regex(/^[0-9a-f]{16}$|^[A-Za-z0-9_-]{43}$/);
  * The caller (profile, API tokens, options) and users: any user lists them (to add members to a
  * project); admins create, change and delete them; a user changes their own profile and password.
  */
+/** 409 naming the API's field for a login or e-mail another user has; anything else is not the caller's to fix. */
+function nameTaken(err: unknown): unknown {
+  if (!(err instanceof UserNameTakenError)) return err;
+  return new HttpError(409, `${err.field === 'login' ? 'username' : 'email'}: ${err.message}; choose another`);
+}
+
 export function userRouter(ctx: AppContext): Router {
   const router = Router();
   const users = ctx.stores.users;
@@ -62,7 +68,7 @@ export function userRouter(ctx: AppContext): Router {
     try {
       user = await users.create({ ...input, login: input.username });
     } catch (err) {
-      throw new HttpError(409, (err as Error).message);
+      throw nameTaken(err);
     }
     await audit(ctx, req, { project_id: null, object_type: 'user', object_id: user.id, description: `user ${user.login} created` });
     res.status(201).json(publicUser(user));
@@ -88,7 +94,7 @@ export function userRouter(ctx: AppContext): Router {
     try {
       await users.update(user.id, { ...rest, ...(username ? { login: username } : {}) });
     } catch (err) {
-      throw new HttpError(409, (err as Error).message);
+      throw nameTaken(err);
     }
     await audit(ctx, req, { project_id: null, object_type: 'user', object_id: user.id, description: `user ${username ?? user.login} updated` });
     res.status(204).end();

@@ -24,6 +24,7 @@ const SCRIPTS = {
   'queue-retire': 2,
   'queue-migrate': 6,
   'auth-user': 2,
+  'user-write': 3,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;
 

@@ -27,8 +27,13 @@ export class Collection<T extends { id: number }> {
     if (this.cache) await this.cache.changed(this.key);
   }
 
+  /** A new id from the kind's counter (for a record written by `writeWith`). */
+  nextId(): Promise<number> {
+    return this.redis.incr(keys.seq(this.kind));
+  }
+
   async create(fields: Omit<T, 'id'>): Promise<T> {
-    const id = await this.redis.incr(keys.seq(this.kind));
+    const id = await this.nextId();
     const record = { ...fields, id } as T;
     await this.redis.hset(this.key, String(id), JSON.stringify(record));
     await this.changed();
@@ -63,6 +68,16 @@ export class Collection<T extends { id: number }> {
     await this.redis.hset(this.key, String(record.id), JSON.stringify(record));
     await this.changed();
     return record;
+  }
+
+  /**
+   * A record written by `write` (a script that writes other keys in the same step), given the hash's
+   * key, the field and the JSON; the cache hears of it as of `put`.
+   */
+  async writeWith<R>(record: T, write: (hash: string, field: string, json: string) => Promise<R>): Promise<R> {
+    const outcome = await write(this.key, String(record.id), JSON.stringify(record));
+    await this.changed();
+    return outcome;
   }
 
   async update(id: number, patch: Partial<T>): Promise<T | undefined> {

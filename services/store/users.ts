@@ -12,6 +12,13 @@ export interface ApiToken { id: string; user_id: number; created: string; expire
 export const publicUser = ({ password_hash: _hidden, login, ...user }: User) => ({ alert: false, external: false, ...user, username: login });
 export type PublicUser = ReturnType<typeof publicUser>;
 
+/** Another user already has this login or e-mail address. */
+export class UserNameTakenError extends Error {
+  constructor(readonly field: 'login' | 'email', value: string) {
+    super(`a user with ${field === 'login' ? 'login' : 'e-mail'} "${value}" exists already`);
+  }
+}
+
 /** At most this many stored options per user. */
 const MAX_OPTIONS = 100;
 /**
@@ -26,47 +33,40 @@ export class UserStore {
   private readonly users: Collection<User>;
 
   private readonly authUser;
+  private readonly writeUser;
 
   constructor(private readonly redis: RedisClient, private readonly cache?: RecordCache) {
     this.users = new Collection<User>(redis, 'users', '', cache);
     this.authUser = script(redis, 'auth-user');
+    this.writeUser = script(redis, 'user-write');
   }
 
   async create(input: { login: string; name: string; email: string; password: string; admin: boolean; alert?: boolean; external?: boolean }): Promise<User> {
-    await this.requireFree(input.login, input.email);
-    const user = await this.users.create({
-      login: input.login, name: input.name || input.login, email: input.email, admin: input.admin, alert: input.alert ?? false,
-      external: input.external ?? false, password_hash: await hashPassword(input.password), created: new Date().toISOString(),
-    });
-    await this.redis.hset(keys.index('user-login'), user.login.toLowerCase(), String(user.id));
-    if (user.email) await this.redis.hset(keys.index('user-email'), user.email.toLowerCase(), String(user.id));
+    const password_hash = await hashPassword(input.password);
+    const user: User = {
+      id: await this.users.nextId(), login: input.login, name: input.name || input.login, email: input.email, admin: input.admin,
+      alert: input.alert ?? false, external: input.external ?? false, password_hash, created: new Date().toISOString(),
+    };
+    await this.write(user);
     return user;
-  }
-
-  /** Throws when another user has this login or e-mail address. */
-  private async requireFree(login: string | undefined, email: string | undefined, self?: number): Promise<void> {
-    const holder = async (index: string, value: string | undefined) => (value ? this.redis.hget(keys.index(index), value.toLowerCase()) : null);
-    const byLogin = await holder('user-login', login);
-    if (byLogin && Number(byLogin) !== self) throw new Error(`a user with login "${login}" exists already`);
-    const byEmail = await holder('user-email', email);
-    if (byEmail && Number(byEmail) !== self) throw new Error(`a user with e-mail "${email}" exists already`);
   }
 
   /** Changes profile fields, keeping the login and e-mail indexes in step. */
   async update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert' | 'external'>>): Promise<User | undefined> {
     const user = await this.users.get(id);
     if (!user) return undefined;
-    await this.requireFree(patch.login, patch.email, id);
     const next = { ...user, ...patch, id };
-    if (next.login.toLowerCase() !== user.login.toLowerCase()) {
-      await this.redis.hdel(keys.index('user-login'), user.login.toLowerCase());
-      await this.redis.hset(keys.index('user-login'), next.login.toLowerCase(), String(id));
-    }
-    if (next.email.toLowerCase() !== user.email.toLowerCase()) {
-      if (user.email) await this.redis.hdel(keys.index('user-email'), user.email.toLowerCase());
-      if (next.email) await this.redis.hset(keys.index('user-email'), next.email.toLowerCase(), String(id));
-    }
-    return this.users.put(next);
+    await this.write(next, user);
+    return next;
+  }
+
+  /** Writes the record and claims its login and e-mail in one step; throws UserNameTakenError when another user holds one. */
+  private async write(user: User, before?: User): Promise<void> {
+    const outcome = await this.users.writeWith(user, (hash, field, json) =>
+      this.writeUser(keys.index('user-login'), keys.index('user-email'), hash,
+        field, user.login.toLowerCase(), user.email.toLowerCase(), before?.login.toLowerCase() ?? '', before?.email.toLowerCase() ?? '', json));
+    if (outcome === 'login') throw new UserNameTakenError('login', user.login);
+    if (outcome === 'email') throw new UserNameTakenError('email', user.email);
   }
 
   async setPassword(id: number, password: string): Promise<boolean> {
