@@ -44,7 +44,10 @@ const WATCHDOG_MS = 90 * 60_000;
 interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
-  floor?: FloorResult; floor_sandboxed?: FloorResult; bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
+  floor?: FloorResult; floor_sandboxed?: FloorResult;
+  /** The sandboxed work floor measured again right after Forge's batch: whether the machine drifted over the phase. */
+  floor_sandboxed_after?: FloorResult;
+  bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
   /** The throughput batch through a minimal server and runners without Forge: the protocol's hops. */
   floor_protocol?: ProtocolFloorResult;
   /** The dispatch rows again with one runner agent per host process. */
@@ -52,7 +55,11 @@ interface Report {
   /** The same schedule through a minimal server and runner without Forge: the machine's hops. */
   dispatch_floor?: DispatchFloorResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
-  ratios?: { to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number };
+  ratios?: {
+    to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number;
+    /** Forge ÷ the sandboxed floor measured after its batch (the headline ratio uses the one before). */
+    to_floor_sandboxed_after?: number;
+  };
   profiles?: string[];
   runner_rejections: string[];
   failures: string[];
@@ -116,6 +123,8 @@ function markdown(r: Report): string {
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
     if (fp) L.push(`| protocol floor: the same ${fp.tasks} tasks, ${fp.inflight_creates} POSTs in flight, through a minimal server (node:http + ioredis: one MULTI per create, a claim script, the job sealed, a start report, one MULTI per result) and ${fp.runners} single-slot runners (${fp.slots_per_host.join('/')} per host process), each task the sandboxed clone + app; no Forge logic | ${fmt(fp.tasks_per_s, 1)} | ${fp.machine_cpu.machine_busy_pct} % / ${fp.machine_cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| **Forge ÷ sandboxed work floor** | **${fmt(r.ratios.to_floor_sandboxed, 3)}** | |`);
+    const after = r.floor_sandboxed_after;
+    if (after) L.push(`| the sandboxed work floor again, right after Forge's batch (median of ${after.runs.length}); Forge ÷ it ${fmt(r.ratios?.to_floor_sandboxed_after ?? Number.NaN, 3)} | ${fmt(after.tasks_per_s_median, 1)} | ${after.cpu.machine_busy_pct} % / ${after.cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor_protocol !== undefined) L.push(`| **Forge ÷ protocol floor** | **${fmt(r.ratios.to_floor_protocol, 3)}** | |`);
     if (r.ratios?.floor_protocol_to_floor_sandboxed !== undefined) L.push(`| **protocol floor ÷ sandboxed work floor** | **${fmt(r.ratios.floor_protocol_to_floor_sandboxed, 3)}** | |`);
     if (r.ratios?.to_bare_bullmq !== undefined) L.push(`| Forge ÷ bare BullMQ | ${fmt(r.ratios.to_bare_bullmq, 4)} | |`);
@@ -202,7 +211,7 @@ function markdown(r: Report): string {
 
 function printSummary(r: Report): void {
   const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}, task work folders on ${r.machine.task_work_dir.filesystem}${r.quick ? ' (quick)' : ''}`];
-  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}`);
+  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}${r.floor_sandboxed_after ? ` (${fmt(r.floor_sandboxed_after.tasks_per_s_median, 1)} after Forge's batch; Forge ÷ it ${fmt(r.ratios?.to_floor_sandboxed_after ?? Number.NaN, 3)})` : ''}`);
   const fp = r.floor_protocol;
   if (fp) {
     out.push(`  protocol floor ${fmt(fp.tasks_per_s, 1)} tasks/s; ÷ sandboxed floor ${fmt(r.ratios?.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)}`);
@@ -294,6 +303,11 @@ async function main(): Promise<void> {
       }
       report.throughput = await throughput(ctx);
       log(`throughput: ${fmt(report.throughput.tasks_per_s, 1)} tasks/s (${JSON.stringify(report.throughput.statuses)})`);
+      if (report.floor_sandboxed) {
+        // The floor again, after both batches: a machine that slowed (or sped up) over the phase shows here.
+        report.floor_sandboxed_after = await floor(ctx, repo, floorTmp, logDir, true);
+        log(`work floor in the task sandbox, after Forge's batch: ${fmt(report.floor_sandboxed_after.tasks_per_s_median, 1)} tasks/s`);
+      }
     }
     if (ctx && has('bare')) {
       report.bare_bullmq = await bareBullmq(ctx, logDir);
@@ -307,6 +321,7 @@ async function main(): Promise<void> {
         to_floor_protocol: ratio(forge, report.floor_protocol?.tasks_per_s),
         to_bare_bullmq: ratio(forge, report.bare_bullmq?.jobs_per_s_median),
         floor_protocol_to_floor_sandboxed: ratio(report.floor_protocol?.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
+        to_floor_sandboxed_after: ratio(forge, report.floor_sandboxed_after?.tasks_per_s_median),
       };
     }
     if (ctx && has('procs')) {
