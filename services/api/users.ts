@@ -13,16 +13,16 @@ import { sortedBy } from './projects.js';
 /** A token's public id (16 hex characters, as listed) or the token itself (as creation answered it). */
 const tokenId = z.string().regex(/^[0-9a-f]{16}$|^[A-Za-z0-9_-]{43}$/);
 
-/**
- * The caller (profile, API tokens, options) and users: any user lists them (to add members to a
- * project); admins create, change and delete them; a user changes their own profile and password.
- */
 /** 409 naming the API's field for a login or e-mail another user has; anything else is not the caller's to fix. */
 function nameTaken(err: unknown): unknown {
   if (!(err instanceof UserNameTakenError)) return err;
   return new HttpError(409, `${err.field === 'login' ? 'username' : 'email'}: ${err.message}; choose another`);
 }
 
+/**
+ * The caller (profile, API tokens, options) and users: any user lists them (to add members to a
+ * project); admins create, change and delete them; a user changes their own profile and password.
+ */
 export function userRouter(ctx: AppContext): Router {
   const router = Router();
   const users = ctx.stores.users;

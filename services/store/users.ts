@@ -64,7 +64,7 @@ export class UserStore {
   private async write(user: User, before?: User): Promise<void> {
     const outcome = await this.users.writeWith(user, (hash, field, json) =>
       this.writeUser(keys.index('user-login'), keys.index('user-email'), hash,
-        field, user.login.toLowerCase(), user.email.toLowerCase(), before?.login.toLowerCase() ?? '', before?.email.toLowerCase() ?? '', json));
+        field, user.login.toLowerCase(), (user.email ?? '').toLowerCase(), before?.login.toLowerCase() ?? '', (before?.email ?? '').toLowerCase(), json));
     if (outcome === 'login') throw new UserNameTakenError('login', user.login);
     if (outcome === 'email') throw new UserNameTakenError('email', user.email);
   }
