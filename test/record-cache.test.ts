@@ -4,8 +4,7 @@
  * server-replica-records and api-task-create).
  */
 import test from 'ava';
-import { Redis } from 'ioredis';
-import { builtModule, cleanup, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, connectRedis, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -15,12 +14,8 @@ const load = () => builtModule<CacheModule>('services/store/record-cache.ts');
 test('keeps a reply until its hash changes, announces the change, and keeps nothing read while a change came', async (t) => {
   const { RecordCache } = await load();
   const redis = await startRedis();
-  const client = new Redis(redis.url);
-  const listener = new Redis(redis.url);
-  t.teardown(() => {
-    client.disconnect();
-    listener.disconnect();
-  });
+  const client = connectRedis(t, redis.url);
+  const listener = connectRedis(t, redis.url);
   const cache = new RecordCache(client as never);
   let loads = 0;
   const read = () => cache.read('{forge}:rec:templates:p1', '7', async () => `{"id":7,"n":${++loads}}`);
@@ -45,8 +40,7 @@ test('keeps a reply until its hash changes, announces the change, and keeps noth
 test('memory stays bounded: a reply over a sixteenth of the limit is not kept, and the total never passes 64 MiB of characters', async (t) => {
   const { RecordCache } = await load();
   const redis = await startRedis();
-  const client = new Redis(redis.url);
-  t.teardown(() => client.disconnect());
+  const client = connectRedis(t, redis.url);
   const cache = new RecordCache(client as never);
   const huge = 'x'.repeat(5 * 1024 * 1024); // more than 64 MiB / 16
   cache.keep('{forge}:rec:inventory:p1', '1', huge, cache.mark());

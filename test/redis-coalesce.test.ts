@@ -4,8 +4,8 @@
  * second connection.
  */
 import test, { type ExecutionContext } from 'ava';
-import { Redis } from 'ioredis';
-import { builtModule, cleanup, startRedis, waitFor } from './helpers/index.js';
+import type { Redis } from 'ioredis';
+import { builtModule, cleanup, connectRedis, startRedis, waitFor } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -17,11 +17,8 @@ async function standalone(t: ExecutionContext): Promise<{ client: Redis; probe: 
   const { createRedis } = await load();
   const redis = await startRedis();
   const client = createRedis(redis.url) as Redis;
-  const probe = new Redis(redis.url);
-  t.teardown(() => {
-    client.disconnect();
-    probe.disconnect();
-  });
+  t.teardown(() => client.disconnect());
+  const probe = connectRedis(t, redis.url);
   await waitFor(async () => client.status === 'ready', 10_000);
   return { client, probe };
 }
@@ -61,11 +58,10 @@ test('on a Redis Cluster each node connection coalesces: a tick of commands to o
   t.teardown(() => client.disconnect());
   await waitFor(async () => client.status === 'ready' && (await client.set('{one}:warm', '1')) === 'OK', 20_000);
   const owners = await Promise.all(redis.masters.map(async (node) => {
-    const probe = new Redis({ port: node.port, host: '127.0.0.1' });
+    const probe = connectRedis(t, { port: node.port, host: '127.0.0.1' });
     const keys = await probe.cluster('COUNTKEYSINSLOT', Number(await probe.cluster('KEYSLOT', '{one}:warm')));
     return { probe, owns: Number(keys) > 0 };
   }));
-  t.teardown(() => owners.forEach((o) => o.probe.disconnect()));
   const owner = owners.find((o) => o.owns);
   if (!owner) return t.fail('no master holds the slot of {one}');
 

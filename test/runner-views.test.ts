@@ -4,8 +4,8 @@
  * stale shares one read of the statuses and one build of the views, not one each.
  */
 import test from 'ava';
-import { Redis } from 'ioredis';
-import { builtModule, cleanup, startRedis } from './helpers/index.js';
+import type { Redis } from 'ioredis';
+import { builtModule, cleanup, connectRedis, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -25,12 +25,8 @@ async function calls(client: Redis, command: string): Promise<number> {
 test('concurrent reads of a stale snapshot share one read and one set of views; a runner change starts a new one', async (t) => {
   const { RunnerStore, Batch } = await load();
   const redis = await startRedis();
-  const client = new Redis(redis.url);
-  const observer = new Redis(redis.url);
-  t.teardown(() => {
-    client.disconnect();
-    observer.disconnect();
-  });
+  const client = connectRedis(t, redis.url);
+  const observer = connectRedis(t, redis.url);
   const store = new RunnerStore(client as never, 10_000);
   for (const name of ['a', 'b', 'c']) await store.create({ name, tags: ['linux'], max_parallel_tasks: 2, webhook: '', project_id: null });
   await store.touch(new Map([[1, { version: '1', capabilities: ['bash'], active: [], draining: false }]]));

@@ -4,6 +4,8 @@
  * default, optionally each with replicas). Each lives in its own temp folder and is stopped by
  * cleanup().
  */
+import type { ExecutionContext } from 'ava';
+import { Redis, type RedisOptions } from 'ioredis';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +64,13 @@ async function startNode(node: RedisNode, extra: string[]): Promise<void> {
   });
   exited.catch(() => {});
   await Promise.race([waitFor(() => redisPing(node), 10_000, { what: `redis-server in ${node.dir}` }), exited]);
+}
+
+/** A plain ioredis client of a test Redis (its url, or a node's options), disconnected when the test ends. */
+export function connectRedis(t: ExecutionContext, target: string | RedisOptions): Redis {
+  const client = typeof target === 'string' ? new Redis(target) : new Redis(target); // one constructor overload each
+  t.teardown(() => client.disconnect());
+  return client;
 }
 
 /**
