@@ -87,10 +87,15 @@ function resourceRoutes<T extends { id: number; project_id: number; name?: strin
     const existing = await collection.get(idParam(req, 'id'));
     if (!existing) throw notFound(spec.what);
     const input = parseInput(spec.updateSchema ?? spec.schema, req, { id: existing.id, projectId: project.id });
-    for (const field of spec.keepOnUpdate ?? []) {
-      if (!(field in (req.body ?? {})) && field in existing) (input as Record<string, unknown>)[field] = (existing as Record<string, unknown>)[field];
-    }
-    const record = await collection.put({ ...(await spec.toRecord(ctx, project.id, input, existing)), id: existing.id } as T);
+    // Made from the record as Redis holds it: fields the client left out keep their latest values, and a record deleted meanwhile stays deleted.
+    const record = await collection.change(existing.id, async (current) => {
+      const kept: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+      for (const field of spec.keepOnUpdate ?? []) {
+        if (!(field in (req.body ?? {})) && field in current) kept[field] = (current as Record<string, unknown>)[field];
+      }
+      return { ...(await spec.toRecord(ctx, project.id, kept as z.infer<S>, current)), id: current.id } as T;
+    });
+    if (!record) throw notFound(spec.what);
     await audit(ctx, req, { project_id: project.id, object_type: spec.kind, object_id: record.id, description: `${spec.what} ${label(record)} updated` });
     res.status(204).end();
   });
@@ -165,7 +170,7 @@ export function projectRouter(ctx: AppContext): Router {
     const input = parseInput(projectInput, req, { id: project.id });
     // Fields a client does not send (the web UI edits only name and limit) keep their values.
     const sent = Object.fromEntries(Object.entries(input).filter(([field]) => field in (req.body ?? {}) || !(field in project)));
-    await s.projects.put({ ...project, ...sent });
+    if (!(await s.projects.change(project.id, (current) => ({ ...current, ...sent })))) throw notFound('project');
     await audit(ctx, req, { project_id: project.id, object_type: 'project', object_id: project.id, description: `project ${input.name} updated` });
     res.status(204).end();
   });
@@ -313,41 +318,53 @@ export function projectRouter(ctx: AppContext): Router {
     res.json(sortedBy(users.map((u) => memberView(project, u)), req));
   });
 
-  /** Changes members and roles, refusing to leave the project without an owner. */
-  const saveMembers = async (project: Project, members: number[], roles: Record<string, ProjectRole>) => {
-    const next = { ...project, members, roles: Object.fromEntries(Object.entries(roles).filter(([id]) => members.includes(Number(id)))) };
-    if (!members.some((id) => memberRole(next, id) === 'owner')) {
-      throw new HttpError(409, 'a project needs at least one owner; make another member owner first');
-    }
-    await s.projects.put(next);
+  /**
+   * Changes members and roles from the project as Redis holds it (`change` gets every member's
+   * role and answers the members and roles to keep), so changes made at once all land; refuses to
+   * leave the project without an owner. 404 when the project went meanwhile.
+   */
+  const changeMembers = async (projectId: number, change: (roles: Map<number, ProjectRole>, project: Project) => void) => {
+    const changed = await s.projects.change(projectId, (project) => {
+      const roles = new Map(project.members.map((id) => [id, memberRole(project, id)!]));
+      change(roles, project);
+      if (![...roles.values()].includes('owner')) throw new HttpError(409, 'a project needs at least one owner; make another member owner first');
+      return { ...project, members: [...roles.keys()], roles: Object.fromEntries([...roles].map(([id, role]) => [String(id), role])) };
+    });
+    if (!changed) throw notFound('project');
   };
-  const stripRole = ({ role: _role, ...project }: Project & { role: ProjectRole }): Project => project;
+  const memberOf = (project: Project, userId: number) => {
+    if (!project.members.includes(userId)) throw new HttpError(404, `user ${userId} not found among this project's members`);
+  };
 
   router.post('/project/:project_id/users', async (req, res) => {
-    const project = stripRole(await projectAccess(ctx, req, 'own'));
+    const project = await projectAccess(ctx, req, 'own');
     const { user_id, role } = parseInput(projectMemberInput, req);
     const user = await s.users.get(user_id);
     if (!user) throw new HttpError(400, `user_id: no user with id ${user_id}`);
-    const roles = { ...Object.fromEntries(project.members.map((id) => [String(id), memberRole(project, id)!])), [user_id]: role };
-    await saveMembers(project, [...new Set([...project.members, user_id])], roles);
+    await changeMembers(project.id, (roles) => void roles.set(user_id, role));
     await audit(ctx, req, { project_id: project.id, object_type: 'user', object_id: user_id, description: `user ${user.login} added to the project as ${role}` });
     res.status(204).end();
   });
   router.put('/project/:project_id/users/:user_id', async (req, res) => {
-    const project = stripRole(await projectAccess(ctx, req, 'own'));
+    const project = await projectAccess(ctx, req, 'own');
     const userId = idParam(req, 'user_id');
-    if (!project.members.includes(userId)) throw new HttpError(404, `user ${userId} not found among this project's members`);
+    memberOf(project, userId);
     const { role } = parseInput(projectRoleInput, req);
-    const roles = { ...Object.fromEntries(project.members.map((id) => [String(id), memberRole(project, id)!])), [userId]: role };
-    await saveMembers(project, project.members, roles);
+    await changeMembers(project.id, (roles, current) => {
+      memberOf(current, userId);
+      roles.set(userId, role);
+    });
     await audit(ctx, req, { project_id: project.id, object_type: 'user', object_id: userId, description: `user ${userId}'s role set to ${role}` });
     res.status(204).end();
   });
   router.delete('/project/:project_id/users/:user_id', async (req, res) => {
-    const project = stripRole(await projectAccess(ctx, req, 'own'));
+    const project = await projectAccess(ctx, req, 'own');
     const userId = idParam(req, 'user_id');
-    if (!project.members.includes(userId)) throw new HttpError(404, `user ${userId} not found among this project's members`);
-    await saveMembers(project, project.members.filter((id) => id !== userId), { ...project.roles });
+    memberOf(project, userId);
+    await changeMembers(project.id, (roles, current) => {
+      memberOf(current, userId);
+      roles.delete(userId);
+    });
     await audit(ctx, req, { project_id: project.id, object_type: 'user', object_id: userId, description: `user ${userId} removed from the project` });
     res.status(204).end();
   });

@@ -104,7 +104,7 @@ export function userRouter(ctx: AppContext): Router {
     if (user.id === req.user!.id) throw new HttpError(400, 'user_id: you cannot delete yourself; ask another admin');
     await users.delete(user.id);
     for (const project of await ctx.stores.projects.list()) {
-      if (project.members.includes(user.id)) await ctx.stores.projects.put({ ...project, members: project.members.filter((id) => id !== user.id) });
+      if (project.members.includes(user.id)) await ctx.stores.projects.change(project.id, (current) => ({ ...current, members: current.members.filter((id) => id !== user.id) }));
     }
     await audit(ctx, req, { project_id: null, object_type: 'user', object_id: user.id, description: `user ${user.login} deleted` });
     res.status(204).end();

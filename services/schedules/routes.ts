@@ -82,7 +82,9 @@ export function scheduleRouter(ctx: AppContext): Router {
   router.put('/project/:project_id/schedules/:schedule_id', async (req, res) => {
     const { projectId, schedule } = await scheduleOf(req);
     const { id: _id, project_id: _pid, ...input } = await validInput(req, projectId);
-    const updated = await schedules(ctx, projectId).put({ ...schedule, ...input });
+    // From the schedule as Redis holds it: the scheduler's own fields (last run, missed ticks) keep their latest values.
+    const updated = await schedules(ctx, projectId).change(schedule.id, (current) => ({ ...current, ...input }));
+    if (!updated) throw notFound('schedule');
     await scheduler().sync(updated);
     res.status(204).end();
   });

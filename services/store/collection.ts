@@ -1,9 +1,23 @@
 import type { RedisClient } from '../redis/connection.js';
 import type { Batch } from '../redis/batch.js';
 import { keys } from '../redis/keys.js';
+import { script } from '../redis/scripts.js';
 import { LIST, type RecordCache, type Reply } from './record-cache.js';
 
 const parse = <T>(raw: string | null): T | undefined => (raw ? (JSON.parse(raw) as T) : undefined);
+/**
+ * How often a change is made anew because others changed the record between its read and its
+ * write. Every refusal means another change landed, so all of them progress; with n made at
+ * once the last lands at its n-th try at worst. Reaching this takes a record written without pause.
+ */
+const CHANGE_TRIES = 100;
+
+/**
+ * Writes a changed record only if Redis still holds `read` for it (the JSON the change was made
+ * from): true when written, false when the record changed since, and the change is made anew.
+ */
+export type SwapWrite<T> = (args: { hash: string; field: string; read: string; json: string; record: T; before: T }) => Promise<boolean>;
+
 const parseAll = <T extends { id: number }>(all: string[]): T[] => all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id);
 
 /**
@@ -80,10 +94,35 @@ export class Collection<T extends { id: number }> {
     return outcome;
   }
 
-  async update(id: number, patch: Partial<T>): Promise<T | undefined> {
-    const current = parse<T>(await this.redis.hget(this.key, String(id)));
-    if (!current) return undefined;
-    return this.put({ ...current, ...patch, id });
+  /** Sets some fields of a record, keeping the others as they are in Redis (see `change`). */
+  update(id: number, patch: Partial<T>): Promise<T | undefined> {
+    return this.change(id, (current) => ({ ...current, ...patch }));
+  }
+
+  /**
+   * Changes a record from its value in Redis (never from a kept copy): `next` gets it and answers
+   * the new one (it may throw to refuse). The write is refused if another change landed since the
+   * read, and `next` runs again on the record as it is then, so concurrent changes all land.
+   * `write` stores it (by default the record alone; see SwapWrite). Undefined when there is no such record.
+   */
+  async change(id: number, next: (current: T) => T | Promise<T>, write: SwapWrite<T> = (args) => this.swap(args)): Promise<T | undefined> {
+    const field = String(id);
+    for (let tries = 0; tries < CHANGE_TRIES; tries++) {
+      const read = await this.redis.hget(this.key, field);
+      const before = parse<T>(read);
+      if (!before) return undefined;
+      const record = { ...(await next(before)), id };
+      if (!(await write({ hash: this.key, field, read: read!, json: JSON.stringify(record), record, before }))) continue;
+      await this.changed();
+      return record;
+    }
+    throw new Error(`${this.kind} ${id} was changed by others ${CHANGE_TRIES} times while this change was being made; try again`);
+  }
+
+  private swapScript?: ReturnType<typeof script>;
+  private async swap({ hash, field, read, json }: Parameters<SwapWrite<T>>[0]): Promise<boolean> {
+    this.swapScript ??= script(this.redis, 'record-swap');
+    return (await this.swapScript(hash, field, read, json)) === 1;
   }
 
   async delete(id: number): Promise<boolean> {

@@ -47,26 +47,27 @@ export class UserStore {
       id: await this.users.nextId(), login: input.login, name: input.name || input.login, email: input.email, admin: input.admin,
       alert: input.alert ?? false, external: input.external ?? false, password_hash, created: new Date().toISOString(),
     };
-    await this.write(user);
+    // A new id cannot be held by another record: 'changed' here would be a bug, not a race.
+    if (!(await this.users.writeWith(user, (hash, _field, json) => this.write(hash, user, json)))) throw new Error(`user ${user.id} exists already`);
     return user;
   }
 
   /** Changes profile fields, keeping the login and e-mail indexes in step. */
-  async update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert' | 'external'>>): Promise<User | undefined> {
-    const user = await this.users.get(id);
-    if (!user) return undefined;
-    const next = { ...user, ...patch, id };
-    await this.write(next, user);
-    return next;
+  update(id: number, patch: Partial<Pick<User, 'login' | 'name' | 'email' | 'admin' | 'alert' | 'external'>>): Promise<User | undefined> {
+    return this.users.change(id, (user) => ({ ...user, ...patch }), ({ hash, json, record, before, read }) => this.write(hash, record, json, before, read));
   }
 
-  /** Writes the record and claims its login and e-mail in one step; throws UserNameTakenError when another user holds one. */
-  private async write(user: User, before?: User): Promise<void> {
-    const outcome = await this.users.writeWith(user, (hash, field, json) =>
-      this.writeUser(keys.index('user-login'), keys.index('user-email'), hash,
-        field, user.login.toLowerCase(), (user.email ?? '').toLowerCase(), before?.login.toLowerCase() ?? '', (before?.email ?? '').toLowerCase(), json));
+  /**
+   * Writes the record and claims its login and e-mail in one step, if the record is still `read`
+   * (the JSON it was changed from; none for a new user): false when it changed since. Throws
+   * UserNameTakenError when another user holds the login or e-mail.
+   */
+  private async write(hash: string, user: User, json: string, before?: User, read = ''): Promise<boolean> {
+    const outcome = await this.writeUser(keys.index('user-login'), keys.index('user-email'), hash,
+      String(user.id), user.login.toLowerCase(), (user.email ?? '').toLowerCase(), before?.login.toLowerCase() ?? '', (before?.email ?? '').toLowerCase(), json, read);
     if (outcome === 'login') throw new UserNameTakenError('login', user.login);
     if (outcome === 'email') throw new UserNameTakenError('email', user.email);
+    return outcome === 'ok';
   }
 
   async setPassword(id: number, password: string): Promise<boolean> {

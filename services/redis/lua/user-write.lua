@@ -13,10 +13,14 @@
   ARGV[4] its login before this write, lower-case ('' for a new user)
   ARGV[5] its e-mail address before this write, lower-case ('' for none)
   ARGV[6] the record's JSON
+  ARGV[7] the record's JSON as the caller read it before changing it ('' for a new user)
 
-  Returns 'login' or 'email' when another user holds that name (nothing written), else 'ok'.
+  Returns 'login' or 'email' when another user holds that name, 'changed' when the record is no
+  longer the one read (another change landed: the caller makes its change anew), nothing written
+  in either case; else 'ok'.
 ]]
 local id = ARGV[1]
+if (redis.call('HGET', KEYS[3], id) or '') ~= ARGV[7] then return 'changed' end
 local holder = redis.call('HGET', KEYS[1], ARGV[2])
 if holder and holder ~= id then return 'login' end
 if ARGV[3] ~= '' then

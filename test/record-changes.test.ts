@@ -1,0 +1,81 @@
+/**
+ * Changes of one record made at once all land: a change is made from the record as Redis holds
+ * it and written only if no other change landed since (record-swap.lua), else made anew. Before,
+ * each change read the record, changed its copy and wrote the whole record back, so the last
+ * write dropped what the others had changed (a member added, a password, a scheduler's field).
+ */
+import test from 'ava';
+import { builtModule, cleanup, connectRedis, startForge, startRedis } from './helpers/index.js';
+
+test.after.always(cleanup);
+
+type CollectionModule = typeof import('../services/store/collection.js');
+
+test('forty updates of different fields of one record, from two connections at once: every field lands', async (t) => {
+  const { Collection } = await builtModule<CollectionModule>('services/store/collection.ts');
+  const redis = await startRedis();
+  const [one, two] = [connectRedis(t, redis.url), connectRedis(t, redis.url)];
+  type Row = { id: number; name: string } & Record<string, unknown>;
+  const rows = [new Collection<Row>(one as never, 'rows'), new Collection<Row>(two as never, 'rows')];
+  const row = await rows[0]!.create({ name: 'first' });
+  const fields = Array.from({ length: 40 }, (_, i) => `field${i}`);
+  const updated = await Promise.all(fields.map((field, i) => rows[i % 2]!.update(row.id, { [field]: i })));
+  t.true(updated.every((r) => r !== undefined));
+  const stored = (await rows[1]!.get(row.id))!;
+  t.deepEqual(fields.filter((field, i) => stored[field] !== i), [], 'every field set, none dropped by another update');
+  t.is(stored.name, 'first');
+  // A change of a record that is gone writes nothing: it stays gone.
+  await rows[0]!.delete(row.id);
+  t.is(await rows[1]!.update(row.id, { name: 'back' }), undefined);
+  t.is(await one.hget('{forge}:rec:rows', String(row.id)), null);
+});
+
+/** Two servers on one Redis, as replicas behind a balancer. */
+async function twoReplicas() {
+  const redis = await startRedis();
+  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-every-replica', FORGE_USE_REMOTE_RUNNER: 'True' };
+  return Promise.all([startForge({ env }), startForge({ env })]);
+}
+
+test('ten users added to one project at once over two replicas, while it is renamed: all ten are members, and the new name stays', async (t) => {
+  const [a, b] = await twoReplicas();
+  const project = await a.api.json('POST', '/api/projects', { name: 'fleet' }) as { id: number };
+  const users: { id: number }[] = [];
+  for (let i = 0; i < 10; i++) users.push(await a.api.json('POST', '/api/users', { username: `member${i}`, password: `member${i}-password` }));
+  const [renamed, ...added] = await Promise.all([
+    b.api.put(`/api/project/${project.id}`, { name: 'fleet-renamed' }),
+    ...users.map((user, i) => (i % 2 ? a : b).api.post(`/api/project/${project.id}/users`, { user_id: user.id, role: i < 5 ? 'task_runner' : 'manager' })),
+  ]);
+  t.is(renamed!.status, 204);
+  t.deepEqual(added.map((r) => r.status), Array<number>(10).fill(204));
+  const members = await a.api.json('GET', `/api/project/${project.id}/users`) as { id: number; role: string }[];
+  const roleOf = new Map(members.map((m) => [m.id, m.role]));
+  t.deepEqual(users.map((u) => roleOf.get(u.id)), [...Array<string>(5).fill('task_runner'), ...Array<string>(5).fill('manager')]);
+  t.is(roleOf.size, 11, 'the ten and the owner who made the project');
+  t.is((await b.api.json('GET', `/api/project/${project.id}`) as { name: string }).name, 'fleet-renamed');
+
+  // Removing every member but the owner at once, over both replicas: all go, and the owner stays.
+  const removed = await Promise.all(users.map((user, i) => (i % 2 ? b : a).api.delete(`/api/project/${project.id}/users/${user.id}`)));
+  t.deepEqual(removed.map((r) => r.status), Array<number>(10).fill(204));
+  t.deepEqual((await b.api.json('GET', `/api/project/${project.id}/users`) as unknown[]).length, 1);
+});
+
+test('a user renamed, given a new name and e-mail and a new password at once, over two replicas: all four land', async (t) => {
+  const [a, b] = await twoReplicas();
+  const users: { id: number }[] = [];
+  for (let i = 0; i < 6; i++) users.push(await a.api.json('POST', '/api/users', { username: `ops${i}`, password: `old-password-${i}` }));
+  const answers = await Promise.all(users.flatMap((user, i) => [
+    a.api.put(`/api/users/${user.id}`, { username: `ops${i}-renamed` }),
+    b.api.put(`/api/users/${user.id}`, { name: `Ops ${i}` }),
+    a.api.put(`/api/users/${user.id}`, { email: `ops${i}@example.test` }),
+    b.api.post(`/api/users/${user.id}/password`, { password: `new-password-${i}` }),
+  ]));
+  t.deepEqual(answers.map((r) => r.status), Array<number>(24).fill(204));
+  const all = await b.api.json('GET', '/api/users') as { id: number; username: string; name: string; email: string }[];
+  for (const [i, user] of users.entries()) {
+    const stored = all.find((u) => u.id === user.id)!;
+    t.deepEqual({ username: stored.username, name: stored.name, email: stored.email }, { username: `ops${i}-renamed`, name: `Ops ${i}`, email: `ops${i}@example.test` });
+    const login = await b.api.anonymous().post('/api/auth/login', { auth: `ops${i}-renamed`, password: `new-password-${i}` });
+    t.is(login.status, 204, `ops${i}: the new password landed beside the rename`);
+  }
+});
