@@ -5,6 +5,8 @@ import { script } from '../redis/scripts.js';
 import { LIST, type RecordCache, type Reply } from './record-cache.js';
 
 const parse = <T>(raw: string | null): T | undefined => (raw ? (JSON.parse(raw) as T) : undefined);
+const parseAll = <T extends { id: number }>(all: string[]): T[] => all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id);
+
 /**
  * How often a change is made anew because others changed the record between its read and its
  * write. Every refusal means another change landed, so all of them progress; with n made at
@@ -17,8 +19,6 @@ const CHANGE_TRIES = 100;
  * from): true when written, false when the record changed since, and the change is made anew.
  */
 export type SwapWrite<T> = (args: { hash: string; field: string; read: string; json: string; record: T; before: T }) => Promise<boolean>;
-
-const parseAll = <T extends { id: number }>(all: string[]): T[] => all.map((raw) => JSON.parse(raw) as T).sort((a, b) => a.id - b.id);
 
 /**
  * Records of one kind in one Redis hash, id → JSON. Ids come from a per-kind counter. With a
