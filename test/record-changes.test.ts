@@ -79,3 +79,26 @@ test('a user renamed, given a new name and e-mail and a new password at once, ov
     t.is(login.status, 204, `ops${i}: the new password landed beside the rename`);
   }
 });
+
+test('users renamed on one replica while deleted on the other: every user is gone, and both their old and new names are free', async (t) => {
+  const [a, b] = await twoReplicas();
+  const users: { id: number }[] = [];
+  for (let i = 0; i < 8; i++) users.push(await a.api.json('POST', '/api/users', { username: `temp${i}`, email: `temp${i}@example.test`, password: `temp-password-${i}` }));
+  // Each replica has read every user (and keeps them in its record cache) before the race.
+  for (const forge of [a, b]) for (const user of users) await forge.api.json('GET', `/api/users/${user.id}`);
+  const answers = await Promise.all(users.flatMap((user, i) => [
+    a.api.put(`/api/users/${user.id}`, { username: `temp${i}-renamed`, email: `temp${i}-renamed@example.test` }),
+    b.api.delete(`/api/users/${user.id}`),
+  ]));
+  // A rename that came after the delete finds no user.
+  t.deepEqual(answers.filter((_, i) => i % 2 === 0).filter((r) => ![204, 404].includes(r.status)).map((r) => r.status), []);
+  t.deepEqual(answers.filter((_, i) => i % 2 === 1).map((r) => r.status), Array<number>(8).fill(204));
+  const left = (await a.api.json('GET', '/api/users') as { id: number }[]).filter((u) => users.some((x) => x.id === u.id));
+  t.deepEqual(left, []);
+  for (let i = 0; i < users.length; i++) {
+    for (const name of [`temp${i}`, `temp${i}-renamed`]) {
+      const created = await b.api.post('/api/users', { username: name, email: `${name}@example.test`, password: 'another-password' });
+      t.is(created.status, 201, `${name} is free again: ${JSON.stringify(created.body)}`);
+    }
+  }
+});

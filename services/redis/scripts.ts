@@ -25,6 +25,7 @@ const SCRIPTS = {
   'queue-migrate': 6,
   'auth-user': 2,
   'user-write': 3,
+  'user-delete': 3,
   'record-swap': 1,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;

@@ -125,6 +125,13 @@ export class Collection<T extends { id: number }> {
     return (await this.swapScript(hash, field, read, json)) === 1;
   }
 
+  /** A record deleted by `remove` (a script that changes other keys in the same step); the cache hears of it as of `delete`. */
+  async deleteWith<R>(id: number, remove: (hash: string, field: string) => Promise<R>): Promise<R> {
+    const outcome = await remove(this.key, String(id));
+    await this.changed();
+    return outcome;
+  }
+
   async delete(id: number): Promise<boolean> {
     const deleted = (await this.redis.hdel(this.key, String(id))) > 0;
     await this.changed();

@@ -34,11 +34,13 @@ export class UserStore {
 
   private readonly authUser;
   private readonly writeUser;
+  private readonly deleteUser;
 
   constructor(private readonly redis: RedisClient, private readonly cache?: RecordCache) {
     this.users = new Collection<User>(redis, 'users', '', cache);
     this.authUser = script(redis, 'auth-user');
     this.writeUser = script(redis, 'user-write');
+    this.deleteUser = script(redis, 'user-delete');
   }
 
   async create(input: { login: string; name: string; email: string; password: string; admin: boolean; alert?: boolean; external?: boolean }): Promise<User> {
@@ -76,15 +78,13 @@ export class UserStore {
 
   /** Deletes a user with their API tokens and options (their sessions stop resolving). */
   async delete(id: number): Promise<boolean> {
-    const user = await this.users.get(id);
-    if (!user) return false;
-    await this.redis.hdel(keys.index('user-login'), user.login.toLowerCase());
-    if (user.email) await this.redis.hdel(keys.index('user-email'), user.email.toLowerCase());
+    const deleted = await this.users.deleteWith(id, (hash, field) => this.deleteUser(keys.index('user-login'), keys.index('user-email'), hash, field));
+    if (deleted !== 1) return false;
     for (const [hash, raw] of Object.entries(await this.redis.hgetall(keys.apiTokens()))) {
       if ((JSON.parse(raw) as ApiToken).user_id === id) await this.redis.hdel(keys.apiTokens(), hash);
     }
     await this.redis.del(keys.userOptions(id));
-    return this.users.delete(id);
+    return true;
   }
 
   async options(userId: number): Promise<Record<string, string>> {
