@@ -7,8 +7,10 @@
  */
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { baseEnvironment } from '../../workers/executor/environment.js';
+import { CLONE_LOCALE } from '../../workers/executor/git.js';
 import { runProcess } from '../../workers/executor/process.js';
-import { INSIDE, prepareSandbox, type SandboxSettings } from '../../workers/executor/sandbox.js';
+import { INSIDE, prepareSandbox, taskUserName, type SandboxSettings } from '../../workers/executor/sandbox.js';
 
 /** Where a task's playbook comes from: a local repository, its branch, the script run in the checkout. */
 export interface TaskSource { url: string; branch: string; playbook: string }
@@ -31,14 +33,17 @@ export function sandboxedTask(sandbox: SandboxSettings, source: TaskSource, work
   // As the executor does for a local repository: mounted read-only, trusted through a global config of the clone's own.
   writeFileSync(join(workDir, 'gitconfig'), `[safe]\n\tdirectory = "${INSIDE.origin}"\n`);
   const mounts = [{ host: workDir, inside: INSIDE.task, writable: true }, { host: source.url, inside: INSIDE.origin }];
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: INSIDE.task, GIT_CONFIG_GLOBAL: `${INSIDE.task}/gitconfig`, GIT_TERMINAL_PROMPT: '0' };
-  const run = async (command: string, args: string[], cwd: string) => {
+  // The environment the executor gives a task's processes (the runner's PATH, LANG, LC_*, TERM, TZ;
+  // the clone in the C locale), so the floor does the work a task does, locale set-up included.
+  const env = baseEnvironment(INSIDE.task, taskUserName(sandbox));
+  const cloneEnv = { ...env, GIT_CONFIG_GLOBAL: `${INSIDE.task}/gitconfig`, GIT_TERMINAL_PROMPT: '0', ...CLONE_LOCALE };
+  const run = async (command: string, args: string[], cwd: string, env: Record<string, string>) => {
     const outcome = await runProcess(command, args, { cwd, env, onLine: () => {}, sandbox: { settings: sandbox, mounts } });
     if (outcome.spawnError || outcome.exitCode !== 0) throw new Error(`${command} ${args.join(' ')}: ${outcome.spawnError ?? `exit ${outcome.exitCode}`}`);
   };
   return {
-    clone: () => run('git', ['clone', '--depth', '1', '--branch', source.branch, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task),
-    app: () => run('bash', [source.playbook], `${INSIDE.task}/repository`),
+    clone: () => run('git', ['clone', '--depth', '1', '--branch', source.branch, '--single-branch', '--template=', '--', INSIDE.origin, `${INSIDE.task}/repository`], INSIDE.task, cloneEnv),
+    app: () => run('bash', [source.playbook], `${INSIDE.task}/repository`, env),
   };
 }
 

@@ -53,6 +53,7 @@ export function isolationTests(label: string, target: () => Target): void {
     t.false(text.includes(target().processSecret), 'a variable of the server or runner reached the task');
     t.false(text.includes('admin-password-123'));
     t.regex(text, /^HOME=\/forge\/task\/home$/m);
+    t.notRegex(text, /^LC_ALL=C$/m, 'the clone runs in the C locale; the app keeps the runner\'s');
     t.notRegex(text, /^uid=0$/m, 'tasks of a root Forge run as task_user');
   });
 

@@ -10,6 +10,15 @@ export interface CheckoutResult { commit_hash: string; commit_message: string }
  */
 const NO_TEMPLATE = '--template=';
 
+/**
+ * The clone runs in the C locale, whatever the runner's LANG and LC_*: git's messages are then its
+ * English ones on every runner, names are bytes to git either way, and the clone's processes
+ * (setpriv, git, git-upload-pack) do not each load the locale's files: ~0.2 ms of the machine per
+ * task with C.UTF-8 (the executor alone, 40 tasks at once, eight alternated runs). The app gets
+ * the runner's locale.
+ */
+export const CLONE_LOCALE = { LC_ALL: 'C' } as const;
+
 const looksLikeCommit = (ref: string) => /^[0-9a-f]{7,40}$/i.test(ref);
 
 /**
