@@ -102,3 +102,11 @@ test('users renamed on one replica while deleted on the other: every user is gon
     }
   }
 });
+
+test('one user deleted on both replicas at once: one 204, one 404', async (t) => {
+  const [a, b] = await twoReplicas();
+  const user = await a.api.json('POST', '/api/users', { username: 'twice', password: 'twice-password' }) as { id: number };
+  for (const forge of [a, b]) await forge.api.json('GET', `/api/users/${user.id}`);
+  const answers = await Promise.all([a.api.delete(`/api/users/${user.id}`), b.api.delete(`/api/users/${user.id}`)]);
+  t.deepEqual(answers.map((r) => r.status).sort(), [204, 404]);
+});

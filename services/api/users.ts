@@ -102,7 +102,7 @@ export function userRouter(ctx: AppContext): Router {
   router.delete('/users/:user_id', requireAdmin, async (req, res) => {
     const user = await userOf(req);
     if (user.id === req.user!.id) throw new HttpError(400, 'user_id: you cannot delete yourself; ask another admin');
-    await users.delete(user.id);
+    if (!(await users.delete(user.id))) throw notFound('user'); // deleted meanwhile, by another request
     for (const project of await ctx.stores.projects.list()) {
       if (project.members.includes(user.id)) await ctx.stores.projects.change(project.id, (current) => ({ ...current, members: current.members.filter((id) => id !== user.id) }));
     }
