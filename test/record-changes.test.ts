@@ -103,10 +103,17 @@ test('users renamed on one replica while deleted on the other: every user is gon
   }
 });
 
-test('one user deleted on both replicas at once: one 204, one 404', async (t) => {
+test('a user and a project key each deleted on both replicas at once: one 204, one 404, one audit entry', async (t) => {
   const [a, b] = await twoReplicas();
   const user = await a.api.json('POST', '/api/users', { username: 'twice', password: 'twice-password' }) as { id: number };
-  for (const forge of [a, b]) await forge.api.json('GET', `/api/users/${user.id}`);
-  const answers = await Promise.all([a.api.delete(`/api/users/${user.id}`), b.api.delete(`/api/users/${user.id}`)]);
-  t.deepEqual(answers.map((r) => r.status).sort(), [204, 404]);
+  const project = await a.api.json('POST', '/api/projects', { name: 'keys' }) as { id: number };
+  const key = await a.api.json('POST', `/api/project/${project.id}/keys`, { name: 'deploy key', type: 'none' }) as { id: number };
+  const paths = [`/api/users/${user.id}`, `/api/project/${project.id}/keys/${key.id}`];
+  for (const forge of [a, b]) for (const path of paths) await forge.api.json('GET', path);
+  for (const path of paths) {
+    const answers = await Promise.all([a.api.delete(path), b.api.delete(path)]);
+    t.deepEqual(answers.map((r) => r.status).sort(), [204, 404], path);
+  }
+  const events = await a.api.json('GET', `/api/project/${project.id}/events`) as { description: string }[];
+  t.is(events.filter((e) => e.description === 'access key deploy key deleted').length, 1);
 });

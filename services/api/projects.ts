@@ -107,7 +107,7 @@ function resourceRoutes<T extends { id: number; project_id: number; name?: strin
     if (!existing) throw notFound(spec.what);
     const reason = await spec.inUse?.(ctx, project.id, id);
     if (reason) throw new HttpError(409, `${spec.what} ${id} is in use by ${reason}; change or delete that first`);
-    await collection.delete(id);
+    if (!(await collection.delete(id))) throw notFound(spec.what); // deleted meanwhile, by another request
     await audit(ctx, req, { project_id: project.id, object_type: spec.kind, object_id: id, description: `${spec.what} ${label(existing)} deleted` });
     res.status(204).end();
   });
