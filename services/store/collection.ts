@@ -13,6 +13,8 @@ const parseAll = <T extends { id: number }>(all: string[]): T[] => all.map((raw)
  * once the last lands at its n-th try at worst. Reaching this takes a record written without pause.
  */
 const CHANGE_TRIES = 100;
+/** What an attempt on a record answers when the record changed since it was read: read it and try again. */
+const AGAIN = Symbol('again');
 
 /**
  * Writes a changed record only if Redis still holds `read` for it (the JSON the change was made
@@ -105,16 +107,33 @@ export class Collection<T extends { id: number }> {
    * read, and `next` runs again on the record as it is then, so concurrent changes all land.
    * `write` stores it (by default the record alone; see SwapWrite). Undefined when there is no such record.
    */
-  async change(id: number, next: (current: T) => T | Promise<T>, write: SwapWrite<T> = (args) => this.swap(args)): Promise<T | undefined> {
+  change(id: number, next: (current: T) => T | Promise<T>, write: SwapWrite<T> = (args) => this.swap(args)): Promise<T | undefined> {
+    return this.fromRedis(id, async ({ hash, field, read, before }) => {
+      const record = { ...(await next(before)), id };
+      return (await write({ hash, field, read, json: JSON.stringify(record), record, before })) ? record : AGAIN;
+    });
+  }
+
+  /**
+   * Deletes a record with `remove` (a script that changes other keys in the same step, from the
+   * record as read), which answers false when the record changed since: then it is read and removed
+   * anew. False when there is no such record.
+   */
+  async deleteWith(id: number, remove: (args: { hash: string; field: string; read: string; before: T }) => Promise<boolean>): Promise<boolean> {
+    return (await this.fromRedis(id, async (args) => ((await remove(args)) ? true : AGAIN))) ?? false;
+  }
+
+  /** Reads the record from Redis and runs `attempt` on it until it does not answer AGAIN; undefined when there is none. */
+  private async fromRedis<R>(id: number, attempt: (args: { hash: string; field: string; read: string; before: T }) => Promise<R | typeof AGAIN>): Promise<R | undefined> {
     const field = String(id);
     for (let tries = 0; tries < CHANGE_TRIES; tries++) {
       const read = await this.redis.hget(this.key, field);
       const before = parse<T>(read);
       if (!before) return undefined;
-      const record = { ...(await next(before)), id };
-      if (!(await write({ hash: this.key, field, read: read!, json: JSON.stringify(record), record, before }))) continue;
+      const outcome = await attempt({ hash: this.key, field, read: read!, before });
+      if (outcome === AGAIN) continue;
       await this.changed();
-      return record;
+      return outcome;
     }
     throw new Error(`${this.kind} ${id} was changed by others ${CHANGE_TRIES} times while this change was being made; try again`);
   }
@@ -123,13 +142,6 @@ export class Collection<T extends { id: number }> {
   private async swap({ hash, field, read, json }: Parameters<SwapWrite<T>>[0]): Promise<boolean> {
     this.swapScript ??= script(this.redis, 'record-swap');
     return (await this.swapScript(hash, field, read, json)) === 1;
-  }
-
-  /** A record deleted by `remove` (a script that changes other keys in the same step); the cache hears of it as of `delete`. */
-  async deleteWith<R>(id: number, remove: (hash: string, field: string) => Promise<R>): Promise<R> {
-    const outcome = await remove(this.key, String(id));
-    await this.changed();
-    return outcome;
   }
 
   async delete(id: number): Promise<boolean> {

@@ -78,8 +78,9 @@ export class UserStore {
 
   /** Deletes a user with their API tokens and options (their sessions stop resolving). */
   async delete(id: number): Promise<boolean> {
-    const deleted = await this.users.deleteWith(id, (hash, field) => this.deleteUser(keys.index('user-login'), keys.index('user-email'), hash, field));
-    if (deleted !== 1) return false;
+    const deleted = await this.users.deleteWith(id, async ({ hash, field, read, before }) =>
+      (await this.deleteUser(keys.index('user-login'), keys.index('user-email'), hash, field, read, before.login.toLowerCase(), (before.email ?? '').toLowerCase())) === 'ok');
+    if (!deleted) return false;
     for (const [hash, raw] of Object.entries(await this.redis.hgetall(keys.apiTokens()))) {
       if ((JSON.parse(raw) as ApiToken).user_id === id) await this.redis.hdel(keys.apiTokens(), hash);
     }
