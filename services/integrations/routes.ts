@@ -104,7 +104,7 @@ export function integrationRouter(ctx: AppContext): Router {
     const integration = await integrationOf(req);
     const { id: _i, project_id: _p, integration_id: _n, ...input } = parseBody(integrationInput, req.body);
     await checkRefs(integration.project_id, input);
-    await store.integrations(integration.project_id).put({ ...integration, ...input });
+    if (!(await store.integrations(integration.project_id).change(integration.id, (current) => ({ ...current, ...input })))) throw notFound('integration');
     res.status(204).end();
   });
   router.delete(one, async (req, res) => {
@@ -136,7 +136,7 @@ export function integrationRouter(ctx: AppContext): Router {
       const existing = await collection(integration.id).get(idParam(req, param));
       if (!existing) throw notFound(what);
       const input = withoutIds(parseBody(schema, req.body));
-      await collection(integration.id).put({ ...existing, ...input, id: existing.id, integration_id: integration.id });
+      if (!(await collection(integration.id).change(existing.id, (current) => ({ ...current, ...input, integration_id: integration.id })))) throw notFound(what);
       res.status(204).end();
     });
     router.delete(`${one}/${path}/:${param}`, async (req, res) => {

@@ -72,8 +72,9 @@ export function notificationRouter(ctx: AppContext): Router {
   });
   router.put(`${base}/:notification_id`, async (req, res) => {
     const channel = await channelOf(req);
-    const record = await toRecord(channel.project_id, parseBody(channelInput, req.body), channel);
-    await channelsOf(ctx, channel.project_id).put({ ...record, id: channel.id });
+    const input = parseBody(channelInput, req.body);
+    const changed = await channelsOf(ctx, channel.project_id).change(channel.id, async (current) => ({ ...(await toRecord(channel.project_id, input, current)), id: current.id }));
+    if (!changed) throw notFound('notification channel');
     res.status(204).end();
   });
   router.delete(`${base}/:notification_id`, async (req, res) => {

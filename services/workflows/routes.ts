@@ -57,7 +57,7 @@ export function workflowRouter(ctx: AppContext): Router {
   router.put(`${BASE}/:workflow_id`, async (req, res) => {
     const { project, workflow } = await workflowOf(req, 'edit');
     const input = await inputOf(req, project.id, workflow.id);
-    await workflowsOf(ctx.redis, project.id).put(toWorkflow(input, project.id, workflow.id));
+    if (!(await workflowsOf(ctx.redis, project.id).change(workflow.id, () => toWorkflow(input, project.id, workflow.id)))) throw notFound('workflow');
     await audit(ctx, req, { project_id: project.id, object_type: 'workflow', object_id: workflow.id, description: `workflow ${input.name} updated` });
     res.status(204).end();
   });
