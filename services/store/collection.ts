@@ -16,11 +16,14 @@ const CHANGE_TRIES = 100;
 /** What an attempt on a record answers when the record changed since it was read: read it and try again. */
 const AGAIN = Symbol('again');
 
+/** A record as read from Redis: its hash and field, its JSON (`read`) and the record parsed from it (`before`). */
+export interface RecordRead<T> { hash: string; field: string; read: string; before: T }
+
 /**
  * Writes a changed record only if Redis still holds `read` for it (the JSON the change was made
  * from): true when written, false when the record changed since, and the change is made anew.
  */
-export type SwapWrite<T> = (args: { hash: string; field: string; read: string; json: string; record: T; before: T }) => Promise<boolean>;
+export type SwapWrite<T> = (args: RecordRead<T> & { json: string; record: T }) => Promise<boolean>;
 
 /**
  * Records of one kind in one Redis hash, id → JSON. Ids come from a per-kind counter. With a
@@ -119,12 +122,12 @@ export class Collection<T extends { id: number }> {
    * record as read), which answers false when the record changed since: then it is read and removed
    * anew. False when there is no such record.
    */
-  async deleteWith(id: number, remove: (args: { hash: string; field: string; read: string; before: T }) => Promise<boolean>): Promise<boolean> {
+  async deleteWith(id: number, remove: (args: RecordRead<T>) => Promise<boolean>): Promise<boolean> {
     return (await this.fromRedis(id, async (args) => ((await remove(args)) ? true : AGAIN))) ?? false;
   }
 
   /** Reads the record from Redis and runs `attempt` on it until it does not answer AGAIN; undefined when there is none. */
-  private async fromRedis<R>(id: number, attempt: (args: { hash: string; field: string; read: string; before: T }) => Promise<R | typeof AGAIN>): Promise<R | undefined> {
+  private async fromRedis<R>(id: number, attempt: (args: RecordRead<T>) => Promise<R | typeof AGAIN>): Promise<R | undefined> {
     const field = String(id);
     for (let tries = 0; tries < CHANGE_TRIES; tries++) {
       const read = await this.redis.hget(this.key, field);

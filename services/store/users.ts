@@ -19,6 +19,9 @@ export class UserNameTakenError extends Error {
   }
 }
 
+/** A user's login and e-mail address as the indexes hold them (lower-case; '' for none). */
+const indexedNames = (user: User | undefined): [login: string, email: string] => [user?.login.toLowerCase() ?? '', (user?.email ?? '').toLowerCase()];
+
 /** At most this many stored options per user. */
 const MAX_OPTIONS = 100;
 /**
@@ -66,7 +69,7 @@ export class UserStore {
    */
   private async write(hash: string, user: User, json: string, before?: User, read = ''): Promise<boolean> {
     const outcome = await this.writeUser(keys.index('user-login'), keys.index('user-email'), hash,
-      String(user.id), user.login.toLowerCase(), (user.email ?? '').toLowerCase(), before?.login.toLowerCase() ?? '', (before?.email ?? '').toLowerCase(), json, read);
+      String(user.id), ...indexedNames(user), ...indexedNames(before), json, read);
     if (outcome === 'login') throw new UserNameTakenError('login', user.login);
     if (outcome === 'email') throw new UserNameTakenError('email', user.email);
     return outcome === 'ok';
@@ -79,7 +82,7 @@ export class UserStore {
   /** Deletes a user with their API tokens and options (their sessions stop resolving). */
   async delete(id: number): Promise<boolean> {
     const deleted = await this.users.deleteWith(id, async ({ hash, field, read, before }) =>
-      (await this.deleteUser(keys.index('user-login'), keys.index('user-email'), hash, field, read, before.login.toLowerCase(), (before.email ?? '').toLowerCase())) === 'ok');
+      (await this.deleteUser(keys.index('user-login'), keys.index('user-email'), hash, field, read, ...indexedNames(before))) === 'ok');
     if (!deleted) return false;
     for (const [hash, raw] of Object.entries(await this.redis.hgetall(keys.apiTokens()))) {
       if ((JSON.parse(raw) as ApiToken).user_id === id) await this.redis.hdel(keys.apiTokens(), hash);
