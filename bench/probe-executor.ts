@@ -10,7 +10,6 @@
  *
  *   npx tsx bench/probe-executor.ts [tasks per batch, default 500] [parallel, default 40] [rounds, default 4]
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobPayload } from '../protocol/wire.js';
 import { executeTask } from '../workers/executor/index.js';
@@ -18,21 +17,10 @@ import { ProcessGroups } from '../workers/executor/process-groups.js';
 import { makeRepo } from './lib/forge.js';
 import { runProbe, taskWorkDir, tempDir } from './lib/procs.js';
 import { inPrivateDir, sandboxedTask, taskSandbox } from './lib/sandboxed-task.js';
-import { cpuSeconds, fmt, machineCpu, median } from './lib/stats.js';
+import { cpuSeconds, fmt, launchersOf, machineCpu, median } from './lib/stats.js';
 
 const [tasks = 500, parallel = 40, rounds = 4] = process.argv.slice(2).map(Number);
 type Way = 'floor' | 'executor';
-
-/** This process's children (its launcher: the sandboxed processes are its children, reaped by bwrap). */
-function childPids(): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid);
-    } catch {
-      return false;
-    }
-  });
-}
 
 /** A payload as the server builds it for a bash template on a local repository, with nothing secret. */
 function payloadFor(id: number, repo: string): JobPayload {
@@ -73,7 +61,8 @@ runProbe(async () => {
     }));
   };
   for (const way of ['floor', 'executor'] as const) await batch(way, 200); // warm-up: JIT, the launcher, caches
-  const launchers = childPids();
+  const launchers = launchersOf(process.pid); // its task processes are the launcher's children, reaped by bwrap
+  const launcherCpu = () => launchers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const rows: Record<Way, Array<{ tasksPerS: number; machineMs: number; selfMs: number; launcherMs: number }>> = { floor: [], executor: [] };
   process.stdout.write(`${tasks} tasks per batch, ${parallel} at once, ${rounds} rounds, each way alternately (task folders in ${work})\n`);
   process.stdout.write('way        tasks/s   machine ms/task   this process ms/task   launcher ms/task\n');
@@ -81,7 +70,7 @@ runProbe(async () => {
     for (const way of round % 2 ? (['executor', 'floor'] as const) : (['floor', 'executor'] as const)) {
       const machine0 = machineCpu();
       const self0 = process.cpuUsage();
-      const launcher0 = launchers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const launcher0 = launcherCpu();
       const start = performance.now();
       await batch(way, tasks);
       const seconds = (performance.now() - start) / 1000;
@@ -90,7 +79,7 @@ runProbe(async () => {
         tasksPerS: tasks / seconds,
         machineMs: ((machineCpu().busy - machine0.busy) * 1000) / tasks,
         selfMs: (self.user + self.system) / 1000 / tasks,
-        launcherMs: ((launchers.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - launcher0) * 1000) / tasks,
+        launcherMs: ((launcherCpu() - launcher0) * 1000) / tasks,
       };
       rows[way].push(row);
       process.stdout.write(`${way.padEnd(9)} ${fmt(row.tasksPerS).padStart(8)} ${fmt(row.machineMs, 2).padStart(17)} ${fmt(row.selfMs, 2).padStart(22)} ${fmt(row.launcherMs, 2).padStart(18)}\n`);
