@@ -5,7 +5,7 @@
  * write dropped what the others had changed (a member added, a password, a scheduler's field).
  */
 import test from 'ava';
-import { builtModule, cleanup, connectRedis, startForge, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, connectRedis, startRedis, startReplicas } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -30,15 +30,8 @@ test('forty updates of different fields of one record, from two connections at o
   t.is(await one.hget('{forge}:rec:rows', String(row.id)), null);
 });
 
-/** Two servers on one Redis, as replicas behind a balancer. */
-async function twoReplicas() {
-  const redis = await startRedis();
-  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-every-replica', FORGE_USE_REMOTE_RUNNER: 'True' };
-  return Promise.all([startForge({ env }), startForge({ env })]);
-}
-
 test('ten users added to one project at once over two replicas, while it is renamed: all ten are members, and the new name stays', async (t) => {
-  const [a, b] = await twoReplicas();
+  const [a, b] = await startReplicas(2);
   const project = await a.api.json('POST', '/api/projects', { name: 'fleet' }) as { id: number };
   const users: { id: number }[] = [];
   for (let i = 0; i < 10; i++) users.push(await a.api.json('POST', '/api/users', { username: `member${i}`, password: `member${i}-password` }));
@@ -61,7 +54,7 @@ test('ten users added to one project at once over two replicas, while it is rena
 });
 
 test('a user renamed, given a new name and e-mail and a new password at once, over two replicas: all four land', async (t) => {
-  const [a, b] = await twoReplicas();
+  const [a, b] = await startReplicas(2);
   const users: { id: number }[] = [];
   for (let i = 0; i < 6; i++) users.push(await a.api.json('POST', '/api/users', { username: `ops${i}`, password: `old-password-${i}` }));
   const answers = await Promise.all(users.flatMap((user, i) => [
@@ -81,7 +74,7 @@ test('a user renamed, given a new name and e-mail and a new password at once, ov
 });
 
 test('users renamed on one replica while deleted on the other: every user is gone, and both their old and new names are free', async (t) => {
-  const [a, b] = await twoReplicas();
+  const [a, b] = await startReplicas(2);
   const users: { id: number }[] = [];
   for (let i = 0; i < 8; i++) users.push(await a.api.json('POST', '/api/users', { username: `temp${i}`, email: `temp${i}@example.test`, password: `temp-password-${i}` }));
   // Each replica has read every user (and keeps them in its record cache) before the race.
@@ -104,7 +97,7 @@ test('users renamed on one replica while deleted on the other: every user is gon
 });
 
 test('a user and a project key each deleted on both replicas at once: one 204, one 404, one audit entry', async (t) => {
-  const [a, b] = await twoReplicas();
+  const [a, b] = await startReplicas(2);
   const user = await a.api.json('POST', '/api/users', { username: 'twice', password: 'twice-password' }) as { id: number };
   const project = await a.api.json('POST', '/api/projects', { name: 'keys' }) as { id: number };
   const key = await a.api.json('POST', `/api/project/${project.id}/keys`, { name: 'deploy key', type: 'none' }) as { id: number };

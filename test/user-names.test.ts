@@ -1,20 +1,13 @@
 import test from 'ava';
-import { cleanup, startForge, startRedis } from './helpers/index.js';
+import { cleanup, startReplicas, type Forge } from './helpers/index.js';
 
 test.after.always(cleanup);
 
-/** Three servers on one Redis, started at once with the same FORGE_ADMIN_* settings: all race to create the admin. */
-async function replicasStartedTogether() {
-  const redis = await startRedis();
-  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-every-replica', FORGE_USE_REMOTE_RUNNER: 'True' };
-  return Promise.all([startForge({ env }), startForge({ env }), startForge({ env })]);
-}
-
-const usersNamed = async (api: Awaited<ReturnType<typeof startForge>>['api'], username: string) =>
+const usersNamed = async (api: Forge['api'], username: string) =>
   ((await api.json('GET', '/api/users')) as { username: string }[]).filter((u) => u.username.toLowerCase() === username.toLowerCase());
 
 test('replicas starting together on one Redis all come up, with one admin between them', async (t) => {
-  const [a, b, c] = await replicasStartedTogether();
+  const [a, b, c] = await startReplicas(3);
   for (const forge of [a, b, c]) t.is(forge.process.exitCode, null);
   t.is((await usersNamed(a.api, 'admin')).length, 1);
   // Every replica logged in as that one admin (startForge does).
@@ -22,7 +15,7 @@ test('replicas starting together on one Redis all come up, with one admin betwee
 });
 
 test('concurrent creates of one username on two replicas: one 201, the rest 409 naming the field, one user', async (t) => {
-  const [a, b] = await replicasStartedTogether();
+  const [a, b] = await startReplicas(3);
   const attempts = await Promise.all(
     Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).api.post('/api/users', { username: 'Dana', name: 'Dana', email: `dana${i}@example.test`, password: 'dana-password-1' })),
   );
@@ -38,7 +31,7 @@ test('concurrent creates of one username on two replicas: one 201, the rest 409 
 });
 
 test('six users renamed to one username at once on two replicas: one wins; a name given up is free again', async (t) => {
-  const [a, b] = await replicasStartedTogether();
+  const [a, b] = await startReplicas(3);
   const names = ['erin', 'finn', 'gwen', 'hugo', 'ines', 'joel'];
   const users: { id: number }[] = [];
   for (const username of names) users.push(await a.api.json('POST', '/api/users', { username, password: `${username}-password-1` }));

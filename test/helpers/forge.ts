@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from './api.js';
 import { ensureBuilt } from './build.js';
+import { startRedis } from './redis.js';
 import { type CommandResult, exitOf, isProcessAlive, onCleanup, projectRoot, run, stopChild, tempDir, trackChild, trackPid } from './util.js';
 
 export const ADMIN_LOGIN = 'admin';
@@ -183,4 +184,14 @@ export async function startForge(options: StartForgeOptions = {}): Promise<Forge
     },
     cli: (cliArgs, cliOptions = {}) => runForgeCli(cliArgs, { env: { ...env, ...cliOptions.env }, input: cliOptions.input }),
   };
+}
+
+/**
+ * `count` servers on one fresh Redis, as replicas behind a balancer, started at once (so they race
+ * for what a start creates, the admin first) with one encryption key and remote runners.
+ */
+export async function startReplicas(count: number): Promise<Forge[]> {
+  const redis = await startRedis();
+  const env = { FORGE_REDIS_URL: redis.url, FORGE_ACCESS_KEY_ENCRYPTION: 'shared-key-for-every-replica', FORGE_USE_REMOTE_RUNNER: 'True' };
+  return Promise.all(Array.from({ length: count }, () => startForge({ env })));
 }
