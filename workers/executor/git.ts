@@ -55,7 +55,9 @@ export interface CloneTarget {
 export interface CheckoutOutcome extends ProcessOutcome { commit?: CheckoutResult; error?: string }
 
 /** Clones `target.url` at a branch, tag or commit; says why when it cannot. */
-export async function checkout(target: CloneTarget, options: ProcessOptions): Promise<CheckoutOutcome> {
+export async function checkout(target: CloneTarget, given: ProcessOptions): Promise<CheckoutOutcome> {
+  // git's own English lines: the reason below is found by their `fatal:` / `error:` prefix.
+  const options = { ...given, env: { ...given.env, ...CLONE_LOCALE } };
   const recent: string[] = [];
   const [command, args] = cloneCommand(target);
   const outcome = await runProcess(command, args, {

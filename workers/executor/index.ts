@@ -5,7 +5,7 @@ import type { JobPayload, TaskResult } from '../../protocol/wire.js';
 import { stepsFor } from './apps.js';
 import { gitAuthEnv, localRepositoryConfig, SecretFiles, secretsDirFor } from './credentials.js';
 import { baseEnvironment } from './environment.js';
-import { checkout, CLONE_LOCALE, type CheckoutResult } from './git.js';
+import { checkout, type CheckoutResult } from './git.js';
 import { awaitDecision, type AskConfirmation } from './confirmation.js';
 import { createMasker } from './mask.js';
 import type { ProcessGroups } from './process-groups.js';
@@ -113,7 +113,7 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     say(`Cloning ${payload.repository.git_url}${ref ? ` at ${ref}` : ''}`);
     const cloned = await checkout(
       { url, ref, dir: join(seen, 'repository'), headFile: join(seen, '.head'), dirOnHost: join(workDir, 'repository'), headFileOnHost: join(workDir, '.head') },
-      { ...run, cwd: seen, env: { ...env, ...gitEnv, ...CLONE_LOCALE }, sandbox: { settings, mounts } },
+      { ...run, cwd: seen, env: { ...env, ...gitEnv }, sandbox: { settings, mounts } },
     );
     cloneFiles.remove();
     if (cloned.spawnError) return result('error', null, `cannot clone the repository: ${cloned.spawnError}`);
