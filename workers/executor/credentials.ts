@@ -84,8 +84,22 @@ const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 /** Protocols a clone may use: never ext:: or fd::, which run commands or hang on a descriptor. */
 export const GIT_ALLOW_PROTOCOL = 'file:git:http:https:ssh';
 
+/**
+ * Whether git reaches this repository URL over SSH, by git's own rules: an ssh:// (git+ssh://,
+ * ssh+git://) URL, or the scp-like `[user@]host:path`, whose colon comes before any slash. Paths,
+ * file://, http(s):// and git:// never start ssh.
+ */
+export function usesSsh(url: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
+  if (scheme) return /^(ssh|git\+ssh|ssh\+git)$/i.test(scheme[1]!);
+  const colon = url.indexOf(':');
+  const slash = url.indexOf('/');
+  return colon > 0 && (slash < 0 || colon < slash);
+}
+
 /** scheme://host[:port] of an http(s) repository URL, to scope the credential helper to it. */
 function httpOrigin(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined; // a path or scp-like URL: no parse, no exception per task
   try {
     const parsed = new URL(url);
     return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : undefined;
@@ -124,6 +138,16 @@ export function localRepositoryConfig(tmpPath: string, repository: string): stri
   return path;
 }
 
+/** ssh as the clone runs it: never prompting, with the task's key, host keys by the ssh config or pinned on first use. */
+function sshCommand(auth: KeyMaterial, files: SecretFiles, paths: GitAuthPaths): string[] {
+  const sshOptions = ['-o', 'BatchMode=yes'];
+  if (paths.sshConfig) sshOptions.push('-F', paths.sshConfig);
+  else sshOptions.push('-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${paths.knownHosts}`, '-o', 'HashKnownHosts=no');
+  return auth.type === 'ssh' && auth.private_key
+    ? ['ssh', '-i', files.sshKey('repo_key', auth), '-o', 'IdentitiesOnly=yes', ...sshOptions]
+    : ['ssh', ...sshOptions];
+}
+
 /**
  * Environment for the clone only, so git authenticates with the task's key without secrets on a
  * command line or in the environment. A login/password goes to a credential helper in the clone's
@@ -132,13 +156,8 @@ export function localRepositoryConfig(tmpPath: string, repository: string): stri
  */
 export function gitAuthEnv(auth: KeyMaterial, files: SecretFiles, gitUrl: string, paths: GitAuthPaths): Record<string, string> {
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0', GIT_ALLOW_PROTOCOL };
-  const sshOptions = ['-o', 'BatchMode=yes'];
-  if (paths.sshConfig) sshOptions.push('-F', paths.sshConfig);
-  else sshOptions.push('-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${paths.knownHosts}`, '-o', 'HashKnownHosts=no');
-  const command = auth.type === 'ssh' && auth.private_key
-    ? ['ssh', '-i', files.sshKey('repo_key', auth), '-o', 'IdentitiesOnly=yes', ...sshOptions]
-    : ['ssh', ...sshOptions];
-  env.GIT_SSH_COMMAND = command.map(shellQuote).join(' ');
+  // Only a clone over SSH runs ssh: the key file is written for it alone.
+  if (usesSsh(gitUrl)) env.GIT_SSH_COMMAND = sshCommand(auth, files, paths).map(shellQuote).join(' ');
   const config: Array<[string, string]> = [['credential.helper', '']];
   // No global config but the one a local repository needs (see localRepositoryConfig).
   env.GIT_CONFIG_GLOBAL = paths.localRepositoryConfig

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobPayload, TaskResult } from '../../protocol/wire.js';
 import { stepsFor } from './apps.js';
-import { gitAuthEnv, localRepositoryConfig, SecretFiles, secretsDirFor } from './credentials.js';
+import { gitAuthEnv, localRepositoryConfig, SecretFiles, secretsDirFor, usesSsh } from './credentials.js';
 import { baseEnvironment } from './environment.js';
 import { checkout, type CheckoutResult } from './git.js';
 import { awaitDecision, type AskConfirmation } from './confirmation.js';
@@ -88,10 +88,13 @@ export async function executeTask(payload: JobPayload, ctx: ExecuteContext): Pro
     // The clone: its own secrets folder, gone before the app starts.
     const cloneFiles = new SecretFiles(secretsDirFor(workDir, 'clone'), sandboxed ? INSIDE.secrets : secretsDirFor(workDir, 'clone'), user);
     secretFolders.push(cloneFiles);
-    const knownHosts = prepareKnownHosts(ctx.tmpPath, user);
-    const mounts: Mount[] = [workMount, ...homeMounts, { host: knownHosts, inside: INSIDE.knownHosts, writable: true, kind: 'file' }];
-    if (ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
     let url = payload.repository.git_url;
+    // Only an SSH clone runs ssh: it alone gets the known hosts, the ssh config and the home ssh looks in.
+    const ssh = usesSsh(url);
+    const knownHosts = ssh ? prepareKnownHosts(ctx.tmpPath, user) : '';
+    const mounts: Mount[] = [workMount];
+    if (ssh) mounts.push(...homeMounts, { host: knownHosts, inside: INSIDE.knownHosts, writable: true, kind: 'file' });
+    if (ssh && ctx.sshConfigPath) mounts.push({ host: ctx.sshConfigPath, inside: INSIDE.sshConfig });
     const local = localRepository(url);
     let localConfig: string | undefined;
     if (sandboxed && local && existsSync(local)) {

@@ -54,15 +54,21 @@ function systemArgs(): string[] {
   return args;
 }
 
-/** --dir for a path and its parents below a private top-level folder, each searchable by the task's user. */
-function dirsFor(path: string): string[] {
+/**
+ * --dir for a path and its parents below a private top-level folder, each searchable by the task's
+ * user; those in `made` (and added to it) are left out, so that one command line makes each once.
+ */
+function dirsFor(path: string, made = new Set<string>()): string[] {
   const args: string[] = [];
   const parts = path.split('/').filter(Boolean);
   const mounted = parts[0] === 'tmp' || parts[0] === 'dev' || parts[0] === 'proc';
   let current = '';
   parts.forEach((part, i) => {
     current += `/${part}`;
-    if (i > 0 || !mounted) args.push('--perms', '0755', '--dir', current);
+    if ((i > 0 || !mounted) && !made.has(current)) {
+      made.add(current);
+      args.push('--perms', '0755', '--dir', current);
+    }
   });
   return args;
 }
@@ -143,12 +149,13 @@ export function bwrapArgs(settings: SandboxSettings, mounts: Mount[], cwd: strin
   out.push('--perms', '1777', '--tmpfs', '/tmp', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--proc', '/proc');
   if ((varTmp ??= existsSync('/var/tmp'))) out.push('--perms', '1777', '--tmpfs', '/var/tmp');
   out.push(...pathDirArgs(process.env.PATH ?? ''));
-  out.push('--perms', '0755', '--dir', '/forge');
+  const made = new Set<string>();
+  out.push(...dirsFor('/forge', made));
   for (const mount of mounts) {
     const top = `/${mount.inside.split('/')[1]}`;
     if (PRIVATE_TOP.has(top.slice(1)) || !existsSync(top)) {
-      if ((mount.kind ?? (statSync(mount.host).isDirectory() ? 'dir' : 'file')) === 'dir') out.push(...dirsFor(mount.inside));
-      else out.push(...dirsFor(dirname(mount.inside)));
+      if ((mount.kind ?? (statSync(mount.host).isDirectory() ? 'dir' : 'file')) === 'dir') out.push(...dirsFor(mount.inside, made));
+      else out.push(...dirsFor(dirname(mount.inside), made));
     } else if (!existsSync(mount.inside)) continue; // inside the read-only system view: no place to mount it
     out.push(mount.writable ? '--bind' : '--ro-bind', mount.host, mount.inside);
   }
