@@ -19,6 +19,8 @@ sizes (defaults: full / --quick):
   --tasks=500/100            throughput: tasks (10 runners x 4 slots); the floors run the same count
   --warmup=1000/10           throughput: tasks run before the measured ones, Forge's and the
                              protocol floor's (a server's JIT compiles for thousands of requests)
+  --inflight=8               throughput: POST /tasks kept in flight by the client (Forge's batch
+                             and the protocol floor's)
   --protocol-floor=none      throughput: skip the protocol floor (the same batch through a minimal
                              server and runners, no Forge; run by default before Forge's)
   --dispatch-runners=1,10,100  dispatch: idle runner counts
@@ -59,7 +61,7 @@ export function parseConfig(argv: string[]): Config {
     args: argv, strict: true,
     options: {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
-      tasks: { type: 'string' }, warmup: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
+      tasks: { type: 'string' }, warmup: { type: 'string' }, inflight: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
       window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
     },
@@ -94,7 +96,7 @@ export function parseConfig(argv: string[]): Config {
   return {
     only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
     dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
-    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: 8, warmup: int('warmup', 1000, 10), protocolFloor: protocolFloorRaw !== 'none' },
+    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmup: int('warmup', 1000, 10), protocolFloor: protocolFloorRaw !== 'none' },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },
     parked: { runners: int('parked', 1000, 100), windowSec },
