@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processLauncher } from '../workers/executor/launcher.js';
 import { runProcess, type ProcessOutcome } from '../workers/executor/process.js';
+import { prepareSandbox } from '../workers/executor/sandbox.js';
 import { cleanup, exitOf, isProcessAlive, tempDir, trackChild, waitFor } from './helpers/index.js';
+import { processesWith, uniqueMarker } from './helpers/sandbox.js';
 
 test.after.always(cleanup);
 
@@ -86,6 +88,22 @@ test.serial('a launcher that dies ends the step it ran (its process group too), 
   const parent = Number(next.lines[0]?.split(' ')[1]);
   t.is(parent, processLauncher.helperPid ?? -1);
   t.not(parent, first);
+});
+
+test.serial('a launcher that dies ends a sandboxed step it ran: bwrap and every process in its sandbox', async (t) => {
+  const marker = `300.${uniqueMarker()}`;
+  const settings = prepareSandbox({ mode: 'bwrap', taskUser: process.getuid?.() === 0 ? 'forge-task' : '', hidden: [], tmpPath: tempDir('forge-launcher-') });
+  const lines: string[] = [];
+  const step = runProcess('sh', ['-c', `echo started; exec sleep ${marker}`], {
+    cwd: '/', env: { PATH: process.env.PATH }, onLine: (line) => void lines.push(line), sandbox: { settings, mounts: [] },
+  });
+  // bwrap, its init and the step's sleep, all named by the marker on their command lines.
+  await waitFor(() => lines.includes('started') && processesWith(marker).length >= 3, 30_000, { what: 'the sandboxed step to start' });
+  process.kill(processLauncher.helperPid!, 'SIGKILL');
+  const ended = await step;
+  t.is(ended.exitCode, null, 'no exit status: the launcher was lost');
+  await waitFor(() => processesWith(marker).length === 0, 30_000, { what: 'every process of the sandboxed step to be ended' });
+  t.deepEqual(processesWith(marker), []);
 });
 
 /**

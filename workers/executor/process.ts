@@ -78,11 +78,13 @@ export function runProcess(command: string, args: string[], options: ProcessOpti
       const pipes = outputs.map((stream) => (options.mask ? stream.pipe(options.mask()) : stream));
       const streams = pipes.map((stream) => readLines(stream, options.onLine));
 
-      child.once('exit', async (code: number | null) => {
+      child.once('exit', async (code: number | null, signal: NodeJS.Signals | null) => {
         // The leader is gone: end what it left running in its group, which also closes their copies of
-        // the pipes. Not after bwrap: its sandbox's PID namespace ended every process of the task with
-        // it, and signalling an empty group costs an exception (ESRCH) per process.
-        if (!sandbox) signalGroup(child.pid, 'SIGKILL');
+        // the pipes. Not after bwrap's own exit: its sandbox's PID namespace ended every process of the
+        // task with it, and signalling an empty group costs an exception (ESRCH) per process. An exit
+        // with no status is a lost launcher's, whose bwrap may still run: its group goes then too.
+        const bwrapReaped = sandbox && (code !== null || signal !== null);
+        if (!bwrapReaped) signalGroup(child.pid, 'SIGKILL');
         options.groups?.remove(child.pid);
         // In the sandbox every process is gone with its init, so the pipes end. Without it, a process
         // that left the group (setsid) may hold them open forever: stop reading a while after the exit.
