@@ -35,11 +35,18 @@ import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
-import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult } from './phases/throughput.js';
+import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult, type WarmUpChunk } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
 const WATCHDOG_MS = 90 * 60_000;
+
+/** One throughput layout's ratios to the references measured in the same run. */
+interface LayoutRatios {
+  to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number;
+  /** Forge ÷ the sandboxed floor measured after its batch (the headline ratio uses the one before). */
+  to_floor_sandboxed_after?: number;
+}
 
 interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
@@ -50,16 +57,17 @@ interface Report {
   bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
   /** The throughput batch through a minimal server and runners without Forge: the protocol's hops. */
   floor_protocol?: ProtocolFloorResult;
+  /**
+   * Both batches per runner host process count (--throughput-hosts), each with its ratios to the
+   * floors of this run; `throughput`, `floor_protocol` and `ratios` are the first (the headline).
+   */
+  throughput_layouts?: Array<{ host_processes: number; forge: ThroughputResult; protocol_floor?: ProtocolFloorResult; ratios: LayoutRatios }>;
   /** The dispatch rows again with one runner agent per host process. */
   dispatch_own?: DispatchResult[];
   /** The same schedule through a minimal server and runner without Forge: the machine's hops. */
   dispatch_floor?: DispatchFloorResult[];
   parked?: SteadyResult; running?: SteadyResult; scale?: ScaleResult; sandbox_overhead?: SandboxOverhead;
-  ratios?: {
-    to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number;
-    /** Forge ÷ the sandboxed floor measured after its batch (the headline ratio uses the one before). */
-    to_floor_sandboxed_after?: number;
-  };
+  ratios?: LayoutRatios;
   profiles?: string[];
   runner_rejections: string[];
   failures: string[];
@@ -117,7 +125,7 @@ function markdown(r: Report): string {
     L.push('## Throughput of no-op tasks, and its references', '');
     L.push('| | tasks/s | machine busy / other |', '|---|---:|---:|');
     if (r.floor) L.push(`| work floor: clone + \`bash run.sh\`, ${r.floor.parallel} at once, no Forge (median of ${r.floor.runs.length}) | ${fmt(r.floor.tasks_per_s_median, 1)} | ${r.floor.cpu.machine_busy_pct} % / ${r.floor.cpu.other_processes_pct} % |`);
-    if (tp) L.push(`| Forge end to end: ${tp.tasks} tasks, ${tp.runners} runners × ${tp.max_parallel_tasks}, first POST → last record final | ${fmt(tp.tasks_per_s, 1)} | ${tp.machine_cpu.machine_busy_pct} % / ${tp.machine_cpu.other_processes_pct} % |`);
+    if (tp) L.push(`| Forge end to end: ${tp.tasks} tasks, ${tp.runners} runners × ${tp.max_parallel_tasks} in ${tp.host_processes} runner host process(es), first POST → last record final | ${fmt(tp.tasks_per_s, 1)} | ${tp.machine_cpu.machine_busy_pct} % / ${tp.machine_cpu.other_processes_pct} % |`);
     if (r.bare_bullmq) L.push(`| bare BullMQ add → no-op process, concurrency ${r.bare_bullmq.concurrency} (median of ${r.bare_bullmq.runs.length}) | ${fmt(r.bare_bullmq.jobs_per_s_median, 0)} | ${r.bare_bullmq.cpu.machine_busy_pct} % / ${r.bare_bullmq.cpu.other_processes_pct} % |`);
     if (r.floor_sandboxed) L.push(`| work floor in the task sandbox: the same, clone and app each started in bubblewrap as the executor starts them (median of ${r.floor_sandboxed.runs.length}) | ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} | ${r.floor_sandboxed.cpu.machine_busy_pct} % / ${r.floor_sandboxed.cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
@@ -137,6 +145,19 @@ function markdown(r: Report): string {
       if (tp) cpuRow('Forge', tp.cpu_ms_per_task.forge_server, tp.cpu_ms_per_task);
       if (fp) cpuRow('protocol floor', fp.cpu_ms_per_task.server, fp.cpu_ms_per_task);
       L.push('');
+    }
+    const layouts = r.throughput_layouts ?? [];
+    if (layouts.length > 1) {
+      L.push('By runner host layout (`--throughput-hosts`): the same runners and slots, spread over that many Node processes, each with its own process launcher; the first row is the headline above.', '');
+      L.push('| host processes | Forge tasks/s | ÷ sandboxed floor (before / after) | ÷ protocol floor | protocol floor tasks/s (÷ sandboxed) | CPU ms/task: server / agents / Redis | protocol floor: server / runner hosts |', '|---:|---:|---:|---:|---:|---:|---:|');
+      for (const { host_processes: hosts, forge: f, protocol_floor: p, ratios: q } of layouts) {
+        L.push(`| ${hosts} | ${fmt(f.tasks_per_s, 1)} | ${fmt(q.to_floor_sandboxed ?? Number.NaN, 3)} / ${fmt(q.to_floor_sandboxed_after ?? Number.NaN, 3)} | ${fmt(q.to_floor_protocol ?? Number.NaN, 3)} | ${p ? `${fmt(p.tasks_per_s, 1)} (${fmt(q.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)})` : 'n/a'} | ${fmt(f.cpu_ms_per_task.forge_server, 2)} / ${fmt(f.cpu_ms_per_task.runner_agents, 2)} / ${fmt(f.cpu_ms_per_task.redis, 2)} | ${p ? `${fmt(p.cpu_ms_per_task.server, 2)} / ${fmt(p.cpu_ms_per_task.runner_agents, 2)}` : 'n/a'} |`);
+      }
+      L.push('');
+    }
+    const curve = (chunks: WarmUpChunk[]) => chunks.map((c) => `${fmt(c.cpu_ms_per_task.server, 2)}/${fmt(c.cpu_ms_per_task.runner_agents, 2)}`).join(', ');
+    for (const { host_processes: hosts, forge: f, protocol_floor: p } of layouts) {
+      L.push(`Warm-up with ${hosts} host process(es), server / runner agents CPU ms per task by chunk of ${f.tasks}: Forge ${curve(f.warm_up)}${p ? `; protocol floor ${curve(p.warm_up)}` : ''}.`, '');
     }
     if (tp) {
       L.push(`Redis commands per task (INFO commandstats, Lua-internal calls included): **${fmt(tp.redis_commands_per_task.total, 1)}** — ${kv(tp.redis_commands_per_task.top)}.`, '');
@@ -212,14 +233,13 @@ function markdown(r: Report): string {
 function printSummary(r: Report): void {
   const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}, task work folders on ${r.machine.task_work_dir.filesystem}${r.quick ? ' (quick)' : ''}`];
   if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}${r.floor_sandboxed_after ? ` (${fmt(r.floor_sandboxed_after.tasks_per_s_median, 1)} after Forge's batch; Forge ÷ it ${fmt(r.ratios?.to_floor_sandboxed_after ?? Number.NaN, 3)})` : ''}`);
-  const fp = r.floor_protocol;
-  if (fp) {
-    out.push(`  protocol floor ${fmt(fp.tasks_per_s, 1)} tasks/s; ÷ sandboxed floor ${fmt(r.ratios?.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)}`);
-    out.push(`    CPU ms/task: server ${fmt(fp.cpu_ms_per_task.server, 2)}, runner hosts ${fmt(fp.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(fp.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(fp.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(fp.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(fp.post_ms.p50, 2)} ms; machine busy ${fp.machine_cpu.machine_busy_pct} %`);
-  }
-  if (r.throughput) {
-    const t = r.throughput;
-    out.push(`  Forge ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(r.ratios?.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(r.ratios?.to_floor_sandboxed ?? Number.NaN, 3)}; ÷ protocol floor ${fmt(r.ratios?.to_floor_protocol ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(r.ratios?.to_bare_bullmq ?? Number.NaN, 4)}`);
+  for (const { host_processes: hosts, forge: t, protocol_floor: fp, ratios } of r.throughput_layouts ?? []) {
+    const layout = `${hosts} runner host process${hosts === 1 ? '' : 'es'}`;
+    if (fp) {
+      out.push(`  protocol floor, ${layout}: ${fmt(fp.tasks_per_s, 1)} tasks/s; ÷ sandboxed floor ${fmt(ratios.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)}`);
+      out.push(`    CPU ms/task: server ${fmt(fp.cpu_ms_per_task.server, 2)}, runner hosts ${fmt(fp.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(fp.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(fp.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(fp.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(fp.post_ms.p50, 2)} ms; machine busy ${fp.machine_cpu.machine_busy_pct} %`);
+    }
+    out.push(`  Forge, ${layout}: ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(ratios.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(ratios.to_floor_sandboxed ?? Number.NaN, 3)} (after: ${fmt(ratios.to_floor_sandboxed_after ?? Number.NaN, 3)}); ÷ protocol floor ${fmt(ratios.to_floor_protocol ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(ratios.to_bare_bullmq ?? Number.NaN, 4)}`);
     out.push(`    CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms; machine busy ${t.machine_cpu.machine_busy_pct} %`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
@@ -295,14 +315,21 @@ async function main(): Promise<void> {
       report.floor_sandboxed = await floor(ctx, repo, floorTmp, logDir, true);
       log(`work floor in the task sandbox: ${fmt(report.floor_sandboxed.tasks_per_s_median, 1)} tasks/s`);
     }
+    const layouts: Array<{ host_processes: number; forge: ThroughputResult; protocol_floor?: ProtocolFloorResult }> = [];
     if (ctx && has('throughput')) {
-      // Right after the work floors and before Forge's batch, so the three see the machine alike.
-      if (cfg.throughput.protocolFloor) {
-        report.floor_protocol = await protocolFloor(ctx, repo, logDir);
-        log(`protocol floor: ${fmt(report.floor_protocol.tasks_per_s, 1)} tasks/s (${JSON.stringify(report.floor_protocol.statuses)})`);
+      // Right after the work floors, each layout's protocol floor just before its Forge batch, so they see the machine alike.
+      for (const hostCount of cfg.throughput.hostLayouts) {
+        let protocol: ProtocolFloorResult | undefined;
+        if (cfg.throughput.protocolFloor) {
+          protocol = await protocolFloor(ctx, repo, logDir, hostCount);
+          log(`protocol floor, ${hostCount} host process(es): ${fmt(protocol.tasks_per_s, 1)} tasks/s (${JSON.stringify(protocol.statuses)})`);
+        }
+        const forge = await throughput(ctx, hostCount);
+        log(`throughput, ${hostCount} host process(es): ${fmt(forge.tasks_per_s, 1)} tasks/s (${JSON.stringify(forge.statuses)})`);
+        layouts.push({ host_processes: hostCount, forge, protocol_floor: protocol });
       }
-      report.throughput = await throughput(ctx);
-      log(`throughput: ${fmt(report.throughput.tasks_per_s, 1)} tasks/s (${JSON.stringify(report.throughput.statuses)})`);
+      report.throughput = layouts[0]?.forge;
+      report.floor_protocol = layouts[0]?.protocol_floor;
       if (report.floor_sandboxed) {
         // The floor again, after both batches: a machine that slowed (or sped up) over the phase shows here.
         report.floor_sandboxed_after = await floor(ctx, repo, floorTmp, logDir, true);
@@ -313,16 +340,17 @@ async function main(): Promise<void> {
       report.bare_bullmq = await bareBullmq(ctx, logDir);
       log(`bare BullMQ: ${fmt(report.bare_bullmq.jobs_per_s_median, 0)} jobs/s`);
     }
-    if (report.throughput || report.floor_protocol) {
-      const forge = report.throughput?.tasks_per_s;
-      report.ratios = {
-        to_floor: ratio(forge, report.floor?.tasks_per_s_median),
-        to_floor_sandboxed: ratio(forge, report.floor_sandboxed?.tasks_per_s_median),
-        to_floor_protocol: ratio(forge, report.floor_protocol?.tasks_per_s),
-        to_bare_bullmq: ratio(forge, report.bare_bullmq?.jobs_per_s_median),
-        floor_protocol_to_floor_sandboxed: ratio(report.floor_protocol?.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
-        to_floor_sandboxed_after: ratio(forge, report.floor_sandboxed_after?.tasks_per_s_median),
-      };
+    if (layouts.length) {
+      const ratiosOf = (forge: ThroughputResult, protocol?: ProtocolFloorResult): LayoutRatios => ({
+        to_floor: ratio(forge.tasks_per_s, report.floor?.tasks_per_s_median),
+        to_floor_sandboxed: ratio(forge.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
+        to_floor_protocol: ratio(forge.tasks_per_s, protocol?.tasks_per_s),
+        to_bare_bullmq: ratio(forge.tasks_per_s, report.bare_bullmq?.jobs_per_s_median),
+        floor_protocol_to_floor_sandboxed: ratio(protocol?.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
+        to_floor_sandboxed_after: ratio(forge.tasks_per_s, report.floor_sandboxed_after?.tasks_per_s_median),
+      });
+      report.throughput_layouts = layouts.map((l) => ({ ...l, ratios: ratiosOf(l.forge, l.protocol_floor) }));
+      report.ratios = report.throughput_layouts[0]!.ratios;
     }
     if (ctx && has('procs')) {
       const traceDir = join(resultsDir, `strace-${stamp}`);

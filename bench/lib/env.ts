@@ -55,7 +55,8 @@ export interface BenchEnv {
   projectId: number;
   templates: Record<string, number>;
   addServer(): Promise<Forge>;
-  addRunners(count: number, maxParallel: number): Promise<RunnerSpec[]>;
+  /** Spread round robin over the first `hostCount` runner host processes (default all). */
+  addRunners(count: number, maxParallel: number, hostCount?: number): Promise<RunnerSpec[]>;
   removeRunners(specs: RunnerSpec[]): Promise<void>;
   redisCpu(): number;
   stop(): Promise<void>;
@@ -113,10 +114,10 @@ export async function startEnv(o: EnvOptions): Promise<BenchEnv> {
   let stopped: Promise<void> | undefined;
   const env: BenchEnv = {
     redis, redisUrl, redisPids, cluster, servers, proxy, url, api, hosts, projectId, templates, addServer,
-    async addRunners(count, maxParallel) {
+    async addRunners(count, maxParallel, hostCount) {
       const firstIndex = nextRunner;
       nextRunner += count;
-      return addRunners(api, hosts, url, dir, { count, recordMaxParallel: maxParallel, firstIndex, host: (i) => i });
+      return addRunners(api, hosts, url, dir, { count, recordMaxParallel: maxParallel, firstIndex, host: (i) => (hostCount ? i % hostCount : i) });
     },
     async removeRunners(specs) {
       await hosts.stop(specs.map((s) => s.id));

@@ -17,8 +17,12 @@ export type Phase = (typeof PHASES)[number];
 const USAGE = `usage: npm run bench -- [--only=${PHASES.join(',')}] [--quick] [--cpu-prof] [sizes]
 sizes (defaults: full / --quick):
   --tasks=500/100            throughput: tasks (10 runners x 4 slots); the floors run the same count
-  --warmup=1000/10           throughput: tasks run before the measured ones, Forge's and the
-                             protocol floor's (a server's JIT compiles for thousands of requests)
+  --warmup=2000/10           throughput: tasks run before the measured ones, per runner host
+                             process in use, Forge's and the protocol floor's (each process's JIT
+                             warms on its own; the results show the warm-up's CPU per task by chunk)
+  --throughput-hosts=1,4     throughput: the runner host process counts its batches are run with,
+                             Forge's and the protocol floor's, the first the headline (1: the 40
+                             slots started from one process, as the work floor starts its 40)
   --inflight=8               throughput: POST /tasks kept in flight by the client (Forge's batch
                              and the protocol floor's)
   --protocol-floor=none      throughput: skip the protocol floor (the same batch through a minimal
@@ -48,7 +52,8 @@ export interface Config {
   /** dispatch.floor: run the dispatch floor's rows (bench/phases/dispatch-floor.ts) before Forge's. */
   dispatch: { runners: number[]; ownRunners: number[]; floor: boolean; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
   /** throughput.protocolFloor: run the protocol floor (bench/phases/protocol-floor.ts) before Forge's batch. */
-  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmup: number; protocolFloor: boolean };
+  /** hostLayouts: runner host process counts the batches run with, the first the headline; warmupPerHost: warm-up tasks per host process in use. */
+  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmupPerHost: number; hostLayouts: number[]; protocolFloor: boolean };
   bare: { jobs: number; reps: number };
   procs: { tasks: number };
   parked: { runners: number; windowSec: number };
@@ -63,7 +68,7 @@ export function parseConfig(argv: string[]): Config {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
       tasks: { type: 'string' }, warmup: { type: 'string' }, inflight: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
-      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' },
+      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' }, 'throughput-hosts': { type: 'string' },
     },
   });
   if (values.help) {
@@ -93,10 +98,13 @@ export function parseConfig(argv: string[]): Config {
   const protocolFloorRaw = values['protocol-floor'];
   if (protocolFloorRaw !== undefined && protocolFloorRaw !== 'none') throw new Error(`--protocol-floor takes only "none" (skip it); got "${protocolFloorRaw}"\n${USAGE}`);
   const windowSec = int('window', 30, 10);
+  const hosts = int('hosts', 4, 4);
+  const layouts = [...new Set((values['throughput-hosts'] ?? `1,${hosts}`).split(',').map(Number))];
+  if (layouts.some((n) => !Number.isInteger(n) || n < 1 || n > hosts)) throw new Error(`--throughput-hosts must be a list of whole numbers from 1 to --hosts (${hosts}), e.g. 1,${hosts}`);
   return {
-    only, quick, cpuProf: values['cpu-prof'] === true, hosts: int('hosts', 4, 4), longPollSec: 25,
+    only, quick, cpuProf: values['cpu-prof'] === true, hosts, longPollSec: 25,
     dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
-    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmup: int('warmup', 1000, 10), protocolFloor: protocolFloorRaw !== 'none' },
+    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmupPerHost: int('warmup', 2000, 10), hostLayouts: layouts, protocolFloor: protocolFloorRaw !== 'none' },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },
     parked: { runners: int('parked', 1000, 100), windowSec },
@@ -128,7 +136,8 @@ export function createTask(ctx: Ctx): Promise<Created> {
   return postTask(ctx.api, ctx.projectId, ctx.templateId);
 }
 
-export const addRunners = (ctx: Ctx, count: number, maxParallel: number): Promise<RunnerSpec[]> => ctx.env.addRunners(count, maxParallel);
+/** `hostCount`: spread over only the first that many host processes (default all). */
+export const addRunners = (ctx: Ctx, count: number, maxParallel: number, hostCount?: number): Promise<RunnerSpec[]> => ctx.env.addRunners(count, maxParallel, hostCount);
 export const removeRunners = (ctx: Ctx, specs: RunnerSpec[]): Promise<void> => ctx.env.removeRunners(specs);
 
 /** CPU seconds used so far by every process of the benchmark (server, runner hosts with their git/bash children, redis, this one). */

@@ -7,7 +7,7 @@
  * agent and protocol cost beyond the hops any server/runner protocol needs on this machine;
  * protocol floor ÷ sandboxed work floor is what those hops cost.
  */
-import { type BatchFigures, type BatchTarget, measureBatch, warmUp } from './throughput.js';
+import { type BatchFigures, type BatchTarget, measureBatch, warmUp, type WarmUpChunk } from './throughput.js';
 import { type Ctx, log, ownCpu } from './context.js';
 import { startFloor } from './dispatch-floor.js';
 
@@ -16,17 +16,20 @@ export interface ProtocolFloorResult extends BatchFigures {
   runners: number; max_parallel_tasks: 1;
   /** Slots per runner host process, as Forge's runners place theirs. */
   slots_per_host: number[];
+  /** The warm-up's chunks, each measured as the batch is. */
+  warm_up: WarmUpChunk[];
 }
 
-export async function protocolFloor(ctx: Ctx, repo: string, logDir: string): Promise<ProtocolFloorResult> {
+/** The batch through the floor, its runners' slots in `hostCount` host processes as Forge's runners place theirs. */
+export async function protocolFloor(ctx: Ctx, repo: string, logDir: string, hostCount: number): Promise<ProtocolFloorResult> {
   const t = ctx.cfg.throughput;
   const slots = t.runners * t.maxParallel;
-  log(`protocol floor: ${t.tasks} tasks through a minimal server and ${slots} single-slot runners in ${ctx.cfg.hosts} host processes, ${t.inflight} POSTs in flight`);
+  log(`protocol floor: ${t.tasks} tasks through a minimal server and ${slots} single-slot runners in ${hostCount} host process(es), ${t.inflight} POSTs in flight`);
   const floor = await startFloor(ctx, repo, logDir, 'protocol-floor');
   try {
     // Forge's runner r (of maxParallel slots) lives in host r mod hosts: its slots go there as
     // single-slot runners, so every host process runs as many tasks at once as Forge's does.
-    const hostOf = (slot: number) => Math.floor(slot / t.maxParallel) % ctx.cfg.hosts;
+    const hostOf = (slot: number) => Math.floor(slot / t.maxParallel) % hostCount;
     await floor.addRunners(slots, hostOf);
     await floor.allParked(slots);
     const target: BatchTarget = {
@@ -35,11 +38,11 @@ export async function protocolFloor(ctx: Ctx, repo: string, logDir: string): Pro
       // A runner's 'finished' follows its result's answer, which follows the MULTI that made the record final.
       settled: async () => {},
     };
-    await warmUp(ctx, target);
+    const warmUpChunks = await warmUp(ctx, target, 'protocol floor', hostCount);
     const figures = await measureBatch(ctx, target);
     if (floor.hosts.rejections.length) throw new Error(`protocol floor tasks failed: ${floor.hosts.rejections.join('; ')}`);
-    const slotsPerHost = Array.from({ length: ctx.cfg.hosts }, (_, h) => Array.from({ length: slots }, (_, s) => hostOf(s)).filter((x) => x === h).length);
-    return { runners: slots, max_parallel_tasks: 1, slots_per_host: slotsPerHost, ...figures };
+    const slotsPerHost = Array.from({ length: hostCount }, (_, h) => Array.from({ length: slots }, (_, s) => hostOf(s)).filter((x) => x === h).length);
+    return { runners: slots, max_parallel_tasks: 1, slots_per_host: slotsPerHost, ...figures, warm_up: warmUpChunks };
   } finally {
     await floor.stop();
   }

@@ -43,8 +43,12 @@ type ForgeServerKey<T extends { server: number }> = Omit<T, 'server'> & { forge_
 
 export interface ThroughputResult extends Omit<BatchFigures, 'cpu_seconds' | 'cpu_ms_per_task'> {
   runners: number; max_parallel_tasks: number;
+  /** Runner host processes the runners were spread over. */
+  host_processes: number;
   cpu_seconds: ForgeServerKey<BatchFigures['cpu_seconds']>;
   cpu_ms_per_task: ForgeServerKey<BatchFigures['cpu_ms_per_task']>;
+  /** The warm-up's chunks, each measured as the batch is (see warmUp). */
+  warm_up: WarmUpChunk[];
   /** HTTP requests the runners sent to the gateway, per task, by endpoint. */
   runner_requests_per_task: Record<string, number>;
 }
@@ -76,16 +80,31 @@ async function createMany(target: BatchTarget, n: number, inflight: number): Pro
   return out;
 }
 
-/** Warm-up tasks on `target` (JIT, connections, first clone), not measured. */
-export async function warmUp(ctx: Ctx, target: BatchTarget): Promise<void> {
+/** One warm-up chunk: its throughput and the CPU per task of the processes a JIT warms. */
+export interface WarmUpChunk { tasks: number; tasks_per_s: number; cpu_ms_per_task: { server: number; runner_agents: number } }
+
+/**
+ * Warm-up tasks on `target` (JIT, connections, first clone), not counted in the measured batch.
+ * Run in chunks of the measured batch's size, each measured the same way, so the results show
+ * whether the CPU per task had stopped falling before the measured batch began.
+ */
+export async function warmUp(ctx: Ctx, target: BatchTarget, label: string, hostCount: number): Promise<WarmUpChunk[]> {
   const t = ctx.cfg.throughput;
-  for (const c of await createMany(target, t.warmup, t.inflight)) await target.hosts.waitEvent(c.id, 'finished', 60_000);
+  const warmup = t.warmupPerHost * hostCount;
+  const chunks: WarmUpChunk[] = [];
+  for (let done = 0; done < warmup; done += t.tasks) {
+    const n = Math.min(t.tasks, warmup - done);
+    const figures = await measureBatch(ctx, target, n);
+    chunks.push({ tasks: n, tasks_per_s: +figures.tasks_per_s.toFixed(1), cpu_ms_per_task: { server: +figures.cpu_ms_per_task.server.toFixed(2), runner_agents: +figures.cpu_ms_per_task.runner_agents.toFixed(2) } });
+  }
+  log(`${label} warm-up, ${warmup} tasks in chunks of ${t.tasks}: server / agents CPU ms per task ${chunks.map((c) => `${c.cpu_ms_per_task.server}/${c.cpu_ms_per_task.runner_agents}`).join(', ')}`);
   await sleep(500);
+  return chunks;
 }
 
 /** The phase's measured batch on `target`: `tasks` tasks, `inflight` POSTs in flight. */
-export async function measureBatch(ctx: Ctx, target: BatchTarget): Promise<BatchFigures> {
-  const t = ctx.cfg.throughput;
+export async function measureBatch(ctx: Ctx, target: BatchTarget, tasks = ctx.cfg.throughput.tasks): Promise<BatchFigures> {
+  const t = { ...ctx.cfg.throughput, tasks };
   const pids = { server: target.serverPid, hosts: target.hosts.pids(), redis: ctx.redisPid };
   const cpu = () => ({
     server: cpuSeconds(pids.server), hosts: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid, true), 0), hostsNode: pids.hosts.reduce((s, pid) => s + hostCpuSeconds(pid), 0), redis: cpuSeconds(pids.redis), self: process.cpuUsage(),
@@ -161,22 +180,23 @@ export function countStatuses(statuses: Array<string | null>): Record<string, nu
   return out;
 }
 
-export async function throughput(ctx: Ctx): Promise<ThroughputResult> {
+/** Forge's batch with its runners spread over the first `hostCount` runner host processes. */
+export async function throughput(ctx: Ctx, hostCount: number): Promise<ThroughputResult> {
   const t = ctx.cfg.throughput;
-  log(`throughput: starting ${t.runners} runners × max_parallel_tasks ${t.maxParallel}`);
-  const specs = await addRunners(ctx, t.runners, t.maxParallel);
+  log(`throughput: starting ${t.runners} runners × max_parallel_tasks ${t.maxParallel} in ${hostCount} host process(es)`);
+  const specs = await addRunners(ctx, t.runners, t.maxParallel, hostCount);
   await sleep(1500);
   const target = forgeTarget(ctx);
-  await warmUp(ctx, target);
+  const warmUpChunks = await warmUp(ctx, target, 'throughput', hostCount);
   const req0 = await ctx.hosts.requestCounts();
   const { cpu_seconds: { server: serverSec, ...cpuSec }, cpu_ms_per_task: { server: serverMs, ...perTask }, ...figures } = await measureBatch(ctx, target);
   const req1 = await ctx.hosts.requestCounts();
   const runnerRequests = Object.fromEntries(Object.entries(req1).map(([k, v]) => [k, +((v - (req0[k] ?? 0)) / t.tasks).toFixed(2)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
   await removeRunners(ctx, specs);
   return {
-    runners: t.runners, max_parallel_tasks: t.maxParallel, ...figures,
+    runners: t.runners, max_parallel_tasks: t.maxParallel, host_processes: hostCount, ...figures,
     cpu_seconds: { forge_server: serverSec, ...cpuSec }, cpu_ms_per_task: { forge_server: serverMs, ...perTask },
-    runner_requests_per_task: runnerRequests,
+    runner_requests_per_task: runnerRequests, warm_up: warmUpChunks,
   };
 }
 
@@ -207,15 +227,21 @@ export async function bareBullmq(ctx: Ctx, logDir: string): Promise<BareResult> 
 // ---------------------------------------------------------------------------------------------
 // The work floor.
 
-export interface FloorResult { tasks: number; parallel: number; runs: Array<{ seconds: number; tasks_per_s: number }>; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']> }
+export interface FloorResult {
+  tasks: number; parallel: number;
+  /** The first run, not in the median: the driver's JIT warms on it as Forge's processes do on their warm-up. */
+  warm_up_run?: { seconds: number; tasks_per_s: number };
+  runs: Array<{ seconds: number; tasks_per_s: number }>; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']>;
+}
 
 /** Runs bench/floor.ts: the same clone + `bash run.sh` as a Forge task, at the throughput phase's parallelism. */
 export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string, sandboxed = false): Promise<FloorResult> {
   const t = ctx.cfg.throughput;
   const parallel = t.runners * t.maxParallel;
   const reps = ctx.cfg.quick ? 1 : 3;
-  log(`work floor${sandboxed ? ' (sandboxed)' : ''}: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s), without Forge`);
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), repo, 'main', 'run.sh', tmp, String(t.tasks), String(parallel), String(reps)], {
+  const warmUpRuns = ctx.cfg.quick ? 0 : 1;
+  log(`work floor${sandboxed ? ' (sandboxed)' : ''}: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s) after ${warmUpRuns} warm-up run, without Forge`);
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), repo, 'main', 'run.sh', tmp, String(t.tasks), String(parallel), String(warmUpRuns + reps)], {
     cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLOOR_SANDBOX: sandboxed ? '1' : '0' },
   });
   const cpuWindow = new CpuWindow(() => ownCpu(ctx) + cpuSeconds(process.pid, true) - cpuSeconds(process.pid));
@@ -228,6 +254,8 @@ export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string,
   const cpuChildren = cpuSeconds(process.pid, true) - cpuSeconds(process.pid) - cpu0;
   const cpu = cpuWindow.end();
   if (code !== 0) throw new Error(`the work floor exited with ${code}; see floor.log`);
-  const runs = stdout.trim().split('\n').map((l) => JSON.parse(l) as { seconds: number; tasks_per_s: number });
-  return { tasks: t.tasks, parallel, runs, tasks_per_s_median: median(runs.map((r) => r.tasks_per_s)), cpu_ms_per_task: (cpuChildren / (t.tasks * reps)) * 1000, cpu };
+  const all = stdout.trim().split('\n').map((l) => JSON.parse(l) as { seconds: number; tasks_per_s: number });
+  const warmUpRun = warmUpRuns ? all[0] : undefined;
+  const runs = all.slice(warmUpRuns);
+  return { tasks: t.tasks, parallel, warm_up_run: warmUpRun, runs, tasks_per_s_median: median(runs.map((r) => r.tasks_per_s)), cpu_ms_per_task: (cpuChildren / (t.tasks * (warmUpRuns + reps))) * 1000, cpu };
 }
