@@ -35,7 +35,7 @@ import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
-import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult, type WarmUpChunk } from './phases/throughput.js';
+import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
@@ -155,9 +155,8 @@ function markdown(r: Report): string {
       }
       L.push('');
     }
-    const curve = (chunks: WarmUpChunk[]) => chunks.map((c) => `${fmt(c.cpu_ms_per_task.server, 2)}/${fmt(c.cpu_ms_per_task.runner_agents, 2)}`).join(', ');
     for (const { host_processes: hosts, forge: f, protocol_floor: p } of layouts) {
-      L.push(`Warm-up with ${hosts} host process(es), server / runner agents CPU ms per task by chunk of ${f.tasks}: Forge ${curve(f.warm_up)}${p ? `; protocol floor ${curve(p.warm_up)}` : ''}.`, '');
+      L.push(`Warm-up with ${hosts} host process(es), server / runner agents CPU ms per task by chunk of ${f.tasks}: Forge ${warmUpCurve(f.warm_up)}${p ? `; protocol floor ${warmUpCurve(p.warm_up)}` : ''}.`, '');
     }
     if (tp) {
       L.push(`Redis commands per task (INFO commandstats, Lua-internal calls included): **${fmt(tp.redis_commands_per_task.total, 1)}** — ${kv(tp.redis_commands_per_task.top)}.`, '');

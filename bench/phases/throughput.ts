@@ -11,7 +11,7 @@ import type { Created } from '../lib/forge.js';
 import { allCommandStats, commandsDelta } from '../lib/env.js';
 import { now, type RunnerHosts } from '../lib/hosts.js';
 import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds, hostCpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, fmt, hostCpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
 
 /**
@@ -83,6 +83,10 @@ async function createMany(target: BatchTarget, n: number, inflight: number): Pro
 /** One warm-up chunk: its throughput and the CPU per task of the processes a JIT warms. */
 export interface WarmUpChunk { tasks: number; tasks_per_s: number; cpu_ms_per_task: { server: number; runner_agents: number } }
 
+/** The chunks' server / runner agents CPU ms per task, in order: "2.94/3.94, 1.86/3.54, …". */
+export const warmUpCurve = (chunks: WarmUpChunk[]): string =>
+  chunks.map((c) => `${fmt(c.cpu_ms_per_task.server, 2)}/${fmt(c.cpu_ms_per_task.runner_agents, 2)}`).join(', ');
+
 /**
  * Warm-up tasks on `target` (JIT, connections, first clone), not counted in the measured batch.
  * Run in chunks of the measured batch's size, each measured the same way, so the results show
@@ -97,7 +101,7 @@ export async function warmUp(ctx: Ctx, target: BatchTarget, label: string, hostC
     const figures = await measureBatch(ctx, target, n);
     chunks.push({ tasks: n, tasks_per_s: +figures.tasks_per_s.toFixed(1), cpu_ms_per_task: { server: +figures.cpu_ms_per_task.server.toFixed(2), runner_agents: +figures.cpu_ms_per_task.runner_agents.toFixed(2) } });
   }
-  log(`${label} warm-up, ${warmup} tasks in chunks of ${t.tasks}: server / agents CPU ms per task ${chunks.map((c) => `${c.cpu_ms_per_task.server}/${c.cpu_ms_per_task.runner_agents}`).join(', ')}`);
+  log(`${label} warm-up, ${warmup} tasks in chunks of ${t.tasks}: server / agents CPU ms per task ${warmUpCurve(chunks)}`);
   await sleep(500);
   return chunks;
 }
