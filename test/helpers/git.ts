@@ -17,6 +17,8 @@ const gitEnv = {
 export interface BareRepo {
   /** Absolute path of the bare repository (usable as git_url). */
   path: string;
+  /** A repository with a working tree holding the same commits (also usable as git_url). */
+  worktree: string;
   branch: string;
   /** Hash of the newest commit on `branch`. */
   commit: string;
@@ -38,7 +40,7 @@ export async function makeBareRepo(files: Record<string, string | Buffer>, optio
   await git(['init', '-q', '--bare', '-b', branch, path], root);
   await git(['init', '-q', '-b', branch, work], root);
   const repo: BareRepo = {
-    path, branch, commit: '',
+    path, worktree: work, branch, commit: '',
     async commitFiles(more, message = 'update') {
       for (const [name, content] of Object.entries(more)) {
         const file = join(work, name);

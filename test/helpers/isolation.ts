@@ -57,6 +57,17 @@ export function isolationTests(label: string, target: () => Target): void {
     t.notRegex(text, /^uid=0$/m, 'tasks of a root Forge run as task_user');
   });
 
+  test(`${label}: a local repository with a working tree, owned by another user, clones as the task user`, async (t) => {
+    // git refuses a repository another user owns unless it is named safe; one with a working tree is checked by its .git.
+    const repo = await makeBareRepo({ 'run.sh': 'echo "ran as uid $(id -u)"\n' });
+    const setup = await setupTemplate(target().forge.api, { gitUrl: repo.worktree, template: target().template });
+    const task = await runTask(target().forge.api, setup, {}, 60_000);
+    const text = await outputText(target().forge.api, setup.projectId, task.id);
+    t.is(task.status, 'success', text);
+    t.regex(text, /^ran as uid \d+$/m);
+    t.notRegex(text, /^ran as uid 0$/m);
+  });
+
   test(`${label}: data_dir, the access key file, the Redis socket and Forge's own installation are out of reach`, async (t) => {
     const { forge } = target();
     writeFileSync(join(forge.dirs.data, 'access_key_encryption'), 'decoy-key-file\n', { mode: 0o600 });

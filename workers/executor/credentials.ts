@@ -117,7 +117,12 @@ export interface GitAuthPaths {
   localRepositoryConfig?: string;
 }
 
-const safeDirectoryConfig = (repository: string) => `[safe]\n\tdirectory = "${repository.replace(/["\\]/g, '\\$&')}"\n`;
+/**
+ * The repository's path and its `.git`: git checks a bare repository by its path, and one with a
+ * working tree by its `.git` when it serves a clone of it (upload-pack works there).
+ */
+const safeDirectoryConfig = (repository: string) =>
+  `[safe]\n${[repository, `${repository}/.git`].map((dir) => `\tdirectory = "${dir.replace(/["\\]/g, '\\$&')}"\n`).join('')}`;
 
 /** Config files for the clone of a local repository, by path: written once per process. */
 const localConfigs = new Set<string>();
