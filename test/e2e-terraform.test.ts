@@ -49,6 +49,13 @@ test('survey variables in the template form; confirm and reject a terraform plan
   await browser.shot('01-survey-editor-error');
   await field('survey-default-1').fill('3');
   await browser.shot('02-survey-editor');
+  // The list's reload after the save is held back, so the Edit below is clicked before it answers,
+  // as a quick hand can: the form must open what was saved, not the row as it was before.
+  const listUrl = `${forge.url}/api/project/${pid}/templates`;
+  let releaseList!: () => void;
+  const listHeld = new Promise<void>((resolve) => { releaseList = resolve; });
+  const isList = (url: URL) => url.href === listUrl;
+  await page.route(isList, async (route) => { await listHeld; await route.continue(); });
   await dialog().getByRole('button', { name: 'Save' }).click();
   await dialog().waitFor({ state: 'hidden' });
   let template = await forge.api.json('GET', `/api/project/${pid}/templates/${script.templateId}`);
@@ -63,6 +70,7 @@ test('survey variables in the template form; confirm and reject a terraform plan
   await page.getByRole('button', { name: 'Edit greet' }).click();
   t.is(await field('survey-name-2').inputValue(), 'level');
   t.is(await field('survey-values-2').inputValue(), 'Development = dev\nProduction = prod');
+  releaseList(); // the route stays, passing every later list request straight through
   await dialog().getByRole('button', { name: 'Remove survey variable count' }).click();
   await dialog().getByRole('button', { name: 'Save' }).click();
   await dialog().waitFor({ state: 'hidden' });

@@ -145,8 +145,12 @@ export function ResourceSection<R extends { id: number; name: string }>({ spec }
   const [deleting, setDeleting] = useState<R | null>(null);
   useEffect(() => setEditing(null), [spec.api]);
   const H = spec.headingLevel === 3 ? 'h3' : 'h2';
-  const done = () => {
+  const done = (saved: R) => {
     setEditing(null);
+    // The saved record goes into the list at once, so an Edit clicked before the reload answers
+    // opens what was just saved, not the record as it was before (and cannot save it back).
+    const rows = list.data ?? [];
+    list.setData(rows.some((r) => r.id === saved.id) ? rows.map((r) => (r.id === saved.id ? saved : r)) : [...rows, saved]);
     void list.reload();
     spec.onChanged?.();
   };

@@ -285,7 +285,7 @@ function environmentSpec(pid: number, onChanged: () => void): ResourceSpec<Envir
   };
 }
 
-function ProjectSettings({ project, onSaved }: { project: Project; onSaved: () => void }) {
+function ProjectSettings({ project, onSaved }: { project: Project; onSaved: (saved: Project) => void }) {
   const [deleting, setDeleting] = useState(false);
   return (
     <section aria-labelledby="settings-title">
@@ -381,7 +381,7 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
     case 'schedules': body = <SchedulesSection pid={p.id} />; break;
     case 'integrations': body = <IntegrationsSection pid={p.id} />; break;
     case 'notifications': body = <NotificationsSection pid={p.id} />; break;
-    case 'settings': body = <ProjectSettings project={p} onSaved={() => void project.reload()} />; break;
+    case 'settings': body = <ProjectSettings project={p} onSaved={(saved) => { project.setData(saved); void project.reload(); }} />; break;
     default: body = <ErrorBox error={`There is no "${section}" page in a project.`} />;
   }
   return (
