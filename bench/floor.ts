@@ -11,8 +11,12 @@
  * the ratio to it is what Forge itself costs beyond the isolated work.
  *
  * usage: tsx bench/floor.ts GIT_URL BRANCH PLAYBOOK TMP N PARALLEL REPS  (FLOOR_WAIT_GO=1: wait for a stdin line first)
+ *
+ * FLOOR_SERVE=1: after the REPS runs, one more run for every line read on stdin, until stdin ends,
+ * so the throughput phase can measure the floor between Forge's batches with its driver warm.
  */
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -73,4 +77,8 @@ if (process.env.FLOOR_WAIT_GO === '1') {
   await new Promise((resolve) => process.stdin.once('data', resolve));
 }
 for (let rep = 0; rep < reps; rep++) process.stdout.write(JSON.stringify(await once(rep)) + '\n');
+if (process.env.FLOOR_SERVE === '1') {
+  let rep = reps;
+  for await (const _line of createInterface({ input: process.stdin })) process.stdout.write(JSON.stringify(await once(rep++)) + '\n');
+}
 process.exit(0);

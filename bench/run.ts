@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis';
 import { type BenchEnv, startEnv } from './lib/env.js';
 import { cleanup, projectRoot, run, taskWorkDir, taskWorkRoot, tempDir } from './lib/procs.js';
 import { profileMarkdown, profilesIn, summarizeProfile } from './lib/profile.js';
-import { fmt, type Summary } from './lib/stats.js';
+import { fmt, median, type Summary } from './lib/stats.js';
 import { type Config, type Ctx, createTask, log, parseConfig } from './phases/context.js';
 import { dispatchConfig, dispatchOwnHosts, type DispatchResult } from './phases/dispatch.js';
 import { dispatchFloor, type DispatchFloorResult } from './phases/dispatch-floor.js';
@@ -35,7 +35,7 @@ import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
-import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
+import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, PairedFloor, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
@@ -44,16 +44,18 @@ const WATCHDOG_MS = 90 * 60_000;
 /** One throughput layout's ratios to the references measured in the same run. */
 interface LayoutRatios {
   to_floor?: number; to_floor_sandboxed?: number; to_floor_protocol?: number; to_bare_bullmq?: number; floor_protocol_to_floor_sandboxed?: number;
-  /** Forge ÷ the sandboxed floor measured after its batch (the headline ratio uses the one before). */
-  to_floor_sandboxed_after?: number;
+  /**
+   * The headline: the median of Forge's batches each ÷ the sandboxed floor run just before and
+   * just after it (`forge.paired`), with the lowest and highest. `to_floor_sandboxed` is the
+   * median batch ÷ the floor measured at the start of the phase, minutes earlier.
+   */
+  to_floor_sandboxed_paired?: { median: number; min: number; max: number };
 }
 
 interface Report {
   date: string; quick: boolean; only: string[]; config: Config; machine: Awaited<ReturnType<typeof machineInfo>>;
   server_node_args: string; cpu_prof_dir?: string;
   floor?: FloorResult; floor_sandboxed?: FloorResult;
-  /** The sandboxed work floor measured again right after Forge's batch: whether the machine drifted over the phase. */
-  floor_sandboxed_after?: FloorResult;
   bare_bullmq?: BareResult; throughput?: ThroughputResult; procs?: ProcsResult; dispatch?: DispatchResult[];
   /** The throughput batch through a minimal server and runners without Forge: the protocol's hops. */
   floor_protocol?: ProtocolFloorResult;
@@ -96,6 +98,12 @@ async function machineInfo() {
 // ---------------------------------------------------------------------------------------------
 // Report.
 
+/** The median, lowest and highest of some ratios. */
+const spread = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
+/** "0.871 (0.842, 0.903)", or n/a without paired batches. */
+const pairedText = (q: LayoutRatios) => (q.to_floor_sandboxed_paired ? `${fmt(q.to_floor_sandboxed_paired.median, 3)} (${fmt(q.to_floor_sandboxed_paired.min, 3)}, ${fmt(q.to_floor_sandboxed_paired.max, 3)})` : 'n/a');
+
 /** Forge's shared-layout dispatch rows minus the floor's of the same runner count (ms). */
 function floorGaps(r: Report) {
   return (r.dispatch ?? []).flatMap((d) => {
@@ -130,9 +138,9 @@ function markdown(r: Report): string {
     if (r.floor_sandboxed) L.push(`| work floor in the task sandbox: the same, clone and app each started in bubblewrap as the executor starts them (median of ${r.floor_sandboxed.runs.length}) | ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} | ${r.floor_sandboxed.cpu.machine_busy_pct} % / ${r.floor_sandboxed.cpu.other_processes_pct} % |`);
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
     if (fp) L.push(`| protocol floor: the same ${fp.tasks} tasks, ${fp.inflight_creates} POSTs in flight, through a minimal server (node:http + ioredis: one MULTI per create, a claim script, the job sealed, a start report, one MULTI per result) and ${fp.runners} single-slot runners (${fp.slots_per_host.join('/')} per host process), each task the sandboxed clone + app; no Forge logic | ${fmt(fp.tasks_per_s, 1)} | ${fp.machine_cpu.machine_busy_pct} % / ${fp.machine_cpu.other_processes_pct} % |`);
-    if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| **Forge ÷ sandboxed work floor** | **${fmt(r.ratios.to_floor_sandboxed, 3)}** | |`);
-    const after = r.floor_sandboxed_after;
-    if (after) L.push(`| the sandboxed work floor again, right after Forge's batch (median of ${after.runs.length}); Forge ÷ it ${fmt(r.ratios?.to_floor_sandboxed_after ?? Number.NaN, 3)} | ${fmt(after.tasks_per_s_median, 1)} | ${after.cpu.machine_busy_pct} % / ${after.cpu.other_processes_pct} % |`);
+    const paired = r.ratios?.to_floor_sandboxed_paired;
+    if (paired && tp?.paired) L.push(`| **Forge ÷ sandboxed work floor, paired**: each of ${tp.paired.length} batches ÷ the floor run just before and just after it (${tp.paired.map((p) => `${p.floor_before} · ${p.forge} · ${p.floor_after}`).join('; ')} tasks/s); median (lowest, highest) | **${fmt(paired.median, 3)}** (${fmt(paired.min, 3)}, ${fmt(paired.max, 3)}) | |`);
+    if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| Forge ÷ sandboxed work floor measured at the phase's start | ${fmt(r.ratios.to_floor_sandboxed, 3)} | |`);
     if (r.ratios?.to_floor_protocol !== undefined) L.push(`| **Forge ÷ protocol floor** | **${fmt(r.ratios.to_floor_protocol, 3)}** | |`);
     if (r.ratios?.floor_protocol_to_floor_sandboxed !== undefined) L.push(`| **protocol floor ÷ sandboxed work floor** | **${fmt(r.ratios.floor_protocol_to_floor_sandboxed, 3)}** | |`);
     if (r.ratios?.to_bare_bullmq !== undefined) L.push(`| Forge ÷ bare BullMQ | ${fmt(r.ratios.to_bare_bullmq, 4)} | |`);
@@ -149,9 +157,9 @@ function markdown(r: Report): string {
     const layouts = r.throughput_layouts ?? [];
     if (layouts.length > 1) {
       L.push('By runner host layout (`--throughput-hosts`): the same runners and slots, spread over that many Node processes, each with its own process launcher; the first row is the headline above.', '');
-      L.push('| host processes | Forge tasks/s | ÷ sandboxed floor (before / after) | ÷ protocol floor | protocol floor tasks/s (÷ sandboxed) | CPU ms/task: server / agents / Redis | protocol floor: server / runner hosts |', '|---:|---:|---:|---:|---:|---:|---:|');
+      L.push('| host processes | Forge tasks/s | ÷ sandboxed floor: paired median (lowest, highest) / at the start | ÷ protocol floor | protocol floor tasks/s (÷ sandboxed) | CPU ms/task: server / agents / Redis | protocol floor: server / runner hosts |', '|---:|---:|---:|---:|---:|---:|---:|');
       for (const { host_processes: hosts, forge: f, protocol_floor: p, ratios: q } of layouts) {
-        L.push(`| ${hosts} | ${fmt(f.tasks_per_s, 1)} | ${fmt(q.to_floor_sandboxed ?? Number.NaN, 3)} / ${fmt(q.to_floor_sandboxed_after ?? Number.NaN, 3)} | ${fmt(q.to_floor_protocol ?? Number.NaN, 3)} | ${p ? `${fmt(p.tasks_per_s, 1)} (${fmt(q.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)})` : 'n/a'} | ${fmt(f.cpu_ms_per_task.forge_server, 2)} / ${fmt(f.cpu_ms_per_task.runner_agents, 2)} / ${fmt(f.cpu_ms_per_task.redis, 2)} | ${p ? `${fmt(p.cpu_ms_per_task.server, 2)} / ${fmt(p.cpu_ms_per_task.runner_agents, 2)}` : 'n/a'} |`);
+        L.push(`| ${hosts} | ${fmt(f.tasks_per_s, 1)} | ${pairedText(q)} / ${fmt(q.to_floor_sandboxed ?? Number.NaN, 3)} | ${fmt(q.to_floor_protocol ?? Number.NaN, 3)} | ${p ? `${fmt(p.tasks_per_s, 1)} (${fmt(q.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)})` : 'n/a'} | ${fmt(f.cpu_ms_per_task.forge_server, 2)} / ${fmt(f.cpu_ms_per_task.runner_agents, 2)} / ${fmt(f.cpu_ms_per_task.redis, 2)} | ${p ? `${fmt(p.cpu_ms_per_task.server, 2)} / ${fmt(p.cpu_ms_per_task.runner_agents, 2)}` : 'n/a'} |`);
       }
       L.push('');
     }
@@ -231,14 +239,14 @@ function markdown(r: Report): string {
 
 function printSummary(r: Report): void {
   const out: string[] = ['', `Forge benchmark — nproc ${r.machine.nproc}, node ${r.machine.node}, redis ${r.machine.redis}, task work folders on ${r.machine.task_work_dir.filesystem}${r.quick ? ' (quick)' : ''}`];
-  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}${r.floor_sandboxed_after ? ` (${fmt(r.floor_sandboxed_after.tasks_per_s_median, 1)} after Forge's batch; Forge ÷ it ${fmt(r.ratios?.to_floor_sandboxed_after ?? Number.NaN, 3)})` : ''}`);
+  if (r.floor) out.push(`  work floor ${fmt(r.floor.tasks_per_s_median, 1)} tasks/s${r.floor_sandboxed ? `; in the task sandbox ${fmt(r.floor_sandboxed.tasks_per_s_median, 1)} tasks/s` : ''}`);
   for (const { host_processes: hosts, forge: t, protocol_floor: fp, ratios } of r.throughput_layouts ?? []) {
     const layout = `${hosts} runner host process${hosts === 1 ? '' : 'es'}`;
     if (fp) {
       out.push(`  protocol floor, ${layout}: ${fmt(fp.tasks_per_s, 1)} tasks/s; ÷ sandboxed floor ${fmt(ratios.floor_protocol_to_floor_sandboxed ?? Number.NaN, 3)}`);
       out.push(`    CPU ms/task: server ${fmt(fp.cpu_ms_per_task.server, 2)}, runner hosts ${fmt(fp.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(fp.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(fp.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(fp.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(fp.post_ms.p50, 2)} ms; machine busy ${fp.machine_cpu.machine_busy_pct} %`);
     }
-    out.push(`  Forge, ${layout}: ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(ratios.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor ${fmt(ratios.to_floor_sandboxed ?? Number.NaN, 3)} (after: ${fmt(ratios.to_floor_sandboxed_after ?? Number.NaN, 3)}); ÷ protocol floor ${fmt(ratios.to_floor_protocol ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(ratios.to_bare_bullmq ?? Number.NaN, 4)}`);
+    out.push(`  Forge, ${layout}: ${fmt(t.tasks_per_s, 1)} tasks/s; ÷ floor ${fmt(ratios.to_floor ?? Number.NaN, 3)}; ÷ sandboxed floor paired ${pairedText(ratios)} (at the start ${fmt(ratios.to_floor_sandboxed ?? Number.NaN, 3)}); ÷ protocol floor ${fmt(ratios.to_floor_protocol ?? Number.NaN, 3)}; ÷ bare BullMQ ${fmt(ratios.to_bare_bullmq ?? Number.NaN, 4)}`);
     out.push(`    CPU ms/task: server ${fmt(t.cpu_ms_per_task.forge_server, 2)}, runner agents ${fmt(t.cpu_ms_per_task.runner_agents, 2)}, git+app ${fmt(t.cpu_ms_per_task.git_and_app, 1)}, redis ${fmt(t.cpu_ms_per_task.redis, 2)}; Redis commands/task ${fmt(t.redis_commands_per_task.total, 0)}; POST /tasks p50 ${fmt(t.post_ms.p50, 2)} ms; machine busy ${t.machine_cpu.machine_busy_pct} %`);
   }
   if (r.procs) out.push(`  processes per task: Forge ${r.procs.forge_per_task.processes} (${kv(r.procs.forge_per_task.execs)}), floor ${r.procs.floor_per_task.processes}`);
@@ -316,6 +324,8 @@ async function main(): Promise<void> {
     }
     const layouts: Array<{ host_processes: number; forge: ThroughputResult; protocol_floor?: ProtocolFloorResult }> = [];
     if (ctx && has('throughput')) {
+      // With the floor phase, the sandboxed floor runs again between Forge's batches (see throughput).
+      const paired = report.floor_sandboxed ? await PairedFloor.start(ctx, repo, floorTmp, logDir) : undefined;
       // Right after the work floors, each layout's protocol floor just before its Forge batch, so they see the machine alike.
       for (const hostCount of cfg.throughput.hostLayouts) {
         let protocol: ProtocolFloorResult | undefined;
@@ -323,17 +333,13 @@ async function main(): Promise<void> {
           protocol = await protocolFloor(ctx, repo, logDir, hostCount);
           log(`protocol floor, ${hostCount} host process(es): ${fmt(protocol.tasks_per_s, 1)} tasks/s (${JSON.stringify(protocol.statuses)})`);
         }
-        const forge = await throughput(ctx, hostCount);
+        const forge = await throughput(ctx, hostCount, paired);
         log(`throughput, ${hostCount} host process(es): ${fmt(forge.tasks_per_s, 1)} tasks/s (${JSON.stringify(forge.statuses)})`);
         layouts.push({ host_processes: hostCount, forge, protocol_floor: protocol });
       }
       report.throughput = layouts[0]?.forge;
       report.floor_protocol = layouts[0]?.protocol_floor;
-      if (report.floor_sandboxed) {
-        // The floor again, after both batches: a machine that slowed (or sped up) over the phase shows here.
-        report.floor_sandboxed_after = await floor(ctx, repo, floorTmp, logDir, true);
-        log(`work floor in the task sandbox, after Forge's batch: ${fmt(report.floor_sandboxed_after.tasks_per_s_median, 1)} tasks/s`);
-      }
+      await paired?.close();
     }
     if (ctx && has('bare')) {
       report.bare_bullmq = await bareBullmq(ctx, logDir);
@@ -346,7 +352,7 @@ async function main(): Promise<void> {
         to_floor_protocol: ratio(forge.tasks_per_s, protocol?.tasks_per_s),
         to_bare_bullmq: ratio(forge.tasks_per_s, report.bare_bullmq?.jobs_per_s_median),
         floor_protocol_to_floor_sandboxed: ratio(protocol?.tasks_per_s, report.floor_sandboxed?.tasks_per_s_median),
-        to_floor_sandboxed_after: ratio(forge.tasks_per_s, report.floor_sandboxed_after?.tasks_per_s_median),
+        to_floor_sandboxed_paired: forge.paired && spread(forge.paired.map((p) => p.ratio)),
       });
       report.throughput_layouts = layouts.map((l) => ({ ...l, ratios: ratiosOf(l.forge, l.protocol_floor) }));
       report.ratios = report.throughput_layouts[0]!.ratios;

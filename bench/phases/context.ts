@@ -23,6 +23,9 @@ sizes (defaults: full / --quick):
   --throughput-hosts=1,4     throughput: the runner host process counts its batches are run with,
                              Forge's and the protocol floor's, the first the headline (1: the 40
                              slots started from one process, as the work floor starts its 40)
+  --pairs=3/1                throughput: Forge's measured batches per layout, each between two
+                             runs of the sandboxed work floor (with the floor phase), so each
+                             ratio is to the floor of the same minute; the median one is reported
   --inflight=8               throughput: POST /tasks kept in flight by the client (Forge's batch
                              and the protocol floor's)
   --protocol-floor=none      throughput: skip the protocol floor (the same batch through a minimal
@@ -53,7 +56,7 @@ export interface Config {
   dispatch: { runners: number[]; ownRunners: number[]; floor: boolean; warmup: number; sequential: number; bursts: number; burstSize: number; probe: number };
   /** throughput.protocolFloor: run the protocol floor (bench/phases/protocol-floor.ts) before Forge's batch. */
   /** hostLayouts: runner host process counts the batches run with, the first the headline; warmupPerHost: warm-up tasks per host process in use. */
-  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmupPerHost: number; hostLayouts: number[]; protocolFloor: boolean };
+  throughput: { tasks: number; runners: number; maxParallel: number; inflight: number; warmupPerHost: number; hostLayouts: number[]; protocolFloor: boolean; pairs: number };
   bare: { jobs: number; reps: number };
   procs: { tasks: number };
   parked: { runners: number; windowSec: number };
@@ -68,7 +71,7 @@ export function parseConfig(argv: string[]): Config {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
       tasks: { type: 'string' }, warmup: { type: 'string' }, inflight: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
-      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' }, 'throughput-hosts': { type: 'string' },
+      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' }, 'throughput-hosts': { type: 'string' }, pairs: { type: 'string' },
     },
   });
   if (values.help) {
@@ -104,7 +107,7 @@ export function parseConfig(argv: string[]): Config {
   return {
     only, quick, cpuProf: values['cpu-prof'] === true, hosts, longPollSec: 25,
     dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
-    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmupPerHost: int('warmup', 2000, 10), hostLayouts: layouts, protocolFloor: protocolFloorRaw !== 'none' },
+    throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmupPerHost: int('warmup', 2000, 10), hostLayouts: layouts, protocolFloor: protocolFloorRaw !== 'none', pairs: int('pairs', 3, 1) },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
     procs: { tasks: int('procs-tasks', 20, 10) },
     parked: { runners: int('parked', 1000, 100), windowSec },

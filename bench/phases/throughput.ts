@@ -11,7 +11,7 @@ import type { Created } from '../lib/forge.js';
 import { allCommandStats, commandsDelta } from '../lib/env.js';
 import { now, type RunnerHosts } from '../lib/hosts.js';
 import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
-import { CpuWindow, cpuSeconds, fmt, hostCpuSeconds, median, summarize, type Summary } from '../lib/stats.js';
+import { CpuWindow, cpuSeconds, fmt, hostCpuSeconds, machineCpu, median, summarize, type Summary } from '../lib/stats.js';
 import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
 
 /**
@@ -51,6 +51,8 @@ export interface ThroughputResult extends Omit<BatchFigures, 'cpu_seconds' | 'cp
   warm_up: WarmUpChunk[];
   /** HTTP requests the runners sent to the gateway, per task, by endpoint. */
   runner_requests_per_task: Record<string, number>;
+  /** Each batch between two runs of the sandboxed floor (see throughput); the other figures are the median one's. */
+  paired?: PairedBatch[];
 }
 
 /** Where a batch's tasks go and what is measured of it: Forge, or the protocol floor. */
@@ -184,8 +186,28 @@ export function countStatuses(statuses: Array<string | null>): Record<string, nu
   return out;
 }
 
-/** Forge's batch with its runners spread over the first `hostCount` runner host processes. */
-export async function throughput(ctx: Ctx, hostCount: number): Promise<ThroughputResult> {
+/** One of Forge's batches between two runs of the sandboxed work floor, and its ratio to their mean. */
+export interface PairedBatch {
+  floor_before: number; forge: number; floor_after: number;
+  /** Forge's tasks/s ÷ the mean of the floor's runs just before and just after it. */
+  ratio: number;
+  /**
+   * CPU ms Forge's server, runner hosts (with children) and Redis used while the floor ran after
+   * this batch: their timers and parked polls, and any work left from the batch. Its share of the
+   * machine (÷ machine_busy_ms_during_floor_after, the whole machine's busy CPU ms) slows the floor
+   * as Forge's own batch is slowed by the same timers.
+   */
+  forge_cpu_ms_during_floor_after: number;
+  machine_busy_ms_during_floor_after: number;
+  cpu_ms_per_task: { server: number; runner_agents: number };
+}
+
+/**
+ * Forge's batch with its runners spread over the first `hostCount` runner host processes. With
+ * `floor`, `pairs` batches, each between two runs of the floor (floor, Forge, floor, Forge, …,
+ * floor): the figures reported are the batch whose ratio is the median, `paired` lists them all.
+ */
+export async function throughput(ctx: Ctx, hostCount: number, floor?: PairedFloor): Promise<ThroughputResult> {
   const t = ctx.cfg.throughput;
   log(`throughput: starting ${t.runners} runners × max_parallel_tasks ${t.maxParallel} in ${hostCount} host process(es)`);
   const specs = await addRunners(ctx, t.runners, t.maxParallel, hostCount);
@@ -193,14 +215,41 @@ export async function throughput(ctx: Ctx, hostCount: number): Promise<Throughpu
   const target = forgeTarget(ctx);
   const warmUpChunks = await warmUp(ctx, target, 'throughput', hostCount);
   const req0 = await ctx.hosts.requestCounts();
-  const { cpu_seconds: { server: serverSec, ...cpuSec }, cpu_ms_per_task: { server: serverMs, ...perTask }, ...figures } = await measureBatch(ctx, target);
+  const batches: BatchFigures[] = [];
+  const floorRuns: Array<FloorRun & { forge_cpu_ms: number; machine_busy_ms: number }> = [];
+  // Forge's processes' CPU while the floor runs: work of Forge's left over from its batch lands there.
+  const forgeCpu = () => cpuSeconds(ctx.forge.pid) + cpuSeconds(ctx.redisPid) + ctx.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0);
+  const floorRun = async () => {
+    const [forge0, machine0] = [forgeCpu(), machineCpu().busy];
+    const run = await floor!.run();
+    const ms = (s: number) => Math.round(s * 1000);
+    floorRuns.push({ ...run, forge_cpu_ms: ms(forgeCpu() - forge0), machine_busy_ms: ms(machineCpu().busy - machine0) });
+  };
+  for (let i = 0; i < (floor ? t.pairs : 1); i++) {
+    if (floor) await floorRun();
+    batches.push(await measureBatch(ctx, target));
+  }
+  if (floor) await floorRun();
   const req1 = await ctx.hosts.requestCounts();
-  const runnerRequests = Object.fromEntries(Object.entries(req1).map(([k, v]) => [k, +((v - (req0[k] ?? 0)) / t.tasks).toFixed(2)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
+  const measured = batches.length * t.tasks;
+  const runnerRequests = Object.fromEntries(Object.entries(req1).map(([k, v]) => [k, +((v - (req0[k] ?? 0)) / measured).toFixed(2)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
   await removeRunners(ctx, specs);
+  const paired: PairedBatch[] | undefined = floor && batches.map((b, i) => ({
+    floor_before: +floorRuns[i]!.tasks_per_s.toFixed(1), forge: +b.tasks_per_s.toFixed(1), floor_after: +floorRuns[i + 1]!.tasks_per_s.toFixed(1),
+    ratio: b.tasks_per_s / ((floorRuns[i]!.tasks_per_s + floorRuns[i + 1]!.tasks_per_s) / 2),
+    forge_cpu_ms_during_floor_after: floorRuns[i + 1]!.forge_cpu_ms,
+    machine_busy_ms_during_floor_after: floorRuns[i + 1]!.machine_busy_ms,
+    cpu_ms_per_task: { server: +b.cpu_ms_per_task.server.toFixed(2), runner_agents: +b.cpu_ms_per_task.runner_agents.toFixed(2) },
+  }));
+  if (paired) log(`throughput, ${hostCount} host process(es), paired with the sandboxed floor: ${paired.map((p) => `${p.floor_before} | ${p.forge} | ${p.floor_after} → ${fmt(p.ratio, 3)} (Forge's processes ${p.forge_cpu_ms_during_floor_after} ms of CPU during the floor after)`).join('; ')}`);
+  // The batch whose ratio is the median (with one batch, that one).
+  const order = batches.map((_, i) => i).sort((a, b) => (paired ? paired[a]!.ratio - paired[b]!.ratio : 0));
+  const chosen = batches[order[Math.floor((order.length - 1) / 2)]!]!;
+  const { cpu_seconds: { server: serverSec, ...cpuSec }, cpu_ms_per_task: { server: serverMs, ...perTask }, ...figures } = chosen;
   return {
     runners: t.runners, max_parallel_tasks: t.maxParallel, host_processes: hostCount, ...figures,
     cpu_seconds: { forge_server: serverSec, ...cpuSec }, cpu_ms_per_task: { forge_server: serverMs, ...perTask },
-    runner_requests_per_task: runnerRequests, warm_up: warmUpChunks,
+    runner_requests_per_task: runnerRequests, warm_up: warmUpChunks, paired,
   };
 }
 
@@ -245,9 +294,7 @@ export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string,
   const reps = ctx.cfg.quick ? 1 : 3;
   const warmUpRuns = ctx.cfg.quick ? 0 : 1;
   log(`work floor${sandboxed ? ' (sandboxed)' : ''}: ${t.tasks} × (git clone + bash run.sh), ${parallel} at once, ${reps} run(s) after ${warmUpRuns} warm-up run, without Forge`);
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), repo, 'main', 'run.sh', tmp, String(t.tasks), String(parallel), String(warmUpRuns + reps)], {
-    cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLOOR_SANDBOX: sandboxed ? '1' : '0' },
-  });
+  const child = spawnFloor(ctx, { repo, tmp, runs: warmUpRuns + reps, sandboxed, serve: false });
   const cpuWindow = new CpuWindow(() => ownCpu(ctx) + cpuSeconds(process.pid, true) - cpuSeconds(process.pid));
   const cpu0 = cpuSeconds(process.pid, true) - cpuSeconds(process.pid);
   let stdout = '';
@@ -262,4 +309,74 @@ export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string,
   const warmUpRun = warmUpRuns ? all[0] : undefined;
   const runs = all.slice(warmUpRuns);
   return { tasks: t.tasks, parallel, warm_up_run: warmUpRun, runs, tasks_per_s_median: median(runs.map((r) => r.tasks_per_s)), cpu_ms_per_task: (cpuChildren / (t.tasks * (warmUpRuns + reps))) * 1000, cpu };
+}
+
+/** bench/floor.ts at the phase's batch size and parallelism; `serve`: one more run per stdin line. */
+function spawnFloor(ctx: Ctx, o: { repo: string; tmp: string; runs: number; sandboxed: boolean; serve: boolean }) {
+  const t = ctx.cfg.throughput;
+  return spawnTracked(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'floor.ts'), o.repo, 'main', 'run.sh', o.tmp, String(t.tasks), String(t.runners * t.maxParallel), String(o.runs)], {
+    cwd: projectRoot, stdio: [o.serve ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, FLOOR_SANDBOX: o.sandboxed ? '1' : '0', FLOOR_SERVE: o.serve ? '1' : '0' },
+  });
+}
+
+/** One run of the work floor: `tasks` tasks, first clone to last task done. */
+export interface FloorRun { seconds: number; tasks_per_s: number }
+
+/**
+ * The sandboxed work floor kept running beside Forge's runners, one batch per `run()`, so the
+ * throughput phase can measure it right before and right after each of Forge's batches: the ratio
+ * of each batch is then to the floor of the same minute, not to one measured minutes earlier on
+ * a machine whose speed drifts. Its driver warms on a first run, as Forge's processes warm on
+ * theirs. While it runs, Forge's runners are parked and idle.
+ */
+export class PairedFloor {
+  private readonly runs: FloorRun[] = [];
+  private readonly waiting: Array<{ resolve: (run: FloorRun) => void; reject: (err: Error) => void }> = [];
+  private failure: Error | undefined;
+
+  private constructor(private readonly child: ReturnType<typeof spawnFloor>) {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+        const run = JSON.parse(buffered.slice(0, end)) as FloorRun;
+        buffered = buffered.slice(end + 1);
+        const waiter = this.waiting.shift();
+        if (waiter) waiter.resolve(run);
+        else this.runs.push(run);
+      }
+    });
+    void exitOf(child).then(({ code }) => {
+      this.failure = new Error(`the paired work floor exited with ${code}; see floor-paired.log`);
+      for (const waiter of this.waiting.splice(0)) waiter.reject(this.failure);
+    });
+  }
+
+  /** Starts the sandboxed floor's driver and waits for its warm-up run. */
+  static async start(ctx: Ctx, repo: string, tmp: string, logDir: string): Promise<PairedFloor> {
+    const child = spawnFloor(ctx, { repo, tmp, runs: 1, sandboxed: true, serve: true });
+    child.stderr!.pipe(createWriteStream(join(logDir, 'floor-paired.log')));
+    const floor = new PairedFloor(child);
+    const warm = await floor.next();
+    log(`paired work floor (sandboxed): ${fmt(warm.tasks_per_s, 1)} tasks/s on its warm-up run`);
+    return floor;
+  }
+
+  /** One measured run of the floor. */
+  run(): Promise<FloorRun> {
+    this.child.stdin!.write('run\n');
+    return this.next();
+  }
+
+  private next(): Promise<FloorRun> {
+    const ready = this.runs.shift();
+    if (ready) return Promise.resolve(ready);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    await exitOf(this.child);
+  }
 }
