@@ -7,6 +7,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Created } from '../lib/forge.js';
 import { allCommandStats, commandsDelta } from '../lib/env.js';
 import { now, type RunnerHosts } from '../lib/hosts.js';
@@ -335,16 +336,11 @@ export class PairedFloor {
   private failure: Error | undefined;
 
   private constructor(private readonly child: ReturnType<typeof spawnFloor>) {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
-        const run = JSON.parse(buffered.slice(0, end)) as FloorRun;
-        buffered = buffered.slice(end + 1);
-        const waiter = this.waiting.shift();
-        if (waiter) waiter.resolve(run);
-        else this.runs.push(run);
-      }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const run = JSON.parse(line) as FloorRun;
+      const waiter = this.waiting.shift();
+      if (waiter) waiter.resolve(run);
+      else this.runs.push(run);
     });
     void exitOf(child).then(({ code }) => {
       this.failure = new Error(`the paired work floor exited with ${code}; see floor-paired.log`);
