@@ -44,7 +44,9 @@ sizes (defaults: full / --quick):
   --window=30/10             parked, running: measured window, seconds
   --scale-tasks=5000/300     scale: tasks per replica count
   --scale-runners=100/20     scale: runners (max_parallel_tasks 1)
-  --hosts=4                  runner host processes`;
+  --hosts=4                  runner host processes
+  --long-poll=25             the server's long_poll_sec in every phase (FORGE_LONG_POLL_SEC):
+                             how often a parked runner's poll is answered and sent again`;
 
 export interface Config {
   only: Set<Phase>;
@@ -71,7 +73,7 @@ export function parseConfig(argv: string[]): Config {
       only: { type: 'string' }, quick: { type: 'boolean' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' },
       tasks: { type: 'string' }, warmup: { type: 'string' }, inflight: { type: 'string' }, 'dispatch-runners': { type: 'string' }, 'dispatch-own-runners': { type: 'string' }, 'dispatch-floor': { type: 'string' }, 'protocol-floor': { type: 'string' }, sequential: { type: 'string' }, bursts: { type: 'string' },
       'procs-tasks': { type: 'string' }, parked: { type: 'string' }, running: { type: 'string' }, 'running-runners': { type: 'string' },
-      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' }, 'throughput-hosts': { type: 'string' }, pairs: { type: 'string' },
+      window: { type: 'string' }, 'scale-tasks': { type: 'string' }, 'scale-runners': { type: 'string' }, hosts: { type: 'string' }, 'throughput-hosts': { type: 'string' }, pairs: { type: 'string' }, 'long-poll': { type: 'string' },
     },
   });
   if (values.help) {
@@ -105,7 +107,7 @@ export function parseConfig(argv: string[]): Config {
   const layouts = [...new Set((values['throughput-hosts'] ?? `1,${hosts}`).split(',').map(Number))];
   if (layouts.some((n) => !Number.isInteger(n) || n < 1 || n > hosts)) throw new Error(`--throughput-hosts must be a list of whole numbers from 1 to --hosts (${hosts}), e.g. 1,${hosts}`);
   return {
-    only, quick, cpuProf: values['cpu-prof'] === true, hosts, longPollSec: 25,
+    only, quick, cpuProf: values['cpu-prof'] === true, hosts, longPollSec: int('long-poll', 25, 25),
     dispatch: { runners, ownRunners, floor: floorRaw !== 'none', warmup: quick ? 3 : 5, sequential: int('sequential', 150, 20), bursts: int('bursts', 10, 2), burstSize: 10, probe: 10 },
     throughput: { tasks: int('tasks', 500, 100), runners: 10, maxParallel: 4, inflight: int('inflight', 8, 1), warmupPerHost: int('warmup', 2000, 10), hostLayouts: layouts, protocolFloor: protocolFloorRaw !== 'none', pairs: int('pairs', 3, 1) },
     bare: { jobs: quick ? 500 : 2000, reps: 3 },
