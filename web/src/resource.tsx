@@ -150,8 +150,7 @@ export function ResourceSection<R extends { id: number; name: string }>({ spec }
     // The saved record goes into the list at once, so an Edit clicked before the reload answers
     // opens what was just saved, not the record as it was before (and cannot save it back).
     const rows = list.data ?? [];
-    list.setData(rows.some((r) => r.id === saved.id) ? rows.map((r) => (r.id === saved.id ? saved : r)) : [...rows, saved]);
-    void list.reload();
+    list.update(rows.some((r) => r.id === saved.id) ? rows.map((r) => (r.id === saved.id ? saved : r)) : [...rows, saved]);
     spec.onChanged?.();
   };
   return (

@@ -11,6 +11,8 @@ import type { TaskStatus } from './types';
  */
 export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): {
   data: T | undefined; error: ApiError | Error | undefined; loading: boolean; reload: () => Promise<void>; setData: (d: T) => void;
+  /** Shows `d` (what a save answered) at once, then reads again; a read already under way cannot bring back what was there before. */
+  update: (d: T) => void;
 } {
   const key = JSON.stringify(deps);
   const [state, setState] = useState<{ key: string; data?: T; error?: Error }>({ key });
@@ -34,7 +36,11 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): {
   }, [reload]);
   const current = state.key === key;
   const setData = useCallback((d: T) => setState({ key, data: d }), [key]);
-  return { data: current ? state.data : undefined, error: current ? state.error : undefined, loading: loading || !current, reload, setData };
+  const update = useCallback((d: T) => {
+    setData(d);
+    void reload(); // a new generation: an older read's answer is dropped
+  }, [setData, reload]);
+  return { data: current ? state.data : undefined, error: current ? state.error : undefined, loading: loading || !current, reload, setData, update };
 }
 
 /** The current time, refreshed every `ms`, for "3 s ago" labels. */

@@ -381,7 +381,7 @@ export function ProjectPage({ projectId, section }: { projectId: number; section
     case 'schedules': body = <SchedulesSection pid={p.id} />; break;
     case 'integrations': body = <IntegrationsSection pid={p.id} />; break;
     case 'notifications': body = <NotificationsSection pid={p.id} />; break;
-    case 'settings': body = <ProjectSettings project={p} onSaved={(saved) => { project.setData(saved); void project.reload(); }} />; break;
+    case 'settings': body = <ProjectSettings project={p} onSaved={project.update} />; break;
     default: body = <ErrorBox error={`There is no "${section}" page in a project.`} />;
   }
   return (

@@ -48,7 +48,7 @@ export function TemplatePage({ projectId, templateId }: { projectId: number; tem
       <TaskHistory projectId={projectId} templateId={templateId} />
       <RunDialog template={running ? t : null} onClose={() => setRunning(false)} />
       <Dialog open={editing} title="Edit template" onClose={() => setEditing(false)} wide>
-        {editing && <ResourceForm spec={spec} editing={t} onCancel={() => setEditing(false)} onDone={(saved) => { setEditing(false); data.setData({ ...data.data!, template: saved }); void data.reload(); }} />}
+        {editing && <ResourceForm spec={spec} editing={t} onCancel={() => setEditing(false)} onDone={(saved) => { setEditing(false); data.update({ ...data.data!, template: saved }); }} />}
       </Dialog>
     </div>
   );
