@@ -16,10 +16,10 @@
  * so the throughput phase can measure the floor between Forge's batches with its driver warm.
  */
 import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { inPrivateDir, sandboxedTask, taskSandbox } from './lib/sandboxed-task.js';
 
 const [url, branch, playbook, tmp, nArg, parallelArg, repsArg] = process.argv.slice(2);

@@ -35,7 +35,7 @@ import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
-import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, PairedFloor, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
+import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, PairedFloor, pairedTasksPerSecond, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
@@ -139,7 +139,7 @@ function markdown(r: Report): string {
     if (r.ratios?.to_floor !== undefined) L.push(`| **Forge ÷ work floor** | **${fmt(r.ratios.to_floor, 3)}** | |`);
     if (fp) L.push(`| protocol floor: the same ${fp.tasks} tasks, ${fp.inflight_creates} POSTs in flight, through a minimal server (node:http + ioredis: one MULTI per create, a claim script, the job sealed, a start report, one MULTI per result) and ${fp.runners} single-slot runners (${fp.slots_per_host.join('/')} per host process), each task the sandboxed clone + app; no Forge logic | ${fmt(fp.tasks_per_s, 1)} | ${fp.machine_cpu.machine_busy_pct} % / ${fp.machine_cpu.other_processes_pct} % |`);
     const paired = r.ratios?.to_floor_sandboxed_paired;
-    if (paired && tp?.paired) L.push(`| **Forge ÷ sandboxed work floor, paired**: each of ${tp.paired.length} batches ÷ the floor run just before and just after it (${tp.paired.map((p) => `${p.floor_before} · ${p.forge} · ${p.floor_after}`).join('; ')} tasks/s); median (lowest, highest) | **${fmt(paired.median, 3)}** (${fmt(paired.min, 3)}, ${fmt(paired.max, 3)}) | |`);
+    if (paired && tp?.paired) L.push(`| **Forge ÷ sandboxed work floor, paired**: each of ${tp.paired.length} batches ÷ the floor run just before and just after it (${tp.paired.map(pairedTasksPerSecond).join('; ')} tasks/s); median (lowest, highest) | **${fmt(paired.median, 3)}** (${fmt(paired.min, 3)}, ${fmt(paired.max, 3)}) | |`);
     if (r.ratios?.to_floor_sandboxed !== undefined) L.push(`| Forge ÷ sandboxed work floor measured at the phase's start | ${fmt(r.ratios.to_floor_sandboxed, 3)} | |`);
     if (r.ratios?.to_floor_protocol !== undefined) L.push(`| **Forge ÷ protocol floor** | **${fmt(r.ratios.to_floor_protocol, 3)}** | |`);
     if (r.ratios?.floor_protocol_to_floor_sandboxed !== undefined) L.push(`| **protocol floor ÷ sandboxed work floor** | **${fmt(r.ratios.floor_protocol_to_floor_sandboxed, 3)}** | |`);

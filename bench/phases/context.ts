@@ -148,5 +148,10 @@ export const removeRunners = (ctx: Ctx, specs: RunnerSpec[]): Promise<void> => c
 /** CPU seconds used so far by every process of the benchmark (server, runner hosts with their git/bash children, redis, this one). */
 export function ownCpu(ctx: Ctx): number {
   const self = process.cpuUsage();
-  return cpuSeconds(ctx.forge.pid) + ctx.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0) + cpuSeconds(ctx.redisPid) + (self.user + self.system) / 1e6;
+  return forgeCpu(ctx) + (self.user + self.system) / 1e6;
+}
+
+/** CPU seconds used so far by Forge's processes: the server, the runner hosts with their git/bash children, redis. */
+export function forgeCpu(ctx: Ctx): number {
+  return cpuSeconds(ctx.forge.pid) + ctx.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0) + cpuSeconds(ctx.redisPid);
 }

@@ -13,7 +13,7 @@ import { allCommandStats, commandsDelta } from '../lib/env.js';
 import { now, type RunnerHosts } from '../lib/hosts.js';
 import { exitOf, projectRoot, sleep, spawnTracked } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, fmt, hostCpuSeconds, machineCpu, median, summarize, type Summary } from '../lib/stats.js';
-import { addRunners, createTask, type Ctx, log, ownCpu, removeRunners } from './context.js';
+import { addRunners, createTask, type Ctx, forgeCpu, log, ownCpu, removeRunners } from './context.js';
 
 /**
  * What the phase measures of one batch of tasks, the same for Forge and the protocol floor
@@ -203,6 +203,9 @@ export interface PairedBatch {
   cpu_ms_per_task: { server: number; runner_agents: number };
 }
 
+/** A pair's tasks/s, floor before · Forge · floor after: "95.6 · 84.8 · 99". */
+export const pairedTasksPerSecond = (p: PairedBatch): string => `${p.floor_before} · ${p.forge} · ${p.floor_after}`;
+
 /**
  * Forge's batch with its runners spread over the first `hostCount` runner host processes. With
  * `floor`, `pairs` batches, each between two runs of the floor (floor, Forge, floor, Forge, …,
@@ -219,12 +222,11 @@ export async function throughput(ctx: Ctx, hostCount: number, floor?: PairedFloo
   const batches: BatchFigures[] = [];
   const floorRuns: Array<FloorRun & { forge_cpu_ms: number; machine_busy_ms: number }> = [];
   // Forge's processes' CPU while the floor runs: work of Forge's left over from its batch lands there.
-  const forgeCpu = () => cpuSeconds(ctx.forge.pid) + cpuSeconds(ctx.redisPid) + ctx.hosts.pids().reduce((s, pid) => s + hostCpuSeconds(pid, true), 0);
   const floorRun = async () => {
-    const [forge0, machine0] = [forgeCpu(), machineCpu().busy];
+    const [forge0, machine0] = [forgeCpu(ctx), machineCpu().busy];
     const run = await floor!.run();
     const ms = (s: number) => Math.round(s * 1000);
-    floorRuns.push({ ...run, forge_cpu_ms: ms(forgeCpu() - forge0), machine_busy_ms: ms(machineCpu().busy - machine0) });
+    floorRuns.push({ ...run, forge_cpu_ms: ms(forgeCpu(ctx) - forge0), machine_busy_ms: ms(machineCpu().busy - machine0) });
   };
   for (let i = 0; i < (floor ? t.pairs : 1); i++) {
     if (floor) await floorRun();
@@ -242,7 +244,7 @@ export async function throughput(ctx: Ctx, hostCount: number, floor?: PairedFloo
     machine_busy_ms_during_floor_after: floorRuns[i + 1]!.machine_busy_ms,
     cpu_ms_per_task: { server: +b.cpu_ms_per_task.server.toFixed(2), runner_agents: +b.cpu_ms_per_task.runner_agents.toFixed(2) },
   }));
-  if (paired) log(`throughput, ${hostCount} host process(es), paired with the sandboxed floor: ${paired.map((p) => `${p.floor_before} | ${p.forge} | ${p.floor_after} → ${fmt(p.ratio, 3)} (Forge's processes ${p.forge_cpu_ms_during_floor_after} ms of CPU during the floor after)`).join('; ')}`);
+  if (paired) log(`throughput, ${hostCount} host process(es), paired with the sandboxed floor: ${paired.map((p) => `${pairedTasksPerSecond(p)} → ${fmt(p.ratio, 3)} (Forge's processes ${p.forge_cpu_ms_during_floor_after} ms of CPU during the floor after)`).join('; ')}`);
   // The batch whose ratio is the median (with one batch, that one).
   const order = batches.map((_, i) => i).sort((a, b) => (paired ? paired[a]!.ratio - paired[b]!.ratio : 0));
   const chosen = batches[order[Math.floor((order.length - 1) / 2)]!]!;
@@ -284,8 +286,8 @@ export async function bareBullmq(ctx: Ctx, logDir: string): Promise<BareResult> 
 export interface FloorResult {
   tasks: number; parallel: number;
   /** The first run, not in the median: the driver's JIT warms on it as Forge's processes do on their warm-up. */
-  warm_up_run?: { seconds: number; tasks_per_s: number };
-  runs: Array<{ seconds: number; tasks_per_s: number }>; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']>;
+  warm_up_run?: FloorRun;
+  runs: FloorRun[]; tasks_per_s_median: number; cpu_ms_per_task: number; cpu: ReturnType<CpuWindow['end']>;
 }
 
 /** Runs bench/floor.ts: the same clone + `bash run.sh` as a Forge task, at the throughput phase's parallelism. */
@@ -306,7 +308,7 @@ export async function floor(ctx: Ctx, repo: string, tmp: string, logDir: string,
   const cpuChildren = cpuSeconds(process.pid, true) - cpuSeconds(process.pid) - cpu0;
   const cpu = cpuWindow.end();
   if (code !== 0) throw new Error(`the work floor exited with ${code}; see floor.log`);
-  const all = stdout.trim().split('\n').map((l) => JSON.parse(l) as { seconds: number; tasks_per_s: number });
+  const all = stdout.trim().split('\n').map((l) => JSON.parse(l) as FloorRun);
   const warmUpRun = warmUpRuns ? all[0] : undefined;
   const runs = all.slice(warmUpRuns);
   return { tasks: t.tasks, parallel, warm_up_run: warmUpRun, runs, tasks_per_s_median: median(runs.map((r) => r.tasks_per_s)), cpu_ms_per_task: (cpuChildren / (t.tasks * (warmUpRuns + reps))) * 1000, cpu };
