@@ -13,7 +13,8 @@
  *                 when the lease is not (the runner must not start the app)
  *   POST /result  {task_id, status, next?}: one MULTI (final record, lease dropped, task event), then
  *                 200, with the runner's next job when `next` asks and one is announced (as Forge's)
- *   GET /parked?count=N  answers once N long-polls are parked: the driver's start signal, never
+ *   GET /parked?count=N  answers once N long-polls are parked, with how many ran out (204) since the
+ *                 start: the driver's start signal and the parked floor's count, never
  *                 called while latencies are measured
  *
  * usage: node --import tsx bench/dispatch-floor-server.ts (env PORT, REDIS_URL, LONG_POLL_SEC); prints "ready"
@@ -143,11 +144,16 @@ async function claimFor(poll: Poll): Promise<void> {
   for (const notify of parkedWatchers) notify();
 }
 
+/** Long-polls answered 204 because they ran out (the parked floor's count of idle polls). */
+let expiredPolls = 0;
+
 function expire(poll: Poll): void {
   poll.expired = true;
   clearTimeout(poll.timer);
   parked.delete(poll);
-  if (!poll.res.headersSent && !poll.res.closed) answer(poll.res, 204);
+  if (poll.res.headersSent || poll.res.closed) return;
+  expiredPolls++;
+  answer(poll.res, 204);
 }
 
 async function nextJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -218,7 +224,7 @@ function fail(err: unknown): void {
 
 async function answerWhenParked(req: IncomingMessage, res: ServerResponse): Promise<void> {
   await whenParked(Number(new URL(req.url!, 'http://localhost').searchParams.get('count')));
-  answer(res, 200, { parked: parked.size });
+  answer(res, 200, { parked: parked.size, expired: expiredPolls });
 }
 
 const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {

@@ -34,6 +34,7 @@ import { dispatchFloor, type DispatchFloorResult } from './phases/dispatch-floor
 import { processesPerTask, type ProcsResult } from './phases/procs.js';
 import { protocolFloor, type ProtocolFloorResult } from './phases/protocol-floor.js';
 import { scaleOut, type ScaleResult } from './phases/scale.js';
+import type { ParkedFloorWindow } from './phases/parked-floor.js';
 import { parkedRunners, runningTasks, type SteadyResult } from './phases/steady.js';
 import { bareBullmq, type BareResult, type BatchFigures, floor, type FloorResult, PairedFloor, pairedTasksPerSecond, throughput, type ThroughputResult, warmUpCurve } from './phases/throughput.js';
 import { measureSandboxOverhead, type SandboxOverhead } from './sandbox-overhead.js';
@@ -223,7 +224,14 @@ function markdown(r: Report): string {
     L.push(`## ${title}`, '');
     L.push(`Window ${s.window_s} s after ${s.setup_s} s of set-up. Server: **${fmt(s.server_cpu_pct_of_core, 2)} % of a core**, RSS **${fmt(s.server_rss_mb, 0)} MB**. Redis: **${fmt(s.redis_commands_per_s.total, 0)} commands/s** (${kv(s.redis_commands_per_s.top)}), ${fmt(s.redis_cpu_pct_of_core, 2)} % of a core. Runner host processes: ${fmt(s.runner_hosts_cpu_pct_of_core, 1)} % of a core. Runner requests/s: ${kv(s.runner_requests_per_s)}. Long-poll answers in the window by status: ${JSON.stringify(s.long_poll_answers_in_window)}. Machine busy ${s.machine_cpu.machine_busy_pct} %, other processes ${s.machine_cpu.other_processes_pct} %.${s.statuses_before ? ` Task statuses when the window began: ${JSON.stringify(s.statuses_before)}; when it ended: ${JSON.stringify(s.statuses_after)} (an \`error\` here is a task failed as "runner lost").` : ''}`, '');
   };
-  if (r.parked) steady(`Steady state: ${r.parked.runners} parked runners`, r.parked);
+  if (r.parked) {
+    steady(`Steady state: ${r.parked.runners} parked runners`, r.parked);
+    const p = r.parked;
+    if (p.floor) {
+      const w = (f: ParkedFloorWindow) => `${fmt(f.server_cpu_pct_of_core, 2)} % of a core, ${f.poll_answers_in_window} polls ran out, ${fmt(f.server_cpu_ms_per_answer, 2)} ms per poll, RSS ${fmt(f.server_rss_mb, 0)} MB`;
+      L.push(`Parked floor (the dispatch floor's minimal server and runners, as many, the same window; bench/README.md): before Forge's window ${w(p.floor.before)}; after it ${w(p.floor.after)}. Forge: ${fmt(p.server_cpu_ms_per_answer ?? Number.NaN, 2)} ms of server CPU per poll that ran out; **Forge ÷ parked floor ${fmt(p.to_floor ?? Number.NaN, 2)}** (server CPU, against the mean of the two).`, '');
+    }
+  }
   if (r.running) steady(`Steady state: ${r.running.tasks_running} running \`sleep\` tasks on ${r.running.runners} runners`, r.running);
   if (r.scale) {
     L.push(`## Scale-out: ${r.scale.redis}, ${r.scale.runners} runners through a round-robin proxy`, '');
@@ -253,7 +261,7 @@ function printSummary(r: Report): void {
   for (const f of r.dispatch_floor ?? []) out.push(`  dispatch floor ${String(f.runners).padStart(3)} runners: single p50 ${fmt(f.single.p50, 1)} p99 ${fmt(f.single.p99, 1)} ms; burst p99 ${fmt(f.burst.p99, 1)} ms; POST p50 ${fmt(f.single_post_ms.p50, 2)} ms; server CPU/task ${fmt(f.server_cpu_ms_per_task, 2)} ms`);
   for (const d of [...(r.dispatch ?? []), ...(r.dispatch_own ?? [])]) out.push(`  dispatch ${String(d.runners).padStart(3)} runners${d.layout === 'own' ? ' (one per process)' : ''}: single p50 ${fmt(d.single.p50, 1)} p99 ${fmt(d.single.p99, 1)} ms; burst p99 ${fmt(d.burst.p99, 1)} ms; POST p50 ${fmt(d.single_post_ms.p50, 2)} ms; server CPU/task ${fmt(d.server_cpu_ms_per_task, 2)} ms`);
   for (const [name, s] of [['parked', r.parked], ['running', r.running]] as const) {
-    if (s) out.push(`  ${name}: ${s.runners} runners, ${s.tasks_running} tasks: server ${fmt(s.server_cpu_pct_of_core, 1)} % of a core, RSS ${fmt(s.server_rss_mb, 0)} MB, Redis ${fmt(s.redis_commands_per_s.total, 0)} cmd/s`);
+    if (s) out.push(`  ${name}: ${s.runners} runners, ${s.tasks_running} tasks: server ${fmt(s.server_cpu_pct_of_core, 1)} % of a core, RSS ${fmt(s.server_rss_mb, 0)} MB, Redis ${fmt(s.redis_commands_per_s.total, 0)} cmd/s${s.floor ? `; parked floor ${fmt(s.floor.before.server_cpu_pct_of_core, 1)} / ${fmt(s.floor.after.server_cpu_pct_of_core, 1)} % before / after, Forge ÷ it ${fmt(s.to_floor ?? Number.NaN, 2)}` : ''}`);
   }
   for (const s of r.scale?.runs ?? []) out.push(`  scale ${s.replicas} replica(s): ${fmt(s.tasks_per_s, 1)} tasks/s, lost ${s.lost}, claims ${s.claims_per_replica.join('/')}`);
   process.stdout.write(out.join('\n') + '\n\n');

@@ -8,6 +8,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { Api } from '../lib/api.js';
 import { type Created, postTaskTo } from '../lib/forge.js';
 import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
@@ -34,12 +35,20 @@ const TSX = ['--import', 'tsx'];
 /** The floor server's key prefix (bench/dispatch-floor-server.ts): its task records are `dfloor:task:<id>`. */
 const PREFIX = 'dfloor:';
 
-/** Starts the floor's server on the phase's redis-server; resolves once it listens. */
-async function startFloorServer(ctx: Ctx, logDir: string, name: string) {
+/**
+ * Where a floor runs: the phase's redis-server (its keys under `dfloor:`), the long-poll length and
+ * the number of runner host processes of Forge's phase beside it.
+ */
+export interface FloorSite { redisUrl: string; redis: Redis; hosts: number; longPollSec: number }
+
+export const floorSite = (ctx: Ctx): FloorSite => ({ redisUrl: ctx.env.redisUrl, redis: ctx.redis, hosts: ctx.cfg.hosts, longPollSec: ctx.cfg.longPollSec });
+
+/** Starts the floor's server on the site's redis-server; resolves once it listens. */
+async function startFloorServer(site: FloorSite, logDir: string, name: string) {
   const port = await freePort();
   const child = spawnTracked(process.execPath, [...TSX, join(projectRoot, 'bench', 'dispatch-floor-server.ts')], {
     cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), REDIS_URL: ctx.env.redisUrl, LONG_POLL_SEC: String(ctx.cfg.longPollSec) },
+    env: { ...process.env, PORT: String(port), REDIS_URL: site.redisUrl, LONG_POLL_SEC: String(site.longPollSec) },
   });
   child.stderr!.pipe(createWriteStream(join(logDir, `${name}-server.log`)));
   const exited = exitOf(child).then(({ code }) => {
@@ -63,6 +72,8 @@ export interface Floor {
   addRunners(count: number, hostOf: (index: number) => number): Promise<void>;
   /** Resolves once `count` long-polls are parked on the server. */
   allParked(count: number): Promise<void>;
+  /** Long-polls the server answered 204 because they ran out, since it started. */
+  expiredPolls(): Promise<number>;
   /** CPU seconds so far of the floor's server and hosts, with their launchers and task processes. */
   cpu(): number;
   /** The records of `ids`: when the last became final (epoch ms) and their statuses. */
@@ -72,9 +83,9 @@ export interface Floor {
 }
 
 /** `name` names the floor's temp folder and log files. */
-export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: string): Promise<Floor> {
+export async function startFloor(site: FloorSite, repo: string, logDir: string, name: string): Promise<Floor> {
   const root = tempDir(`forge-bench-${name}-`);
-  const server = await startFloorServer(ctx, logDir, name);
+  const server = await startFloorServer(site, logDir, name);
   const api = new Api(server.url);
   const hosts = new RunnerHosts(join(projectRoot, 'bench', 'dispatch-floor-host.ts'));
   let runners = 0;
@@ -83,11 +94,11 @@ export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: s
     await hosts.close();
     api.close();
     await stopChild(server.child, 3000);
-    const keys = await ctx.redis.keys(`${PREFIX}*`);
-    if (keys.length) await ctx.redis.del(...keys);
+    const keys = await site.redis.keys(`${PREFIX}*`);
+    if (keys.length) await site.redis.del(...keys);
   };
   try {
-    await hosts.start(ctx.cfg.hosts, logDir, TSX, [], `${name}-host`);
+    await hosts.start(site.hosts, logDir, TSX, [], `${name}-host`);
   } catch (err) {
     await stop();
     throw err;
@@ -105,9 +116,10 @@ export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: s
       await hosts.add(added, (_spec, i) => hostOf(first + i));
     },
     allParked: (count) => api.json('GET', `/parked?count=${count}`),
+    expiredPolls: async () => (await api.json<{ expired: number }>('GET', '/parked?count=0')).expired,
     cpu: () => cpuSeconds(server.child.pid!) + hosts.pids().reduce((sum, pid) => sum + hostCpuSeconds(pid, true), 0),
     async records(ids) {
-      const pipeline = ctx.redis.pipeline();
+      const pipeline = site.redis.pipeline();
       for (const id of ids) pipeline.hmget(`${PREFIX}task:${id}`, 'finished', 'status');
       const rows = ((await pipeline.exec()) ?? []).map(([, row]) => row as [string | null, string | null]);
       return { lastFinal: Math.max(...rows.map(([finished]) => Number(finished))), statuses: countStatuses(rows.map(([, status]) => status)) };
@@ -117,7 +129,7 @@ export async function startFloor(ctx: Ctx, repo: string, logDir: string, name: s
 
 /** The floor's rows, one per runner count of the dispatch phase (its shared layout: runners many to a host process). */
 export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Promise<DispatchFloorResult[]> {
-  const floor = await startFloor(ctx, repo, logDir, 'dispatch-floor');
+  const floor = await startFloor(floorSite(ctx), repo, logDir, 'dispatch-floor');
   const dispatcher: Dispatcher = { create: floor.create, hosts: floor.hosts };
   let online = 0;
   const results: DispatchFloorResult[] = [];

@@ -9,7 +9,7 @@
  */
 import { type BatchFigures, type BatchTarget, measureBatch, warmUp, type WarmUpChunk } from './throughput.js';
 import { type Ctx, log, ownCpu } from './context.js';
-import { startFloor } from './dispatch-floor.js';
+import { floorSite, startFloor } from './dispatch-floor.js';
 
 export interface ProtocolFloorResult extends BatchFigures {
   /** Single-slot runners: one per slot of Forge's runners (runners × max_parallel_tasks). */
@@ -25,7 +25,7 @@ export async function protocolFloor(ctx: Ctx, repo: string, logDir: string, host
   const t = ctx.cfg.throughput;
   const slots = t.runners * t.maxParallel;
   log(`protocol floor: ${t.tasks} tasks through a minimal server and ${slots} single-slot runners in ${hostCount} host process(es), ${t.inflight} POSTs in flight`);
-  const floor = await startFloor(ctx, repo, logDir, 'protocol-floor');
+  const floor = await startFloor(floorSite(ctx), repo, logDir, 'protocol-floor');
   try {
     // Forge's runner r (of maxParallel slots) lives in host r mod hosts: its slots go there as
     // single-slot runners, so every host process runs as many tasks at once as Forge's does.

@@ -5,10 +5,12 @@
  * one core, server RSS, Redis commands/s and CPU, runner requests/s by endpoint.
  */
 import { allCommandStats, commandsDelta, type BenchEnv, startEnv } from '../lib/env.js';
-import { now } from '../lib/hosts.js';
+import type { Redis } from 'ioredis';
+import { now, type RunnerSpec } from '../lib/hosts.js';
 import { rssMb, sleep, waitFor } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds } from '../lib/stats.js';
 import { type Config, log } from './context.js';
+import { PARKED_SETTLE_MS, parkedFloor, type ParkedFloorWindow } from './parked-floor.js';
 
 export interface SteadyResult {
   runners: number;
@@ -30,6 +32,12 @@ export interface SteadyResult {
   host_loop_delay_placing?: Array<{ host: number; max_ms: number; p99_ms: number }>;
   machine_cpu: ReturnType<CpuWindow['end']>;
   setup_s: number;
+  /** Parked phase: server CPU over the window ÷ the long-polls answered 204 in it. */
+  server_cpu_ms_per_answer?: number;
+  /** Parked phase: the parked floor (parked-floor.ts) measured right before and right after Forge's window. */
+  floor?: { before: ParkedFloorWindow; after: ParkedFloorWindow };
+  /** Parked phase: Forge's server CPU ÷ the mean of the floor's two windows. */
+  to_floor?: number;
 }
 
 async function measureWindow(env: BenchEnv, windowSec: number, base: { runners: number; tasks_running: number; setup_s: number }): Promise<SteadyResult> {
@@ -60,21 +68,39 @@ async function measureWindow(env: BenchEnv, windowSec: number, base: { runners: 
   };
 }
 
+/**
+ * Forge's parked runners, between two windows of the parked floor on the same redis-server (the
+ * first before any of Forge's runners starts, the second once they are stopped), so the machine's
+ * drift over minutes shows in the floor as in Forge.
+ */
 export async function parkedRunners(cfg: Config, root: string, logDir: string, hostNodeArgs: string[], serverNodeArgs: string[]): Promise<SteadyResult> {
   const n = cfg.parked.runners;
-  const t0 = now();
   const env = await startEnv({
     root, logDir, name: 'parked', hosts: cfg.hosts, redis: 'standalone', scripts: { 'run.sh': 'exit 0' },
     settings: { FORGE_LONG_POLL_SEC: String(cfg.longPollSec) }, hostNodeArgs, serverNodeArgs: () => serverNodeArgs,
   });
   try {
+    const site = { redisUrl: env.redisUrl, redis: env.redis as Redis, hosts: cfg.hosts, longPollSec: cfg.longPollSec };
+    const floorBefore = await parkedFloor(site, n, cfg.parked.windowSec, logDir, 'parked-floor-before');
+    const t0 = now();
     log(`parked: starting ${n} runners on ${cfg.hosts} host processes`);
-    for (let added = 0; added < n; added += 100) await env.addRunners(Math.min(100, n - added), 1);
+    const specs: RunnerSpec[] = [];
+    for (let added = 0; added < n; added += 100) specs.push(...(await env.addRunners(Math.min(100, n - added), 1)));
     // Every runner has parked at least once and the start-up burst (hellos, key uploads) is over.
-    await sleep(3000);
+    await sleep(PARKED_SETTLE_MS);
     const setup = (now() - t0) / 1000;
     log(`parked: ${n} runners up after ${setup.toFixed(0)} s; measuring ${cfg.parked.windowSec} s`);
-    return await measureWindow(env, cfg.parked.windowSec, { runners: n, tasks_running: 0, setup_s: +setup.toFixed(1) });
+    const result = await measureWindow(env, cfg.parked.windowSec, { runners: n, tasks_running: 0, setup_s: +setup.toFixed(1) });
+    await env.hosts.stop(specs.map((spec) => spec.id));
+    const floorAfter = await parkedFloor(site, n, cfg.parked.windowSec, logDir, 'parked-floor-after');
+    const answers = result.long_poll_answers_in_window['204'] ?? 0;
+    const floorPct = (floorBefore.server_cpu_pct_of_core + floorAfter.server_cpu_pct_of_core) / 2;
+    return {
+      ...result,
+      server_cpu_ms_per_answer: answers ? +((result.server_cpu_pct_of_core * 10 * result.window_s) / answers).toFixed(3) : 0,
+      floor: { before: floorBefore, after: floorAfter },
+      to_floor: floorPct ? +(result.server_cpu_pct_of_core / floorPct).toFixed(2) : 0,
+    };
   } finally {
     await env.stop();
   }
