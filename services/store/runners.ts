@@ -45,12 +45,22 @@ const TOKEN_CACHE_MS = 300_000;
  */
 const STATUS_SNAPSHOT_MS = 1000;
 const TOKEN_CACHE_MAX = 10_000;
+/**
+ * How many of the latest `forget` calls are remembered by the id they named, so a token lookup
+ * that overlapped changes to other runners still keeps what it read. A fleet registering, or one
+ * autoscaled, changes a runner every few milliseconds; by the count alone, a lookup overlapping any
+ * change was used once and read again on the runner's next request (a fifth of a freshly registered
+ * fleet's first renewals, two Redis round trips each). A lookup older than these is not kept.
+ */
+const RECENT_FORGETS = 256;
 
 export class RunnerStore {
   private readonly runners: Collection<Runner>;
   private readonly tokenCache = new Map<string, { runner: Runner; until: number }>();
   /** Counts `forget` calls, so a lookup that overlapped one does not keep what it read. */
   private forgotten = 0;
+  /** The runner each of the latest RECENT_FORGETS `forget` calls named, oldest first (undefined: every runner). */
+  private readonly recentForgets: Array<number | undefined> = [];
   /** Every runner record, kept for reportedViewsIn until a change (a `forget` call) or TOKEN_CACHE_MS. */
   private records: { runners: Runner[]; generation: number; until: number } | undefined;
   /**
@@ -108,8 +118,8 @@ export class RunnerStore {
     if (!id) return undefined;
     const runner = await this.runners.get(Number(id));
     if (!runner || !constantTimeEqual(runner.token_hash, hash)) return undefined;
-    // A change announced while this read was under way may not be in it: used once, not kept.
-    if (generation !== this.forgotten) return runner;
+    // A change to this runner announced while this read was under way may not be in it: used once, not kept.
+    if (this.forgottenSince(generation, runner.id)) return runner;
     if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
     this.tokenCache.set(hash, { runner, until: Date.now() + TOKEN_CACHE_MS });
     return runner;
@@ -118,9 +128,22 @@ export class RunnerStore {
   /** Drops what this process keeps about a runner that changed (or every runner). */
   forget(id?: number): void {
     this.forgotten++;
+    this.recentForgets.push(id);
+    if (this.recentForgets.length > RECENT_FORGETS) this.recentForgets.shift();
     this.records = undefined;
     this.statusSnapshot = undefined;
     for (const [hash, entry] of this.tokenCache) if (id === undefined || entry.runner.id === id) this.tokenCache.delete(hash);
+  }
+
+  /** Whether a `forget` since the count was `generation` named runner `id`, or every runner, or is too long ago to tell. */
+  private forgottenSince(generation: number, id: number): boolean {
+    const since = this.forgotten - generation;
+    if (since > this.recentForgets.length) return true;
+    for (let i = this.recentForgets.length - since; i < this.recentForgets.length; i++) {
+      const named = this.recentForgets[i];
+      if (named === undefined || named === id) return true;
+    }
+    return false;
   }
 
   async update(id: number, patch: Partial<Omit<Runner, 'id' | 'token_hash'>>): Promise<Runner | undefined> {
