@@ -4,10 +4,10 @@
  * (bench/dispatch-floor-server.ts: plain node:http, a timer per poll, 204 when it runs out; no
  * token, no schema, no status writes, no wake-up sweep) on the phase's redis-server, in as many
  * host processes, with the same long-poll length, their starts spread over one long-poll length as
- * Forge's registrations spread theirs, and the same wait before the same window. What
- * that many idle long-polls cost a server process on this machine at this minute: Forge's parked
- * server CPU ÷ it is what Forge's own work per idle poll adds (its runner token, the body's schema,
- * the claimant's queues, the status write, the sweep).
+ * Forge's registrations spread theirs, and the same wait before the same window. It says what that
+ * many idle long-polls cost a server process on this machine at this minute; Forge's parked server
+ * CPU ÷ it is what Forge's own work per idle poll adds (its runner token, the body's schema, the
+ * claimant's queues, the status write, the sweep).
  */
 import { now } from '../lib/hosts.js';
 import { rssMb, sleep } from '../lib/procs.js';
