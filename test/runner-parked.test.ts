@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import {
-  FINAL, cleanup, getTask, makeBareRepo, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
+  FINAL, cleanup, commandCalls, getTask, makeBareRepo, setupTemplate, startForge, startRedis, startTask, waitFor, waitForTask,
 } from './helpers/index.js';
 import { addRunner, asRunner, startRunner } from './helpers/runner.js';
 
@@ -17,26 +17,21 @@ test.after.always(cleanup);
 
 const remote = { FORGE_USE_REMOTE_RUNNER: 'True' };
 
-/** Calls of one Redis command so far (INFO commandstats). */
-async function calls(redis: { cli(args: string[]): Promise<string> }, command: string): Promise<number> {
-  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await redis.cli(['info', 'commandstats']))?.[1] ?? 0);
-}
-
 test('an idle runner\'s polls park without a slot count; with work waiting it claims', async (t) => {
   const redis = await startRedis();
   const forge = await startForge({ env: { ...remote, FORGE_REDIS_URL: redis.url, FORGE_LONG_POLL_SEC: '1' } });
   const setup = await setupTemplate(forge.api, { gitUrl: (await makeBareRepo({ 'run.sh': 'true\n' })).path });
   const runner = await addRunner(forge, { serverMaxParallel: 1 });
   t.is((await asRunner(forge, runner.token, '/hello', { public_key: randomBytes(32).toString('base64') })).status, 200);
-  const before = await calls(redis, 'scard');
+  const before = await commandCalls(redis, 'scard');
   for (let poll = 0; poll < 3; poll++) t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).status, 204);
-  t.is(await calls(redis, 'scard') - before, 0, 'three idle polls, no SCARD');
+  t.is(await commandCalls(redis, 'scard') - before, 0, 'three idle polls, no SCARD');
   // With a job waiting, the claim counts the runner's slots in the move that takes its lease (one SCARD, inside the script) and hands it over.
   const task = await startTask(forge.api, setup.projectId, setup.templateId);
   const claim = await asRunner(forge, runner.token, '/jobs/next', { active: [] });
   t.is(claim.status, 200);
   t.is(claim.body.task_id, task.id);
-  t.true(await calls(redis, 'scard') - before >= 1);
+  t.true(await commandCalls(redis, 'scard') - before >= 1);
 });
 
 test('a runner the server holds full gets no second task though its poll reports none; an idle runner takes it', async (t) => {
@@ -104,10 +99,10 @@ test('a poll that finds work as it arrives counts its runner\'s slots first: a f
   const first = await startTask(forge.api, setup.projectId, setup.templateId);
   t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).body.task_id, first.id);
   const second = await startTask(forge.api, setup.projectId, setup.templateId);
-  const popsBefore = await calls(redis, 'zpopmin');
-  const scardsBefore = await calls(redis, 'scard');
+  const popsBefore = await commandCalls(redis, 'zpopmin');
+  const scardsBefore = await commandCalls(redis, 'scard');
   t.is((await asRunner(forge, runner.token, '/jobs/next', { active: [] })).status, 204, 'full by the server\'s count: no second task');
-  t.is(await calls(redis, 'zpopmin') - popsBefore, 0, 'the waiting job was never taken from its queue');
-  t.true(await calls(redis, 'scard') - scardsBefore >= 1, 'the slots were counted');
+  t.is(await commandCalls(redis, 'zpopmin') - popsBefore, 0, 'the waiting job was never taken from its queue');
+  t.true(await commandCalls(redis, 'scard') - scardsBefore >= 1, 'the slots were counted');
   t.is((await getTask(forge.api, setup.projectId, second.id)).status, 'waiting');
 });

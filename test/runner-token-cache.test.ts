@@ -4,29 +4,21 @@
  * that overlapped a change to its own runner, or to every runner, is used once and read again.
  */
 import test from 'ava';
-import type { Redis } from 'ioredis';
-import { builtModule, cleanup, connectRedis, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, commandCalls, connectRedis, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
 type RunnersModule = typeof import('../services/store/runners.js');
 
-/** How many times Redis has run `command` (INFO commandstats). */
-async function calls(client: Redis, command: string): Promise<number> {
-  const info = await client.info('commandstats');
-  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
-}
-
 test('a token lookup overlapping another runner\'s change is kept; one overlapping its own runner\'s or every runner\'s is read again', async (t) => {
   const { RunnerStore } = await builtModule<RunnersModule>('services/store/runners.ts');
   const redis = await startRedis();
   const client = connectRedis(t, redis.url);
-  const observer = connectRedis(t, redis.url);
   const store = new RunnerStore(client as never, 10_000);
   const input = { tags: [], max_parallel_tasks: 1, webhook: '', project_id: null };
   const { runner: a, token: tokenA } = await store.create({ name: 'a', ...input });
   const { runner: b } = await store.create({ name: 'b', ...input });
-  const hgets = async () => calls(observer, 'hget');
+  const hgets = async () => commandCalls(redis, 'hget');
 
   /** A lookup of `token` with `forget(forgetting)` arriving while its reads are in flight, as a runner event does. */
   const lookupOverlapping = async (token: string, forgetting: number | undefined) => {

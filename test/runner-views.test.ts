@@ -4,8 +4,7 @@
  * stale shares one read of the statuses and one build of the views, not one each.
  */
 import test from 'ava';
-import type { Redis } from 'ioredis';
-import { builtModule, cleanup, connectRedis, startRedis } from './helpers/index.js';
+import { builtModule, cleanup, commandCalls, connectRedis, startRedis } from './helpers/index.js';
 
 test.after.always(cleanup);
 
@@ -16,17 +15,10 @@ const load = async () => ({
   ...(await builtModule<BatchModule>('services/redis/batch.ts')),
 });
 
-/** How many times Redis has run `command` (INFO commandstats). */
-async function calls(client: Redis, command: string): Promise<number> {
-  const info = await client.info('commandstats');
-  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
-}
-
 test('concurrent reads of a stale snapshot share one read and one set of views; a runner change starts a new one', async (t) => {
   const { RunnerStore, Batch } = await load();
   const redis = await startRedis();
   const client = connectRedis(t, redis.url);
-  const observer = connectRedis(t, redis.url);
   const store = new RunnerStore(client as never, 10_000);
   for (const name of ['a', 'b', 'c']) await store.create({ name, tags: ['linux'], max_parallel_tasks: 2, webhook: '', project_id: null });
   await store.touch(new Map([[1, { version: '1', capabilities: ['bash'], active: [], draining: false }]]));
@@ -39,23 +31,23 @@ test('concurrent reads of a stale snapshot share one read and one set of views; 
     return Promise.all(views);
   };
 
-  const before = await calls(observer, 'hgetall');
-  const recordsBefore = await calls(observer, 'hvals');
+  const before = await commandCalls(redis, 'hgetall');
+  const recordsBefore = await commandCalls(redis, 'hvals');
   const first = await burst();
-  t.is(await calls(observer, 'hgetall') - before, 1, 'one read of the statuses for the whole burst');
-  t.true(await calls(observer, 'hvals') - recordsBefore <= 1, 'and at most one of the runner records');
+  t.is(await commandCalls(redis, 'hgetall') - before, 1, 'one read of the statuses for the whole burst');
+  t.true(await commandCalls(redis, 'hvals') - recordsBefore <= 1, 'and at most one of the runner records');
   t.true(first.every((views) => views === first[0]), 'every create got the same views, built once');
   t.deepEqual(first[0]!.map((v) => [v.name, v.status, v.capabilities]), [['a', 'online', ['bash']], ['b', 'offline', []], ['c', 'offline', []]]);
 
   const again = await burst();
   t.is(again[0], first[0], 'the snapshot answers the next burst without a read');
-  t.is(await calls(observer, 'hgetall') - before, 1);
+  t.is(await commandCalls(redis, 'hgetall') - before, 1);
 
   // A runner changed: its views are read and built afresh, again once for the burst.
   await store.update(2, { name: 'b2' });
   const changed = await burst();
-  t.is(await calls(observer, 'hgetall') - before, 2);
-  t.true(await calls(observer, 'hvals') - recordsBefore <= 2);
+  t.is(await commandCalls(redis, 'hgetall') - before, 2);
+  t.true(await commandCalls(redis, 'hvals') - recordsBefore <= 2);
   t.true(changed.every((views) => views === changed[0]));
   t.deepEqual(changed[0]!.map((v) => v.name), ['a', 'b2', 'c']);
 });

@@ -66,6 +66,11 @@ async function startNode(node: RedisNode, extra: string[]): Promise<void> {
   await Promise.race([waitFor(() => redisPing(node), 10_000, { what: `redis-server in ${node.dir}` }), exited]);
 }
 
+/** How many times the test Redis (its first node) has run `command` so far (INFO commandstats): for tests that count a path's commands. */
+export async function commandCalls(redis: Pick<TestRedis, 'cli'>, command: string): Promise<number> {
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await redis.cli(['info', 'commandstats']))?.[1] ?? 0);
+}
+
 /** A plain ioredis client of a test Redis (its url, or a node's options), disconnected when the test ends. */
 export function connectRedis(t: ExecutionContext, target: string | RedisOptions): Redis {
   const client = typeof target === 'string' ? new Redis(target) : new Redis(target); // one constructor overload each
