@@ -10,11 +10,12 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Api } from '../lib/api.js';
+import type { BenchEnv } from '../lib/env.js';
 import { type Created, postTaskTo } from '../lib/forge.js';
 import { RunnerHosts, type RunnerSpec } from '../lib/hosts.js';
 import { exitOf, freePort, killChildGroups, projectRoot, spawnTracked, stopChild, taskWorkDir, tempDir } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds, idleCpuRate, serverCpuPerTask, summarize, type Summary } from '../lib/stats.js';
-import { type Ctx, log, ownCpu } from './context.js';
+import { type Config, type Ctx, log, ownCpu } from './context.js';
 import { type Dispatcher, runSchedule, scheduledTasks, SERVER_IDLE_MS } from './dispatch.js';
 import { countStatuses } from './throughput.js';
 
@@ -41,7 +42,8 @@ const PREFIX = 'dfloor:';
  */
 export interface FloorSite { redisUrl: string; redis: Redis; hosts: number; longPollSec: number }
 
-export const floorSite = (ctx: Ctx): FloorSite => ({ redisUrl: ctx.env.redisUrl, redis: ctx.redis, hosts: ctx.cfg.hosts, longPollSec: ctx.cfg.longPollSec });
+/** The floor's site in a phase's environment (a standalone redis-server: the floor reads its keys with plain commands). */
+export const floorSite = (env: BenchEnv, cfg: Config): FloorSite => ({ redisUrl: env.redisUrl, redis: env.redis as Redis, hosts: cfg.hosts, longPollSec: cfg.longPollSec });
 
 /** Starts the floor's server on the site's redis-server; resolves once it listens. */
 async function startFloorServer(site: FloorSite, logDir: string, name: string) {
@@ -129,7 +131,7 @@ export async function startFloor(site: FloorSite, repo: string, logDir: string, 
 
 /** The floor's rows, one per runner count of the dispatch phase (its shared layout: runners many to a host process). */
 export async function dispatchFloor(ctx: Ctx, repo: string, logDir: string): Promise<DispatchFloorResult[]> {
-  const floor = await startFloor(floorSite(ctx), repo, logDir, 'dispatch-floor');
+  const floor = await startFloor(floorSite(ctx.env, ctx.cfg), repo, logDir, 'dispatch-floor');
   const dispatcher: Dispatcher = { create: floor.create, hosts: floor.hosts };
   let online = 0;
   const results: DispatchFloorResult[] = [];

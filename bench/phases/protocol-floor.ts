@@ -25,7 +25,7 @@ export async function protocolFloor(ctx: Ctx, repo: string, logDir: string, host
   const t = ctx.cfg.throughput;
   const slots = t.runners * t.maxParallel;
   log(`protocol floor: ${t.tasks} tasks through a minimal server and ${slots} single-slot runners in ${hostCount} host process(es), ${t.inflight} POSTs in flight`);
-  const floor = await startFloor(floorSite(ctx), repo, logDir, 'protocol-floor');
+  const floor = await startFloor(floorSite(ctx.env, ctx.cfg), repo, logDir, 'protocol-floor');
   try {
     // Forge's runner r (of maxParallel slots) lives in host r mod hosts: its slots go there as
     // single-slot runners, so every host process runs as many tasks at once as Forge's does.

@@ -5,11 +5,11 @@
  * one core, server RSS, Redis commands/s and CPU, runner requests/s by endpoint.
  */
 import { allCommandStats, commandsDelta, type BenchEnv, startEnv } from '../lib/env.js';
-import type { Redis } from 'ioredis';
 import { now, type RunnerSpec } from '../lib/hosts.js';
 import { rssMb, sleep, waitFor } from '../lib/procs.js';
 import { CpuWindow, cpuSeconds, hostCpuSeconds } from '../lib/stats.js';
 import { type Config, log } from './context.js';
+import { floorSite } from './dispatch-floor.js';
 import { PARKED_SETTLE_MS, parkedFloor, type ParkedFloorWindow } from './parked-floor.js';
 
 export interface SteadyResult {
@@ -80,7 +80,7 @@ export async function parkedRunners(cfg: Config, root: string, logDir: string, h
     settings: { FORGE_LONG_POLL_SEC: String(cfg.longPollSec) }, hostNodeArgs, serverNodeArgs: () => serverNodeArgs,
   });
   try {
-    const site = { redisUrl: env.redisUrl, redis: env.redis as Redis, hosts: cfg.hosts, longPollSec: cfg.longPollSec };
+    const site = floorSite(env, cfg);
     const floorBefore = await parkedFloor(site, n, cfg.parked.windowSec, logDir, 'parked-floor-before');
     const t0 = now();
     log(`parked: starting ${n} runners on ${cfg.hosts} host processes`);
