@@ -22,6 +22,12 @@ export class Metrics {
   });
   private readonly output = new Counter({ name: 'forge_output_bytes_total', help: 'Task output bytes received', registers: [this.registry] });
   private readonly wakeups = new Counter({ name: 'forge_runner_wakeups_total', help: 'Parked long-polls woken by new work (at most one per enqueue per process)', registers: [this.registry] });
+  private readonly handOffs = new Counter({
+    name: 'forge_dispatch_handoffs_total', registers: [this.registry],
+    help: 'New tasks that went to a runner whose long-poll was parked on this server in the same step as their creation (no wake-up, no claim of their own)',
+  });
+  /** This process's parked long-polls, once the gateway exists (parkedFrom). */
+  private parked: () => { waiting: number; full: number } = () => ({ waiting: 0, full: 0 });
   private readonly emptyClaims = new Counter({ name: 'forge_empty_claims_total', help: 'Claim passes that found no job for the executor', registers: [this.registry] });
   private readonly renewedLeases = new Counter({
     name: 'forge_leases_renewed_total', labelNames: ['why'], registers: [this.registry],
@@ -31,6 +37,7 @@ export class Metrics {
     wake: () => this.wakeups.inc(),
     emptyClaim: () => this.emptyClaims.inc(),
     outputBytes: (bytes) => this.output.inc(bytes),
+    handedOff: () => this.handOffs.inc(),
     claimed: (task) => this.dispatch.observe(Math.max(0, (Date.now() - Date.parse(task.created)) / 1000)),
     leasesRenewed: (why, count) => this.renewedLeases.inc({ why }, count),
   };
@@ -40,6 +47,16 @@ export class Metrics {
     // The process's own health, under the names every Node dashboard knows: CPU, memory, open
     // handles, event-loop lag (a server that is behind answers late) and GC pauses.
     collectDefaultMetrics({ register: registry });
+    const parked = () => this.parked();
+    new Gauge({
+      name: 'forge_parked_polls', labelNames: ['kind'], registers: [registry],
+      help: 'Runner long-polls parked on this server now: kind="waiting" for work, kind="full" for a slot of their runner to free',
+      collect() {
+        const { waiting, full } = parked();
+        this.set({ kind: 'waiting' }, waiting);
+        this.set({ kind: 'full' }, full);
+      },
+    });
     new Gauge({
       name: 'forge_tasks', help: 'Tasks now waiting or active, by status', labelNames: ['status'], registers: [registry],
       async collect() {
@@ -75,6 +92,11 @@ export class Metrics {
         this.set({ state: 'busy' }, views.filter((v) => v.active_tasks > 0).length);
       },
     });
+  }
+
+  /** Reads the parked long-polls from the gateway's parking (made after the metrics). */
+  parkedFrom(parking: { counts(): { waiting: number; full: number } }): void {
+    this.parked = () => parking.counts();
   }
 
   taskCreated(_task: Task): void {

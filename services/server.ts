@@ -131,6 +131,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const metrics = new Metrics(stores, queues);
   const watchdogMs = Math.max(250, Math.min(2000, Math.floor(leaseMs / 4)));
   const core = new GatewayCore(stores, queues, completions, { leaseMs, maxTaskDurationSec: config.max_task_duration_sec, watchdogMs, sweepMs: config.wake_sweep_ms }, metrics.gatewayCounters);
+  metrics.parkedFrom(core.parking);
   const bus = new EventBus(redis);
   await bus.start([channels.wake, channels.taskEvents, channels.runnerEvents, channels.recordChanges]);
   // A runner changed on any server: its record is read afresh on its next request.

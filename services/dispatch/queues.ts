@@ -157,9 +157,14 @@ export class TaskQueues {
    */
   async claimWith<T extends { waiting: number }>(name: string, run: (queue: { wait: string; active: string }) => Promise<T | null>): Promise<T | null> {
     const seen = this.marks.get(name);
-    const claimed = await run({ wait: keys.queueWait(name), active: keys.queueActive(name) });
+    const claimed = await run(this.keysOf(name));
     if (!claimed || claimed.waiting === 0) this.unmarkIf(name, seen);
     return claimed;
+  }
+
+  /** A queue's waiting and active zsets. */
+  keysOf(name: string): { wait: string; active: string } {
+    return { wait: keys.queueWait(name), active: keys.queueActive(name) };
   }
 
   /** The task back at the head of its queue (the lease, not this list, is the claim); `wake`: wake the servers too. */

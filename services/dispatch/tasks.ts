@@ -1,7 +1,9 @@
 import type { z } from 'zod';
 import type { Project, Task, taskInput, Template } from '../common/model.js';
 import type { AppContext } from '../context.js';
+import type { ChainableCommander } from 'ioredis';
 import type { NewAuditEvent } from '../store/audit.js';
+import type { NewTask, TaskStore } from '../store/tasks.js';
 import { Batch } from '../redis/batch.js';
 import type { RunnerView } from '../store/runners.js';
 import { queueName } from './queues.js';
@@ -31,7 +33,9 @@ export async function reserveIn(ctx: AppContext, batch: Batch, audited: boolean)
  * runner tag in its project. Nothing else decides where it runs. On a single Redis the record, its
  * indexes, its audit entry, its extras, its place in the queue and its task event, which is the
  * wake-up of parked runners too, are one MULTI; on a Cluster the queue (its own slot) and its
- * wake-up follow in a second step.
+ * wake-up follow in a second step. On a single Redis, when a runner's long-poll is parked on this
+ * server and may take the task, the claim of the queue's head for it is in that MULTI as well
+ * (Claimer.handOffFor), and the event wakes nobody.
  */
 export async function createTask(
   ctx: AppContext, project: Project, template: Template, given: z.infer<typeof taskInput>, userId: number | null, extras?: Partial<TaskExtras>,
@@ -51,8 +55,7 @@ export async function createTask(
   const input = prepared.input;
   const scope = { project_id: project.id, tag: template.runner_tag };
   const oneStep = ctx.queues.inOneStepWithRecords;
-  let queued: { written: () => void; wake: Record<string, unknown> } | undefined;
-  const task = await ctx.stores.tasks.create({
+  const fields: NewTask = {
     project_id: project.id, template_id: template.id, status: 'waiting', user_id: userId,
     created: new Date().toISOString(), start: null, end: null,
     debug: input.debug, dry_run: input.dry_run, diff: input.diff, playbook: input.playbook, environment: input.environment,
@@ -63,18 +66,30 @@ export async function createTask(
     queue: queueName(scope), runner_tag: template.runner_tag,
     waiting_reason: waitingReason({ project_id: project.id, runner_tag: template.runner_tag }, runners),
     attempt: 0, exit_code: null, error: '', lease_until: 0, stop_requested: false, ...prepared.fields,
-  }, {
-    id: taskId,
-    alongside: (multi, created) => {
-      if (audited && eventId !== undefined) ctx.stores.audit.writeIn(multi, ctx.stores.audit.event(eventId, audited(created)));
-      prepared.persistIn(multi, created.id);
-      if (!oneStep) return undefined;
-      queued = ctx.queues.addNewIn(multi, scope, created.id);
-      return queued.wake;
-    },
-  });
+  };
+  let queued: { written: () => void; wake: Record<string, unknown> } | undefined;
+  // A runner parked on this server that may take the task gets it in the same MULTI: no wake-up, no claim of its own.
+  const handOff = oneStep ? ctx.core.handOffFor(taskId, scope, project.max_parallel_tasks ?? 0) : undefined;
+  const alongside = (multi: ChainableCommander, created: Task) => {
+    if (audited && eventId !== undefined) ctx.stores.audit.writeIn(multi, ctx.stores.audit.event(eventId, audited(created)));
+    prepared.persistIn(multi, created.id);
+    if (!oneStep) return undefined;
+    queued = ctx.queues.addNewIn(multi, scope, created.id);
+    // Handed off: the event wakes nobody (a job the hand-off leaves waiting is woken by it).
+    return handOff ? undefined : queued.wake;
+  };
+  let created: Awaited<ReturnType<TaskStore['createAndClaim']>>;
+  try {
+    created = await ctx.stores.tasks.createAndClaim(fields, { id: taskId, alongside }, handOff?.terms);
+  } catch (err) {
+    void handOff?.settle(undefined);
+    throw err;
+  }
+  const { task, claimed } = created;
   if (queued) queued.written();
   else await ctx.queues.add(scope, task.id);
+  // Not awaited: the job goes to its runner while the creator gets its answer.
+  void handOff?.settle(claimed);
   ctx.metrics.taskCreated(task);
   return task;
 }

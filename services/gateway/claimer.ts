@@ -3,10 +3,10 @@ import { logger } from '../../protocol/log.js';
 import type { JobPayload } from '../../protocol/wire.js';
 import type { Task } from '../common/model.js';
 import { buildPayload } from '../dispatch/payload.js';
-import type { TaskQueues } from '../dispatch/queues.js';
+import { queueName, type QueueScope, type TaskQueues } from '../dispatch/queues.js';
 import { projectLimitReason } from '../dispatch/waiting.js';
 import type { Stores } from '../store/stores.js';
-import { isFinal, type MoveCondition, type MoveOptions, type MoveOutcome } from '../store/tasks.js';
+import { type ClaimMove, type ClaimTerms, isFinal, type MoveCondition, type MoveOptions, type MoveOutcome } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
 import type { Leases } from './leases.js';
 import type { Parking } from './parking.js';
@@ -15,12 +15,25 @@ const log = logger('gateway');
 
 export interface Claim { task: Task; payload: JobPayload }
 
+/** What a hand-off brings a parked poll: its claim, 'full' (its runner's leases fill its slots) or nothing (it claims as if woken). */
+export type Handed = Claim | 'full' | null;
+
+/** A new task's hand-off to a parked claimant (Claimer.handOffFor). */
+export interface HandOff {
+  /** The claim to add to the creation's MULTI (TaskStore.createAndClaim). */
+  terms: ClaimTerms;
+  /** With the claim's outcome (undefined: the MULTI failed): the parked poll gets its job, or claims on. Never rejects. */
+  settle(claimed: ClaimMove | null | Error | undefined): Promise<void>;
+}
+
 /** What the claimer reports to /metrics. */
 export interface ClaimCounters {
   /** A claim pass found no job for the claimant. */
   emptyClaim(): void;
   /** A task was handed to a claimant (dispatch latency). */
   claimed(task: Task): void;
+  /** A new task went to a claimant parked here in its creation's step (handOffFor). */
+  handedOff(): void;
 }
 
 /**
@@ -34,7 +47,7 @@ export class Claimer {
     private readonly stores: Stores,
     private readonly queues: TaskQueues,
     private readonly leases: Leases,
-    private readonly parking: Parking,
+    private readonly parking: Parking<Handed>,
     private readonly options: { maxTaskDurationSec: number },
     private readonly counters: ClaimCounters,
     /** Reports a task that cannot start (its payload cannot be built) as that attempt's result. */
@@ -51,9 +64,12 @@ export class Claimer {
     // Once the server's count said full, the runner's own report no longer decides how it parks.
     let foundFull = false;
     let woken = false;
-    while (!signal?.aborted && Date.now() < deadline) {
+    /** What a hand-off brought the last park, if one did: it stands for this pass's claim. */
+    let handed: Handed | undefined;
+    while (handed !== undefined || (!signal?.aborted && Date.now() < deadline)) {
       const slotWakes = this.parking.slotWakesOf(claimant.runnerId);
-      const claimed = await this.tryClaim(claimant, !foundFull, woken);
+      const claimed = handed !== undefined ? handed : await this.tryClaim(claimant, !foundFull, woken);
+      handed = undefined;
       if (claimed === 'full') foundFull = true;
       if (rechecked && claimed !== 'full') log.info('a runner parked as full found a free slot on its own recheck: a slot-freed wake-up was missed', { runner_id: claimant.runnerId });
       if (claimed && claimed !== 'full') return claimed;
@@ -65,8 +81,52 @@ export class Claimer {
       const parked = await this.parking.park(claimant, claimed === 'full', deadline, signal);
       rechecked = parked === 'recheck';
       woken = parked === 'woken';
+      if (typeof parked === 'object') handed = parked.handed;
     }
     return null;
+  }
+
+  /**
+   * A task being created goes straight to a claimant parked on this server that may take it, if
+   * one is: the claim of its queue's head rides in the creation's MULTI (TaskStore.createAndClaim),
+   * so the job needs no wake-up through Redis and no claim of its own, and the task event carries
+   * no wake-up for other servers. The claim is the one a woken poll makes (the same script, the same
+   * conditions: the runner's slots and the project's limit counted in the move). `settle` with the
+   * MULTI's outcome hands the claim to the parked poll, or resumes it; a job it left waiting (a
+   * refused move, an older task at the head, an error) is woken for the others as usual.
+   */
+  handOffFor(taskId: number, scope: QueueScope, projectLimit: number): HandOff | undefined {
+    if (!this.queues.inOneStepWithRecords) return undefined;
+    const taken = this.parking.take(scope);
+    if (!taken) return undefined;
+    const name = queueName(scope);
+    const seen = this.queues.markOf(name);
+    const { claimant } = taken;
+    return {
+      terms: { queue: this.queues.keysOf(name), ...this.claimTerms(claimant, name, projectLimit) },
+      settle: async (claimed) => {
+        let handed: Handed = null;
+        /** Whether the new task may still wait with no wake-up out for it. */
+        let leftUnwoken = claimed !== undefined;
+        try {
+          if (claimed instanceof Error) log.warn('a new task\'s hand-off to a parked runner failed; it waits for the next claim', { task_id: taskId, error: claimed.message });
+          else if (claimed) {
+            if (claimed.waiting === 0) this.queues.unmarkIf(name, seen);
+            const outcome = await this.taken(claimant, name, claimed.taskId, claimed.moved);
+            if (outcome !== 'again') handed = outcome;
+            if (handed !== null && handed !== 'full') this.counters.handedOff();
+            // Taken by its runner; or waiting for one of its project's tasks to end (not for a
+            // runner); or put back with a wake-up of its own (the runner's slots were full).
+            leftUnwoken = !(handed !== null && handed !== 'full' && handed.task.id === taskId) && claimed.moved.outcome !== 'limit' && handed !== 'full';
+          }
+        } catch (err) {
+          log.warn('a new task\'s hand-off to a parked runner failed; it waits for the next claim', { task_id: taskId, error: (err as Error).message });
+        } finally {
+          taken.handOver(handed);
+        }
+        if (leftUnwoken) await this.queues.wake(name).catch(() => {}); // else the wake-up sweep finds it
+      },
+    };
   }
 
   private eligibleQueues(claimant: Claimant): string[] {
@@ -114,33 +174,43 @@ export class Claimer {
     for (;;) {
       const head = await this.takeHead(claimant, name);
       if (!head) return null;
-      const { taskId, moved } = head;
-      if (moved.outcome === 'limit') {
-        // The project runs as many tasks as it may: the job goes back to the head and this queue
-        // is skipped until one of the project's tasks ends (the reconciler wakes it then).
-        await this.queues.requeue(name, taskId);
-        this.queues.unmarkIf(name, this.queues.markOf(name));
-        await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(moved.limit) });
-        return null;
-      }
-      if (moved.outcome === 'full') {
-        // The runner's own report said it had a free slot, but its leases fill them (a report
-        // behind its tasks): the job goes back to the head, and its wake-up on to another runner.
-        await this.queues.requeue(name, taskId, { wake: true });
-        return 'full';
-      }
-      if (moved.outcome !== 'ok') {
-        await this.notClaimed(name, taskId);
-        continue;
-      }
-      const started = moved.task;
-      try {
-        const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec, moved.extras);
-        this.counters.claimed(started);
-        return { task: started, payload };
-      } catch (err) {
-        await this.cannotStart(claimant, started, `cannot start: ${(err as Error).message}`);
-      }
+      const outcome = await this.taken(claimant, name, head.taskId, head.moved);
+      if (outcome !== 'again') return outcome;
+    }
+  }
+
+  /**
+   * A queue's head taken for this claimant, by its move's outcome: the claim; null when the
+   * project is at its limit; 'full' when the runner's slots are; 'again' when this job could not
+   * be claimed (gone, final, asked to stop, or its payload cannot be built) and the next may be.
+   */
+  private async taken(claimant: Claimant, name: string, taskId: number, moved: MoveOutcome): Promise<Claim | null | 'full' | 'again'> {
+    if (moved.outcome === 'limit') {
+      // The project runs as many tasks as it may: the job goes back to the head and this queue
+      // is skipped until one of the project's tasks ends (the reconciler wakes it then).
+      await this.queues.requeue(name, taskId);
+      this.queues.unmarkIf(name, this.queues.markOf(name));
+      await this.stores.tasks.transition(taskId, { from: ['waiting'] }, { waiting_reason: projectLimitReason(moved.limit) });
+      return null;
+    }
+    if (moved.outcome === 'full') {
+      // The runner's own report said it had a free slot, but its leases fill them (a report
+      // behind its tasks): the job goes back to the head, and its wake-up on to another runner.
+      await this.queues.requeue(name, taskId, { wake: true });
+      return 'full';
+    }
+    if (moved.outcome !== 'ok') {
+      await this.notClaimed(name, taskId);
+      return 'again';
+    }
+    const started = moved.task;
+    try {
+      const payload = await buildPayload(this.stores, started, this.options.maxTaskDurationSec, moved.extras);
+      this.counters.claimed(started);
+      return { task: started, payload };
+    } catch (err) {
+      await this.cannotStart(claimant, started, `cannot start: ${(err as Error).message}`);
+      return 'again';
     }
   }
 
@@ -151,12 +221,19 @@ export class Claimer {
    * On a single Redis the claim and the move are one script; on a Cluster two, in turn.
    */
   private async takeHead(claimant: Claimant, name: string): Promise<{ taskId: number; moved: MoveOutcome } | null> {
-    const cond: MoveCondition = { from: ['waiting'], not_stop_requested: true, within_project_limit: await this.projectLimit(name), within_runner_slots: claimant.maxParallel };
-    const patch: Partial<Task> = { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' };
-    const options: MoveOptions = { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } };
+    const { cond, patch, options } = this.claimTerms(claimant, name, await this.projectLimit(name));
     if (this.queues.inOneStepWithRecords) return this.queues.claimWith(name, (queue) => this.stores.tasks.claimAndMove(queue, cond, patch, options));
     const taskId = await this.queues.claim(name);
     return taskId === null ? null : { taskId, moved: await this.stores.tasks.move(taskId, cond, patch, options) };
+  }
+
+  /** A claim's move for this claimant (see takeHead); `projectLimit` as within_project_limit takes it. */
+  private claimTerms(claimant: Claimant, name: string, projectLimit: true | number): { cond: MoveCondition; patch: Partial<Task>; options: MoveOptions } {
+    return {
+      cond: { from: ['waiting'], not_stop_requested: true, within_project_limit: projectLimit, within_runner_slots: claimant.maxParallel },
+      patch: { status: 'starting', runner_id: claimant.runnerId || null, runner_name: claimant.name, lease_until: Date.now() + this.leases.leaseMs, waiting_reason: '' },
+      options: { next_attempt: true, read_extras: true, take: { lease: { queue: name, runner_id: claimant.runnerId, attempt: 0 }, runner_id: claimant.runnerId, lease_ms: this.leases.leaseMs } },
+    };
   }
 
   /** A claimed job whose task could not start: gone or final (the job retires), asked to stop, or claimed already. */

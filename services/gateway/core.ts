@@ -3,13 +3,13 @@ import { logger } from '../../protocol/log.js';
 import { StatusError } from '../../protocol/peer.js';
 import type { ConfirmationAnswer, HeartbeatAnswer, OutputLine, RunnerState, RunningAnswer, TaskResult } from '../../protocol/wire.js';
 import { ACTIVE_STATUSES, type Task } from '../common/model.js';
-import type { TaskQueues } from '../dispatch/queues.js';
+import type { QueueScope, TaskQueues } from '../dispatch/queues.js';
 import type { EventBus } from '../events.js';
 import { channels } from '../redis/keys.js';
 import type { Stores } from '../store/stores.js';
 import { isFinal, taskEvent } from '../store/tasks.js';
 import type { Claimant } from './claimant.js';
-import { type Claim, Claimer } from './claimer.js';
+import { type Claim, Claimer, type Handed, type HandOff } from './claimer.js';
 import { type Lease, Leases, Watchdog } from './leases.js';
 import { Parking } from './parking.js';
 import type { PollSignal } from './poll-end.js';
@@ -41,6 +41,8 @@ export interface GatewayCounters {
   outputBytes(bytes: number): void;
   /** A task was handed to a claimant (dispatch latency). */
   claimed(task: Task): void;
+  /** A new task went to a claimant parked here in its creation's step. */
+  handedOff(): void;
   /** Leases renewed instead of judged: every lease after an outage, or those that ran out while heartbeats arrived late. */
   leasesRenewed(why: 'outage' | 'late', count: number): void;
 }
@@ -53,7 +55,7 @@ export interface GatewayCounters {
  * in Redis except the parked long-polls of this process.
  */
 export class GatewayCore {
-  readonly parking: Parking;
+  readonly parking: Parking<Handed>;
   readonly leases: Leases;
   readonly watchdog: Watchdog;
   private readonly claimer: Claimer;
@@ -65,9 +67,9 @@ export class GatewayCore {
     readonly queues: TaskQueues,
     private readonly completions: Queue<Completion>,
     private readonly options: { leaseMs: number; maxTaskDurationSec: number; watchdogMs: number; sweepMs?: number },
-    private readonly counters: GatewayCounters = { wake() {}, emptyClaim() {}, outputBytes() {}, claimed() {}, leasesRenewed() {} },
+    private readonly counters: GatewayCounters = { wake() {}, emptyClaim() {}, outputBytes() {}, claimed() {}, handedOff() {}, leasesRenewed() {} },
   ) {
-    this.parking = new Parking(queues, () => counters.wake());
+    this.parking = new Parking<Handed>(queues, () => counters.wake());
     this.leases = new Leases(stores.redis, options.leaseMs);
     this.watchdog = new Watchdog(this.leases, (taskId, lease) => this.judge(taskId, lease), () => this.repairOrphans(), options.watchdogMs,
       (why, count) => counters.leasesRenewed(why, count));
@@ -87,6 +89,11 @@ export class GatewayCore {
 
   next(claimant: Claimant, timeoutMs: number, signal?: PollSignal): Promise<Claim | null> {
     return this.claimer.next(claimant, timeoutMs, signal);
+  }
+
+  /** A new task's hand-off to a claimant parked here, when one may take it (Claimer.handOffFor). */
+  handOffFor(taskId: number, scope: QueueScope, projectLimit: number): HandOff | undefined {
+    return this.claimer.handOffFor(taskId, scope, projectLimit);
   }
 
   /**

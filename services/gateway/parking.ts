@@ -16,8 +16,18 @@ const log = logger('gateway');
  */
 const FULL_RECHECK_SWEEPS = 5;
 
-/** A parked long-poll. `full` ones wait for a slot of their own, not for new work. */
-interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
+/**
+ * A parked long-poll. `full` ones wait for a slot of their own, not for new work. `hold` stops its
+ * timer and abort listener (it was taken for a hand-off); `handOver` ends its wait with what the
+ * hand-off brought.
+ */
+interface Waiter<H> { claimant: Claimant; full: boolean; wake: () => void; hold: () => void; handOver: (handed: H) => void }
+
+/** How a parked long-poll's wait ended: a wake-up, its full-recheck time, its end, or what a hand-off brought it. */
+export type ParkOutcome<H> = 'woken' | 'recheck' | 'ended' | { handed: H };
+
+/** A parked claimant taken out of parking for a job handed to it directly; `handOver` ends its wait. */
+export interface TakenClaimant<H> { claimant: Claimant; handOver(handed: H): void }
 
 /**
  * The long-polls parked in this server process and the wake-ups that release them. A wake-up
@@ -29,9 +39,9 @@ interface Waiter { claimant: Claimant; full: boolean; wake: () => void }
  * full looks again at its own slots every FULL_RECHECK_SWEEPS × `sweepMs`, and at once when the
  * wake-up subscription comes back after a disconnect.
  */
-export class Parking {
+export class Parking<H = never> {
   /** In parking order (a Set iterates in insertion order): the longest-parked first, each left in O(1). */
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new Set<Waiter<H>>();
   private readonly unsubscribe: Array<() => void> = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
@@ -85,41 +95,67 @@ export class Parking {
    * Parks until a wake-up, the deadline or the abort; `full`: only this runner's freed slot wakes
    * it, and it looks again every FULL_RECHECK_SWEEPS sweeps (answering 'recheck') in case that wake-up was missed.
    */
-  park(claimant: Claimant, full: boolean, deadline: number, signal?: PollSignal): Promise<'woken' | 'recheck' | 'ended'> {
+  park(claimant: Claimant, full: boolean, deadline: number, signal?: PollSignal): Promise<ParkOutcome<H>> {
     return new Promise((resolve) => {
-      const waiter: Waiter = { claimant, full, wake: () => done('woken') };
+      const hold = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiters.delete(waiter);
+      };
+      const done = (why: ParkOutcome<H>) => {
+        hold();
+        resolve(why);
+      };
+      const waiter: Waiter<H> = { claimant, full, wake: () => done('woken'), hold, handOver: (handed) => done({ handed }) };
       const recheckMs = this.sweepMs * FULL_RECHECK_SWEEPS;
       const recheck = full && Date.now() + recheckMs < deadline;
       const timer = setTimeout(() => done(recheck ? 'recheck' : 'ended'), Math.max(0, (recheck ? Date.now() + recheckMs : deadline) - Date.now()));
       const onAbort = () => done('ended');
-      const done = (why: 'woken' | 'recheck' | 'ended') => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.waiters.delete(waiter);
-        resolve(why);
-      };
       if (signal?.aborted) return done('ended');
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
   }
 
+  /**
+   * Takes the longest-parked claimant that may take work from `scope` out of parking, for a job
+   * handed to it directly (Claimer.handOffFor): its poll waits, past its deadline and its end,
+   * until `handOver`. A poll whose client left meanwhile is seen by its caller afterwards.
+   */
+  take(scope: QueueScope): TakenClaimant<H> | undefined {
+    const waiter = this.eligibleWaiter(scope);
+    if (!waiter) return undefined;
+    this.onWake();
+    waiter.hold();
+    return { claimant: waiter.claimant, handOver: (handed) => waiter.handOver(handed) };
+  }
+
   /** Wakes the longest-parked claimant that may take work from `scope`: at most one per wake-up. */
   wakeOne(scope: QueueScope): boolean {
-    for (const waiter of this.waiters) {
-      if (waiter.full || !waiter.claimant.eligible(scope)) continue;
-      this.onWake();
-      this.waiters.delete(waiter);
-      waiter.wake();
-      return true;
-    }
-    return false;
+    const waiter = this.eligibleWaiter(scope);
+    if (!waiter) return false;
+    this.onWake();
+    waiter.wake();
+    return true;
+  }
+
+  /** The longest-parked claimant waiting for work that may take it from `scope`. */
+  private eligibleWaiter(scope: QueueScope): Waiter<H> | undefined {
+    for (const waiter of this.waiters) if (!waiter.full && waiter.claimant.eligible(scope)) return waiter;
+    return undefined;
   }
 
   /** A slot of this runner freed up: its parked polls may claim again. */
   wakeRunner(runnerId: number): void {
     this.slotWakes.set(runnerId, this.slotWakesOf(runnerId) + 1);
     for (const waiter of [...this.waiters].filter((w) => w.claimant.runnerId === runnerId)) waiter.wake();
+  }
+
+  /** The long-polls parked here now: waiting for work, and waiting for a slot of their own (full). */
+  counts(): { waiting: number; full: number } {
+    let full = 0;
+    for (const waiter of this.waiters) if (waiter.full) full++;
+    return { waiting: this.waiters.size - full, full };
   }
 
   /** How many slot-freed wake-ups this process has seen for the runner. */
@@ -156,7 +192,7 @@ export class Parking {
     }
   }
 
-  private someWaiter(test: (waiter: Waiter) => boolean): boolean {
+  private someWaiter(test: (waiter: Waiter<H>) => boolean): boolean {
     for (const waiter of this.waiters) if (test(waiter)) return true;
     return false;
   }

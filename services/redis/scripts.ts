@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../../protocol/version.js';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.js';
 
 const commandOf = (name: ScriptName) => `forge_${name.replace(/-/g, '_')}`;
@@ -72,4 +73,15 @@ export function script(redis: RedisClient, name: ScriptName): ScriptRunner {
   const client = redis as unknown as Record<string, ScriptRunner> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
   if (typeof client[command] !== 'function') client.defineCommand(command, { numberOfKeys: SCRIPTS[name], lua: scriptSource(name) });
   return (...keysAndArgs) => client[command]!(...keysAndArgs);
+}
+
+/**
+ * A script's call queued on a MULTI or pipeline, whose reply comes with the others'. `script` must
+ * have registered it on the client before the MULTI was made (a pipeline takes the client's
+ * scripts when it is made).
+ */
+export function scriptIn(pipeline: ChainableCommander, name: ScriptName, ...keysAndArgs: string[]): void {
+  const queue = (pipeline as unknown as Record<string, ((...args: string[]) => unknown) | undefined>)[commandOf(name)];
+  if (!queue) throw new Error(`script ${name} is not registered on this connection`);
+  queue.apply(pipeline, keysAndArgs);
 }

@@ -2,7 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { Batch } from '../redis/batch.js';
 import type { RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
-import { script } from '../redis/scripts.js';
+import { script, scriptIn } from '../redis/scripts.js';
 import { SpareIds } from './spare-id.js';
 import { FINAL_STATUSES, type Task, type TaskStatus } from '../common/model.js';
 
@@ -53,6 +53,22 @@ export type MoveOptions = LeaseChange & {
   quiet?: boolean;
 };
 
+/** A queue's two zsets (TaskQueues names them). */
+export interface QueueKeys { wait: string; active: string }
+
+/** A claim of a queue's head and the move of its task (queue-claim-move.lua). */
+export interface ClaimTerms { queue: QueueKeys; cond: MoveCondition; patch: Partial<Task>; options?: MoveOptions }
+
+/** What a claim took: the task id, how many still wait in its queue, and its task's move. */
+export interface ClaimMove { taskId: number; waiting: number; moved: MoveOutcome }
+
+export interface CreateOptions {
+  /** Taken ahead (reserveId); else taken here. */
+  id?: number;
+  /** Adds writes that belong with the task to its MULTI; may answer fields its task event carries beyond the usual. */
+  alongside?: (multi: ChainableCommander, task: Task) => Record<string, unknown> | void;
+}
+
 export type MoveOutcome =
   | { outcome: 'ok'; task: Task; heldLease?: Lease; projectLimit?: number; extras?: string | null; after?: AfterTaskReads }
   | { outcome: 'lease' | 'cond' | 'full' }
@@ -85,7 +101,17 @@ export class TaskStore {
    * writes that belong with it (its audit entry) to the same MULTI, and may answer fields its task
    * event carries beyond the usual (the queue it wakes); the task event goes in the MULTI too.
    */
-  async create(fields: NewTask, options: { id?: number; alongside?: (multi: ChainableCommander, task: Task) => Record<string, unknown> | void } = {}): Promise<Task> {
+  async create(fields: NewTask, options: CreateOptions = {}): Promise<Task> {
+    return (await this.createAndClaim(fields, options)).task;
+  }
+
+  /**
+   * `create`, and with `claim` the head of that queue claimed and its task moved in the same MULTI,
+   * after the new task's event (as `claimAndMove` does it alone): a new task handed to a runner
+   * parked on this server goes out with no wake-up and no claim of its own. `claimed` is the
+   * claim's outcome as `claimAndMove` answers it, or the error the script met.
+   */
+  async createAndClaim(fields: NewTask, options: CreateOptions = {}, claim?: ClaimTerms): Promise<{ task: Task; claimed?: ClaimMove | null | Error }> {
     const id = options.id ?? (await this.reserveId());
     const task: Task = { ...fields, id };
     const multi = this.redis
@@ -94,8 +120,12 @@ export class TaskStore {
       .zadd(keys.tasksByProject(task.project_id), id, String(id))
       .zadd(keys.tasksByTemplate(task.template_id), id, String(id));
     const eventFields = options.alongside?.(multi, task);
-    await multi.publish(channels.taskEvents, taskEvent(task, eventFields ?? undefined)).exec();
-    return task;
+    multi.publish(channels.taskEvents, taskEvent(task, eventFields ?? undefined));
+    if (claim) scriptIn(multi, 'queue-claim-move', ...this.claimMoveArgs(claim));
+    const replies = await multi.exec();
+    if (!claim) return { task };
+    const [error, reply] = replies?.[replies.length - 1] ?? [new Error('the MULTI answered nothing')];
+    return { task, claimed: error ?? claimMove(reply, claim.options) };
   }
 
   /** A task id taken ahead (see SpareIds: usually no round trip at all). */
@@ -170,15 +200,16 @@ export class TaskStore {
    * queue-claim-move.lua): null when the queue is empty, else the task id, how many tasks still
    * wait there, and the move's outcome as `move` answers it.
    */
-  async claimAndMove(
-    queue: { wait: string; active: string }, cond: MoveCondition, patch: Partial<Task>, options: MoveOptions = {},
-  ): Promise<{ taskId: number; waiting: number; moved: MoveOutcome } | null> {
-    const reply = (await this.runClaimMove(
+  async claimAndMove(queue: QueueKeys, cond: MoveCondition, patch: Partial<Task>, options: MoveOptions = {}): Promise<ClaimMove | null> {
+    return claimMove(await this.runClaimMove(...this.claimMoveArgs({ queue, cond, patch, options })), options);
+  }
+
+  /** queue-claim-move.lua's KEYS and ARGV. */
+  private claimMoveArgs({ queue, cond, patch, options = {} }: ClaimTerms): string[] {
+    return [
       queue.wait, queue.active, ...transitionKeys(keys.prefix(keys.task(0)), keys.prefix(keys.taskExtras(0))),
       String(Date.now()), ...transitionArgs(cond, patch, options),
-    )) as ['empty'] | [string, number, unknown];
-    if (reply[0] === 'empty') return null;
-    return { taskId: Number(reply[0]), waiting: Number(reply[1]), moved: moveOutcome(reply[2], options) };
+    ];
   }
 
   /** Plain field update with no status change (e.g. the reason a task waits). */
@@ -266,6 +297,13 @@ function transitionKeys(record: string, extras: string): string[] {
 function transitionArgs(cond: MoveCondition, patch: Partial<Task>, options: MoveOptions): string[] {
   const { quiet, ...scriptOptions } = options;
   return [JSON.stringify(cond), JSON.stringify(patch), String(Date.now()), JSON.stringify(scriptOptions), quiet ? '' : channels.taskEvents];
+}
+
+/** queue-claim-move.lua's reply: null when the queue was empty. */
+function claimMove(reply: unknown, options: MoveOptions = {}): ClaimMove | null {
+  const [head, waiting, moved] = reply as ['empty'] | [string, number, unknown];
+  if (head === 'empty') return null;
+  return { taskId: Number(head), waiting: Number(waiting), moved: moveOutcome(moved, options) };
 }
 
 /** task-transition.lua's reply, as `move` answers it. */
