@@ -88,8 +88,8 @@ export async function createTask(
   const { task, claimed } = created;
   if (queued) queued.written();
   else await ctx.queues.add(scope, task.id);
-  // Not awaited: the job goes to its runner while the creator gets its answer.
-  void handOff?.settle(claimed);
+  // The job on its way to its runner first, then the creator's answer: a task's start is what waits on it.
+  await handOff?.settle(claimed);
   ctx.metrics.taskCreated(task);
   return task;
 }

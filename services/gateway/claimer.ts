@@ -22,7 +22,7 @@ export type Handed = Claim | 'full' | null;
 export interface HandOff {
   /** The claim to add to the creation's MULTI (TaskStore.createAndClaim). */
   terms: ClaimTerms;
-  /** With the claim's outcome (undefined: the MULTI failed): the parked poll gets its job, or claims on. Never rejects. */
+  /** With the claim's outcome (undefined: the MULTI failed): the parked poll gets its job, or claims on. Resolves once it has; never rejects. */
   settle(claimed: ClaimMove | null | Error | undefined): Promise<void>;
 }
 
@@ -124,7 +124,7 @@ export class Claimer {
         } finally {
           taken.handOver(handed);
         }
-        if (leftUnwoken) await this.queues.wake(name).catch(() => {}); // else the wake-up sweep finds it
+        if (leftUnwoken) void this.queues.wake(name).catch(() => {}); // else the wake-up sweep finds it
       },
     };
   }
