@@ -4,7 +4,10 @@
  * auth or metrics). bench/README.md, *The dispatch floor* and *The protocol floor*. Every key is
  * under `dfloor:`.
  *
- *   POST /tasks   {git_url, branch, playbook}: one MULTI (record, queue, task event), then 201 with the record
+ *   POST /tasks   {git_url, branch, playbook}: one MULTI (record, queue, task event), then 201 with the record;
+ *                 with a long-poll parked, the claim of the queue's head for it rides in that MULTI
+ *                 (after the event, which then wakes nobody) and its job is answered before the 201,
+ *                 as Forge's hand-off does
  *   POST /next    {runner, public_key}: a runner's long-poll, parked (the longest-parked is woken
  *                 first) until a task event arrives on the subscriber connection, then one claim
  *                 script; 200 with the job sealed to the runner's key, 204 after LONG_POLL_SEC
@@ -93,11 +96,22 @@ async function createTask(req: IncomingMessage, res: ServerResponse): Promise<vo
   const { git_url, branch, playbook } = await readJson(req);
   const id = await takeId();
   const task = { id, status: 'waiting', queue: KEYS.queue, git_url, branch, playbook };
-  await redis.multi()
+  // The hand-off: the longest-parked poll takes the queue's head in this MULTI; the event is then no wake-up.
+  const first = parked.values().next();
+  const taker = first.done ? undefined : first.value;
+  if (taker) parked.delete(taker);
+  const multi = redis.multi()
     .hset(`${KEYS.task}${id}`, 'status', 'waiting', 'created', Date.now(), 'job', JSON.stringify({ task_id: id, url: git_url, branch, playbook }))
     .zadd(KEYS.queue, id, String(id))
-    .publish(KEYS.events, JSON.stringify({ type: 'task', status: 'waiting', id }))
-    .exec();
+    .publish(KEYS.events, JSON.stringify({ type: 'task', status: taker ? 'handed' : 'waiting', id }));
+  if (taker) (multi as unknown as FloorRedis).claimHead(KEYS.queue, KEYS.task, KEYS.lease, taker.runner, LEASE_MS);
+  const replies = await multi.exec();
+  if (taker) {
+    const claimed = replies?.[replies.length - 1]?.[1] as [string, string] | null | undefined;
+    if (!claimed) throw new Error(`task ${id}: the hand-off's claim found the queue empty`);
+    clearTimeout(taker.timer);
+    answer(taker.res, 200, { task_id: Number(claimed[0]), sealed_payload: seal(claimed[1], taker.publicKey).toString('base64') } satisfies SealedJob);
+  }
   answer(res, 201, task);
 }
 
