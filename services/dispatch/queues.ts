@@ -2,6 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import { isCluster, type RedisClient } from '../redis/connection.js';
 import { channels, keys } from '../redis/keys.js';
 import { script } from '../redis/scripts.js';
+import type { QueueKeys } from '../store/tasks.js';
 
 /** Where a queue's tasks may go: the project they belong to and the runner tag they require. */
 export interface QueueScope { project_id: number; tag: string }
@@ -155,7 +156,7 @@ export class TaskQueues {
    * also moves the task: queue-claim-move.lua), answering how many still wait. A queue it found
    * empty (null), or emptied, is unmarked, unless a wake-up marked it meanwhile.
    */
-  async claimWith<T extends { waiting: number }>(name: string, run: (queue: { wait: string; active: string }) => Promise<T | null>): Promise<T | null> {
+  async claimWith<T extends { waiting: number }>(name: string, run: (queue: QueueKeys) => Promise<T | null>): Promise<T | null> {
     const seen = this.marks.get(name);
     const claimed = await run(this.keysOf(name));
     if (!claimed || claimed.waiting === 0) this.unmarkIf(name, seen);
@@ -163,7 +164,7 @@ export class TaskQueues {
   }
 
   /** A queue's waiting and active zsets. */
-  keysOf(name: string): { wait: string; active: string } {
+  keysOf(name: string): QueueKeys {
     return { wait: keys.queueWait(name), active: keys.queueActive(name) };
   }
 
