@@ -97,9 +97,7 @@ async function createTask(req: IncomingMessage, res: ServerResponse): Promise<vo
   const id = await takeId();
   const task = { id, status: 'waiting', queue: KEYS.queue, git_url, branch, playbook };
   // The hand-off: the longest-parked poll takes the queue's head in this MULTI; the event is then no wake-up.
-  const first = parked.values().next();
-  const taker = first.done ? undefined : first.value;
-  if (taker) parked.delete(taker);
+  const taker = takeParked();
   const multi = redis.multi()
     .hset(`${KEYS.task}${id}`, 'status', 'waiting', 'created', Date.now(), 'job', JSON.stringify({ task_id: id, url: git_url, branch, playbook }))
     .zadd(KEYS.queue, id, String(id))
@@ -189,11 +187,17 @@ subscriber.on('message', (_channel: string, text: string) => {
   if (event.status !== 'waiting') return;
   // At zero or below, a poll arriving meanwhile has claimed it already.
   if (++unclaimed <= 0) return;
-  const first = parked.values().next();
-  if (first.done) return;
-  parked.delete(first.value);
-  void claimFor(first.value).catch(fail);
+  const poll = takeParked();
+  if (poll) void claimFor(poll).catch(fail);
 });
+
+/** The longest-parked poll, out of parking; undefined when none is parked. */
+function takeParked(): Poll | undefined {
+  const first = parked.values().next();
+  if (first.done) return undefined;
+  parked.delete(first.value);
+  return first.value;
+}
 
 function whenParked(count: number): Promise<void> {
   return new Promise((resolve) => {

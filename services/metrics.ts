@@ -26,8 +26,6 @@ export class Metrics {
     name: 'forge_dispatch_handoffs_total', registers: [this.registry],
     help: 'New tasks that went to a runner whose long-poll was parked on this server in the same step as their creation (no wake-up, no claim of their own)',
   });
-  /** This process's parked long-polls, once the gateway exists (parkedFrom). */
-  private parked: () => { waiting: number; full: number } = () => ({ waiting: 0, full: 0 });
   private readonly emptyClaims = new Counter({ name: 'forge_empty_claims_total', help: 'Claim passes that found no job for the executor', registers: [this.registry] });
   private readonly renewedLeases = new Counter({
     name: 'forge_leases_renewed_total', labelNames: ['why'], registers: [this.registry],
@@ -47,16 +45,6 @@ export class Metrics {
     // The process's own health, under the names every Node dashboard knows: CPU, memory, open
     // handles, event-loop lag (a server that is behind answers late) and GC pauses.
     collectDefaultMetrics({ register: registry });
-    const parked = () => this.parked();
-    new Gauge({
-      name: 'forge_parked_polls', labelNames: ['kind'], registers: [registry],
-      help: 'Runner long-polls parked on this server now: kind="waiting" for work, kind="full" for a slot of their runner to free',
-      collect() {
-        const { waiting, full } = parked();
-        this.set({ kind: 'waiting' }, waiting);
-        this.set({ kind: 'full' }, full);
-      },
-    });
     new Gauge({
       name: 'forge_tasks', help: 'Tasks now waiting or active, by status', labelNames: ['status'], registers: [registry],
       async collect() {
@@ -94,9 +82,17 @@ export class Metrics {
     });
   }
 
-  /** Reads the parked long-polls from the gateway's parking (made after the metrics). */
+  /** The long-polls parked in the gateway's parking (made after the metrics), read at scrape time. */
   parkedFrom(parking: { counts(): { waiting: number; full: number } }): void {
-    this.parked = () => parking.counts();
+    new Gauge({
+      name: 'forge_parked_polls', labelNames: ['kind'], registers: [this.registry],
+      help: 'Runner long-polls parked on this server now: kind="waiting" for work, kind="full" for a slot of their runner to free',
+      collect() {
+        const { waiting, full } = parking.counts();
+        this.set({ kind: 'waiting' }, waiting);
+        this.set({ kind: 'full' }, full);
+      },
+    });
   }
 
   taskCreated(_task: Task): void {

@@ -109,15 +109,16 @@ export class Claimer {
         /** Whether the new task may still wait with no wake-up out for it. */
         let leftUnwoken = claimed !== undefined;
         try {
-          if (claimed instanceof Error) log.warn('a new task\'s hand-off to a parked runner failed; it waits for the next claim', { task_id: taskId, error: claimed.message });
-          else if (claimed) {
+          if (claimed instanceof Error) throw claimed;
+          if (claimed) {
             if (claimed.waiting === 0) this.queues.unmarkIf(name, seen);
             const outcome = await this.taken(claimant, name, claimed.taskId, claimed.moved);
             if (outcome !== 'again') handed = outcome;
-            if (handed !== null && handed !== 'full') this.counters.handedOff();
-            // Taken by its runner; or waiting for one of its project's tasks to end (not for a
-            // runner); or put back with a wake-up of its own (the runner's slots were full).
-            leftUnwoken = !(handed !== null && handed !== 'full' && handed.task.id === taskId) && claimed.moved.outcome !== 'limit' && handed !== 'full';
+            const claim = handed === 'full' ? null : handed;
+            if (claim) this.counters.handedOff();
+            // Not when its runner took it, when its project's limit holds it (no runner may take it
+            // now), or when the full runner's requeue woke the queue itself.
+            leftUnwoken = claim?.task.id !== taskId && claimed.moved.outcome !== 'limit' && claimed.moved.outcome !== 'full';
           }
         } catch (err) {
           log.warn('a new task\'s hand-off to a parked runner failed; it waits for the next claim', { task_id: taskId, error: (err as Error).message });
